@@ -1,0 +1,194 @@
+//! HS256 tokens: minting (the `token` command) and verifying.
+
+use std::time::Duration;
+
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use notifications_common::EntityRef;
+use serde::{Deserialize, Serialize};
+
+/// The `typ` header Backstage gives user tokens; anything else is a service token.
+const USER_TOKEN_TYPE: &str = "vnd.backstage.user";
+/// Backstage's legacy server-to-server tokens say this subject; upstream treats them as this one.
+const LEGACY_SERVER_SUBJECT: &str = "backstage-server";
+const LEGACY_SERVER_ORIGIN: &str = "external:backstage-plugin";
+/// Tolerated clock difference between the issuer and this server.
+const CLOCK_SKEW_SECONDS: u64 = 60;
+
+/// Who a token speaks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TokenKind {
+    User { user_ref: String, ownership_refs: Vec<String> },
+    Service { subject: String },
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    sub: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    ent: Vec<String>,
+    exp: u64,
+    #[serde(default)]
+    iat: u64,
+}
+
+#[derive(Debug)]
+pub struct Verified {
+    pub kind: TokenKind,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("Invalid token: not a well-formed HS256 token")]
+    Malformed,
+    #[error("Invalid token: signature does not match any configured key")]
+    BadSignature,
+    #[error("Token has expired")]
+    Expired,
+    #[error("Invalid token: {0}")]
+    Invalid(String),
+}
+
+/// Signs a token for `kind`, valid for `ttl`.
+pub fn mint(secret: &[u8], kind: &TokenKind, ttl: Duration) -> Result<String, TokenError> {
+    let now = jsonwebtoken::get_current_timestamp();
+    let (typ, claims) = match kind {
+        TokenKind::User { user_ref, ownership_refs } => (
+            USER_TOKEN_TYPE,
+            Claims { sub: user_ref.clone(), ent: ownership_refs.clone(), exp: now + ttl.as_secs(), iat: now },
+        ),
+        TokenKind::Service { subject } => (
+            "JWT",
+            Claims { sub: subject.clone(), ent: vec![], exp: now + ttl.as_secs(), iat: now },
+        ),
+    };
+    let mut header = Header::new(Algorithm::HS256);
+    header.typ = Some(typ.to_owned());
+    jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(secret))
+        .map_err(|e| TokenError::Invalid(e.to_string()))
+}
+
+/// Verifies `token` against one secret.
+pub fn verify(token: &str, secret: &[u8]) -> Result<Verified, TokenError> {
+    let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
+    if header.alg != Algorithm::HS256 {
+        return Err(TokenError::Malformed);
+    }
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.leeway = CLOCK_SKEW_SECONDS;
+    validation.validate_aud = false;
+    validation.set_required_spec_claims(&["exp", "sub"]);
+    let data = jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(secret), &validation)
+        .map_err(|e| match e.kind() {
+            ErrorKind::InvalidSignature => TokenError::BadSignature,
+            ErrorKind::ExpiredSignature => TokenError::Expired,
+            ErrorKind::ImmatureSignature => TokenError::Invalid("not valid yet".into()),
+            ErrorKind::MissingRequiredClaim(claim) => {
+                TokenError::Invalid(format!("missing claim '{claim}'"))
+            }
+            _ => TokenError::Malformed,
+        })?;
+    let claims = data.claims;
+    let kind = if header.typ.as_deref() == Some(USER_TOKEN_TYPE) {
+        user_kind(&claims)?
+    } else if claims.sub.trim().is_empty() {
+        return Err(TokenError::Invalid("empty subject".into()));
+    } else if claims.sub == LEGACY_SERVER_SUBJECT {
+        TokenKind::Service { subject: LEGACY_SERVER_ORIGIN.to_owned() }
+    } else {
+        TokenKind::Service { subject: claims.sub }
+    };
+    Ok(Verified { kind })
+}
+
+fn user_kind(claims: &Claims) -> Result<TokenKind, TokenError> {
+    let user = EntityRef::parse(&claims.sub)
+        .ok()
+        .filter(|r| r.is_kind("user"))
+        .ok_or_else(|| TokenError::Invalid("the subject of a user token must be a user entity ref".into()))?;
+    let user_ref = user.canonical();
+    let mut ownership_refs = vec![user_ref.clone()];
+    for ent in &claims.ent {
+        let r = EntityRef::parse(ent)
+            .map_err(|_| TokenError::Invalid(format!("invalid ownership ref '{ent}'")))?
+            .canonical();
+        if !ownership_refs.contains(&r) {
+            ownership_refs.push(r);
+        }
+    }
+    Ok(TokenKind::User { user_ref, ownership_refs })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn user_token_round_trip_canonicalises_refs() {
+        let token = mint(
+            KEY,
+            &TokenKind::User {
+                user_ref: "User:Default/Jane".into(),
+                ownership_refs: vec!["group:team-a".into()],
+            },
+            Duration::from_secs(60),
+        )
+        .unwrap();
+        assert_eq!(
+            verify(&token, KEY).unwrap().kind,
+            TokenKind::User {
+                user_ref: "user:default/jane".into(),
+                ownership_refs: vec!["user:default/jane".into(), "group:default/team-a".into()]
+            }
+        );
+    }
+
+    #[test]
+    fn expired_and_foreign_tokens_are_refused() {
+        let claims = Claims { sub: "svc".into(), ent: vec![], exp: 1_000, iat: 0 };
+        let old = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(KEY))
+            .unwrap();
+        assert!(matches!(verify(&old, KEY), Err(TokenError::Expired)));
+        let token = mint(KEY, &TokenKind::Service { subject: "svc".into() }, Duration::from_secs(60)).unwrap();
+        assert!(matches!(verify(&token, b"another key"), Err(TokenError::BadSignature)));
+        assert!(matches!(verify("not.a.token", KEY), Err(TokenError::Malformed)));
+    }
+
+    #[test]
+    fn tokens_without_expiry_are_refused() {
+        #[derive(Serialize)]
+        struct NoExp {
+            sub: String,
+        }
+        let t = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &NoExp { sub: "svc".into() },
+            &EncodingKey::from_secret(KEY),
+        )
+        .unwrap();
+        assert!(verify(&t, KEY).is_err());
+    }
+
+    #[test]
+    fn user_tokens_need_a_user_subject() {
+        let token = mint(
+            KEY,
+            &TokenKind::User { user_ref: "group:default/team".into(), ownership_refs: vec![] },
+            Duration::from_secs(60),
+        )
+        .unwrap();
+        assert!(matches!(verify(&token, KEY), Err(TokenError::Invalid(_))));
+    }
+
+    #[test]
+    fn legacy_backstage_server_tokens_get_upstreams_origin() {
+        let token =
+            mint(KEY, &TokenKind::Service { subject: "backstage-server".into() }, Duration::from_secs(60)).unwrap();
+        assert_eq!(
+            verify(&token, KEY).unwrap().kind,
+            TokenKind::Service { subject: "external:backstage-plugin".into() }
+        );
+    }
+}

@@ -1,0 +1,155 @@
+//! The `notifications-backend` command line: `serve`, `migrate`, `token`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use notifications_common::EntityRef;
+
+use crate::auth::{self, TokenKind};
+use crate::config::Config;
+use crate::server::{BackendBuilder, database_target};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "notifications-backend",
+    version,
+    about = "A Backstage-compatible notifications server (SQLite by default, PostgreSQL for scale).",
+    after_help = "Examples:\n  notifications-backend serve\n  notifications-backend --config app-config.yaml serve\n  \
+                  notifications-backend token --user user:default/jane\n  notifications-backend token --service my-ci"
+)]
+pub struct Cli {
+    /// A configuration file in Backstage's app-config format; repeat it, later files win.
+    #[arg(long = "config", short = 'c', global = true, value_name = "FILE")]
+    pub config: Vec<PathBuf>,
+    /// Where the default SQLite database and the generated signing key are kept.
+    #[arg(long, global = true, env = "NOTIFICATIONS_DATA_DIR", default_value = "data", value_name = "DIR")]
+    pub data_dir: PathBuf,
+    /// Log output format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (migrates the database first).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Print a token for the configured signing key.
+    Token(TokenArgs),
+}
+
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false, id = "who")]
+pub struct Who {
+    /// A user token for this user entity ref (for the user routes).
+    #[arg(long, value_name = "USER_REF")]
+    user: Option<String>,
+    /// A service token with this subject, which becomes the origin of what it sends.
+    #[arg(long, value_name = "SUBJECT")]
+    service: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    #[command(flatten)]
+    who: Who,
+    /// An ownership ref of the user (a group), repeatable.
+    #[arg(long = "ent", value_name = "ENTITY_REF", requires = "user")]
+    ownership: Vec<String>,
+    /// How long the token is valid, e.g. 1h, 30d, P7D.
+    #[arg(long, default_value = "1h")]
+    ttl: String,
+}
+
+pub fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+pub async fn run(cli: Cli) -> ExitCode {
+    let config = match Config::load(&cli.config) {
+        Ok(config) => config,
+        Err(e) => {
+            tracing::error!("invalid configuration: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match cli.command {
+        Command::Serve => serve(config, cli.data_dir).await,
+        Command::Migrate => migrate(config, cli.data_dir).await,
+        Command::Token(args) => token(&config, &cli.data_dir, args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            tracing::error!("{message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: Config, data_dir: PathBuf) -> Result<(), String> {
+    let running = BackendBuilder::new(config, &data_dir).start().await.map_err(|e| e.to_string())?;
+    tracing::info!(
+        "ready: mint a token with `notifications-backend --data-dir {} token --user user:default/<you>` \
+         (or `--service <name>` to send)",
+        data_dir.display()
+    );
+    running.wait().await.map_err(|e| format!("server failed: {e}"))
+}
+
+async fn migrate(config: Config, data_dir: PathBuf) -> Result<(), String> {
+    let (target, what) = database_target(&config.backend.database, &data_dir).map_err(|e| e.to_string())?;
+    let options = crate::db::PoolOptions::for_target(&target);
+    let db = tokio::task::spawn_blocking(move || crate::db::Db::open(target, &options))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("cannot open {what}: {e}"))?;
+    let applied = db.migrate().await.map_err(|e| e.to_string())?;
+    tracing::info!(database = %what, "migrations applied: {}", if applied.is_empty() { "none pending".into() } else { applied.join(", ") });
+    Ok(())
+}
+
+// Printing the token is the command's output.
+#[allow(clippy::print_stdout)]
+fn token(config: &Config, data_dir: &std::path::Path, args: TokenArgs) -> Result<(), String> {
+    let ttl: Duration = crate::config::parse_duration(&args.ttl).map_err(|e| format!("--ttl: {e}"))?;
+    let kind = match (args.who.user, args.who.service) {
+        (Some(user), _) => {
+            let user_ref = EntityRef::parse_with_default_kind(&user, Some("user"))
+                .map_err(|e| format!("--user: {e}"))?;
+            if !user_ref.is_kind("user") {
+                return Err(format!("--user: {user} is not a user entity ref"));
+            }
+            let ownership_refs = args
+                .ownership
+                .iter()
+                .map(|r| EntityRef::parse(r).map(|r| r.to_string()).map_err(|e| format!("--ent: {e}")))
+                .collect::<Result<Vec<_>, _>>()?;
+            TokenKind::User { user_ref: user_ref.to_string(), ownership_refs }
+        }
+        (None, Some(subject)) if !subject.trim().is_empty() => TokenKind::Service { subject },
+        _ => return Err("--service needs a subject".into()),
+    };
+    let keys = auth::signing_keys(&config.backend.auth, data_dir)
+        .map_err(|e| format!("cannot read or create the signing key in {}: {e}", data_dir.display()))?;
+    let token = auth::mint(&keys[0], &kind, ttl).map_err(|e| e.to_string())?;
+    println!("{token}");
+    Ok(())
+}

@@ -1,0 +1,355 @@
+//! `backend.auth`: legacy service-to-service keys and external access, as Backstage reads them.
+
+use std::fmt;
+
+use base64::Engine;
+use base64::alphabet::{self, Alphabet};
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use serde::Deserialize;
+use serde::de::{self, Deserializer};
+use serde_json::Value;
+
+use super::coerce::SecretString;
+use super::error::{ConfigError, parse_at};
+
+const REDACTED: &str = "***";
+/// Backstage's subject for `legacy` external access without one.
+const DEFAULT_LEGACY_SUBJECT: &str = "external:backstage-plugin";
+
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct AuthConfig {
+    /// `backend.auth.keys`: decoded secrets.
+    pub keys: Vec<Vec<u8>>,
+    pub external_access: Vec<ExternalAccess>,
+}
+
+impl fmt::Debug for AuthConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthConfig")
+            .field("keys", &vec![REDACTED; self.keys.len()])
+            .field("external_access", &self.external_access)
+            .finish()
+    }
+}
+
+/// An entry of `backend.auth.externalAccess`.
+#[derive(Clone, PartialEq, Eq)]
+pub enum ExternalAccess {
+    /// A fixed bearer token.
+    Static { token: String, subject: String },
+    /// JWTs signed with a shared secret (Backstage's legacy tokens).
+    Legacy { secret: Vec<u8>, subject: String },
+}
+
+impl fmt::Debug for ExternalAccess {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Static { subject, .. } => f
+                .debug_struct("Static")
+                .field("token", &REDACTED)
+                .field("subject", subject)
+                .finish(),
+            Self::Legacy { subject, .. } => f
+                .debug_struct("Legacy")
+                .field("secret", &REDACTED)
+                .field("subject", subject)
+                .finish(),
+        }
+    }
+}
+
+/// `backend.auth` as written.
+#[derive(Default, Deserialize)]
+#[serde(default, rename_all = "camelCase", expecting = "a map")]
+pub(super) struct RawAuth {
+    keys: Vec<RawKey>,
+    external_access: Vec<RawExternalAccess>,
+}
+
+#[derive(Deserialize)]
+#[serde(expecting = "a map with a secret")]
+struct RawKey {
+    secret: Secret,
+}
+
+#[derive(Deserialize)]
+#[serde(expecting = "a map with type and options")]
+struct RawExternalAccess {
+    #[serde(rename = "type")]
+    kind: AccessKind,
+    /// Read once the type is known.
+    options: Value,
+}
+
+enum AccessKind {
+    Static,
+    Legacy,
+}
+
+impl<'de> Deserialize<'de> for AccessKind {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match String::deserialize(deserializer)?.as_str() {
+            "static" => Ok(Self::Static),
+            "legacy" => Ok(Self::Legacy),
+            "jwks" => Err(de::Error::custom("'jwks' is not supported yet")),
+            other => Err(de::Error::custom(format!(
+                "unsupported external access type {other:?} (expected one of static, legacy)"
+            ))),
+        }
+    }
+}
+
+// `accessRestrictions` (and anything else) is accepted and ignored, like every unknown key.
+#[derive(Deserialize)]
+#[serde(expecting = "a map with token and subject")]
+struct StaticOptions {
+    token: StaticToken,
+    subject: Subject,
+}
+
+#[derive(Deserialize)]
+#[serde(expecting = "a map with secret and an optional subject")]
+struct LegacyOptions {
+    secret: Secret,
+    subject: Option<Subject>,
+}
+
+impl RawAuth {
+    /// `key` is where this section sits (`backend.auth`).
+    pub(super) fn into_config(self, key: &str) -> Result<AuthConfig, ConfigError> {
+        let external_access = self
+            .external_access
+            .into_iter()
+            .enumerate()
+            .map(|(i, access)| {
+                let options_key = format!("{key}.externalAccess[{i}].options");
+                Ok(match access.kind {
+                    AccessKind::Static => {
+                        let options: StaticOptions = parse_at(access.options, &options_key)?;
+                        ExternalAccess::Static {
+                            token: options.token.0,
+                            subject: options.subject.0,
+                        }
+                    }
+                    AccessKind::Legacy => {
+                        let options: LegacyOptions = parse_at(access.options, &options_key)?;
+                        ExternalAccess::Legacy {
+                            secret: options.secret.0,
+                            subject: options
+                                .subject
+                                .map_or_else(|| DEFAULT_LEGACY_SUBJECT.to_owned(), |s| s.0),
+                        }
+                    }
+                })
+            })
+            .collect::<Result<_, ConfigError>>()?;
+        Ok(AuthConfig {
+            keys: self.keys.into_iter().map(|k| k.secret.0).collect(),
+            external_access,
+        })
+    }
+}
+
+/// A base64 secret, decoded. Node's decoder, which Backstage uses, takes both the standard and
+/// the URL-safe alphabet, with or without padding.
+struct Secret(Vec<u8>);
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = SecretString::deserialize(deserializer)?.0;
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(de::Error::custom("must not be empty"));
+        }
+        [alphabet::STANDARD, alphabet::URL_SAFE]
+            .iter()
+            .find_map(|alphabet| lenient(alphabet).decode(text).ok())
+            .map(Self)
+            .ok_or_else(|| de::Error::custom("not valid base64"))
+    }
+}
+
+fn lenient(alphabet: &Alphabet) -> GeneralPurpose {
+    let config = GeneralPurposeConfig::new()
+        .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+        .with_decode_allow_trailing_bits(true);
+    GeneralPurpose::new(alphabet, config)
+}
+
+/// Backstage's rules for static tokens: at least 8 characters, no whitespace.
+struct StaticToken(String);
+
+impl<'de> Deserialize<'de> for StaticToken {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let token = SecretString::deserialize(deserializer)?.0;
+        if token.chars().any(char::is_whitespace) {
+            Err(de::Error::custom("must not contain whitespace"))
+        } else if token.chars().count() < 8 {
+            Err(de::Error::custom("must be at least 8 characters long"))
+        } else {
+            Ok(Self(token))
+        }
+    }
+}
+
+/// Backstage's rule for subjects: non-empty, no whitespace.
+struct Subject(String);
+
+impl<'de> Deserialize<'de> for Subject {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let subject = String::deserialize(deserializer)?;
+        if subject.is_empty() || subject.chars().any(char::is_whitespace) {
+            Err(de::Error::custom(
+                "must be non-empty and without whitespace",
+            ))
+        } else {
+            Ok(Self(subject))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn auth(yaml: &str) -> Result<AuthConfig, String> {
+        Config::from_yaml_str(yaml)
+            .map(|config| config.backend.auth)
+            .map_err(|err| err.to_string())
+    }
+
+    fn key(secret: &str) -> Result<Vec<u8>, String> {
+        auth(&format!(
+            "backend: {{auth: {{keys: [{{secret: '{secret}'}}]}}}}"
+        ))
+        .map(|mut auth| auth.keys.remove(0))
+    }
+
+    #[test]
+    fn keys_are_base64_in_either_alphabet() {
+        let bytes = vec![0xfb, 0xff, 0xbf, 0x01];
+        assert_eq!(key("+/+/AQ=="), Ok(bytes.clone()), "standard, padded");
+        assert_eq!(key("+/+/AQ"), Ok(bytes.clone()), "standard, unpadded");
+        assert_eq!(key("-_-_AQ"), Ok(bytes.clone()), "URL-safe, unpadded");
+        assert_eq!(key("-_-_AQ=="), Ok(bytes.clone()), "URL-safe, padded");
+        assert_eq!(key("  +/+/AQ==\n"), Ok(bytes), "surrounding whitespace");
+        assert_eq!(
+            key("not base64!"),
+            Err("invalid configuration at backend.auth.keys[0].secret: not valid base64".into())
+        );
+        assert_eq!(
+            key(""),
+            Err("invalid configuration at backend.auth.keys[0].secret: must not be empty".into())
+        );
+        assert_eq!(
+            auth("backend: {auth: {keys: [{}]}}"),
+            Err("invalid configuration at backend.auth.keys[0]: missing field `secret`".into())
+        );
+    }
+
+    fn access(options: &str, kind: &str) -> Result<ExternalAccess, String> {
+        auth(&format!(
+            "backend: {{auth: {{externalAccess: [{{type: {kind}, options: {options}}}]}}}}"
+        ))
+        .map(|mut auth| auth.external_access.remove(0))
+    }
+
+    #[test]
+    fn static_tokens() {
+        assert_eq!(
+            access(
+                "{token: abcdefgh, subject: ci-bot, accessRestrictions: [{plugin: notifications}]}",
+                "static"
+            ),
+            Ok(ExternalAccess::Static {
+                token: "abcdefgh".into(),
+                subject: "ci-bot".into()
+            })
+        );
+        let prefix = "invalid configuration at backend.auth.externalAccess[0].options";
+        assert_eq!(
+            access("{token: abcdefg, subject: s}", "static"),
+            Err(format!(
+                "{prefix}.token: must be at least 8 characters long"
+            ))
+        );
+        assert_eq!(
+            access("{token: 'abcd efgh', subject: s}", "static"),
+            Err(format!("{prefix}.token: must not contain whitespace"))
+        );
+        assert_eq!(
+            access("{token: abcdefgh, subject: 'a b'}", "static"),
+            Err(format!(
+                "{prefix}.subject: must be non-empty and without whitespace"
+            ))
+        );
+        assert_eq!(
+            access("{token: abcdefgh}", "static"),
+            Err(format!("{prefix}: missing field `subject`"))
+        );
+        assert_eq!(
+            auth("backend: {auth: {externalAccess: [{type: static}]}}"),
+            Err(
+                "invalid configuration at backend.auth.externalAccess[0]: missing field `options`"
+                    .into()
+            )
+        );
+    }
+
+    #[test]
+    fn legacy_secrets() {
+        assert_eq!(
+            access("{secret: AQID}", "legacy"),
+            Ok(ExternalAccess::Legacy {
+                secret: vec![1, 2, 3],
+                subject: "external:backstage-plugin".into()
+            })
+        );
+        assert_eq!(
+            access("{secret: AQID, subject: my-plugin}", "legacy"),
+            Ok(ExternalAccess::Legacy {
+                secret: vec![1, 2, 3],
+                subject: "my-plugin".into()
+            })
+        );
+        assert_eq!(
+            access("{secret: '%%%'}", "legacy"),
+            Err("invalid configuration at backend.auth.externalAccess[0].options.secret: not valid base64".into())
+        );
+    }
+
+    #[test]
+    fn unsupported_types() {
+        assert_eq!(
+            access("{url: 'https://x/jwks'}", "jwks"),
+            Err("invalid configuration at backend.auth.externalAccess[0].type: 'jwks' is not supported yet".into())
+        );
+        assert_eq!(
+            access("{}", "magic"),
+            Err("invalid configuration at backend.auth.externalAccess[0].type: unsupported external access type \"magic\" (expected one of static, legacy)".into())
+        );
+    }
+
+    #[test]
+    fn debug_hides_secrets() {
+        let config = auth(concat!(
+            "backend:\n  auth:\n    keys: [{secret: c2VjcmV0LWtleS1ieXRlcw==}]\n    externalAccess:\n",
+            "      - {type: static, options: {token: tok-SECRET-123, subject: bot}}\n",
+            "      - {type: legacy, options: {secret: bGVnYWN5LXNlY3JldA==}}\n",
+        ))
+        .unwrap();
+        let debug = format!("{config:?} {config:#?}");
+        for secret in [
+            "tok-SECRET-123",
+            "secret-key-bytes",
+            "legacy-secret",
+            "c2VjcmV0",
+            "bGVnYWN5",
+            "115, 101",
+        ] {
+            assert!(!debug.contains(secret), "{secret} in {debug}");
+        }
+        assert!(debug.contains("subject: \"bot\""), "{debug}");
+    }
+}

@@ -1,0 +1,628 @@
+//! Configuration in Backstage's app-config style.
+//!
+//! YAML files are merged (later files win), `${VAR}` substitutions and `$env`/`$file`
+//! directives are resolved, `APP_CONFIG_*` environment variables override the result, and the
+//! keys this service reads are parsed into [`Config`]. Other keys are ignored, so a whole
+//! Backstage `app-config.yaml` can be reused.
+
+mod auth;
+mod coerce;
+mod database;
+mod duration;
+mod error;
+mod notifications;
+mod source;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, Unexpected, Visitor, value::MapAccessDeserializer};
+use serde_json::{Map, Value};
+use url::Url;
+
+pub use auth::{AuthConfig, ExternalAccess};
+pub use database::{DatabaseConfig, PostgresConfig, SqliteLocation};
+pub use duration::{Retention, parse_duration};
+pub use error::ConfigError;
+pub use notifications::NotificationsConfig;
+
+use auth::RawAuth;
+use coerce::{HttpUrl, UInt};
+use database::RawDatabase;
+use error::parse_at;
+use notifications::RawNotifications;
+use source::{Env, Keep};
+
+const DEFAULT_APP_URL: &str = "http://localhost:3000";
+const DEFAULT_BACKEND_URL: &str = "http://localhost:7007";
+const DEFAULT_HOST: &str = "127.0.0.1";
+const DEFAULT_PORT: u16 = 7007;
+
+/// The whole configuration; [`Config::default`] is what an empty configuration gives.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Config {
+    pub app: AppConfig,
+    pub backend: BackendConfig,
+    pub notifications: NotificationsConfig,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppConfig {
+    /// `app.baseUrl`: where the Backstage frontend lives.
+    pub base_url: Url,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BackendConfig {
+    /// `backend.baseUrl`: where this service is reached.
+    pub base_url: Url,
+    pub listen: ListenConfig,
+    pub database: DatabaseConfig,
+    pub auth: AuthConfig,
+}
+
+/// `backend.listen`. Port 0 asks the OS for a free port.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListenConfig {
+    pub host: String,
+    pub port: u16,
+}
+
+impl Default for AppConfig {
+    fn default() -> Self {
+        Self {
+            base_url: Url::parse(DEFAULT_APP_URL).expect("the default URL is valid"),
+        }
+    }
+}
+
+impl Default for BackendConfig {
+    fn default() -> Self {
+        Self {
+            base_url: Url::parse(DEFAULT_BACKEND_URL).expect("the default URL is valid"),
+            listen: ListenConfig::default(),
+            database: DatabaseConfig::default(),
+            auth: AuthConfig::default(),
+        }
+    }
+}
+
+impl Default for ListenConfig {
+    fn default() -> Self {
+        Self {
+            host: DEFAULT_HOST.to_owned(),
+            port: DEFAULT_PORT,
+        }
+    }
+}
+
+impl Config {
+    /// Loads and merges YAML files (later files win), applies substitutions from the process
+    /// environment and `APP_CONFIG_*` overrides, and validates.
+    pub fn load(files: &[PathBuf]) -> Result<Config, ConfigError> {
+        // Skips variables that are not UTF-8, on which `vars()` would panic.
+        let vars: Vec<(String, String)> = std::env::vars_os()
+            .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
+            .collect();
+        Self::load_with_env(files, &|name| std::env::var(name).ok(), &vars)
+    }
+
+    /// [`Config::load`] with an explicit environment: `env` looks up `${VAR}` and `$env`
+    /// references; `app_config_env` holds environment variables as `(name, value)` pairs, of
+    /// which those named `APP_CONFIG_*` override the files.
+    pub fn load_with_env(
+        files: &[PathBuf],
+        env: &dyn Fn(&str) -> Option<String>,
+        app_config_env: &[(String, String)],
+    ) -> Result<Config, ConfigError> {
+        let mut merged = Value::Object(Map::new());
+        for file in files {
+            source::merge(&mut merged, source::load_file(file, &READ_KEYS, env)?);
+        }
+        source::merge(&mut merged, source::overrides(app_config_env)?);
+        Self::from_value(merged)
+    }
+
+    /// One YAML document, with `${VAR}` from the process environment and `$file` paths relative
+    /// to the working directory; no `APP_CONFIG_*` overrides. For tests.
+    pub fn from_yaml_str(yaml: &str) -> Result<Config, ConfigError> {
+        Self::from_yaml_str_with_env(yaml, &|name| std::env::var(name).ok())
+    }
+
+    fn from_yaml_str_with_env(yaml: &str, env: Env<'_>) -> Result<Config, ConfigError> {
+        let value = source::parse_document(yaml, "<yaml string>", Path::new(""), &READ_KEYS, env)?;
+        Self::from_value(value)
+    }
+
+    fn from_value(value: Value) -> Result<Config, ConfigError> {
+        let raw: RawConfig = parse_at(value, "")?;
+        let defaults = Config::default();
+        Ok(Config {
+            app: AppConfig {
+                base_url: raw.app.base_url.map_or(defaults.app.base_url, |url| url.0),
+            },
+            backend: BackendConfig {
+                base_url: raw
+                    .backend
+                    .base_url
+                    .map_or(defaults.backend.base_url, |url| url.0),
+                listen: raw
+                    .backend
+                    .listen
+                    .map_or(defaults.backend.listen, |listen| listen.0),
+                database: match raw.backend.database {
+                    Some(database) => database.into_config("backend.database")?,
+                    None => defaults.backend.database,
+                },
+                auth: raw.backend.auth.into_config("backend.auth")?,
+            },
+            notifications: raw.notifications.into(),
+        })
+    }
+}
+
+/// The keys this service reads; keep in step with the `Raw*` structs. Everything else is dropped
+/// from each file before substitution, so that the `${VAR}`s and `$file`s of other plugins in a
+/// shared Backstage app-config need not resolve here. A key missing from this list never reaches
+/// its parser, which that key's tests notice.
+const READ_KEYS: Keep = Keep::Only(&[
+    ("app", Keep::Only(&[("baseUrl", Keep::All)])),
+    (
+        "backend",
+        Keep::Only(&[
+            ("baseUrl", Keep::All),
+            ("listen", Keep::All),
+            (
+                "database",
+                Keep::Only(&[
+                    ("client", Keep::All),
+                    ("connection", Keep::All),
+                    ("knexConfig", Keep::All),
+                ]),
+            ),
+            (
+                "auth",
+                Keep::Only(&[("keys", Keep::All), ("externalAccess", Keep::All)]),
+            ),
+        ]),
+    ),
+    ("notifications", Keep::All),
+]);
+
+#[derive(Default, Deserialize)]
+#[serde(default, expecting = "a map")]
+struct RawConfig {
+    app: RawApp,
+    backend: RawBackend,
+    notifications: RawNotifications,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default, rename_all = "camelCase", expecting = "a map")]
+struct RawApp {
+    base_url: Option<HttpUrl>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default, rename_all = "camelCase", expecting = "a map")]
+struct RawBackend {
+    base_url: Option<HttpUrl>,
+    listen: Option<Listen>,
+    database: Option<RawDatabase>,
+    auth: RawAuth,
+}
+
+/// `backend.listen`: `{host, port}` or Backstage's string forms `"7007"`, `":7007"` and
+/// `"0.0.0.0:7007"`. An empty host means the default one.
+struct Listen(ListenConfig);
+
+impl<'de> Deserialize<'de> for Listen {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Parts {
+            host: Option<String>,
+            port: Option<UInt<u16>>,
+        }
+
+        fn listen(host: Option<String>, port: Option<u16>) -> Listen {
+            Listen(ListenConfig {
+                host: host
+                    .filter(|host| !host.is_empty())
+                    .unwrap_or_else(|| DEFAULT_HOST.to_owned()),
+                port: port.unwrap_or(DEFAULT_PORT),
+            })
+        }
+
+        struct ListenVisitor;
+
+        impl<'de> Visitor<'de> for ListenVisitor {
+            type Value = Listen;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a map with host and port, or a string \"<port>\" or \"<host>:<port>\"")
+            }
+
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Listen, E> {
+                let (host, port) = v.split_once(':').unwrap_or(("", v));
+                // A second `:` (an IPv6 address) leaves a port that does not parse, as in
+                // Backstage.
+                match port.trim().parse() {
+                    Ok(port) => Ok(listen(Some(host.trim().to_owned()), Some(port))),
+                    Err(_) => Err(E::invalid_value(Unexpected::Str(v), &self)),
+                }
+            }
+
+            // `APP_CONFIG_backend_listen=7007` yields a number.
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Listen, E> {
+                let port = u16::try_from(v)
+                    .map_err(|_| E::invalid_value(Unexpected::Unsigned(v), &self))?;
+                Ok(listen(None, Some(port)))
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Listen, A::Error> {
+                let parts = Parts::deserialize(MapAccessDeserializer::new(map))?;
+                Ok(listen(parts.host, parts.port.map(|p| p.0)))
+            }
+        }
+
+        deserializer.deserialize_any(ListenVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(name: &str) -> Option<String> {
+        match name {
+            "PORT" => Some("8080".into()),
+            "PG_HOST" => Some("db.internal".into()),
+            _ => None,
+        }
+    }
+
+    fn parse(yaml: &str) -> Result<Config, ConfigError> {
+        Config::from_yaml_str_with_env(yaml, &env)
+    }
+
+    fn error(yaml: &str) -> String {
+        parse(yaml).unwrap_err().to_string()
+    }
+
+    fn listen(yaml_value: &str) -> Result<ListenConfig, String> {
+        parse(&format!("backend: {{listen: {yaml_value}}}"))
+            .map(|config| config.backend.listen)
+            .map_err(|err| err.to_string())
+    }
+
+    fn at(host: &str, port: u16) -> Result<ListenConfig, String> {
+        Ok(ListenConfig {
+            host: host.into(),
+            port,
+        })
+    }
+
+    #[test]
+    fn an_empty_configuration_gives_the_defaults() {
+        let config = Config::from_yaml_str("").unwrap();
+        assert_eq!(config, Config::default());
+        assert_eq!(config.app.base_url.as_str(), "http://localhost:3000/");
+        assert_eq!(config.backend.base_url.as_str(), "http://localhost:7007/");
+        assert_eq!(
+            config.backend.listen,
+            ListenConfig {
+                host: "127.0.0.1".into(),
+                port: 7007
+            }
+        );
+        assert_eq!(
+            config.backend.database,
+            DatabaseConfig::Sqlite { location: None }
+        );
+        assert_eq!(config.backend.auth, AuthConfig::default());
+        assert_eq!(config.notifications.retention, Some(Retention::one_year()));
+        assert_eq!(
+            Config::load_with_env(&[], &env, &[]).unwrap(),
+            Config::default()
+        );
+    }
+
+    #[test]
+    fn listen_forms() {
+        assert_eq!(listen("{host: 0.0.0.0, port: 7008}"), at("0.0.0.0", 7008));
+        assert_eq!(listen("{port: '7007'}"), at("127.0.0.1", 7007));
+        assert_eq!(listen("{port: '${PORT}'}"), at("127.0.0.1", 8080));
+        assert_eq!(listen("{host: ''}"), at("127.0.0.1", 7007));
+        assert_eq!(listen("{port: 0}"), at("127.0.0.1", 0));
+        assert_eq!(listen("':7007'"), at("127.0.0.1", 7007));
+        assert_eq!(listen("'7007'"), at("127.0.0.1", 7007));
+        assert_eq!(listen("7007"), at("127.0.0.1", 7007));
+        assert_eq!(listen("0.0.0.0:7009"), at("0.0.0.0", 7009));
+        assert_eq!(listen("'localhost:0'"), at("localhost", 0));
+        assert_eq!(
+            listen("{port: 70000}"),
+            Err("invalid configuration at backend.listen.port: invalid value: integer `70000`, expected u16".into())
+        );
+        for bad in ["'::1:7007'", "'host:'", "'host:port'", "70000", "[7007]"] {
+            let err = listen(bad).unwrap_err();
+            assert!(
+                err.starts_with("invalid configuration at backend.listen: invalid"),
+                "{bad}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn base_urls_must_be_http() {
+        let config = parse("app: {baseUrl: 'https://backstage.example.com'}\nbackend: {baseUrl: 'http://notifications:7007'}").unwrap();
+        assert_eq!(
+            config.app.base_url.as_str(),
+            "https://backstage.example.com/"
+        );
+        assert_eq!(
+            config.backend.base_url.as_str(),
+            "http://notifications:7007/"
+        );
+        assert!(
+            error("app: {baseUrl: 'localhost:3000'}")
+                .starts_with("invalid configuration at app.baseUrl: expected an http or https URL")
+        );
+        assert!(
+            error("backend: {baseUrl: '/api'}")
+                .starts_with("invalid configuration at backend.baseUrl: invalid URL")
+        );
+    }
+
+    #[test]
+    fn wrong_shapes_name_the_key() {
+        assert_eq!(
+            error("backend: 5"),
+            "invalid configuration at backend: invalid type: integer `5`, expected a map"
+        );
+        assert_eq!(
+            error("backend: {auth: {keys: {secret: x}}}"),
+            "invalid configuration at backend.auth.keys: invalid type: map, expected a sequence"
+        );
+    }
+
+    #[test]
+    fn unset_variables_fail_where_they_are_read() {
+        assert_eq!(
+            error(
+                "backend:\n  database:\n    client: pg\n    connection:\n      host: ${PG_HOST}\n      password: ${PG_PASSWORD}\n"
+            ),
+            "<yaml string>: backend.database.connection.password: environment variable PG_PASSWORD is not set"
+        );
+    }
+
+    /// A production app-config of a Backstage app, with the sections of other plugins; their
+    /// unset variables and missing files do not matter here.
+    const BACKSTAGE_APP_CONFIG: &str = r#"
+app:
+  title: Scaffolded Backstage App
+  baseUrl: https://backstage.example.com
+organization:
+  name: My Company
+backend:
+  baseUrl: https://backstage.example.com
+  listen:
+    port: ${PORT}
+    host: 0.0.0.0
+  csp:
+    connect-src: ["'self'", 'http:', 'https:']
+  cors:
+    origin: ${CORS_ORIGIN}
+    methods: [GET, HEAD, PATCH, POST, PUT, DELETE]
+    credentials: true
+  database:
+    client: pg
+    connection:
+      host: ${PG_HOST}
+      port: ${POSTGRES_PORT:-5432}
+      user: ${POSTGRES_USER:-backstage}
+      password: ${POSTGRES_PASSWORD:-}
+    plugin:
+      catalog:
+        connection:
+          password: ${CATALOG_DB_PASSWORD}
+  reading:
+    allow:
+      - host: example.com
+  auth:
+    dangerouslyDisableDefaultAuthPolicy: false
+    keys:
+      - secret: c2VjcmV0
+    externalAccess:
+      - type: static
+        options:
+          token: ci-token-0123456789
+          subject: ci
+          accessRestrictions:
+            - plugin: notifications
+integrations:
+  github:
+    - host: github.com
+      token: ${GITHUB_TOKEN}
+auth:
+  environment: production
+  providers:
+    github:
+      production:
+        clientId: ${AUTH_GITHUB_CLIENT_ID}
+        clientSecret: { $file: /run/secrets/github-client-secret }
+proxy:
+  endpoints:
+    /pagerduty:
+      target: https://api.pagerduty.com
+      headers:
+        Authorization: Token token=${PAGERDUTY_TOKEN}
+catalog:
+  rules:
+    - allow: [Component, System, API, Resource, Location]
+  locations:
+    - type: file
+      target: ../../examples/entities.yaml
+    - type: url
+      target: https://github.com/backstage/backstage/blob/master/packages/catalog-model/examples/all.yaml
+      rules: [{allow: [User, Group]}]
+scaffolder: {}
+techdocs:
+  builder: local
+  generator: {runIn: docker}
+  publisher: {type: local}
+kubernetes:
+  serviceLocatorMethod: {type: multiTenant}
+  clusterLocatorMethods:
+    - type: config
+      clusters:
+        - {url: 'https://k8s:6443', name: main, authProvider: serviceAccount, 200: weird}
+notifications:
+  retention: {days: 90}
+  processors:
+    email:
+      transportConfig:
+        transport: smtp
+        hostname: smtp.example.com
+"#;
+
+    #[test]
+    fn a_full_backstage_app_config_is_accepted() {
+        let config = parse(BACKSTAGE_APP_CONFIG).unwrap();
+        assert_eq!(
+            config.app.base_url.as_str(),
+            "https://backstage.example.com/"
+        );
+        assert_eq!(
+            config.backend.listen,
+            ListenConfig {
+                host: "0.0.0.0".into(),
+                port: 8080
+            }
+        );
+        let DatabaseConfig::Postgres(postgres) = &config.backend.database else {
+            panic!("expected PostgreSQL: {:?}", config.backend.database);
+        };
+        assert_eq!(
+            postgres.url,
+            "postgres://backstage:@db.internal:5432/backstage_plugin_notifications"
+        );
+        assert_eq!(config.backend.auth.keys, [b"secret".to_vec()]);
+        assert_eq!(
+            config.backend.auth.external_access,
+            [ExternalAccess::Static {
+                token: "ci-token-0123456789".into(),
+                subject: "ci".into()
+            }]
+        );
+        assert_eq!(
+            config.notifications.retention,
+            Some(Retention {
+                days: 90,
+                ..Retention::default()
+            })
+        );
+        assert_eq!(
+            config.notifications.processors["email"]["transportConfig"]["hostname"],
+            "smtp.example.com"
+        );
+    }
+
+    #[test]
+    fn files_merge_in_order_and_overrides_win() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join("app-config.yaml");
+        let production = dir.path().join("app-config.production.yaml");
+        std::fs::write(
+            &base,
+            "backend:\n  listen: {host: 0.0.0.0, port: 7007}\n  auth:\n    keys: [{secret: AQID}, {secret: BAUG}]\nnotifications: {concurrencyLimit: 3}\n",
+        )
+        .unwrap();
+        std::fs::write(
+            &production,
+            "backend:\n  listen: {port: '${PORT}'}\n  auth:\n    keys: [{secret: {$file: key.txt}}]\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("key.txt"), "BwgJ\n").unwrap();
+        let files = [base.clone(), production.clone()];
+
+        let config = Config::load_with_env(&files, &env, &[]).unwrap();
+        assert_eq!(
+            config.backend.listen,
+            ListenConfig {
+                host: "0.0.0.0".into(),
+                port: 8080
+            }
+        );
+        assert_eq!(
+            config.backend.auth.keys,
+            [vec![7, 8, 9]],
+            "lists are replaced, not concatenated"
+        );
+        assert_eq!(config.notifications.concurrency_limit, 3);
+
+        let overrides = [
+            (
+                "APP_CONFIG_backend_listen_port".to_owned(),
+                "9090".to_owned(),
+            ),
+            (
+                "APP_CONFIG_notifications_retention".to_owned(),
+                "false".to_owned(),
+            ),
+            ("HOME".to_owned(), "/root".to_owned()),
+        ];
+        let config = Config::load_with_env(&files, &env, &overrides).unwrap();
+        assert_eq!(
+            config.backend.listen,
+            ListenConfig {
+                host: "0.0.0.0".into(),
+                port: 9090
+            }
+        );
+        assert_eq!(config.notifications.retention, None);
+
+        let missing = dir.path().join("missing.yaml");
+        let err = Config::load_with_env(&[base, missing.clone()], &env, &[]).unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::Read { file, .. } if *file == missing),
+            "{err}"
+        );
+
+        std::fs::write(&production, "backend:\n  listen: [\n").unwrap();
+        let err = Config::load_with_env(&files, &env, &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(&format!("{}: invalid YAML: ", production.display())),
+            "{err}"
+        );
+        assert!(err.contains("line "), "{err}");
+
+        let bad = [(
+            "APP_CONFIG_backend_listen_port".to_owned(),
+            "70000".to_owned(),
+        )];
+        assert_eq!(
+            Config::load_with_env(&[], &env, &bad)
+                .unwrap_err()
+                .to_string(),
+            "invalid configuration at backend.listen.port: invalid value: integer `70000`, expected u16"
+        );
+    }
+
+    #[test]
+    fn debug_never_shows_secrets() {
+        let config = parse(concat!(
+            "backend:\n  database:\n    client: pg\n    connection: {user: u, password: pg-SECRET-pw}\n",
+            "  auth:\n    keys: [{secret: a2V5LVNFQ1JFVA==}]\n    externalAccess:\n",
+            "      - {type: static, options: {token: tok-SECRET-value, subject: s}}\n",
+            "      - {type: legacy, options: {secret: bGVnYWN5LVNFQ1JFVA==}}\n",
+        ))
+        .unwrap();
+        let debug = format!("{config:?}\n{config:#?}");
+        for secret in ["SECRET", "a2V5", "bGVnYWN5"] {
+            assert!(!debug.contains(secret), "{secret} in {debug}");
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! One connection type for both databases, and how the pool opens connections.
+
+use diesel::connection::SimpleConnection;
+use diesel::pg::PgConnection;
+use diesel::sqlite::SqliteConnection;
+use diesel::Connection;
+
+/// A connection to whichever database the configuration names. Code written against it runs on
+/// both; code that must differ matches on the variant (see `per_backend!`).
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Postgres(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+/// Which database a pool talks to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Postgres => "postgres",
+            Self::Sqlite => "sqlite",
+        }
+    }
+}
+
+/// Runs `$body` with `$conn` bound to the concrete connection, once per database: for the few
+/// statements whose SQL or diesel support differs (upserts, dynamic queries).
+macro_rules! per_backend {
+    ($db:expr, |$conn:ident| $body:expr) => {
+        match $db {
+            $crate::db::DbConnection::Postgres($conn) => $body,
+            $crate::db::DbConnection::Sqlite($conn) => $body,
+        }
+    };
+}
+pub(crate) use per_backend;
+
+/// Where new pool connections go.
+#[derive(Clone, Debug)]
+pub enum Target {
+    /// A file path, or `:memory:`.
+    Sqlite(String),
+    Postgres(String),
+}
+
+impl Target {
+    pub fn backend(&self) -> Backend {
+        match self {
+            Self::Sqlite(_) => Backend::Sqlite,
+            Self::Postgres(_) => Backend::Postgres,
+        }
+    }
+}
+
+/// Opens pool connections for a [`Target`], preparing each SQLite connection.
+#[derive(Debug)]
+pub struct ConnectionManager {
+    target: Target,
+}
+
+diesel::define_sql_function! {
+    /// SQLite's built-in `lower` folds ASCII only; replacing it with Unicode folding makes
+    /// case-insensitive search behave as on PostgreSQL.
+    fn lower(text: diesel::sql_types::Nullable<diesel::sql_types::Text>) -> diesel::sql_types::Nullable<diesel::sql_types::Text>;
+}
+
+/// WAL lets readers proceed beside the writer; the busy timeout makes writers queue instead of
+/// failing with "database is locked"; foreign keys make status rows follow their broadcast.
+const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+     PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;";
+const SQLITE_MEMORY_PRAGMAS: &str = "PRAGMA foreign_keys = ON;";
+
+impl ConnectionManager {
+    pub fn new(target: Target) -> Self {
+        Self { target }
+    }
+
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    pub fn establish(&self) -> diesel::ConnectionResult<DbConnection> {
+        match &self.target {
+            Target::Postgres(url) => PgConnection::establish(url).map(DbConnection::Postgres),
+            Target::Sqlite(path) => {
+                let mut conn = SqliteConnection::establish(path)?;
+                let pragmas =
+                    if path == ":memory:" { SQLITE_MEMORY_PRAGMAS } else { SQLITE_PRAGMAS };
+                let prepare = |conn: &mut SqliteConnection| {
+                    conn.batch_execute(pragmas)?;
+                    lower_utils::register_impl(conn, |text: Option<String>| {
+                        text.map(|t| t.to_lowercase())
+                    })
+                };
+                prepare(&mut conn)
+                    .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
+                Ok(DbConnection::Sqlite(conn))
+            }
+        }
+    }
+}
+
+impl r2d2::ManageConnection for ConnectionManager {
+    type Connection = DbConnection;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<DbConnection, Self::Error> {
+        self.establish().map_err(diesel::r2d2::Error::ConnectionError)
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), Self::Error> {
+        use diesel::r2d2::R2D2Connection;
+        conn.ping().map_err(diesel::r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        use diesel::r2d2::R2D2Connection;
+        conn.is_broken()
+    }
+}

@@ -1,0 +1,117 @@
+//! Storage plumbing: one connection type for SQLite and PostgreSQL, the pool, migrations, and a
+//! way to run blocking diesel work off the async executor.
+
+mod connection;
+pub mod migrations;
+pub mod schema;
+mod sql;
+pub mod sql_types;
+mod transaction;
+
+use std::time::Duration;
+
+pub use connection::{Backend, ConnectionManager, DbConnection, MultiBackend, Target};
+pub(crate) use connection::per_backend;
+pub use sql::{Bind, Sql};
+pub use transaction::write_transaction;
+
+/// Pool sizes and waits.
+#[derive(Clone, Debug)]
+pub struct PoolOptions {
+    pub max_size: u32,
+    pub min_idle: Option<u32>,
+    /// How long a request waits for a free connection before it is refused (503).
+    pub connection_timeout: Duration,
+}
+
+impl PoolOptions {
+    /// Defaults that suit the target: an in-memory SQLite database is one connection that must
+    /// never be closed (closing it loses the data).
+    pub fn for_target(target: &Target) -> Self {
+        let max_size = match target {
+            Target::Sqlite(path) if path == ":memory:" => 1,
+            Target::Sqlite(_) => 8,
+            Target::Postgres(_) => 10,
+        };
+        Self { max_size, min_idle: None, connection_timeout: Duration::from_secs(10) }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database error: {0}")]
+    Query(#[from] diesel::result::Error),
+    #[error("no database connection available: {0}")]
+    Unavailable(#[from] r2d2::Error),
+    #[error("database task failed: {0}")]
+    Task(String),
+}
+
+/// A pool of connections to the configured database.
+#[derive(Clone)]
+pub struct Db {
+    pool: r2d2::Pool<ConnectionManager>,
+    backend: Backend,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db").field("backend", &self.backend).finish_non_exhaustive()
+    }
+}
+
+impl Db {
+    /// Opens the pool (and at least one connection, so a bad address fails here, not later).
+    pub fn open(target: Target, options: &PoolOptions) -> Result<Self, r2d2::Error> {
+        let backend = target.backend();
+        let in_memory = matches!(&target, Target::Sqlite(p) if p == ":memory:");
+        let mut builder = r2d2::Pool::builder()
+            .max_size(options.max_size)
+            .min_idle(options.min_idle)
+            .connection_timeout(options.connection_timeout)
+            // A failed health check must not be retried for the whole timeout at start-up.
+            .test_on_check_out(false);
+        if in_memory {
+            builder = builder.idle_timeout(None).max_lifetime(None).min_idle(Some(1));
+        }
+        let pool = builder.build(ConnectionManager::new(target))?;
+        Ok(Self { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Runs blocking diesel work on tokio's blocking pool with a pooled connection.
+    pub async fn run<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = pool.get().map_err(DbError::from)?;
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| E::from(DbError::Task(e.to_string())))?
+    }
+
+    /// Applies pending migrations; returns the versions applied.
+    pub async fn migrate(&self) -> Result<Vec<String>, DbError> {
+        self.run(|conn| {
+            migrations::run_pending(conn).map_err(|e| DbError::Task(format!("migration failed: {e}")))
+        })
+        .await
+    }
+
+    /// A trivial round trip, for readiness checks.
+    pub async fn ping(&self) -> Result<(), DbError> {
+        self.run(|conn| {
+            use diesel::connection::SimpleConnection;
+            conn.batch_execute("SELECT 1").map_err(DbError::from)
+        })
+        .await
+    }
+}

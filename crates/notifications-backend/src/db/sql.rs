@@ -1,0 +1,147 @@
+//! SQL assembled at run time (filters, ordering) with binds that render as each database's own
+//! placeholders (`$1` on PostgreSQL, `?` on SQLite).
+
+use diesel::backend::Backend;
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::serialize::ToSql;
+use diesel::sql_types::{BigInt, Bool, HasSqlType, Nullable, Text, Untyped};
+use diesel::{QueryResult, RunQueryDsl};
+use time::OffsetDateTime;
+
+use super::sql_types::{Jsonb, UtcTimestamp, Uuid};
+
+/// A value bound into a [`Sql`] statement.
+#[derive(Clone, Debug)]
+pub enum Bind {
+    Text(String),
+    OptText(Option<String>),
+    BigInt(i64),
+    Bool(bool),
+    Uuid(uuid::Uuid),
+    Timestamp(OffsetDateTime),
+    OptTimestamp(Option<OffsetDateTime>),
+    OptJson(Option<serde_json::Value>),
+}
+
+#[derive(Clone, Debug)]
+enum Part {
+    Sql(String),
+    Bind(Bind),
+}
+
+/// A statement built piece by piece; load it with [`RunQueryDsl`] into `QueryableByName` rows.
+#[derive(Clone, Debug, Default)]
+pub struct Sql {
+    parts: Vec<Part>,
+    /// Statements whose text varies with the input (IN lists) stay out of the prepared-statement
+    /// cache, which would otherwise grow without bound.
+    uncacheable: bool,
+}
+
+impl Sql {
+    pub fn new(sql: &str) -> Self {
+        let mut s = Self::default();
+        s.push(sql);
+        s
+    }
+
+    pub fn push(&mut self, sql: &str) -> &mut Self {
+        if let Some(Part::Sql(last)) = self.parts.last_mut() {
+            last.push_str(sql);
+        } else {
+            self.parts.push(Part::Sql(sql.to_owned()));
+        }
+        self
+    }
+
+    pub fn bind(&mut self, value: Bind) -> &mut Self {
+        self.parts.push(Part::Bind(value));
+        self
+    }
+
+    /// `(?, ?, ...)` for a list of values; an empty list becomes `(NULL)`, which matches nothing.
+    pub fn bind_list(&mut self, values: impl IntoIterator<Item = Bind>) -> &mut Self {
+        self.uncacheable = true;
+        self.push("(");
+        let mut first = true;
+        for value in values {
+            if !first {
+                self.push(", ");
+            }
+            first = false;
+            self.bind(value);
+        }
+        if first {
+            self.push("NULL");
+        }
+        self.push(")")
+    }
+
+    /// Appends another statement's text and binds.
+    pub fn append(&mut self, other: &Sql) -> &mut Self {
+        self.uncacheable |= other.uncacheable;
+        for part in &other.parts {
+            match part {
+                Part::Sql(s) => {
+                    self.push(s);
+                }
+                Part::Bind(b) => {
+                    self.bind(b.clone());
+                }
+            }
+        }
+        self
+    }
+}
+
+impl QueryId for Sql {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl Query for Sql {
+    type SqlType = Untyped;
+}
+
+impl<Conn> RunQueryDsl<Conn> for Sql {}
+
+impl<DB> QueryFragment<DB> for Sql
+where
+    DB: Backend
+        + HasSqlType<Text>
+        + HasSqlType<BigInt>
+        + HasSqlType<Bool>
+        + HasSqlType<Uuid>
+        + HasSqlType<UtcTimestamp>
+        + HasSqlType<Jsonb>,
+    String: ToSql<Text, DB>,
+    Option<String>: ToSql<Nullable<Text>, DB>,
+    i64: ToSql<BigInt, DB>,
+    bool: ToSql<Bool, DB>,
+    uuid::Uuid: ToSql<Uuid, DB>,
+    OffsetDateTime: ToSql<UtcTimestamp, DB>,
+    Option<OffsetDateTime>: ToSql<Nullable<UtcTimestamp>, DB>,
+    Option<serde_json::Value>: ToSql<Nullable<Jsonb>, DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        if self.uncacheable {
+            out.unsafe_to_cache_prepared();
+        }
+        for part in &self.parts {
+            match part {
+                Part::Sql(s) => out.push_sql(s),
+                Part::Bind(Bind::Text(v)) => out.push_bind_param::<Text, _>(v)?,
+                Part::Bind(Bind::OptText(v)) => out.push_bind_param::<Nullable<Text>, _>(v)?,
+                Part::Bind(Bind::BigInt(v)) => out.push_bind_param::<BigInt, _>(v)?,
+                Part::Bind(Bind::Bool(v)) => out.push_bind_param::<Bool, _>(v)?,
+                Part::Bind(Bind::Uuid(v)) => out.push_bind_param::<Uuid, _>(v)?,
+                Part::Bind(Bind::Timestamp(v)) => out.push_bind_param::<UtcTimestamp, _>(v)?,
+                Part::Bind(Bind::OptTimestamp(v)) => {
+                    out.push_bind_param::<Nullable<UtcTimestamp>, _>(v)?
+                }
+                Part::Bind(Bind::OptJson(v)) => out.push_bind_param::<Nullable<Jsonb>, _>(v)?,
+            }
+        }
+        Ok(())
+    }
+}

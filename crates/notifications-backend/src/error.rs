@@ -1,0 +1,65 @@
+//! The one error type of the service layer, with the stable names of upstream's error bodies.
+
+use crate::db::DbError;
+
+/// What went wrong, in terms a caller can act on. Each variant has a fixed HTTP status and a
+/// stable `name` (upstream's error class names, which clients match on).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Bad input: 400 `InputError`.
+    #[error("{0}")]
+    InvalidInput(String),
+    /// Missing or invalid credentials: 401 `AuthenticationError`.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// Valid credentials of the wrong kind: 403 `NotAllowedError`.
+    #[error("{0}")]
+    NotAllowed(String),
+    /// 404 `NotFoundError`.
+    #[error("{0}")]
+    NotFound(String),
+    /// A dependency (the database) is overloaded or down: 503 `ServiceUnavailableError`.
+    #[error("{0}")]
+    Unavailable(String),
+    /// A fault of ours: 500. The detail is logged, never shown.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl Error {
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::InvalidInput(message.into())
+    }
+
+    /// Upstream's error class name, shown as `error.name`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::InvalidInput(_) => "InputError",
+            Self::Unauthenticated(_) => "AuthenticationError",
+            Self::NotAllowed(_) => "NotAllowedError",
+            Self::NotFound(_) => "NotFoundError",
+            Self::Unavailable(_) => "ServiceUnavailableError",
+            Self::Internal(_) => "Error",
+        }
+    }
+
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::InvalidInput(_) => 400,
+            Self::Unauthenticated(_) => 401,
+            Self::NotAllowed(_) => 403,
+            Self::NotFound(_) => 404,
+            Self::Unavailable(_) => 503,
+            Self::Internal(_) => 500,
+        }
+    }
+}
+
+impl From<DbError> for Error {
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::Unavailable(e) => Self::Unavailable(format!("Database unavailable: {e}")),
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}

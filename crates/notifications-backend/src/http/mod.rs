@@ -1,0 +1,116 @@
+//! The HTTP surface: upstream's routes under `/api/notifications` (and their deprecated
+//! aliases), health endpoints, and the error bodies.
+
+mod error;
+mod extract;
+mod health;
+mod notifications;
+mod openapi;
+mod query;
+mod settings;
+
+use std::sync::Arc;
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::{StatusCode, header};
+use actix_web::middleware::{Next, from_fn};
+use actix_web::{HttpMessage, HttpResponse, web};
+use serde::Serialize;
+
+pub use error::ErrorBody;
+use error::{RequestDetail, error_response, with_request_details};
+
+use crate::auth::Authenticator;
+use crate::db::Db;
+use crate::error::Error;
+use crate::service::NotificationsService;
+
+/// Where the notifications plugin is mounted, as in Backstage.
+pub const PLUGIN_MOUNT: &str = "/api/notifications";
+
+/// What every handler can reach.
+pub struct AppState {
+    pub service: NotificationsService,
+    pub auth: Arc<Authenticator>,
+    pub db: Db,
+    /// The OpenAPI document, rendered once.
+    pub openapi: web::Bytes,
+}
+
+impl AppState {
+    pub fn new(service: NotificationsService, auth: Arc<Authenticator>, db: Db) -> Self {
+        Self { service, auth, db, openapi: web::Bytes::from(openapi::document()) }
+    }
+}
+
+/// A JSON answer with upstream's content type.
+fn json<T: Serialize + ?Sized>(status: StatusCode, value: &T) -> HttpResponse {
+    match serde_json::to_vec(value) {
+        Ok(body) => HttpResponse::build(status)
+            .insert_header((header::CONTENT_TYPE, "application/json; charset=utf-8"))
+            .body(body),
+        Err(e) => {
+            tracing::error!("could not serialise a response: {e}");
+            HttpResponse::InternalServerError().finish()
+        }
+    }
+}
+
+fn ok<T: Serialize + ?Sized>(value: &T) -> Result<HttpResponse, Error> {
+    Ok(json(StatusCode::OK, value))
+}
+
+/// Registers every route on an actix `App`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    use notifications::{create, get_one, list, status, topics, update};
+    let not_found = || web::to(|| async { Err::<HttpResponse, _>(Error::NotFound("Not found".into())) });
+    // One resource per path, so that a known path with another method is a plain 404 (as
+    // upstream) rather than a 405. Static paths come before `/{id}`.
+    let resource = |path: &str| web::resource(path).default_service(not_found());
+    cfg.route("/.backstage/health/v1/liveness", web::get().to(health::liveness))
+        .route("/.backstage/health/v1/readiness", web::get().to(health::readiness))
+        .service(
+            web::scope(PLUGIN_MOUNT)
+                .wrap(from_fn(plugin_boundary))
+                .service(resource("/notifications").get(list).post(create))
+                .service(resource("/notifications/update").post(update))
+                .service(resource("/notifications/{id}").get(get_one))
+                .service(resource("/status").get(status))
+                .service(resource("/topics").get(topics))
+                .service(resource("/settings").get(settings::get).post(settings::save))
+                .service(resource("/openapi.json").get(openapi::serve))
+                // Deprecated aliases upstream still serves; its node client posts to the bare
+                // mount path.
+                .service(resource("").get(list).post(create))
+                .service(resource("/").get(list).post(create))
+                .service(resource("/update").post(update))
+                .service(resource("/{id}").get(get_one))
+                .default_service(not_found()),
+        );
+}
+
+/// Every plugin route: authenticate first (401 before anything else, unknown paths included),
+/// then give error answers their request details.
+async fn plugin_boundary(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+        let e = Error::Internal("application state missing".into());
+        let response = error_response(&e, RequestDetail::of(req.request()));
+        return Ok(req.into_response(response));
+    };
+    let header = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    match state.auth.authenticate_header(header) {
+        Ok(principal) => {
+            req.extensions_mut().insert(principal);
+        }
+        Err(e) => {
+            let response = error_response(&Error::Unauthenticated(e.to_string()), RequestDetail::of(req.request()));
+            return Ok(req.into_response(response));
+        }
+    }
+    let res = next.call(req).await?;
+    Ok(with_request_details(res.map_into_boxed_body()))
+}

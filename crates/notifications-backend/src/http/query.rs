@@ -1,0 +1,197 @@
+//! Strict query strings, as upstream's OpenAPI validator enforces them since 0.6.6: unknown
+//! parameters, empty values and wrong types are 400s.
+
+use notifications_common::{
+    NotificationListOptions, NotificationSeverity, OrderBy, OrderField, SortDirection, Timestamp,
+};
+
+use crate::error::Error;
+use crate::store::ListFilters;
+
+/// The parameters of `GET /notifications`.
+const LIST_PARAMS: &[&str] = &[
+    "offset",
+    "limit",
+    "orderField",
+    "topic",
+    "search",
+    "read",
+    "saved",
+    "createdAfter",
+    "minimumSeverity",
+];
+/// The parameters of `GET /topics`: the filters without topic and paging.
+const TOPICS_PARAMS: &[&str] = &["search", "read", "saved", "createdAfter", "minimumSeverity"];
+/// Parameters that may be repeated.
+const ARRAY_PARAMS: &[&str] = &["orderField"];
+
+/// Decoded `name=value` pairs, checked against the parameters a route accepts.
+struct Params(Vec<(String, String)>);
+
+impl Params {
+    fn parse(query: &str, allowed: &[&str]) -> Result<Self, Error> {
+        let pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+        for (i, (name, value)) in pairs.iter().enumerate() {
+            if !allowed.contains(&name.as_str()) {
+                return Err(Error::invalid(format!("Unknown query parameter '{name}'")));
+            }
+            if value.is_empty() {
+                return Err(Error::invalid(format!("Empty value found for query parameter '{name}'")));
+            }
+            if !ARRAY_PARAMS.contains(&name.as_str()) && pairs[..i].iter().any(|(n, _)| n == name) {
+                return Err(Error::invalid(format!("request/query/{name} must be given at most once")));
+            }
+        }
+        Ok(Self(pairs))
+    }
+
+    fn one(&self, name: &str) -> Option<&str> {
+        self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
+    fn all(&self, name: &str) -> impl Iterator<Item = &str> {
+        self.0.iter().filter(move |(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
+    fn non_negative(&self, name: &str) -> Result<Option<u64>, Error> {
+        self.one(name)
+            .map(|v| {
+                v.parse::<u64>().map_err(|_| match v.parse::<i64>() {
+                    Ok(_) => Error::invalid(format!("request/query/{name} must be >= 0")),
+                    Err(_) => Error::invalid(format!("request/query/{name} must be integer")),
+                })
+            })
+            .transpose()
+    }
+
+    fn boolean(&self, name: &str) -> Result<Option<bool>, Error> {
+        self.one(name)
+            .map(|v| match v {
+                "true" => Ok(true),
+                "false" => Ok(false),
+                _ => Err(Error::invalid(format!(
+                    "request/query/{name} must be equal to one of the allowed values: true, false"
+                ))),
+            })
+            .transpose()
+    }
+
+    fn filters(&self) -> Result<ListFilters, Error> {
+        let minimum_severity = self
+            .one("minimumSeverity")
+            .map(|v| {
+                serde_json::from_value::<NotificationSeverity>(serde_json::Value::String(v.into())).map_err(|_| {
+                    Error::invalid(
+                        "request/query/minimumSeverity must be equal to one of the allowed values: \
+                         critical, high, normal, low",
+                    )
+                })
+            })
+            .transpose()?;
+        let created_after = self
+            .one("createdAfter")
+            .map(|v| Timestamp::parse(v).map_err(|_| Error::invalid("Unexpected date format")))
+            .transpose()?;
+        Ok(ListFilters {
+            topic: self.one("topic").map(str::to_owned),
+            search: self.one("search").map(str::to_owned),
+            read: self.boolean("read")?,
+            saved: self.boolean("saved")?,
+            created_after: created_after.map(|t| t.as_datetime()),
+            minimum_severity,
+            ids: None,
+        })
+    }
+}
+
+/// `field` or `field,asc|desc`.
+fn order_by(value: &str) -> Result<OrderBy, Error> {
+    let (field, direction) = match value.split_once(',') {
+        Some((field, direction)) => (field, Some(direction)),
+        None => (value, None),
+    };
+    let field = field.parse::<OrderField>().map_err(|()| {
+        let names: Vec<&str> = OrderField::ALL.iter().map(|f| f.as_str()).collect();
+        Error::invalid(format!("Invalid order field '{field}', must be one of {}", names.join(", ")))
+    })?;
+    let direction = match direction {
+        None | Some("asc") => SortDirection::Asc,
+        Some("desc") => SortDirection::Desc,
+        Some(_) => return Err(Error::invalid("Invalid order field order, must be asc or desc")),
+    };
+    Ok(OrderBy { field, direction })
+}
+
+pub fn list_options(query: &str) -> Result<NotificationListOptions, Error> {
+    let params = Params::parse(query, LIST_PARAMS)?;
+    let filters = params.filters()?;
+    Ok(NotificationListOptions {
+        offset: params.non_negative("offset")?,
+        limit: params.non_negative("limit")?,
+        order: params.all("orderField").map(order_by).collect::<Result<_, _>>()?,
+        topic: filters.topic,
+        search: filters.search,
+        read: filters.read,
+        saved: filters.saved,
+        created_after: filters.created_after.map(Timestamp::from),
+        minimum_severity: filters.minimum_severity,
+    })
+}
+
+pub fn topics_filters(query: &str) -> Result<ListFilters, Error> {
+    Params::parse(query, TOPICS_PARAMS)?.filters()
+}
+
+/// For routes that take no parameters at all.
+pub fn none(query: &str) -> Result<(), Error> {
+    Params::parse(query, &[]).map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(query: &str) -> String {
+        list_options(query).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn parses_every_list_parameter() {
+        let o = list_options(
+            "limit=10&offset=5&orderField=created,asc&orderField=topic&topic=t&search=a%20b\
+             &read=true&saved=false&createdAfter=2025-01-01T00:00:00Z&minimumSeverity=high",
+        )
+        .unwrap();
+        assert_eq!((o.limit, o.offset), (Some(10), Some(5)));
+        assert_eq!(o.order.len(), 2);
+        assert_eq!(o.order[1].direction, SortDirection::Asc);
+        assert_eq!(o.search.as_deref(), Some("a b"));
+        assert_eq!((o.read, o.saved), (Some(true), Some(false)));
+        assert_eq!(o.minimum_severity, Some(NotificationSeverity::High));
+        assert_eq!(o.created_after.unwrap().to_string(), "2025-01-01T00:00:00.000Z");
+    }
+
+    #[test]
+    fn strictness_matches_upstream() {
+        assert_eq!(err("foo=bar"), "Unknown query parameter 'foo'");
+        assert_eq!(err("search="), "Empty value found for query parameter 'search'");
+        assert_eq!(err("orderField=created,sideways"), "Invalid order field order, must be asc or desc");
+        assert!(err("orderField=nope").starts_with("Invalid order field 'nope'"));
+        assert!(err("limit=-1").contains(">= 0"));
+        assert!(err("limit=abc").contains("integer"));
+        assert!(err("read=yes").contains("allowed values"));
+        assert_eq!(err("createdAfter=notadate"), "Unexpected date format");
+        assert!(err("minimumSeverity=urgent").contains("allowed values"));
+        assert!(err("topic=a&topic=b").contains("at most once"));
+        assert!(list_options("").unwrap().order.is_empty());
+    }
+
+    #[test]
+    fn topics_refuses_paging_and_topic() {
+        assert!(topics_filters("limit=5").is_err());
+        assert!(topics_filters("topic=x").is_err());
+        assert_eq!(topics_filters("search=Notification%203").unwrap().search.as_deref(), Some("Notification 3"));
+        assert!(none("x=1").is_err());
+        assert!(none("").is_ok());
+    }
+}

@@ -1,0 +1,234 @@
+//! Assembling and running the backend: database, migrations, credentials, service, HTTP server.
+
+use std::io;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use actix_web::dev::ServerHandle;
+use actix_web::{App, HttpServer, web};
+use notifications_node::RecipientResolver;
+use tokio::task::JoinHandle;
+
+use crate::auth::{self, Authenticator};
+use crate::config::{Config, DatabaseConfig, PostgresConfig, SqliteLocation};
+use crate::db::{Db, PoolOptions, Target};
+use crate::http::{self, AppState};
+use crate::service::{NotificationsService, UserRefResolver};
+use crate::signals::SignalHub;
+use crate::store::Store;
+use crate::cleaner;
+
+/// The SQLite file used when the configuration names no database.
+pub const DEFAULT_SQLITE_FILE: &str = "notifications.sqlite";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot prepare the data directory {path}: {source}")]
+    DataDir { path: PathBuf, source: io::Error },
+    #[error("cannot open the database ({what}): {message}")]
+    Database { what: String, message: String },
+    #[error("cannot migrate the database: {0}")]
+    Migration(String),
+    #[error("cannot read or create the signing key in {path}: {source}")]
+    SigningKey { path: PathBuf, source: io::Error },
+    #[error("cannot listen on {address}: {source}")]
+    Listen { address: String, source: io::Error },
+}
+
+/// Builds a backend; a Rust program can install its own recipient resolver before starting.
+pub struct BackendBuilder {
+    config: Config,
+    data_dir: PathBuf,
+    resolver: Arc<dyn RecipientResolver>,
+    workers: Option<usize>,
+    handle_signals: bool,
+}
+
+impl BackendBuilder {
+    pub fn new(config: Config, data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            config,
+            data_dir: data_dir.into(),
+            resolver: Arc::new(UserRefResolver),
+            workers: None,
+            handle_signals: true,
+        }
+    }
+
+    /// Replaces how entity refs become users (upstream's `setNotificationRecipientResolver`).
+    pub fn recipient_resolver(mut self, resolver: impl RecipientResolver) -> Self {
+        self.resolver = Arc::new(resolver);
+        self
+    }
+
+    /// HTTP worker threads (default: one per core).
+    pub fn workers(mut self, workers: usize) -> Self {
+        self.workers = Some(workers);
+        self
+    }
+
+    /// Whether SIGINT/SIGTERM stop the server gracefully (default yes; embedders may say no).
+    pub fn handle_signals(mut self, yes: bool) -> Self {
+        self.handle_signals = yes;
+        self
+    }
+
+    /// Opens and migrates the database, then starts serving.
+    pub async fn start(self) -> Result<RunningBackend, StartError> {
+        let config = self.config;
+        let (target, what) = database_target(&config.backend.database, &self.data_dir)?;
+        let db = open_database(target, &config.backend.database, &what).await?;
+        let applied = db.migrate().await.map_err(|e| StartError::Migration(e.to_string()))?;
+        if !applied.is_empty() {
+            tracing::info!(versions = ?applied, "applied database migrations");
+        }
+        let keys = auth::signing_keys(&config.backend.auth, &self.data_dir).map_err(|source| {
+            StartError::SigningKey { path: self.data_dir.clone(), source }
+        })?;
+        let authenticator = Arc::new(Authenticator::new(keys, &config.backend.auth));
+        let store = Store::new(db.clone());
+        let signals = SignalHub::default();
+        let service = NotificationsService::new(
+            store.clone(),
+            self.resolver,
+            signals.clone(),
+            config.notifications.default_settings.clone(),
+            config.app.base_url.clone(),
+        );
+        let state = web::Data::new(AppState::new(service, authenticator, db));
+        let address = format!("{}:{}", config.backend.listen.host, config.backend.listen.port);
+        let mut server = HttpServer::new(move || App::new().app_data(state.clone()).configure(http::configure))
+            // A JSON body limit is enforced by the extractor; this caps anything else.
+            .max_connection_rate(4096);
+        if let Some(workers) = self.workers {
+            server = server.workers(workers);
+        }
+        if !self.handle_signals {
+            server = server.disable_signals();
+        }
+        let server = server
+            .bind(&address)
+            .map_err(|source| StartError::Listen { address: address.clone(), source })?;
+        let local_addr = server.addrs().first().copied().ok_or_else(|| StartError::Listen {
+            address: address.clone(),
+            source: io::Error::other("no address bound"),
+        })?;
+        let server = server.run();
+        let handle = server.handle();
+        let cleaner = cleaner::spawn(store, config.notifications.retention.clone());
+        tracing::info!(address = %local_addr, database = %what, "notifications backend listening");
+        Ok(RunningBackend { local_addr, handle, server: tokio::spawn(server), signals, cleaner })
+    }
+}
+
+/// A started backend.
+pub struct RunningBackend {
+    local_addr: SocketAddr,
+    handle: ServerHandle,
+    server: JoinHandle<io::Result<()>>,
+    signals: SignalHub,
+    cleaner: Option<JoinHandle<()>>,
+}
+
+impl RunningBackend {
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    pub fn signals(&self) -> &SignalHub {
+        &self.signals
+    }
+
+    /// Runs until the server stops (a signal, or `stop`).
+    pub async fn wait(mut self) -> io::Result<()> {
+        let result = (&mut self.server).await.unwrap_or_else(|e| Err(io::Error::other(e)));
+        if let Some(cleaner) = self.cleaner.take() {
+            cleaner.abort();
+        }
+        result
+    }
+
+    /// Stops accepting connections and finishes (or, not graceful, drops) requests in flight.
+    pub async fn stop(self, graceful: bool) -> io::Result<()> {
+        self.handle.stop(graceful).await;
+        self.wait().await
+    }
+}
+
+/// Where the configured database lives, and a description of it for logs (never a password).
+pub fn database_target(config: &DatabaseConfig, data_dir: &Path) -> Result<(Target, String), StartError> {
+    let ensure_dir = |dir: &Path| {
+        std::fs::create_dir_all(dir).map_err(|source| StartError::DataDir { path: dir.to_owned(), source })
+    };
+    Ok(match config {
+        DatabaseConfig::Sqlite { location: None } => {
+            ensure_dir(data_dir)?;
+            let path = data_dir.join(DEFAULT_SQLITE_FILE);
+            (Target::Sqlite(path.to_string_lossy().into_owned()), format!("SQLite {}", path.display()))
+        }
+        DatabaseConfig::Sqlite { location: Some(SqliteLocation::Memory) } => {
+            (Target::Sqlite(":memory:".into()), "SQLite in memory".into())
+        }
+        DatabaseConfig::Sqlite { location: Some(SqliteLocation::File(path)) } => {
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                ensure_dir(parent)?;
+            }
+            (Target::Sqlite(path.to_string_lossy().into_owned()), format!("SQLite {}", path.display()))
+        }
+        DatabaseConfig::Postgres(pg) => {
+            (Target::Postgres(pg.url.clone()), format!("PostgreSQL database {}", pg.database))
+        }
+    })
+}
+
+async fn open_database(target: Target, config: &DatabaseConfig, what: &str) -> Result<Db, StartError> {
+    let mut options = PoolOptions::for_target(&target);
+    if let DatabaseConfig::Postgres(pg) = config {
+        if let Some(max) = pg.pool_max {
+            options.max_size = max.max(1);
+        }
+        options.min_idle = pg.pool_min;
+        create_postgres_database_if_missing(pg).await?;
+    }
+    let failed = |message: String| StartError::Database { what: what.to_owned(), message };
+    tokio::task::spawn_blocking(move || Db::open(target, &options))
+        .await
+        .map_err(|e| failed(e.to_string()))?
+        .map_err(|e| failed(e.to_string()))
+}
+
+/// Backstage creates a plugin's database when it is missing; so do we (when the role may).
+async fn create_postgres_database_if_missing(pg: &PostgresConfig) -> Result<(), StartError> {
+    use diesel::Connection;
+    use diesel::connection::SimpleConnection;
+    use diesel::pg::PgConnection;
+
+    let pg = pg.clone();
+    tokio::task::spawn_blocking(move || {
+        let failed = |message: String| StartError::Database {
+            what: format!("PostgreSQL database {}", pg.database),
+            message,
+        };
+        match PgConnection::establish(&pg.url) {
+            Ok(_) => return Ok(()),
+            Err(e) if !e.to_string().contains("does not exist") => return Err(failed(e.to_string())),
+            Err(_) => {}
+        }
+        let mut maintenance_url = url::Url::parse(&pg.url).map_err(|e| failed(e.to_string()))?;
+        maintenance_url.set_path("/postgres");
+        let mut conn = PgConnection::establish(maintenance_url.as_str()).map_err(|e| failed(e.to_string()))?;
+        let name = pg.database.replace('"', "\"\"");
+        match conn.batch_execute(&format!("CREATE DATABASE \"{name}\"")) {
+            Ok(()) => {
+                tracing::info!(database = %pg.database, "created the PostgreSQL database");
+                Ok(())
+            }
+            // Another instance created it at the same moment.
+            Err(e) if e.to_string().contains("already exists") => Ok(()),
+            Err(e) => Err(failed(format!("it does not exist and cannot be created: {e}"))),
+        }
+    })
+    .await
+    .map_err(|e| StartError::Database { what: "PostgreSQL".into(), message: e.to_string() })?
+}

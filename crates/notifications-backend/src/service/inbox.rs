@@ -1,0 +1,79 @@
+//! What users do with their notifications: list, read one, mark, count, topics, settings.
+
+use notifications_common::{
+    Notification, NotificationListOptions, NotificationSettings, NotificationSignal,
+    NotificationStatus, UpdateNotificationsRequest,
+};
+
+use super::{NotificationsService, settings};
+use crate::error::Error;
+use crate::store::ListFilters;
+
+impl NotificationsService {
+    pub async fn list(
+        &self,
+        user: &str,
+        options: &NotificationListOptions,
+    ) -> Result<(Vec<Notification>, u64), Error> {
+        Ok(self.inner.store.list(user, options).await?)
+    }
+
+    /// One of the user's notifications (own or broadcast); ids that are not UUIDs are simply
+    /// not found.
+    pub async fn get(&self, user: &str, id: &str) -> Result<Notification, Error> {
+        let not_found = || Error::NotFound("Not found".into());
+        let id = uuid::Uuid::parse_str(id).map_err(|_| not_found())?;
+        self.inner.store.get_many(user, vec![id]).await?.into_iter().next().ok_or_else(not_found)
+    }
+
+    /// Marks read/unread and saved/unsaved; answers with the user's notifications among the
+    /// ids. A read change is signalled to the user's connections with the ids as sent.
+    pub async fn update(
+        &self,
+        user: &str,
+        request: UpdateNotificationsRequest,
+    ) -> Result<Vec<Notification>, Error> {
+        // Ids that are not UUIDs cannot match anything; they stay in the signal, as upstream.
+        let ids: Vec<uuid::Uuid> = request.ids.iter().filter_map(|id| uuid::Uuid::parse_str(id).ok()).collect();
+        let now = time::OffsetDateTime::now_utc();
+        let mark = |flag: Option<bool>| flag.map(|on| on.then_some(now));
+        let updated = self.inner.store.mark(user, ids, mark(request.read), mark(request.saved)).await?;
+        if let Some(read) = request.read {
+            let notification_ids = request.ids;
+            self.inner.signals.to_user(
+                user,
+                if read {
+                    NotificationSignal::NotificationRead { notification_ids }
+                } else {
+                    NotificationSignal::NotificationUnread { notification_ids }
+                },
+            );
+        }
+        Ok(updated)
+    }
+
+    pub async fn status(&self, user: &str) -> Result<NotificationStatus, Error> {
+        Ok(self.inner.store.status(user).await?)
+    }
+
+    pub async fn topics(&self, user: &str, filters: ListFilters) -> Result<Vec<String>, Error> {
+        Ok(self.inner.store.topics(user, filters).await?)
+    }
+
+    pub async fn settings(&self, user: &str) -> Result<NotificationSettings, Error> {
+        let (origins, topics) = self.inner.store.origins_and_topics(user).await?;
+        let stored = self.inner.store.settings_of(user).await?;
+        Ok(settings::effective(&self.inner.channels, &self.inner.defaults, origins, topics, &stored))
+    }
+
+    /// Replaces the user's settings with `new` and answers with the effective settings.
+    pub async fn save_settings(
+        &self,
+        user: &str,
+        new: &NotificationSettings,
+    ) -> Result<NotificationSettings, Error> {
+        let rows = settings::rows_to_store(new, &self.inner.channels)?;
+        self.inner.store.replace_settings(user, rows).await?;
+        self.settings(user).await
+    }
+}

@@ -1,0 +1,242 @@
+//! Notification settings: what a user sees (effective settings), what is delivered (the
+//! delivery check), and what a save stores. Pure functions over stored rows and the configured
+//! defaults; the contract's section 3.5 is the specification.
+
+use std::collections::HashSet;
+
+use notifications_common::{
+    ChannelSetting, NotificationSettings, OriginSetting, TopicSetting, is_notifications_enabled_for,
+};
+
+use super::validate;
+use crate::error::Error;
+use crate::store::SettingRow;
+
+/// Stored rows as channels -> origins -> topics. A row without topic sets its origin's flag; an
+/// origin that only has topic rows counts as enabled.
+fn group_rows<'a>(rows: impl IntoIterator<Item = &'a SettingRow>) -> Vec<ChannelSetting> {
+    let mut channels: Vec<ChannelSetting> = Vec::new();
+    let mut origin_flags: Vec<(usize, usize, bool)> = Vec::new();
+    for row in rows {
+        let c = match channels.iter().position(|c| c.id == row.channel) {
+            Some(i) => i,
+            None => {
+                channels.push(ChannelSetting { id: row.channel.clone(), enabled: None, origins: vec![] });
+                channels.len() - 1
+            }
+        };
+        let origins = &mut channels[c].origins;
+        let o = match origins.iter().position(|o| o.id == row.origin) {
+            Some(i) => i,
+            None => {
+                origins.push(OriginSetting { id: row.origin.clone(), enabled: true, topics: Some(vec![]) });
+                origins.len() - 1
+            }
+        };
+        match &row.topic {
+            None => origin_flags.push((c, o, row.enabled)),
+            Some(topic) => origins[o]
+                .topics
+                .get_or_insert_with(Vec::new)
+                .push(TopicSetting { id: topic.clone(), enabled: row.enabled }),
+        }
+    }
+    for (c, o, enabled) in origin_flags {
+        channels[c].origins[o].enabled = enabled;
+    }
+    channels
+}
+
+fn find_ci<'a, T>(items: &'a [T], id: &str, key: impl Fn(&T) -> &str) -> Option<&'a T> {
+    items.iter().find(|item| key(item).eq_ignore_ascii_case(id))
+}
+
+/// What `GET /settings` shows (contract 3.5.1).
+///
+/// `channels`: `Web` and the processors' names. `origins`/`topics`: the distinct origins and
+/// (origin, topic) pairs of the user's own notifications. `stored`: the user's rows.
+pub fn effective(
+    channels: &[String],
+    defaults: &NotificationSettings,
+    mut origins: Vec<String>,
+    mut topics: Vec<(String, String)>,
+    stored: &[SettingRow],
+) -> NotificationSettings {
+    let mut channel_ids = channels.to_vec();
+    for def in &defaults.channels {
+        if !channel_ids.contains(&def.id) {
+            channel_ids.push(def.id.clone());
+        }
+        for origin in &def.origins {
+            if !origins.contains(&origin.id) {
+                origins.push(origin.id.clone());
+            }
+            for topic in origin.topics() {
+                let pair = (origin.id.clone(), topic.id.clone());
+                if !topics.contains(&pair) {
+                    topics.push(pair);
+                }
+            }
+        }
+    }
+    let user_channels = group_rows(stored);
+    let channels = channel_ids
+        .into_iter()
+        .map(|id| {
+            let user_c = find_ci(&user_channels, &id, |c| &c.id);
+            let def_c = find_ci(&defaults.channels, &id, |c| &c.id);
+            let enabled = user_c.and_then(|c| c.enabled).or(def_c.and_then(|c| c.enabled));
+            let origin_default = enabled.unwrap_or(true);
+            let origins = origins
+                .iter()
+                .map(|origin_id| {
+                    let user_o = user_c.and_then(|c| find_ci(&c.origins, origin_id, |o| &o.id));
+                    let def_o = def_c.and_then(|c| find_ci(&c.origins, origin_id, |o| &o.id));
+                    let origin_enabled = match user_o {
+                        Some(o) => o.enabled,
+                        None => def_o.map_or(origin_default, |o| o.enabled),
+                    };
+                    let topics = topics
+                        .iter()
+                        .filter(|(o, _)| o == origin_id)
+                        .map(|(_, topic_id)| {
+                            let user_t = user_o.and_then(|o| find_ci(o.topics(), topic_id, |t| &t.id));
+                            let def_t = def_o.and_then(|o| find_ci(o.topics(), topic_id, |t| &t.id));
+                            // Un-set topics follow their origin, or the channel's explicit flag.
+                            let inherited = if enabled.is_some() { origin_default } else { origin_enabled };
+                            let topic_enabled = user_t
+                                .map(|t| t.enabled)
+                                .or(def_t.map(|t| t.enabled))
+                                .unwrap_or(inherited);
+                            TopicSetting { id: topic_id.clone(), enabled: topic_enabled }
+                        })
+                        .collect();
+                    OriginSetting { id: origin_id.clone(), enabled: origin_enabled, topics: Some(topics) }
+                })
+                .collect();
+            ChannelSetting { id, enabled, origins }
+        })
+        .collect();
+    NotificationSettings { channels }
+}
+
+/// Whether a notification from `origin` with `topic` goes through `channel` for a user whose
+/// stored rows of that channel are `rows` (contract 3.5.2). Broadcasts are never checked.
+pub fn is_enabled(
+    channel: &str,
+    defaults: &NotificationSettings,
+    rows: &[SettingRow],
+    origin: &str,
+    topic: Option<&str>,
+) -> bool {
+    let def_c = find_ci(&defaults.channels, channel, |c| &c.id);
+    let user_rows = rows.iter().filter(|r| r.channel.eq_ignore_ascii_case(channel));
+    let mut origins: Vec<OriginSetting> =
+        group_rows(user_rows).into_iter().flat_map(|c| c.origins).collect();
+    if let Some(def) = def_c.filter(|d| d.enabled != Some(false)) {
+        for origin in &def.origins {
+            if find_ci(&origins, &origin.id, |o| &o.id).is_none() {
+                origins.push(origin.clone());
+            }
+        }
+    }
+    let synthetic = NotificationSettings {
+        channels: vec![ChannelSetting {
+            id: channel.to_owned(),
+            enabled: def_c.and_then(|c| c.enabled),
+            origins,
+        }],
+    };
+    is_notifications_enabled_for(&synthetic, channel, origin, topic)
+}
+
+/// The rows a `POST /settings` body stores. Channels must be `Web` or a processor's name; the
+/// channel-level flag is not the user's to set and is ignored; a topic is enabled only when its
+/// origin is. The same entry twice is refused.
+pub fn rows_to_store(
+    settings: &NotificationSettings,
+    valid_channels: &[String],
+) -> Result<Vec<SettingRow>, Error> {
+    let mut rows = Vec::new();
+    let mut seen = HashSet::new();
+    for channel in &settings.channels {
+        if !valid_channels.contains(&channel.id) {
+            return Err(Error::invalid("Invalid channel"));
+        }
+        for origin in &channel.origins {
+            validate::short_text("origin id", &origin.id)?;
+            let mut push = |topic: Option<&TopicSetting>| {
+                let key = (channel.id.clone(), origin.id.clone(), topic.map(|t| t.id.clone()));
+                if !seen.insert(key) {
+                    return Err(Error::invalid(format!(
+                        "Duplicate settings entry: channel '{}', origin '{}'{}",
+                        channel.id,
+                        origin.id,
+                        topic.map(|t| format!(", topic '{}'", t.id)).unwrap_or_default()
+                    )));
+                }
+                rows.push(SettingRow {
+                    channel: channel.id.clone(),
+                    origin: origin.id.clone(),
+                    topic: topic.map(|t| t.id.clone()),
+                    enabled: origin.enabled && topic.is_none_or(|t| t.enabled),
+                });
+                Ok(())
+            };
+            push(None)?;
+            for topic in origin.topics() {
+                validate::short_text("topic id", &topic.id)?;
+                push(Some(topic))?;
+            }
+        }
+    }
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(origin: &str, topic: Option<&str>, enabled: bool) -> SettingRow {
+        SettingRow { channel: "Web".into(), origin: origin.into(), topic: topic.map(Into::into), enabled }
+    }
+
+    fn defaults(yaml_like: serde_json::Value) -> NotificationSettings {
+        serde_json::from_value(yaml_like).unwrap()
+    }
+
+    #[test]
+    fn delivery_follows_origin_then_topic() {
+        let none = NotificationSettings::default();
+        let rows = [row("svc", None, false)];
+        assert!(!is_enabled("Web", &none, &rows, "svc", None));
+        assert!(!is_enabled("Web", &none, &rows, "svc", Some("t")));
+        assert!(is_enabled("Web", &none, &rows, "other", None));
+        let rows = [row("svc", Some("t"), false)];
+        assert!(!is_enabled("Web", &none, &rows, "svc", Some("t")));
+        assert!(is_enabled("Web", &none, &rows, "svc", None));
+        let rows = [row("svc", None, true), row("svc", Some("t"), false)];
+        assert!(is_enabled("Web", &none, &rows, "svc", None));
+    }
+
+    #[test]
+    fn opt_in_channel_delivers_only_what_the_user_enabled() {
+        let d = defaults(serde_json::json!({"channels": [{"id": "Web", "enabled": false, "origins": []}]}));
+        assert!(!is_enabled("Web", &d, &[], "svc", Some("important")));
+        let rows = [row("svc", Some("important"), true)];
+        assert!(is_enabled("Web", &d, &rows, "svc", Some("important")));
+    }
+
+    #[test]
+    fn saving_refuses_unknown_channels_and_duplicates() {
+        let web = vec!["Web".to_owned()];
+        let body = defaults(serde_json::json!({"channels": [{"id": "Invalid", "origins": []}]}));
+        assert_eq!(rows_to_store(&body, &web).unwrap_err().to_string(), "Invalid channel");
+        let body = defaults(serde_json::json!({"channels": [{"id": "Web", "origins": [
+            {"id": "o", "enabled": true}, {"id": "o", "enabled": false}]}]}));
+        assert!(rows_to_store(&body, &web).unwrap_err().to_string().starts_with("Duplicate settings entry"));
+        let body = defaults(serde_json::json!({"channels": [{"id": "Web", "enabled": false, "origins": [
+            {"id": "o", "enabled": false, "topics": [{"id": "t", "enabled": true}]}]}]}));
+        assert_eq!(rows_to_store(&body, &web).unwrap(), vec![row("o", None, false), row("o", Some("t"), false)]);
+    }
+}

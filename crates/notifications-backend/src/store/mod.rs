@@ -1,0 +1,32 @@
+//! All SQL lives here. Each submodule holds the statements for one concern; the service layer
+//! above holds the rules.
+
+mod list;
+mod notifications;
+mod retention;
+mod rows;
+mod settings;
+
+use crate::db::{Db, DbError};
+
+pub use list::ListFilters;
+pub use notifications::{NewNotification, StoredNotification};
+pub use settings::SettingRow;
+
+/// The notifications storage, over either database.
+#[derive(Clone, Debug)]
+pub struct Store {
+    db: Db,
+}
+
+impl Store {
+    pub fn new(db: Db) -> Self {
+        Self { db }
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+}
+
+pub type StoreResult<T> = Result<T, DbError>;

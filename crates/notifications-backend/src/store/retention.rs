@@ -1,0 +1,55 @@
+//! Deleting notifications that saw no activity for the retention period.
+
+use diesel::RunQueryDsl;
+use time::OffsetDateTime;
+
+use super::{Store, StoreResult};
+use crate::db::{Bind, DbConnection, DbError, Sql, per_backend, write_transaction};
+
+/// Serialises cleaners of several instances on one PostgreSQL ("notifcln" in ASCII).
+const CLEANER_LOCK_KEY: i64 = 0x6e6f_7469_6663_6c6e;
+
+impl Store {
+    /// Deletes user notifications and broadcasts (with their status rows) whose last activity
+    /// (update, else creation) is at or before `cutoff`; returns how many were deleted.
+    /// On PostgreSQL a second instance cleaning at the same time skips and returns 0.
+    pub async fn delete_inactive_since(&self, cutoff: OffsetDateTime) -> StoreResult<u64> {
+        self.db
+            .run(move |conn| {
+                write_transaction(conn, |conn| {
+                    if !take_cleaner_lock(conn)? {
+                        return Ok(0);
+                    }
+                    let mut deleted = 0;
+                    for table in ["notification", "broadcast"] {
+                        let mut sql = Sql::new(&format!(
+                            "DELETE FROM {table} WHERE COALESCE(updated, created) <= "
+                        ));
+                        sql.bind(Bind::Timestamp(cutoff));
+                        deleted += per_backend!(conn, |c| sql.execute(c))? as u64;
+                    }
+                    Ok::<_, DbError>(deleted)
+                })
+            })
+            .await
+    }
+}
+
+fn take_cleaner_lock(conn: &mut DbConnection) -> diesel::QueryResult<bool> {
+    #[derive(diesel::QueryableByName)]
+    struct Locked {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        locked: bool,
+    }
+    match conn {
+        DbConnection::Postgres(pg) => {
+            let row: Locked = diesel::sql_query(format!(
+                "SELECT pg_try_advisory_xact_lock({CLEANER_LOCK_KEY}) AS locked"
+            ))
+            .get_result(pg)?;
+            Ok(row.locked)
+        }
+        // SQLite's write transaction is already exclusive.
+        DbConnection::Sqlite(_) => Ok(true),
+    }
+}

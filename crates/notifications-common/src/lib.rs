@@ -1,0 +1,29 @@
+//! Wire types of the Backstage-compatible notifications API.
+//!
+//! Everything here is plain data with serde names exactly as they travel on the wire
+//! (`entityRef`, `totalCount`, `notification_id`, ...). No I/O and no framework: the node client,
+//! processors and the backend all share these definitions.
+
+mod entity_ref;
+mod list;
+mod notification;
+mod recipients;
+mod settings;
+mod severity;
+mod signals;
+mod timestamp;
+
+pub use entity_ref::{DEFAULT_NAMESPACE, EntityRef, EntityRefError};
+pub use list::{
+    NotificationListOptions, NotificationListResponse, NotificationStatus, OrderBy, OrderField,
+    SortDirection, TopicsResponse, UpdateNotificationsRequest,
+};
+pub use notification::{FreshNotification, Notification, NotificationId, NotificationPayload};
+pub use recipients::{NotificationRecipients, NotificationSendOptions, OneOrMany};
+pub use settings::{
+    ChannelSetting, NotificationSettings, OriginSetting, TopicSetting, WEB_CHANNEL,
+    is_notifications_enabled_for,
+};
+pub use severity::{NotificationSeverity, UnknownSeverity};
+pub use signals::{NOTIFICATIONS_CHANNEL, NotificationSignal, SignalMessage, SignalRecipients};
+pub use timestamp::{Timestamp, TimestampParseError};

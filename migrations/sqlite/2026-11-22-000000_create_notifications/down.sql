@@ -1,0 +1,4 @@
+DROP TABLE user_settings;
+DROP TABLE broadcast_user_status;
+DROP TABLE broadcast;
+DROP TABLE notification;
