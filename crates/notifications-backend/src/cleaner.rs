@@ -26,7 +26,10 @@ pub fn spawn(store: Store, retention: Option<Retention>) -> Option<JoinHandle<()
 
 /// One cleaning pass; returns how many notifications (user and broadcast) were deleted.
 pub async fn run_once(store: &Store, retention: &Retention) -> Result<u64, crate::db::DbError> {
-    tracing::info!(task = "notification-cleaner", "Starting notification cleaner task");
+    tracing::info!(
+        task = "notification-cleaner",
+        "Starting notification cleaner task"
+    );
     let cutoff = retention.cutoff(OffsetDateTime::now_utc());
     match store.delete_inactive_since(cutoff).await {
         Ok(deleted) => {
@@ -37,7 +40,10 @@ pub async fn run_once(store: &Store, retention: &Retention) -> Result<u64, crate
             Ok(deleted)
         }
         Err(e) => {
-            tracing::error!(task = "notification-cleaner", "Notification cleaner task failed: {e}");
+            tracing::error!(
+                task = "notification-cleaner",
+                "Notification cleaner task failed: {e}"
+            );
             Err(e)
         }
     }
@@ -55,7 +61,13 @@ mod tests {
 
     #[test]
     fn runs_at_the_next_utc_midnight() {
-        assert_eq!(next_midnight(datetime!(2025-03-31 23:59:59 UTC)), datetime!(2025-04-01 00:00 UTC));
-        assert_eq!(next_midnight(datetime!(2025-04-01 00:00 UTC)), datetime!(2025-04-02 00:00 UTC));
+        assert_eq!(
+            next_midnight(datetime!(2025-03-31 23:59:59 UTC)),
+            datetime!(2025-04-01 00:00 UTC)
+        );
+        assert_eq!(
+            next_midnight(datetime!(2025-04-01 00:00 UTC)),
+            datetime!(2025-04-02 00:00 UTC)
+        );
     }
 }

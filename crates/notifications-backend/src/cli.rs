@@ -24,7 +24,13 @@ pub struct Cli {
     #[arg(long = "config", short = 'c', global = true, value_name = "FILE")]
     pub config: Vec<PathBuf>,
     /// Where the default SQLite database and the generated signing key are kept.
-    #[arg(long, global = true, env = "NOTIFICATIONS_DATA_DIR", default_value = "data", value_name = "DIR")]
+    #[arg(
+        long,
+        global = true,
+        env = "NOTIFICATIONS_DATA_DIR",
+        default_value = "data",
+        value_name = "DIR"
+    )]
     pub data_dir: PathBuf,
     /// Log output format.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
@@ -75,7 +81,11 @@ pub struct TokenArgs {
 pub fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        // Colours only for people: log files and collectors get plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -105,17 +115,24 @@ pub async fn run(cli: Cli) -> ExitCode {
 }
 
 async fn serve(config: Config, data_dir: PathBuf) -> Result<(), String> {
-    let running = BackendBuilder::new(config, &data_dir).start().await.map_err(|e| e.to_string())?;
+    let running = BackendBuilder::new(config, &data_dir)
+        .start()
+        .await
+        .map_err(|e| e.to_string())?;
     tracing::info!(
         "ready: mint a token with `notifications-backend --data-dir {} token --user user:default/<you>` \
          (or `--service <name>` to send)",
         data_dir.display()
     );
-    running.wait().await.map_err(|e| format!("server failed: {e}"))
+    running
+        .wait()
+        .await
+        .map_err(|e| format!("server failed: {e}"))
 }
 
 async fn migrate(config: Config, data_dir: PathBuf) -> Result<(), String> {
-    let (target, what) = database_target(&config.backend.database, &data_dir).map_err(|e| e.to_string())?;
+    let (target, what) =
+        database_target(&config.backend.database, &data_dir).map_err(|e| e.to_string())?;
     let options = crate::db::PoolOptions::for_target(&target);
     let db = tokio::task::spawn_blocking(move || crate::db::Db::open(target, &options))
         .await
@@ -129,7 +146,8 @@ async fn migrate(config: Config, data_dir: PathBuf) -> Result<(), String> {
 // Printing the token is the command's output.
 #[allow(clippy::print_stdout)]
 fn token(config: &Config, data_dir: &std::path::Path, args: TokenArgs) -> Result<(), String> {
-    let ttl: Duration = crate::config::parse_duration(&args.ttl).map_err(|e| format!("--ttl: {e}"))?;
+    let ttl: Duration =
+        crate::config::parse_duration(&args.ttl).map_err(|e| format!("--ttl: {e}"))?;
     let kind = match (args.who.user, args.who.service) {
         (Some(user), _) => {
             let user_ref = EntityRef::parse_with_default_kind(&user, Some("user"))
@@ -140,15 +158,26 @@ fn token(config: &Config, data_dir: &std::path::Path, args: TokenArgs) -> Result
             let ownership_refs = args
                 .ownership
                 .iter()
-                .map(|r| EntityRef::parse(r).map(|r| r.to_string()).map_err(|e| format!("--ent: {e}")))
+                .map(|r| {
+                    EntityRef::parse(r)
+                        .map(|r| r.to_string())
+                        .map_err(|e| format!("--ent: {e}"))
+                })
                 .collect::<Result<Vec<_>, _>>()?;
-            TokenKind::User { user_ref: user_ref.to_string(), ownership_refs }
+            TokenKind::User {
+                user_ref: user_ref.to_string(),
+                ownership_refs,
+            }
         }
         (None, Some(subject)) if !subject.trim().is_empty() => TokenKind::Service { subject },
         _ => return Err("--service needs a subject".into()),
     };
-    let keys = auth::signing_keys(&config.backend.auth, data_dir)
-        .map_err(|e| format!("cannot read or create the signing key in {}: {e}", data_dir.display()))?;
+    let keys = auth::signing_keys(&config.backend.auth, data_dir).map_err(|e| {
+        format!(
+            "cannot read or create the signing key in {}: {e}",
+            data_dir.display()
+        )
+    })?;
     let token = auth::mint(&keys[0], &kind, ttl).map_err(|e| e.to_string())?;
     println!("{token}");
     Ok(())

@@ -1,15 +1,15 @@
 //! The notifications backend: configuration, authentication, HTTP API, services and storage.
 
 pub mod auth;
+pub mod cleaner;
+pub mod cli;
 pub mod config;
 pub mod db;
 pub mod error;
 pub mod http;
+pub mod server;
 pub mod service;
 pub mod signals;
 pub mod store;
-pub mod cleaner;
-pub mod cli;
-pub mod server;
 
 pub use server::{BackendBuilder, RunningBackend, StartError};

@@ -11,13 +11,13 @@ use notifications_node::RecipientResolver;
 use tokio::task::JoinHandle;
 
 use crate::auth::{self, Authenticator};
+use crate::cleaner;
 use crate::config::{Config, DatabaseConfig, PostgresConfig, SqliteLocation};
 use crate::db::{Db, PoolOptions, Target};
 use crate::http::{self, AppState};
 use crate::service::{NotificationsService, UserRefResolver};
 use crate::signals::SignalHub;
 use crate::store::Store;
-use crate::cleaner;
 
 /// The SQLite file used when the configuration names no database.
 pub const DEFAULT_SQLITE_FILE: &str = "notifications.sqlite";
@@ -79,12 +79,18 @@ impl BackendBuilder {
         let config = self.config;
         let (target, what) = database_target(&config.backend.database, &self.data_dir)?;
         let db = open_database(target, &config.backend.database, &what).await?;
-        let applied = db.migrate().await.map_err(|e| StartError::Migration(e.to_string()))?;
+        let applied = db
+            .migrate()
+            .await
+            .map_err(|e| StartError::Migration(e.to_string()))?;
         if !applied.is_empty() {
             tracing::info!(versions = ?applied, "applied database migrations");
         }
         let keys = auth::signing_keys(&config.backend.auth, &self.data_dir).map_err(|source| {
-            StartError::SigningKey { path: self.data_dir.clone(), source }
+            StartError::SigningKey {
+                path: self.data_dir.clone(),
+                source,
+            }
         })?;
         let authenticator = Arc::new(Authenticator::new(keys, &config.backend.auth));
         let store = Store::new(db.clone());
@@ -97,28 +103,46 @@ impl BackendBuilder {
             config.app.base_url.clone(),
         );
         let state = web::Data::new(AppState::new(service, authenticator, db));
-        let address = format!("{}:{}", config.backend.listen.host, config.backend.listen.port);
-        let mut server = HttpServer::new(move || App::new().app_data(state.clone()).configure(http::configure))
-            // A JSON body limit is enforced by the extractor; this caps anything else.
-            .max_connection_rate(4096);
+        let address = format!(
+            "{}:{}",
+            config.backend.listen.host, config.backend.listen.port
+        );
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .configure(http::configure)
+        })
+        // A JSON body limit is enforced by the extractor; this caps anything else.
+        .max_connection_rate(4096);
         if let Some(workers) = self.workers {
             server = server.workers(workers);
         }
         if !self.handle_signals {
             server = server.disable_signals();
         }
-        let server = server
-            .bind(&address)
-            .map_err(|source| StartError::Listen { address: address.clone(), source })?;
-        let local_addr = server.addrs().first().copied().ok_or_else(|| StartError::Listen {
+        let server = server.bind(&address).map_err(|source| StartError::Listen {
             address: address.clone(),
-            source: io::Error::other("no address bound"),
+            source,
         })?;
+        let local_addr = server
+            .addrs()
+            .first()
+            .copied()
+            .ok_or_else(|| StartError::Listen {
+                address: address.clone(),
+                source: io::Error::other("no address bound"),
+            })?;
         let server = server.run();
         let handle = server.handle();
         let cleaner = cleaner::spawn(store, config.notifications.retention.clone());
         tracing::info!(address = %local_addr, database = %what, "notifications backend listening");
-        Ok(RunningBackend { local_addr, handle, server: tokio::spawn(server), signals, cleaner })
+        Ok(RunningBackend {
+            local_addr,
+            handle,
+            server: tokio::spawn(server),
+            signals,
+            cleaner,
+        })
     }
 }
 
@@ -142,7 +166,9 @@ impl RunningBackend {
 
     /// Runs until the server stops (a signal, or `stop`).
     pub async fn wait(mut self) -> io::Result<()> {
-        let result = (&mut self.server).await.unwrap_or_else(|e| Err(io::Error::other(e)));
+        let result = (&mut self.server)
+            .await
+            .unwrap_or_else(|e| Err(io::Error::other(e)));
         if let Some(cleaner) = self.cleaner.take() {
             cleaner.abort();
         }
@@ -154,35 +180,60 @@ impl RunningBackend {
         self.handle.stop(graceful).await;
         self.wait().await
     }
+
+    /// Asks the server to stop without waiting for it (for code that cannot await, like `Drop`).
+    pub fn request_stop(&self) {
+        // The command is sent on call; the returned future only waits for completion.
+        drop(self.handle.stop(false));
+    }
 }
 
 /// Where the configured database lives, and a description of it for logs (never a password).
-pub fn database_target(config: &DatabaseConfig, data_dir: &Path) -> Result<(Target, String), StartError> {
+pub fn database_target(
+    config: &DatabaseConfig,
+    data_dir: &Path,
+) -> Result<(Target, String), StartError> {
     let ensure_dir = |dir: &Path| {
-        std::fs::create_dir_all(dir).map_err(|source| StartError::DataDir { path: dir.to_owned(), source })
+        std::fs::create_dir_all(dir).map_err(|source| StartError::DataDir {
+            path: dir.to_owned(),
+            source,
+        })
     };
     Ok(match config {
         DatabaseConfig::Sqlite { location: None } => {
             ensure_dir(data_dir)?;
             let path = data_dir.join(DEFAULT_SQLITE_FILE);
-            (Target::Sqlite(path.to_string_lossy().into_owned()), format!("SQLite {}", path.display()))
+            (
+                Target::Sqlite(path.to_string_lossy().into_owned()),
+                format!("SQLite {}", path.display()),
+            )
         }
-        DatabaseConfig::Sqlite { location: Some(SqliteLocation::Memory) } => {
-            (Target::Sqlite(":memory:".into()), "SQLite in memory".into())
-        }
-        DatabaseConfig::Sqlite { location: Some(SqliteLocation::File(path)) } => {
+        DatabaseConfig::Sqlite {
+            location: Some(SqliteLocation::Memory),
+        } => (Target::Sqlite(":memory:".into()), "SQLite in memory".into()),
+        DatabaseConfig::Sqlite {
+            location: Some(SqliteLocation::File(path)),
+        } => {
             if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
                 ensure_dir(parent)?;
             }
-            (Target::Sqlite(path.to_string_lossy().into_owned()), format!("SQLite {}", path.display()))
+            (
+                Target::Sqlite(path.to_string_lossy().into_owned()),
+                format!("SQLite {}", path.display()),
+            )
         }
-        DatabaseConfig::Postgres(pg) => {
-            (Target::Postgres(pg.url.clone()), format!("PostgreSQL database {}", pg.database))
-        }
+        DatabaseConfig::Postgres(pg) => (
+            Target::Postgres(pg.url.clone()),
+            format!("PostgreSQL database {}", pg.database),
+        ),
     })
 }
 
-async fn open_database(target: Target, config: &DatabaseConfig, what: &str) -> Result<Db, StartError> {
+async fn open_database(
+    target: Target,
+    config: &DatabaseConfig,
+    what: &str,
+) -> Result<Db, StartError> {
     let mut options = PoolOptions::for_target(&target);
     if let DatabaseConfig::Postgres(pg) = config {
         if let Some(max) = pg.pool_max {
@@ -191,7 +242,10 @@ async fn open_database(target: Target, config: &DatabaseConfig, what: &str) -> R
         options.min_idle = pg.pool_min;
         create_postgres_database_if_missing(pg).await?;
     }
-    let failed = |message: String| StartError::Database { what: what.to_owned(), message };
+    let failed = |message: String| StartError::Database {
+        what: what.to_owned(),
+        message,
+    };
     tokio::task::spawn_blocking(move || Db::open(target, &options))
         .await
         .map_err(|e| failed(e.to_string()))?
@@ -212,12 +266,15 @@ async fn create_postgres_database_if_missing(pg: &PostgresConfig) -> Result<(), 
         };
         match PgConnection::establish(&pg.url) {
             Ok(_) => return Ok(()),
-            Err(e) if !e.to_string().contains("does not exist") => return Err(failed(e.to_string())),
+            Err(e) if !e.to_string().contains("does not exist") => {
+                return Err(failed(e.to_string()));
+            }
             Err(_) => {}
         }
         let mut maintenance_url = url::Url::parse(&pg.url).map_err(|e| failed(e.to_string()))?;
         maintenance_url.set_path("/postgres");
-        let mut conn = PgConnection::establish(maintenance_url.as_str()).map_err(|e| failed(e.to_string()))?;
+        let mut conn =
+            PgConnection::establish(maintenance_url.as_str()).map_err(|e| failed(e.to_string()))?;
         let name = pg.database.replace('"', "\"\"");
         match conn.batch_execute(&format!("CREATE DATABASE \"{name}\"")) {
             Ok(()) => {
@@ -226,9 +283,14 @@ async fn create_postgres_database_if_missing(pg: &PostgresConfig) -> Result<(), 
             }
             // Another instance created it at the same moment.
             Err(e) if e.to_string().contains("already exists") => Ok(()),
-            Err(e) => Err(failed(format!("it does not exist and cannot be created: {e}"))),
+            Err(e) => Err(failed(format!(
+                "it does not exist and cannot be created: {e}"
+            ))),
         }
     })
     .await
-    .map_err(|e| StartError::Database { what: "PostgreSQL".into(), message: e.to_string() })?
+    .map_err(|e| StartError::Database {
+        what: "PostgreSQL".into(),
+        message: e.to_string(),
+    })?
 }

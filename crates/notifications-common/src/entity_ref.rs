@@ -79,7 +79,12 @@ impl EntityRef {
     /// The fully lower-cased form, `kind:namespace/name`: one spelling per entity, suitable as a
     /// storage and lookup key.
     pub fn canonical(&self) -> String {
-        format!("{}:{}/{}", self.kind, self.namespace, self.name.to_lowercase())
+        format!(
+            "{}:{}/{}",
+            self.kind,
+            self.namespace,
+            self.name.to_lowercase()
+        )
     }
 }
 
@@ -120,7 +125,10 @@ mod tests {
     #[test]
     fn parses_full_and_short_forms() {
         let r = EntityRef::parse("User:Default/Jane.Doe").unwrap();
-        assert_eq!((r.kind(), r.namespace(), r.name()), ("user", "default", "Jane.Doe"));
+        assert_eq!(
+            (r.kind(), r.namespace(), r.name()),
+            ("user", "default", "Jane.Doe")
+        );
         assert_eq!(r.to_string(), "user:default/Jane.Doe");
         assert_eq!(r.canonical(), "user:default/jane.doe");
 
@@ -141,7 +149,10 @@ mod tests {
     #[test]
     fn slash_before_colon_makes_the_rest_the_name() {
         let r = EntityRef::parse_with_default_kind("ns/a:b", Some("component")).unwrap();
-        assert_eq!((r.kind(), r.namespace(), r.name()), ("component", "ns", "a:b"));
+        assert_eq!(
+            (r.kind(), r.namespace(), r.name()),
+            ("component", "ns", "a:b")
+        );
     }
 
     #[test]

@@ -163,13 +163,22 @@ mod tests {
             assert_eq!(f.as_str().parse::<OrderField>(), Ok(f));
         }
         assert!("priority".parse::<OrderField>().is_err());
-        let o = OrderBy { field: OrderField::Created, direction: SortDirection::Desc };
+        let o = OrderBy {
+            field: OrderField::Created,
+            direction: SortDirection::Desc,
+        };
         assert_eq!(o.to_string(), "created,desc");
     }
 
     #[test]
     fn list_response_uses_camel_case() {
-        let r = NotificationListResponse { total_count: 2, notifications: vec![] };
-        assert_eq!(serde_json::to_string(&r).unwrap(), r#"{"totalCount":2,"notifications":[]}"#);
+        let r = NotificationListResponse {
+            total_count: 2,
+            notifications: vec![],
+        };
+        assert_eq!(
+            serde_json::to_string(&r).unwrap(),
+            r#"{"totalCount":2,"notifications":[]}"#
+        );
     }
 }

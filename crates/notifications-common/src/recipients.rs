@@ -105,7 +105,8 @@ mod tests {
     #[test]
     fn entity_ref_is_string_or_list() {
         let r: NotificationRecipients =
-            serde_json::from_value(json!({"type": "entity", "entityRef": "user:default/a"})).unwrap();
+            serde_json::from_value(json!({"type": "entity", "entityRef": "user:default/a"}))
+                .unwrap();
         assert_eq!(
             r,
             NotificationRecipients::Entity {
@@ -117,7 +118,11 @@ mod tests {
             "type": "entity", "entityRef": ["a", "b"], "excludeEntityRef": "c", "extra": true
         }))
         .unwrap();
-        let NotificationRecipients::Entity { entity_ref, exclude_entity_ref } = r else {
+        let NotificationRecipients::Entity {
+            entity_ref,
+            exclude_entity_ref,
+        } = r
+        else {
             panic!("entity expected")
         };
         assert_eq!(entity_ref.into_vec(), ["a", "b"]);
@@ -126,17 +131,26 @@ mod tests {
 
     #[test]
     fn broadcast_and_bad_types() {
-        let r: NotificationRecipients = serde_json::from_value(json!({"type": "broadcast"})).unwrap();
+        let r: NotificationRecipients =
+            serde_json::from_value(json!({"type": "broadcast"})).unwrap();
         assert_eq!(r, NotificationRecipients::Broadcast);
-        assert!(serde_json::from_value::<NotificationRecipients>(json!({"type": "invalid"})).is_err());
-        assert!(serde_json::from_value::<NotificationRecipients>(json!({"type": "entity"})).is_err());
         assert!(
-            serde_json::from_value::<NotificationRecipients>(json!({"type": "entity", "entityRef": 5}))
-                .is_err()
+            serde_json::from_value::<NotificationRecipients>(json!({"type": "invalid"})).is_err()
         );
         assert!(
-            serde_json::from_value::<NotificationRecipients>(json!({"type": "entity", "entityRef": [1]}))
-                .is_err()
+            serde_json::from_value::<NotificationRecipients>(json!({"type": "entity"})).is_err()
+        );
+        assert!(
+            serde_json::from_value::<NotificationRecipients>(
+                json!({"type": "entity", "entityRef": 5})
+            )
+            .is_err()
+        );
+        assert!(
+            serde_json::from_value::<NotificationRecipients>(
+                json!({"type": "entity", "entityRef": [1]})
+            )
+            .is_err()
         );
     }
 
@@ -144,7 +158,10 @@ mod tests {
     fn serialises_as_upstream_sends() {
         let opts = NotificationSendOptions {
             recipients: NotificationRecipients::entities(["user:default/john.doe"]),
-            payload: NotificationPayload { title: "hi".into(), ..Default::default() },
+            payload: NotificationPayload {
+                title: "hi".into(),
+                ..Default::default()
+            },
         };
         assert_eq!(
             serde_json::to_value(&opts).unwrap(),

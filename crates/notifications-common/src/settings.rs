@@ -75,7 +75,10 @@ mod tests {
                 origins: vec![OriginSetting {
                     id: "o".into(),
                     enabled: false,
-                    topics: Some(vec![TopicSetting { id: "t".into(), enabled: true }]),
+                    topics: Some(vec![TopicSetting {
+                        id: "t".into(),
+                        enabled: true,
+                    }]),
                 }],
             }],
         }
@@ -84,11 +87,26 @@ mod tests {
     #[test]
     fn origin_then_topic_decide() {
         let s = settings(None);
-        assert!(is_notifications_enabled_for(&s, "Email", "o", None), "unknown channel");
-        assert!(is_notifications_enabled_for(&s, "Web", "other", None), "unknown origin");
-        assert!(!is_notifications_enabled_for(&s, "Web", "o", None), "origin disabled");
-        assert!(!is_notifications_enabled_for(&s, "Web", "o", Some("x")), "unknown topic");
-        assert!(is_notifications_enabled_for(&s, "Web", "o", Some("t")), "topic enabled");
+        assert!(
+            is_notifications_enabled_for(&s, "Email", "o", None),
+            "unknown channel"
+        );
+        assert!(
+            is_notifications_enabled_for(&s, "Web", "other", None),
+            "unknown origin"
+        );
+        assert!(
+            !is_notifications_enabled_for(&s, "Web", "o", None),
+            "origin disabled"
+        );
+        assert!(
+            !is_notifications_enabled_for(&s, "Web", "o", Some("x")),
+            "unknown topic"
+        );
+        assert!(
+            is_notifications_enabled_for(&s, "Web", "o", Some("t")),
+            "topic enabled"
+        );
         assert!(
             is_notifications_enabled_for(&s, "web", "o", None),
             "ids match exactly: 'web' is another (unknown) channel"
@@ -97,7 +115,12 @@ mod tests {
 
     #[test]
     fn opt_in_channel_blocks_unknown_origins() {
-        assert!(!is_notifications_enabled_for(&settings(Some(false)), "Web", "other", None));
+        assert!(!is_notifications_enabled_for(
+            &settings(Some(false)),
+            "Web",
+            "other",
+            None
+        ));
     }
 
     #[test]

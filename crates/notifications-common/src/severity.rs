@@ -82,16 +82,29 @@ mod tests {
 
     #[test]
     fn minimum_severity_selects_at_least_as_severe() {
-        let high: Vec<_> = NotificationSeverity::at_least_as_severe_as(NotificationSeverity::High).collect();
-        assert_eq!(high, [NotificationSeverity::Critical, NotificationSeverity::High]);
-        assert_eq!(NotificationSeverity::at_least_as_severe_as(NotificationSeverity::Low).count(), 4);
+        let high: Vec<_> =
+            NotificationSeverity::at_least_as_severe_as(NotificationSeverity::High).collect();
+        assert_eq!(
+            high,
+            [NotificationSeverity::Critical, NotificationSeverity::High]
+        );
+        assert_eq!(
+            NotificationSeverity::at_least_as_severe_as(NotificationSeverity::Low).count(),
+            4
+        );
     }
 
     #[test]
     fn wire_names_are_strict_lower_case() {
-        assert_eq!(serde_json::to_string(&NotificationSeverity::High).unwrap(), "\"high\"");
+        assert_eq!(
+            serde_json::to_string(&NotificationSeverity::High).unwrap(),
+            "\"high\""
+        );
         assert!(serde_json::from_str::<NotificationSeverity>("\"urgent\"").is_err());
         assert!(serde_json::from_str::<NotificationSeverity>("\"HIGH\"").is_err());
-        assert_eq!("HIGH".parse::<NotificationSeverity>().unwrap(), NotificationSeverity::High);
+        assert_eq!(
+            "HIGH".parse::<NotificationSeverity>().unwrap(),
+            NotificationSeverity::High
+        );
     }
 }

@@ -40,9 +40,13 @@ mod tests {
     #[test]
     fn wire_shapes_match_upstream() {
         let s = SignalMessage {
-            recipients: SignalRecipients::User { entity_ref: vec!["user:default/mock".into()] },
+            recipients: SignalRecipients::User {
+                entity_ref: vec!["user:default/mock".into()],
+            },
             channel: NOTIFICATIONS_CHANNEL.into(),
-            message: NotificationSignal::NewNotification { notification_id: "x".into() },
+            message: NotificationSignal::NewNotification {
+                notification_id: "x".into(),
+            },
         };
         assert_eq!(
             serde_json::to_value(&s).unwrap(),
@@ -51,10 +55,15 @@ mod tests {
                    "message": {"action": "new_notification", "notification_id": "x"}})
         );
         assert_eq!(
-            serde_json::to_value(NotificationSignal::NotificationUnread { notification_ids: vec!["a".into()] })
-                .unwrap(),
+            serde_json::to_value(NotificationSignal::NotificationUnread {
+                notification_ids: vec!["a".into()]
+            })
+            .unwrap(),
             json!({"action": "notification_unread", "notification_ids": ["a"]})
         );
-        assert_eq!(serde_json::to_value(SignalRecipients::Broadcast).unwrap(), json!({"type": "broadcast"}));
+        assert_eq!(
+            serde_json::to_value(SignalRecipients::Broadcast).unwrap(),
+            json!({"type": "broadcast"})
+        );
     }
 }

@@ -27,7 +27,10 @@ impl Timestamp {
     pub fn from_datetime(value: OffsetDateTime) -> Self {
         let utc = value.to_offset(UtcOffset::UTC);
         let millis = utc.nanosecond() / 1_000_000 * 1_000_000;
-        Self(utc.replace_nanosecond(millis).expect("a whole millisecond is a valid nanosecond"))
+        Self(
+            utc.replace_nanosecond(millis)
+                .expect("a whole millisecond is a valid nanosecond"),
+        )
     }
 
     pub fn as_datetime(&self) -> OffsetDateTime {
@@ -41,7 +44,9 @@ impl Timestamp {
     /// Parses what clients send as a date: an RFC 3339 date-time (any offset), a date-time without
     /// offset (read as UTC), or a bare date (midnight UTC).
     pub fn parse(input: &str) -> Result<Self, TimestampParseError> {
-        let err = || TimestampParseError { input: input.to_owned() };
+        let err = || TimestampParseError {
+            input: input.to_owned(),
+        };
         let s = input.trim();
         if let Ok(dt) = OffsetDateTime::parse(s, &Rfc3339) {
             return Ok(Self::from_datetime(dt));
@@ -143,29 +148,45 @@ mod tests {
     fn formats_as_utc_milliseconds() {
         let t = Timestamp::parse("2025-04-01T12:00:00.123456+02:00").unwrap();
         assert_eq!(t.to_string(), "2025-04-01T10:00:00.123Z");
-        assert_eq!(serde_json::to_string(&t).unwrap(), "\"2025-04-01T10:00:00.123Z\"");
+        assert_eq!(
+            serde_json::to_string(&t).unwrap(),
+            "\"2025-04-01T10:00:00.123Z\""
+        );
     }
 
     #[test]
     fn accepts_relaxed_forms() {
-        assert_eq!(Timestamp::parse("2025-04-01").unwrap().to_string(), "2025-04-01T00:00:00.000Z");
+        assert_eq!(
+            Timestamp::parse("2025-04-01").unwrap().to_string(),
+            "2025-04-01T00:00:00.000Z"
+        );
         assert_eq!(
             Timestamp::parse("2025-04-01T10:00:00").unwrap().to_string(),
             "2025-04-01T10:00:00.000Z"
         );
         assert_eq!(
-            Timestamp::parse("2025-04-01 10:00:00.5").unwrap().to_string(),
+            Timestamp::parse("2025-04-01 10:00:00.5")
+                .unwrap()
+                .to_string(),
             "2025-04-01T10:00:00.500Z"
         );
         assert_eq!(
-            Timestamp::parse("2025-04-01T10:00:00-01:30").unwrap().to_string(),
+            Timestamp::parse("2025-04-01T10:00:00-01:30")
+                .unwrap()
+                .to_string(),
             "2025-04-01T11:30:00.000Z"
         );
     }
 
     #[test]
     fn rejects_garbage() {
-        for bad in ["notadate", "", "2025-13-01", "2025-04-01T25:00:00Z", "1700000000000"] {
+        for bad in [
+            "notadate",
+            "",
+            "2025-13-01",
+            "2025-04-01T25:00:00Z",
+            "1700000000000",
+        ] {
             assert!(Timestamp::parse(bad).is_err(), "{bad} should not parse");
         }
     }

@@ -20,9 +20,12 @@ pub fn key_path(data_dir: &Path) -> PathBuf {
 pub fn load_or_create_key(data_dir: &Path) -> io::Result<Vec<u8>> {
     let path = key_path(data_dir);
     match fs::read_to_string(&path) {
-        Ok(text) => STANDARD
-            .decode(text.trim())
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{}: {e}", path.display()))),
+        Ok(text) => STANDARD.decode(text.trim()).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{}: {e}", path.display()),
+            )
+        }),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             fs::create_dir_all(data_dir)?;
             let mut key = vec![0u8; KEY_BYTES];
@@ -62,7 +65,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = fs::metadata(key_path(dir.path())).unwrap().permissions().mode();
+            let mode = fs::metadata(key_path(dir.path()))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
     }

@@ -21,7 +21,10 @@ pub use tokens::{TokenError, TokenKind, mint};
 pub enum Principal {
     /// A person. `user_ref` is the canonical (lower-case) user entity ref; `ownership_refs` are
     /// the refs they act as (themselves and their groups).
-    User { user_ref: String, ownership_refs: Vec<String> },
+    User {
+        user_ref: String,
+        ownership_refs: Vec<String>,
+    },
     /// Another system. `subject` becomes the origin of what it sends.
     Service { subject: String },
 }
@@ -65,7 +68,10 @@ impl Authenticator {
     pub fn new(signing_keys: Vec<Vec<u8>>, config: &AuthConfig) -> Self {
         let mut keys: Vec<HmacKey> = signing_keys
             .into_iter()
-            .map(|secret| HmacKey { secret, fixed_subject: None })
+            .map(|secret| HmacKey {
+                secret,
+                fixed_subject: None,
+            })
             .collect();
         let mut static_tokens = Vec::new();
         for access in &config.external_access {
@@ -80,7 +86,10 @@ impl Authenticator {
                 }),
             }
         }
-        Self { keys, static_tokens }
+        Self {
+            keys,
+            static_tokens,
+        }
     }
 
     /// Authenticates an `Authorization` header value.
@@ -115,12 +124,18 @@ impl Authenticator {
 
 fn principal(token: tokens::Verified, fixed_subject: Option<&str>) -> Result<Principal, AuthError> {
     if let Some(subject) = fixed_subject {
-        return Ok(Principal::Service { subject: subject.to_owned() });
+        return Ok(Principal::Service {
+            subject: subject.to_owned(),
+        });
     }
     match token.kind {
-        TokenKind::User { user_ref, ownership_refs } => {
-            Ok(Principal::User { user_ref, ownership_refs })
-        }
+        TokenKind::User {
+            user_ref,
+            ownership_refs,
+        } => Ok(Principal::User {
+            user_ref,
+            ownership_refs,
+        }),
         TokenKind::Service { subject } => Ok(Principal::Service { subject }),
     }
 }
@@ -150,8 +165,14 @@ mod tests {
         let config = AuthConfig {
             keys: vec![],
             external_access: vec![
-                ExternalAccess::Static { token: "static-token-1".into(), subject: "cicd".into() },
-                ExternalAccess::Legacy { secret: b"legacy-secret-bytes".to_vec(), subject: "external:old".into() },
+                ExternalAccess::Static {
+                    token: "static-token-1".into(),
+                    subject: "cicd".into(),
+                },
+                ExternalAccess::Legacy {
+                    secret: b"legacy-secret-bytes".to_vec(),
+                    subject: "external:old".into(),
+                },
             ],
         };
         Authenticator::new(vec![b"primary-secret-bytes".to_vec()], &config)
@@ -169,10 +190,16 @@ mod tests {
     fn static_tokens_act_as_their_subject() {
         let auth = authenticator();
         assert_eq!(
-            auth.authenticate_header(Some("Bearer static-token-1")).unwrap(),
-            Principal::Service { subject: "cicd".into() }
+            auth.authenticate_header(Some("Bearer static-token-1"))
+                .unwrap(),
+            Principal::Service {
+                subject: "cicd".into()
+            }
         );
-        assert!(matches!(auth.authenticate_header(None), Err(AuthError::Missing)));
+        assert!(matches!(
+            auth.authenticate_header(None),
+            Err(AuthError::Missing)
+        ));
         assert!(matches!(
             auth.authenticate_header(Some("Bearer static-token-2")),
             Err(AuthError::Invalid(_))
@@ -184,7 +211,10 @@ mod tests {
         let auth = authenticator();
         let user = mint(
             b"primary-secret-bytes",
-            &TokenKind::User { user_ref: "user:default/jane".into(), ownership_refs: vec![] },
+            &TokenKind::User {
+                user_ref: "user:default/jane".into(),
+                ownership_refs: vec![],
+            },
             std::time::Duration::from_secs(60),
         )
         .unwrap();
@@ -197,28 +227,38 @@ mod tests {
         );
         let service = mint(
             b"primary-secret-bytes",
-            &TokenKind::Service { subject: "my-service".into() },
+            &TokenKind::Service {
+                subject: "my-service".into(),
+            },
             std::time::Duration::from_secs(60),
         )
         .unwrap();
         assert_eq!(
             auth.authenticate_token(&service).unwrap(),
-            Principal::Service { subject: "my-service".into() }
+            Principal::Service {
+                subject: "my-service".into()
+            }
         );
         // A legacy key's tokens act as its configured subject, whatever they claim.
         let legacy = mint(
             b"legacy-secret-bytes",
-            &TokenKind::Service { subject: "backstage-server".into() },
+            &TokenKind::Service {
+                subject: "backstage-server".into(),
+            },
             std::time::Duration::from_secs(60),
         )
         .unwrap();
         assert_eq!(
             auth.authenticate_token(&legacy).unwrap(),
-            Principal::Service { subject: "external:old".into() }
+            Principal::Service {
+                subject: "external:old".into()
+            }
         );
         let forged = mint(
             b"some-other-secret",
-            &TokenKind::Service { subject: "x".into() },
+            &TokenKind::Service {
+                subject: "x".into(),
+            },
             std::time::Duration::from_secs(60),
         )
         .unwrap();

@@ -18,8 +18,13 @@ const CLOCK_SKEW_SECONDS: u64 = 60;
 /// Who a token speaks for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TokenKind {
-    User { user_ref: String, ownership_refs: Vec<String> },
-    Service { subject: String },
+    User {
+        user_ref: String,
+        ownership_refs: Vec<String>,
+    },
+    Service {
+        subject: String,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -53,13 +58,26 @@ pub enum TokenError {
 pub fn mint(secret: &[u8], kind: &TokenKind, ttl: Duration) -> Result<String, TokenError> {
     let now = jsonwebtoken::get_current_timestamp();
     let (typ, claims) = match kind {
-        TokenKind::User { user_ref, ownership_refs } => (
+        TokenKind::User {
+            user_ref,
+            ownership_refs,
+        } => (
             USER_TOKEN_TYPE,
-            Claims { sub: user_ref.clone(), ent: ownership_refs.clone(), exp: now + ttl.as_secs(), iat: now },
+            Claims {
+                sub: user_ref.clone(),
+                ent: ownership_refs.clone(),
+                exp: now + ttl.as_secs(),
+                iat: now,
+            },
         ),
         TokenKind::Service { subject } => (
             "JWT",
-            Claims { sub: subject.clone(), ent: vec![], exp: now + ttl.as_secs(), iat: now },
+            Claims {
+                sub: subject.clone(),
+                ent: vec![],
+                exp: now + ttl.as_secs(),
+                iat: now,
+            },
         ),
     };
     let mut header = Header::new(Algorithm::HS256);
@@ -78,25 +96,30 @@ pub fn verify(token: &str, secret: &[u8]) -> Result<Verified, TokenError> {
     validation.leeway = CLOCK_SKEW_SECONDS;
     validation.validate_aud = false;
     validation.set_required_spec_claims(&["exp", "sub"]);
-    let data = jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(secret), &validation)
-        .map_err(|e| match e.kind() {
-            ErrorKind::InvalidSignature => TokenError::BadSignature,
-            ErrorKind::ExpiredSignature => TokenError::Expired,
-            ErrorKind::ImmatureSignature => TokenError::Invalid("not valid yet".into()),
-            ErrorKind::MissingRequiredClaim(claim) => {
-                TokenError::Invalid(format!("missing claim '{claim}'"))
-            }
-            _ => TokenError::Malformed,
-        })?;
+    let data =
+        jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(secret), &validation)
+            .map_err(|e| match e.kind() {
+                ErrorKind::InvalidSignature => TokenError::BadSignature,
+                ErrorKind::ExpiredSignature => TokenError::Expired,
+                ErrorKind::ImmatureSignature => TokenError::Invalid("not valid yet".into()),
+                ErrorKind::MissingRequiredClaim(claim) => {
+                    TokenError::Invalid(format!("missing claim '{claim}'"))
+                }
+                _ => TokenError::Malformed,
+            })?;
     let claims = data.claims;
     let kind = if header.typ.as_deref() == Some(USER_TOKEN_TYPE) {
         user_kind(&claims)?
     } else if claims.sub.trim().is_empty() {
         return Err(TokenError::Invalid("empty subject".into()));
     } else if claims.sub == LEGACY_SERVER_SUBJECT {
-        TokenKind::Service { subject: LEGACY_SERVER_ORIGIN.to_owned() }
+        TokenKind::Service {
+            subject: LEGACY_SERVER_ORIGIN.to_owned(),
+        }
     } else {
-        TokenKind::Service { subject: claims.sub }
+        TokenKind::Service {
+            subject: claims.sub,
+        }
     };
     Ok(Verified { kind })
 }
@@ -105,7 +128,9 @@ fn user_kind(claims: &Claims) -> Result<TokenKind, TokenError> {
     let user = EntityRef::parse(&claims.sub)
         .ok()
         .filter(|r| r.is_kind("user"))
-        .ok_or_else(|| TokenError::Invalid("the subject of a user token must be a user entity ref".into()))?;
+        .ok_or_else(|| {
+            TokenError::Invalid("the subject of a user token must be a user entity ref".into())
+        })?;
     let user_ref = user.canonical();
     let mut ownership_refs = vec![user_ref.clone()];
     for ent in &claims.ent {
@@ -116,7 +141,10 @@ fn user_kind(claims: &Claims) -> Result<TokenKind, TokenError> {
             ownership_refs.push(r);
         }
     }
-    Ok(TokenKind::User { user_ref, ownership_refs })
+    Ok(TokenKind::User {
+        user_ref,
+        ownership_refs,
+    })
 }
 
 #[cfg(test)]
@@ -147,13 +175,35 @@ mod tests {
 
     #[test]
     fn expired_and_foreign_tokens_are_refused() {
-        let claims = Claims { sub: "svc".into(), ent: vec![], exp: 1_000, iat: 0 };
-        let old = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(KEY))
-            .unwrap();
+        let claims = Claims {
+            sub: "svc".into(),
+            ent: vec![],
+            exp: 1_000,
+            iat: 0,
+        };
+        let old = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(KEY),
+        )
+        .unwrap();
         assert!(matches!(verify(&old, KEY), Err(TokenError::Expired)));
-        let token = mint(KEY, &TokenKind::Service { subject: "svc".into() }, Duration::from_secs(60)).unwrap();
-        assert!(matches!(verify(&token, b"another key"), Err(TokenError::BadSignature)));
-        assert!(matches!(verify("not.a.token", KEY), Err(TokenError::Malformed)));
+        let token = mint(
+            KEY,
+            &TokenKind::Service {
+                subject: "svc".into(),
+            },
+            Duration::from_secs(60),
+        )
+        .unwrap();
+        assert!(matches!(
+            verify(&token, b"another key"),
+            Err(TokenError::BadSignature)
+        ));
+        assert!(matches!(
+            verify("not.a.token", KEY),
+            Err(TokenError::Malformed)
+        ));
     }
 
     #[test]
@@ -175,7 +225,10 @@ mod tests {
     fn user_tokens_need_a_user_subject() {
         let token = mint(
             KEY,
-            &TokenKind::User { user_ref: "group:default/team".into(), ownership_refs: vec![] },
+            &TokenKind::User {
+                user_ref: "group:default/team".into(),
+                ownership_refs: vec![],
+            },
             Duration::from_secs(60),
         )
         .unwrap();
@@ -184,11 +237,19 @@ mod tests {
 
     #[test]
     fn legacy_backstage_server_tokens_get_upstreams_origin() {
-        let token =
-            mint(KEY, &TokenKind::Service { subject: "backstage-server".into() }, Duration::from_secs(60)).unwrap();
+        let token = mint(
+            KEY,
+            &TokenKind::Service {
+                subject: "backstage-server".into(),
+            },
+            Duration::from_secs(60),
+        )
+        .unwrap();
         assert_eq!(
             verify(&token, KEY).unwrap().kind,
-            TokenKind::Service { subject: "external:backstage-plugin".into() }
+            TokenKind::Service {
+                subject: "external:backstage-plugin".into()
+            }
         );
     }
 }

@@ -1,9 +1,9 @@
 //! One connection type for both databases, and how the pool opens connections.
 
+use diesel::Connection;
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
 use diesel::sqlite::SqliteConnection;
-use diesel::Connection;
 
 /// A connection to whichever database the configuration names. Code written against it runs on
 /// both; code that must differ matches on the variant (see `per_backend!`).
@@ -70,10 +70,13 @@ diesel::define_sql_function! {
     fn lower(text: diesel::sql_types::Nullable<diesel::sql_types::Text>) -> diesel::sql_types::Nullable<diesel::sql_types::Text>;
 }
 
-/// WAL lets readers proceed beside the writer; the busy timeout makes writers queue instead of
-/// failing with "database is locked"; foreign keys make status rows follow their broadcast.
-const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-     PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;";
+/// Per connection: the busy timeout makes writers queue for the lock instead of failing with
+/// "database is locked"; foreign keys make status rows follow their broadcast.
+const SQLITE_PRAGMAS: &str =
+    "PRAGMA busy_timeout = 10000; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;";
+/// Once per database file, before the pool opens: WAL lets readers proceed beside the writer. It
+/// is a property of the file, and switching needs the file to itself.
+const SQLITE_FILE_PRAGMAS: &str = "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL;";
 const SQLITE_MEMORY_PRAGMAS: &str = "PRAGMA foreign_keys = ON;";
 
 impl ConnectionManager {
@@ -85,13 +88,26 @@ impl ConnectionManager {
         &self.target
     }
 
+    /// Prepares the database itself, once, before connections are pooled.
+    pub fn prepare(&self) -> diesel::ConnectionResult<()> {
+        match &self.target {
+            Target::Sqlite(path) if path != ":memory:" => SqliteConnection::establish(path)?
+                .batch_execute(SQLITE_FILE_PRAGMAS)
+                .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string())),
+            _ => Ok(()),
+        }
+    }
+
     pub fn establish(&self) -> diesel::ConnectionResult<DbConnection> {
         match &self.target {
             Target::Postgres(url) => PgConnection::establish(url).map(DbConnection::Postgres),
             Target::Sqlite(path) => {
                 let mut conn = SqliteConnection::establish(path)?;
-                let pragmas =
-                    if path == ":memory:" { SQLITE_MEMORY_PRAGMAS } else { SQLITE_PRAGMAS };
+                let pragmas = if path == ":memory:" {
+                    SQLITE_MEMORY_PRAGMAS
+                } else {
+                    SQLITE_PRAGMAS
+                };
                 let prepare = |conn: &mut SqliteConnection| {
                     conn.batch_execute(pragmas)?;
                     lower_utils::register_impl(conn, |text: Option<String>| {
@@ -111,7 +127,8 @@ impl r2d2::ManageConnection for ConnectionManager {
     type Error = diesel::r2d2::Error;
 
     fn connect(&self) -> Result<DbConnection, Self::Error> {
-        self.establish().map_err(diesel::r2d2::Error::ConnectionError)
+        self.establish()
+            .map_err(diesel::r2d2::Error::ConnectionError)
     }
 
     fn is_valid(&self, conn: &mut DbConnection) -> Result<(), Self::Error> {

@@ -23,7 +23,8 @@ pub fn run_pending(conn: &mut DbConnection) -> Result<Vec<String>, MigrationErro
         DbConnection::Postgres(pg) => {
             pg.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))?;
             let result = applied(pg.run_pending_migrations(POSTGRES));
-            let unlock = pg.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"));
+            let unlock =
+                pg.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"));
             let versions = result?;
             unlock?;
             Ok(versions)

@@ -10,8 +10,8 @@ mod transaction;
 
 use std::time::Duration;
 
-pub use connection::{Backend, ConnectionManager, DbConnection, MultiBackend, Target};
 pub(crate) use connection::per_backend;
+pub use connection::{Backend, ConnectionManager, DbConnection, MultiBackend, Target};
 pub use sql::{Bind, Sql};
 pub use transaction::write_transaction;
 
@@ -33,7 +33,11 @@ impl PoolOptions {
             Target::Sqlite(_) => 8,
             Target::Postgres(_) => 10,
         };
-        Self { max_size, min_idle: None, connection_timeout: Duration::from_secs(10) }
+        Self {
+            max_size,
+            min_idle: None,
+            connection_timeout: Duration::from_secs(10),
+        }
     }
 }
 
@@ -56,7 +60,9 @@ pub struct Db {
 
 impl std::fmt::Debug for Db {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Db").field("backend", &self.backend).finish_non_exhaustive()
+        f.debug_struct("Db")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
     }
 }
 
@@ -72,9 +78,17 @@ impl Db {
             // A failed health check must not be retried for the whole timeout at start-up.
             .test_on_check_out(false);
         if in_memory {
-            builder = builder.idle_timeout(None).max_lifetime(None).min_idle(Some(1));
+            builder = builder
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .min_idle(Some(1));
         }
-        let pool = builder.build(ConnectionManager::new(target))?;
+        let manager = ConnectionManager::new(target);
+        if let Err(e) = manager.prepare() {
+            // The pool's own connection attempts report the cause (with retries) below.
+            tracing::debug!("preparing the database failed: {e}");
+        }
+        let pool = builder.build(manager)?;
         Ok(Self { pool, backend })
     }
 
@@ -101,7 +115,8 @@ impl Db {
     /// Applies pending migrations; returns the versions applied.
     pub async fn migrate(&self) -> Result<Vec<String>, DbError> {
         self.run(|conn| {
-            migrations::run_pending(conn).map_err(|e| DbError::Task(format!("migration failed: {e}")))
+            migrations::run_pending(conn)
+                .map_err(|e| DbError::Task(format!("migration failed: {e}")))
         })
         .await
     }

@@ -69,4 +69,9 @@ diesel::table! {
 }
 
 diesel::joinable!(broadcast_user_status -> broadcast (broadcast_id));
-diesel::allow_tables_to_appear_in_same_query!(notification, broadcast, broadcast_user_status, user_settings);
+diesel::allow_tables_to_appear_in_same_query!(
+    notification,
+    broadcast,
+    broadcast_user_status,
+    user_settings
+);

@@ -16,20 +16,26 @@ use time::{OffsetDateTime, UtcOffset};
 use super::connection::MultiBackend;
 
 /// A UUID: `uuid` on PostgreSQL, hyphenated lower-case text on SQLite.
-#[derive(Debug, Clone, Copy, Default, diesel::sql_types::SqlType, diesel::query_builder::QueryId)]
+#[derive(
+    Debug, Clone, Copy, Default, diesel::sql_types::SqlType, diesel::query_builder::QueryId,
+)]
 #[diesel(postgres_type(oid = 2950, array_oid = 2951))]
 #[diesel(sqlite_type(name = "Text"))]
 pub struct Uuid;
 
 /// An instant: `timestamptz` on PostgreSQL, fixed-width UTC RFC 3339 text on SQLite
 /// (`2025-04-01T10:00:00.123000Z`), which sorts and compares correctly as text.
-#[derive(Debug, Clone, Copy, Default, diesel::sql_types::SqlType, diesel::query_builder::QueryId)]
+#[derive(
+    Debug, Clone, Copy, Default, diesel::sql_types::SqlType, diesel::query_builder::QueryId,
+)]
 #[diesel(postgres_type(oid = 1184, array_oid = 1185))]
 #[diesel(sqlite_type(name = "Text"))]
 pub struct UtcTimestamp;
 
 /// A JSON document: `jsonb` on PostgreSQL, JSON text on SQLite.
-#[derive(Debug, Clone, Copy, Default, diesel::sql_types::SqlType, diesel::query_builder::QueryId)]
+#[derive(
+    Debug, Clone, Copy, Default, diesel::sql_types::SqlType, diesel::query_builder::QueryId,
+)]
 #[diesel(postgres_type(oid = 3802, array_oid = 3807))]
 #[diesel(sqlite_type(name = "Text"))]
 pub struct Jsonb;
@@ -52,7 +58,9 @@ macro_rules! multi_backend_type {
         }
 
         impl FromSql<$sql, MultiBackend> for $rust {
-            fn from_sql(bytes: <MultiBackend as diesel::backend::Backend>::RawValue<'_>) -> deserialize::Result<Self> {
+            fn from_sql(
+                bytes: <MultiBackend as diesel::backend::Backend>::RawValue<'_>,
+            ) -> deserialize::Result<Self> {
                 bytes.from_sql::<Self, $sql>()
             }
         }
@@ -93,9 +101,8 @@ impl FromSql<Uuid, Sqlite> for uuid::Uuid {
 
 // --- UtcTimestamp --------------------------------------------------------------------------------
 
-const SQLITE_TIMESTAMP: &[time::format_description::BorrowedFormatItem<'_>] = format_description!(
-    "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
-);
+const SQLITE_TIMESTAMP: &[time::format_description::BorrowedFormatItem<'_>] =
+    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
 
 impl ToSql<UtcTimestamp, Pg> for OffsetDateTime {
     fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Pg>) -> serialize::Result {

@@ -47,7 +47,10 @@ impl RequestDetail {
             "" => relative.to_owned(),
             q => format!("{relative}?{q}"),
         };
-        Self { method: req.method().to_string(), url }
+        Self {
+            method: req.method().to_string(),
+            url,
+        }
     }
 }
 
@@ -68,11 +71,19 @@ pub fn error_response(error: &Error, request: RequestDetail) -> HttpResponse {
     };
     let status = error.status();
     let body = ErrorBody {
-        error: ErrorDetail { name: error.name().to_owned(), message },
+        error: ErrorDetail {
+            name: error.name().to_owned(),
+            message,
+        },
         request,
-        response: ResponseDetail { status_code: status },
+        response: ResponseDetail {
+            status_code: status,
+        },
     };
-    super::json(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), &body)
+    super::json(
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        &body,
+    )
 }
 
 /// Twenty hex digits, like upstream's logId.

@@ -35,9 +35,9 @@ impl FromRequest for CurrentUser {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         ready(principal(req).and_then(|p| match p {
             Principal::User { user_ref, .. } => Ok(CurrentUser { user_ref }),
-            Principal::Service { .. } => {
-                Err(Error::NotAllowed("This endpoint does not allow 'service' credentials".into()))
-            }
+            Principal::Service { .. } => Err(Error::NotAllowed(
+                "This endpoint does not allow 'service' credentials".into(),
+            )),
         }))
     }
 }
@@ -56,9 +56,9 @@ impl FromRequest for CallingService {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         ready(principal(req).and_then(|p| match p {
             Principal::Service { subject } => Ok(CallingService { subject }),
-            Principal::User { .. } => {
-                Err(Error::NotAllowed("This endpoint does not allow 'user' credentials".into()))
-            }
+            Principal::User { .. } => Err(Error::NotAllowed(
+                "This endpoint does not allow 'user' credentials".into(),
+            )),
         }))
     }
 }
@@ -89,13 +89,15 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
             if !content_type_ok {
                 return Err(Error::invalid("Content-Type must be application/json"));
             }
-            let too_large = || Error::invalid(format!("Request body is larger than {BODY_LIMIT} bytes"));
+            let too_large =
+                || Error::invalid(format!("Request body is larger than {BODY_LIMIT} bytes"));
             if declared_length.is_some_and(|l| l > BODY_LIMIT) {
                 return Err(too_large());
             }
             let mut body = Vec::with_capacity(declared_length.unwrap_or(1024).min(BODY_LIMIT));
             while let Some(chunk) = payload.next().await {
-                let chunk = chunk.map_err(|e| Error::invalid(format!("Could not read the request body: {e}")))?;
+                let chunk = chunk
+                    .map_err(|e| Error::invalid(format!("Could not read the request body: {e}")))?;
                 if body.len() + chunk.len() > BODY_LIMIT {
                     return Err(too_large());
                 }
@@ -108,7 +110,9 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
 
 fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(Error::invalid("Request body is empty; a JSON object is required"));
+        return Err(Error::invalid(
+            "Request body is empty; a JSON object is required",
+        ));
     }
     let de = &mut serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(de).map_err(|e| {
@@ -136,7 +140,9 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("payload.severity"), "{err}");
-        let err = parse_json::<NotificationSendOptions>(br#"{"payload":{"title":"t"}}"#).unwrap_err().to_string();
+        let err = parse_json::<NotificationSendOptions>(br#"{"payload":{"title":"t"}}"#)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("recipients"), "{err}");
         assert!(parse_json::<NotificationSendOptions>(b"{not json").is_err());
         assert!(parse_json::<NotificationSendOptions>(b"  ").is_err());

@@ -40,7 +40,12 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(service: NotificationsService, auth: Arc<Authenticator>, db: Db) -> Self {
-        Self { service, auth, db, openapi: web::Bytes::from(openapi::document()) }
+        Self {
+            service,
+            auth,
+            db,
+            openapi: web::Bytes::from(openapi::document()),
+        }
     }
 }
 
@@ -64,30 +69,41 @@ fn ok<T: Serialize + ?Sized>(value: &T) -> Result<HttpResponse, Error> {
 /// Registers every route on an actix `App`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     use notifications::{create, get_one, list, status, topics, update};
-    let not_found = || web::to(|| async { Err::<HttpResponse, _>(Error::NotFound("Not found".into())) });
+    let not_found =
+        || web::to(|| async { Err::<HttpResponse, _>(Error::NotFound("Not found".into())) });
     // One resource per path, so that a known path with another method is a plain 404 (as
     // upstream) rather than a 405. Static paths come before `/{id}`.
     let resource = |path: &str| web::resource(path).default_service(not_found());
-    cfg.route("/.backstage/health/v1/liveness", web::get().to(health::liveness))
-        .route("/.backstage/health/v1/readiness", web::get().to(health::readiness))
-        .service(
-            web::scope(PLUGIN_MOUNT)
-                .wrap(from_fn(plugin_boundary))
-                .service(resource("/notifications").get(list).post(create))
-                .service(resource("/notifications/update").post(update))
-                .service(resource("/notifications/{id}").get(get_one))
-                .service(resource("/status").get(status))
-                .service(resource("/topics").get(topics))
-                .service(resource("/settings").get(settings::get).post(settings::save))
-                .service(resource("/openapi.json").get(openapi::serve))
-                // Deprecated aliases upstream still serves; its node client posts to the bare
-                // mount path.
-                .service(resource("").get(list).post(create))
-                .service(resource("/").get(list).post(create))
-                .service(resource("/update").post(update))
-                .service(resource("/{id}").get(get_one))
-                .default_service(not_found()),
-        );
+    cfg.route(
+        "/.backstage/health/v1/liveness",
+        web::get().to(health::liveness),
+    )
+    .route(
+        "/.backstage/health/v1/readiness",
+        web::get().to(health::readiness),
+    )
+    .service(
+        web::scope(PLUGIN_MOUNT)
+            .wrap(from_fn(plugin_boundary))
+            .service(resource("/notifications").get(list).post(create))
+            .service(resource("/notifications/update").post(update))
+            .service(resource("/notifications/{id}").get(get_one))
+            .service(resource("/status").get(status))
+            .service(resource("/topics").get(topics))
+            .service(
+                resource("/settings")
+                    .get(settings::get)
+                    .post(settings::save),
+            )
+            .service(resource("/openapi.json").get(openapi::serve))
+            // Deprecated aliases upstream still serves; its node client posts to the bare
+            // mount path.
+            .service(resource("").get(list).post(create))
+            .service(resource("/").get(list).post(create))
+            .service(resource("/update").post(update))
+            .service(resource("/{id}").get(get_one))
+            .default_service(not_found()),
+    );
 }
 
 /// Every plugin route: authenticate first (401 before anything else, unknown paths included),
@@ -101,13 +117,19 @@ async fn plugin_boundary(
         let response = error_response(&e, RequestDetail::of(req.request()));
         return Ok(req.into_response(response));
     };
-    let header = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let header = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
     match state.auth.authenticate_header(header) {
         Ok(principal) => {
             req.extensions_mut().insert(principal);
         }
         Err(e) => {
-            let response = error_response(&Error::Unauthenticated(e.to_string()), RequestDetail::of(req.request()));
+            let response = error_response(
+                &Error::Unauthenticated(e.to_string()),
+                RequestDetail::of(req.request()),
+            );
             return Ok(req.into_response(response));
         }
     }

@@ -27,10 +27,17 @@ use crate::error::Error;
     responses((status = 200, body = NotificationListResponse), (status = 400, body = ErrorBody)),
     security(("bearer" = []))
 )]
-pub async fn list(req: HttpRequest, user: CurrentUser, state: web::Data<AppState>) -> Result<HttpResponse, Error> {
+pub async fn list(
+    req: HttpRequest,
+    user: CurrentUser,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, Error> {
     let options = query::list_options(req.query_string())?;
     let (notifications, total_count) = state.service.list(&user.user_ref, &options).await?;
-    ok(&NotificationListResponse { total_count, notifications })
+    ok(&NotificationListResponse {
+        total_count,
+        notifications,
+    })
 }
 
 /// One of the caller's notifications, or a broadcast.
@@ -73,7 +80,11 @@ pub async fn update(
     responses((status = 200, body = NotificationStatus)),
     security(("bearer" = []))
 )]
-pub async fn status(req: HttpRequest, user: CurrentUser, state: web::Data<AppState>) -> Result<HttpResponse, Error> {
+pub async fn status(
+    req: HttpRequest,
+    user: CurrentUser,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, Error> {
     query::none(req.query_string())?;
     ok(&state.service.status(&user.user_ref).await?)
 }
@@ -89,9 +100,15 @@ pub async fn status(req: HttpRequest, user: CurrentUser, state: web::Data<AppSta
     responses((status = 200, body = TopicsResponse), (status = 400, body = ErrorBody)),
     security(("bearer" = []))
 )]
-pub async fn topics(req: HttpRequest, user: CurrentUser, state: web::Data<AppState>) -> Result<HttpResponse, Error> {
+pub async fn topics(
+    req: HttpRequest,
+    user: CurrentUser,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, Error> {
     let filters = query::topics_filters(req.query_string())?;
-    ok(&TopicsResponse { topics: state.service.topics(&user.user_ref, filters).await? })
+    ok(&TopicsResponse {
+        topics: state.service.topics(&user.user_ref, filters).await?,
+    })
 }
 
 /// Send a notification to users (entity refs) or to everyone (broadcast). Service callers only.

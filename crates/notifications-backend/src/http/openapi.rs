@@ -29,7 +29,10 @@ impl Modify for BearerAuth {
         openapi
             .components
             .get_or_insert_with(Default::default)
-            .add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+            .add_security_scheme(
+                "bearer",
+                SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+            );
     }
 }
 
@@ -44,5 +47,7 @@ pub fn document() -> String {
 #[utoipa::path(get, path = "/openapi.json", tag = "meta", responses((status = 200)), security(("bearer" = [])))]
 pub async fn serve(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, Error> {
     query::none(req.query_string())?;
-    Ok(HttpResponse::Ok().content_type("application/json; charset=utf-8").body(state.openapi.clone()))
+    Ok(HttpResponse::Ok()
+        .content_type("application/json; charset=utf-8")
+        .body(state.openapi.clone()))
 }

@@ -30,27 +30,39 @@ struct Params(Vec<(String, String)>);
 
 impl Params {
     fn parse(query: &str, allowed: &[&str]) -> Result<Self, Error> {
-        let pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+        let pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+            .into_owned()
+            .collect();
         for (i, (name, value)) in pairs.iter().enumerate() {
             if !allowed.contains(&name.as_str()) {
                 return Err(Error::invalid(format!("Unknown query parameter '{name}'")));
             }
             if value.is_empty() {
-                return Err(Error::invalid(format!("Empty value found for query parameter '{name}'")));
+                return Err(Error::invalid(format!(
+                    "Empty value found for query parameter '{name}'"
+                )));
             }
             if !ARRAY_PARAMS.contains(&name.as_str()) && pairs[..i].iter().any(|(n, _)| n == name) {
-                return Err(Error::invalid(format!("request/query/{name} must be given at most once")));
+                return Err(Error::invalid(format!(
+                    "request/query/{name} must be given at most once"
+                )));
             }
         }
         Ok(Self(pairs))
     }
 
     fn one(&self, name: &str) -> Option<&str> {
-        self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 
     fn all(&self, name: &str) -> impl Iterator<Item = &str> {
-        self.0.iter().filter(move |(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .filter(move |(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 
     fn non_negative(&self, name: &str) -> Result<Option<u64>, Error> {
@@ -112,12 +124,19 @@ fn order_by(value: &str) -> Result<OrderBy, Error> {
     };
     let field = field.parse::<OrderField>().map_err(|()| {
         let names: Vec<&str> = OrderField::ALL.iter().map(|f| f.as_str()).collect();
-        Error::invalid(format!("Invalid order field '{field}', must be one of {}", names.join(", ")))
+        Error::invalid(format!(
+            "Invalid order field '{field}', must be one of {}",
+            names.join(", ")
+        ))
     })?;
     let direction = match direction {
         None | Some("asc") => SortDirection::Asc,
         Some("desc") => SortDirection::Desc,
-        Some(_) => return Err(Error::invalid("Invalid order field order, must be asc or desc")),
+        Some(_) => {
+            return Err(Error::invalid(
+                "Invalid order field order, must be asc or desc",
+            ));
+        }
     };
     Ok(OrderBy { field, direction })
 }
@@ -128,7 +147,10 @@ pub fn list_options(query: &str) -> Result<NotificationListOptions, Error> {
     Ok(NotificationListOptions {
         offset: params.non_negative("offset")?,
         limit: params.non_negative("limit")?,
-        order: params.all("orderField").map(order_by).collect::<Result<_, _>>()?,
+        order: params
+            .all("orderField")
+            .map(order_by)
+            .collect::<Result<_, _>>()?,
         topic: filters.topic,
         search: filters.search,
         read: filters.read,
@@ -168,14 +190,23 @@ mod tests {
         assert_eq!(o.search.as_deref(), Some("a b"));
         assert_eq!((o.read, o.saved), (Some(true), Some(false)));
         assert_eq!(o.minimum_severity, Some(NotificationSeverity::High));
-        assert_eq!(o.created_after.unwrap().to_string(), "2025-01-01T00:00:00.000Z");
+        assert_eq!(
+            o.created_after.unwrap().to_string(),
+            "2025-01-01T00:00:00.000Z"
+        );
     }
 
     #[test]
     fn strictness_matches_upstream() {
         assert_eq!(err("foo=bar"), "Unknown query parameter 'foo'");
-        assert_eq!(err("search="), "Empty value found for query parameter 'search'");
-        assert_eq!(err("orderField=created,sideways"), "Invalid order field order, must be asc or desc");
+        assert_eq!(
+            err("search="),
+            "Empty value found for query parameter 'search'"
+        );
+        assert_eq!(
+            err("orderField=created,sideways"),
+            "Invalid order field order, must be asc or desc"
+        );
         assert!(err("orderField=nope").starts_with("Invalid order field 'nope'"));
         assert!(err("limit=-1").contains(">= 0"));
         assert!(err("limit=abc").contains("integer"));
@@ -190,7 +221,13 @@ mod tests {
     fn topics_refuses_paging_and_topic() {
         assert!(topics_filters("limit=5").is_err());
         assert!(topics_filters("topic=x").is_err());
-        assert_eq!(topics_filters("search=Notification%203").unwrap().search.as_deref(), Some("Notification 3"));
+        assert_eq!(
+            topics_filters("search=Notification%203")
+                .unwrap()
+                .search
+                .as_deref(),
+            Some("Notification 3")
+        );
         assert!(none("x=1").is_err());
         assert!(none("").is_ok());
     }

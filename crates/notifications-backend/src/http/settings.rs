@@ -15,7 +15,11 @@ use crate::error::Error;
     responses((status = 200, body = NotificationSettings)),
     security(("bearer" = []))
 )]
-pub async fn get(req: HttpRequest, user: CurrentUser, state: web::Data<AppState>) -> Result<HttpResponse, Error> {
+pub async fn get(
+    req: HttpRequest,
+    user: CurrentUser,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, Error> {
     query::none(req.query_string())?;
     ok(&state.service.settings(&user.user_ref).await?)
 }

@@ -23,7 +23,13 @@ impl NotificationsService {
     pub async fn get(&self, user: &str, id: &str) -> Result<Notification, Error> {
         let not_found = || Error::NotFound("Not found".into());
         let id = uuid::Uuid::parse_str(id).map_err(|_| not_found())?;
-        self.inner.store.get_many(user, vec![id]).await?.into_iter().next().ok_or_else(not_found)
+        self.inner
+            .store
+            .get_many(user, vec![id])
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(not_found)
     }
 
     /// Marks read/unread and saved/unsaved; answers with the user's notifications among the
@@ -34,10 +40,18 @@ impl NotificationsService {
         request: UpdateNotificationsRequest,
     ) -> Result<Vec<Notification>, Error> {
         // Ids that are not UUIDs cannot match anything; they stay in the signal, as upstream.
-        let ids: Vec<uuid::Uuid> = request.ids.iter().filter_map(|id| uuid::Uuid::parse_str(id).ok()).collect();
+        let ids: Vec<uuid::Uuid> = request
+            .ids
+            .iter()
+            .filter_map(|id| uuid::Uuid::parse_str(id).ok())
+            .collect();
         let now = time::OffsetDateTime::now_utc();
         let mark = |flag: Option<bool>| flag.map(|on| on.then_some(now));
-        let updated = self.inner.store.mark(user, ids, mark(request.read), mark(request.saved)).await?;
+        let updated = self
+            .inner
+            .store
+            .mark(user, ids, mark(request.read), mark(request.saved))
+            .await?;
         if let Some(read) = request.read {
             let notification_ids = request.ids;
             self.inner.signals.to_user(
@@ -63,7 +77,13 @@ impl NotificationsService {
     pub async fn settings(&self, user: &str) -> Result<NotificationSettings, Error> {
         let (origins, topics) = self.inner.store.origins_and_topics(user).await?;
         let stored = self.inner.store.settings_of(user).await?;
-        Ok(settings::effective(&self.inner.channels, &self.inner.defaults, origins, topics, &stored))
+        Ok(settings::effective(
+            &self.inner.channels,
+            &self.inner.defaults,
+            origins,
+            topics,
+            &stored,
+        ))
     }
 
     /// Replaces the user's settings with `new` and answers with the effective settings.

@@ -41,17 +41,34 @@ mod tests {
 
     #[test]
     fn relative_and_http_links_pass() {
-        for ok in ["/catalog", "catalog/x?y=1", "http://localhost/test", "https://example.com", ""] {
+        for ok in [
+            "/catalog",
+            "catalog/x?y=1",
+            "http://localhost/test",
+            "https://example.com",
+            "",
+        ] {
             assert!(validate_link(ok, &base()).is_ok(), "{ok}");
         }
-        assert_eq!(resolve_link("/catalog", &base()).unwrap().as_str(), "http://localhost/app/catalog");
+        assert_eq!(
+            resolve_link("/catalog", &base()).unwrap().as_str(),
+            "http://localhost/app/catalog"
+        );
     }
 
     #[test]
     fn other_schemes_fail() {
-        for bad in ["javascript:alert(document.domain)", "ftp://example.com", "data:text/html,x", "http://[::1"] {
+        for bad in [
+            "javascript:alert(document.domain)",
+            "ftp://example.com",
+            "data:text/html,x",
+            "http://[::1",
+        ] {
             let err = validate_link(bad, &base()).unwrap_err();
-            assert!(err.to_string().starts_with("Invalid link provided"), "{bad}: {err}");
+            assert!(
+                err.to_string().starts_with("Invalid link provided"),
+                "{bad}: {err}"
+            );
         }
     }
 }

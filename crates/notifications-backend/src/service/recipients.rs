@@ -17,8 +17,12 @@ impl RecipientResolver for UserRefResolver {
         entity_refs: &[String],
         excluded_entity_refs: &[String],
     ) -> Result<ResolvedRecipients, ResolveError> {
-        let parse = |r: &String| EntityRef::parse(r).map_err(|e| ResolveError::InvalidRef(e.to_string()));
-        let excluded = excluded_entity_refs.iter().map(parse).collect::<Result<Vec<_>, _>>()?;
+        let parse =
+            |r: &String| EntityRef::parse(r).map_err(|e| ResolveError::InvalidRef(e.to_string()));
+        let excluded = excluded_entity_refs
+            .iter()
+            .map(parse)
+            .collect::<Result<Vec<_>, _>>()?;
         let mut users = Vec::new();
         for r in entity_refs {
             let entity = parse(r)?;
@@ -31,7 +35,9 @@ impl RecipientResolver for UserRefResolver {
                 tracing::debug!(entity_ref = %entity, "no catalog configured: entity has no known users");
             }
         }
-        Ok(ResolvedRecipients { user_entity_refs: users })
+        Ok(ResolvedRecipients {
+            user_entity_refs: users,
+        })
     }
 }
 
@@ -46,7 +52,10 @@ mod tests {
     #[tokio::test]
     async fn users_pass_others_do_not() {
         let r = UserRefResolver
-            .resolve(&refs(&["user:default/a", "group:default/g", "user:b"]), &refs(&["user:default/b"]))
+            .resolve(
+                &refs(&["user:default/a", "group:default/g", "user:b"]),
+                &refs(&["user:default/b"]),
+            )
             .await
             .unwrap();
         assert_eq!(r.user_entity_refs, refs(&["user:default/a"]));
@@ -54,7 +63,10 @@ mod tests {
 
     #[tokio::test]
     async fn refs_without_kind_are_errors() {
-        let err = UserRefResolver.resolve(&refs(&["mock"]), &[]).await.unwrap_err();
+        let err = UserRefResolver
+            .resolve(&refs(&["mock"]), &[])
+            .await
+            .unwrap_err();
         assert!(err.to_string().contains("had missing or empty kind"));
     }
 }

@@ -41,27 +41,43 @@ impl NotificationsService {
         origin: &str,
         options: NotificationSendOptions,
     ) -> Result<Vec<SendOutcome>, Error> {
-        let NotificationSendOptions { recipients, payload } = options;
+        let NotificationSendOptions {
+            recipients,
+            payload,
+        } = options;
         if payload.title.is_empty() {
-            return Err(Error::invalid("Invalid notification request received: missing title"));
+            return Err(Error::invalid(
+                "Invalid notification request received: missing title",
+            ));
         }
         validate::short_text("origin", origin)?;
         validate::payload(&payload)?;
         if let Some(l) = &payload.link {
             link::validate_link(l, &self.inner.app_base_url)?;
         }
-        let new = NewNotification { origin: origin.to_owned(), payload, created: Timestamp::now() };
+        let new = NewNotification {
+            origin: origin.to_owned(),
+            payload,
+            created: Timestamp::now(),
+        };
         match recipients {
             NotificationRecipients::Broadcast => {
                 let stored = self.inner.store.create_broadcast(new).await?;
-                self.inner.signals.to_everyone(NotificationSignal::NewNotification {
-                    notification_id: stored.notification.id.to_string(),
-                });
+                self.inner
+                    .signals
+                    .to_everyone(NotificationSignal::NewNotification {
+                        notification_id: stored.notification.id.to_string(),
+                    });
                 Ok(vec![SendOutcome(stored)])
             }
-            NotificationRecipients::Entity { entity_ref, exclude_entity_ref } => {
+            NotificationRecipients::Entity {
+                entity_ref,
+                exclude_entity_ref,
+            } => {
                 let excluded = exclude_entity_ref.map(|e| e.into_vec()).unwrap_or_default();
-                let users = self.resolve_users(&entity_ref.into_vec(), &excluded).await?;
+                let users = self
+                    .resolve_users(&entity_ref.into_vec(), &excluded)
+                    .await?;
                 let users = self.with_web_enabled(users, &new).await?;
                 let stored = self.inner.store.create_for_users(new, users).await?;
                 for s in &stored {
@@ -80,9 +96,15 @@ impl NotificationsService {
     }
 
     /// The distinct users (canonical refs, in resolver order) the entity refs stand for.
-    async fn resolve_users(&self, refs: &[String], excluded: &[String]) -> Result<Vec<String>, Error> {
+    async fn resolve_users(
+        &self,
+        refs: &[String],
+        excluded: &[String],
+    ) -> Result<Vec<String>, Error> {
         let failed = |message: String| {
-            Error::invalid(format!("Failed to send user notifications; caused by Error: {message}"))
+            Error::invalid(format!(
+                "Failed to send user notifications; caused by Error: {message}"
+            ))
         };
         let resolved = self
             .inner
@@ -108,17 +130,31 @@ impl NotificationsService {
 
     /// Drops the users whose settings turn the Web channel off for this origin and topic
     /// (one query for all of them).
-    async fn with_web_enabled(&self, users: Vec<String>, n: &NewNotification) -> Result<Vec<String>, Error> {
+    async fn with_web_enabled(
+        &self,
+        users: Vec<String>,
+        n: &NewNotification,
+    ) -> Result<Vec<String>, Error> {
         if users.is_empty() {
             return Ok(users);
         }
-        let rows = self.inner.store.channel_settings(WEB_CHANNEL, users.clone()).await?;
+        let rows = self
+            .inner
+            .store
+            .channel_settings(WEB_CHANNEL, users.clone())
+            .await?;
         let topic = n.payload.topic.as_deref();
         Ok(users
             .into_iter()
             .filter(|user| {
                 let user_rows = rows.get(user).map(Vec::as_slice).unwrap_or_default();
-                settings::is_enabled(WEB_CHANNEL, &self.inner.defaults, user_rows, &n.origin, topic)
+                settings::is_enabled(
+                    WEB_CHANNEL,
+                    &self.inner.defaults,
+                    user_rows,
+                    &n.origin,
+                    topic,
+                )
             })
             .collect())
     }

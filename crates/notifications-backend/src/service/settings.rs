@@ -21,7 +21,11 @@ fn group_rows<'a>(rows: impl IntoIterator<Item = &'a SettingRow>) -> Vec<Channel
         let c = match channels.iter().position(|c| c.id == row.channel) {
             Some(i) => i,
             None => {
-                channels.push(ChannelSetting { id: row.channel.clone(), enabled: None, origins: vec![] });
+                channels.push(ChannelSetting {
+                    id: row.channel.clone(),
+                    enabled: None,
+                    origins: vec![],
+                });
                 channels.len() - 1
             }
         };
@@ -29,7 +33,11 @@ fn group_rows<'a>(rows: impl IntoIterator<Item = &'a SettingRow>) -> Vec<Channel
         let o = match origins.iter().position(|o| o.id == row.origin) {
             Some(i) => i,
             None => {
-                origins.push(OriginSetting { id: row.origin.clone(), enabled: true, topics: Some(vec![]) });
+                origins.push(OriginSetting {
+                    id: row.origin.clone(),
+                    enabled: true,
+                    topics: Some(vec![]),
+                });
                 origins.len() - 1
             }
         };
@@ -38,7 +46,10 @@ fn group_rows<'a>(rows: impl IntoIterator<Item = &'a SettingRow>) -> Vec<Channel
             Some(topic) => origins[o]
                 .topics
                 .get_or_insert_with(Vec::new)
-                .push(TopicSetting { id: topic.clone(), enabled: row.enabled }),
+                .push(TopicSetting {
+                    id: topic.clone(),
+                    enabled: row.enabled,
+                }),
         }
     }
     for (c, o, enabled) in origin_flags {
@@ -85,7 +96,9 @@ pub fn effective(
         .map(|id| {
             let user_c = find_ci(&user_channels, &id, |c| &c.id);
             let def_c = find_ci(&defaults.channels, &id, |c| &c.id);
-            let enabled = user_c.and_then(|c| c.enabled).or(def_c.and_then(|c| c.enabled));
+            let enabled = user_c
+                .and_then(|c| c.enabled)
+                .or(def_c.and_then(|c| c.enabled));
             let origin_default = enabled.unwrap_or(true);
             let origins = origins
                 .iter()
@@ -100,21 +113,38 @@ pub fn effective(
                         .iter()
                         .filter(|(o, _)| o == origin_id)
                         .map(|(_, topic_id)| {
-                            let user_t = user_o.and_then(|o| find_ci(o.topics(), topic_id, |t| &t.id));
-                            let def_t = def_o.and_then(|o| find_ci(o.topics(), topic_id, |t| &t.id));
+                            let user_t =
+                                user_o.and_then(|o| find_ci(o.topics(), topic_id, |t| &t.id));
+                            let def_t =
+                                def_o.and_then(|o| find_ci(o.topics(), topic_id, |t| &t.id));
                             // Un-set topics follow their origin, or the channel's explicit flag.
-                            let inherited = if enabled.is_some() { origin_default } else { origin_enabled };
+                            let inherited = if enabled.is_some() {
+                                origin_default
+                            } else {
+                                origin_enabled
+                            };
                             let topic_enabled = user_t
                                 .map(|t| t.enabled)
                                 .or(def_t.map(|t| t.enabled))
                                 .unwrap_or(inherited);
-                            TopicSetting { id: topic_id.clone(), enabled: topic_enabled }
+                            TopicSetting {
+                                id: topic_id.clone(),
+                                enabled: topic_enabled,
+                            }
                         })
                         .collect();
-                    OriginSetting { id: origin_id.clone(), enabled: origin_enabled, topics: Some(topics) }
+                    OriginSetting {
+                        id: origin_id.clone(),
+                        enabled: origin_enabled,
+                        topics: Some(topics),
+                    }
                 })
                 .collect();
-            ChannelSetting { id, enabled, origins }
+            ChannelSetting {
+                id,
+                enabled,
+                origins,
+            }
         })
         .collect();
     NotificationSettings { channels }
@@ -130,9 +160,13 @@ pub fn is_enabled(
     topic: Option<&str>,
 ) -> bool {
     let def_c = find_ci(&defaults.channels, channel, |c| &c.id);
-    let user_rows = rows.iter().filter(|r| r.channel.eq_ignore_ascii_case(channel));
-    let mut origins: Vec<OriginSetting> =
-        group_rows(user_rows).into_iter().flat_map(|c| c.origins).collect();
+    let user_rows = rows
+        .iter()
+        .filter(|r| r.channel.eq_ignore_ascii_case(channel));
+    let mut origins: Vec<OriginSetting> = group_rows(user_rows)
+        .into_iter()
+        .flat_map(|c| c.origins)
+        .collect();
     if let Some(def) = def_c.filter(|d| d.enabled != Some(false)) {
         for origin in &def.origins {
             if find_ci(&origins, &origin.id, |o| &o.id).is_none() {
@@ -166,13 +200,19 @@ pub fn rows_to_store(
         for origin in &channel.origins {
             validate::short_text("origin id", &origin.id)?;
             let mut push = |topic: Option<&TopicSetting>| {
-                let key = (channel.id.clone(), origin.id.clone(), topic.map(|t| t.id.clone()));
+                let key = (
+                    channel.id.clone(),
+                    origin.id.clone(),
+                    topic.map(|t| t.id.clone()),
+                );
                 if !seen.insert(key) {
                     return Err(Error::invalid(format!(
                         "Duplicate settings entry: channel '{}', origin '{}'{}",
                         channel.id,
                         origin.id,
-                        topic.map(|t| format!(", topic '{}'", t.id)).unwrap_or_default()
+                        topic
+                            .map(|t| format!(", topic '{}'", t.id))
+                            .unwrap_or_default()
                     )));
                 }
                 rows.push(SettingRow {
@@ -198,7 +238,12 @@ mod tests {
     use super::*;
 
     fn row(origin: &str, topic: Option<&str>, enabled: bool) -> SettingRow {
-        SettingRow { channel: "Web".into(), origin: origin.into(), topic: topic.map(Into::into), enabled }
+        SettingRow {
+            channel: "Web".into(),
+            origin: origin.into(),
+            topic: topic.map(Into::into),
+            enabled,
+        }
     }
 
     fn defaults(yaml_like: serde_json::Value) -> NotificationSettings {
@@ -221,7 +266,9 @@ mod tests {
 
     #[test]
     fn opt_in_channel_delivers_only_what_the_user_enabled() {
-        let d = defaults(serde_json::json!({"channels": [{"id": "Web", "enabled": false, "origins": []}]}));
+        let d = defaults(
+            serde_json::json!({"channels": [{"id": "Web", "enabled": false, "origins": []}]}),
+        );
         assert!(!is_enabled("Web", &d, &[], "svc", Some("important")));
         let rows = [row("svc", Some("important"), true)];
         assert!(is_enabled("Web", &d, &rows, "svc", Some("important")));
@@ -231,12 +278,25 @@ mod tests {
     fn saving_refuses_unknown_channels_and_duplicates() {
         let web = vec!["Web".to_owned()];
         let body = defaults(serde_json::json!({"channels": [{"id": "Invalid", "origins": []}]}));
-        assert_eq!(rows_to_store(&body, &web).unwrap_err().to_string(), "Invalid channel");
+        assert_eq!(
+            rows_to_store(&body, &web).unwrap_err().to_string(),
+            "Invalid channel"
+        );
         let body = defaults(serde_json::json!({"channels": [{"id": "Web", "origins": [
             {"id": "o", "enabled": true}, {"id": "o", "enabled": false}]}]}));
-        assert!(rows_to_store(&body, &web).unwrap_err().to_string().starts_with("Duplicate settings entry"));
-        let body = defaults(serde_json::json!({"channels": [{"id": "Web", "enabled": false, "origins": [
-            {"id": "o", "enabled": false, "topics": [{"id": "t", "enabled": true}]}]}]}));
-        assert_eq!(rows_to_store(&body, &web).unwrap(), vec![row("o", None, false), row("o", Some("t"), false)]);
+        assert!(
+            rows_to_store(&body, &web)
+                .unwrap_err()
+                .to_string()
+                .starts_with("Duplicate settings entry")
+        );
+        let body = defaults(
+            serde_json::json!({"channels": [{"id": "Web", "enabled": false, "origins": [
+            {"id": "o", "enabled": false, "topics": [{"id": "t", "enabled": true}]}]}]}),
+        );
+        assert_eq!(
+            rows_to_store(&body, &web).unwrap(),
+            vec![row("o", None, false), row("o", Some("t"), false)]
+        );
     }
 }

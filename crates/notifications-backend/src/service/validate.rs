@@ -23,26 +23,38 @@ pub fn short_text(field: &str, value: &str) -> Result<(), Error> {
 /// PostgreSQL text cannot hold NUL characters.
 pub fn no_nul(field: &str, value: &str) -> Result<(), Error> {
     if value.contains('\0') {
-        return Err(Error::invalid(format!("{field} must not contain NUL characters")));
+        return Err(Error::invalid(format!(
+            "{field} must not contain NUL characters"
+        )));
     }
     Ok(())
 }
 
 pub fn payload(p: &NotificationPayload) -> Result<(), Error> {
     short_text("payload.title", &p.title)?;
-    let optional_short = [("payload.topic", &p.topic), ("payload.scope", &p.scope), ("payload.icon", &p.icon)];
+    let optional_short = [
+        ("payload.topic", &p.topic),
+        ("payload.scope", &p.scope),
+        ("payload.icon", &p.icon),
+    ];
     for (field, value) in optional_short {
         if let Some(v) = value {
             short_text(field, v)?;
         }
     }
-    for (field, value) in [("payload.description", &p.description), ("payload.link", &p.link)] {
+    for (field, value) in [
+        ("payload.description", &p.description),
+        ("payload.link", &p.link),
+    ] {
         if let Some(v) = value {
             no_nul(field, v)?;
         }
     }
     if let Some(metadata) = &p.metadata {
-        json_without_nul("payload.metadata", &serde_json::Value::Object(metadata.clone()))?;
+        json_without_nul(
+            "payload.metadata",
+            &serde_json::Value::Object(metadata.clone()),
+        )?;
     }
     Ok(())
 }
@@ -51,7 +63,9 @@ pub fn payload(p: &NotificationPayload) -> Result<(), Error> {
 fn json_without_nul(field: &str, value: &serde_json::Value) -> Result<(), Error> {
     match value {
         serde_json::Value::String(s) => no_nul(field, s),
-        serde_json::Value::Array(items) => items.iter().try_for_each(|v| json_without_nul(field, v)),
+        serde_json::Value::Array(items) => {
+            items.iter().try_for_each(|v| json_without_nul(field, v))
+        }
         serde_json::Value::Object(map) => map.iter().try_for_each(|(k, v)| {
             no_nul(field, k)?;
             json_without_nul(field, v)
@@ -66,15 +80,38 @@ mod tests {
 
     #[test]
     fn long_titles_and_nul_bytes_are_refused_by_name() {
-        let mut p = NotificationPayload { title: "x".repeat(255), ..Default::default() };
+        let mut p = NotificationPayload {
+            title: "x".repeat(255),
+            ..Default::default()
+        };
         assert!(payload(&p).is_ok());
         p.title = "é".repeat(256);
-        assert!(payload(&p).unwrap_err().to_string().starts_with("payload.title is too long"));
+        assert!(
+            payload(&p)
+                .unwrap_err()
+                .to_string()
+                .starts_with("payload.title is too long")
+        );
         p.title = "ok".into();
         p.description = Some("a\0b".into());
-        assert!(payload(&p).unwrap_err().to_string().contains("payload.description"));
+        assert!(
+            payload(&p)
+                .unwrap_err()
+                .to_string()
+                .contains("payload.description")
+        );
         p.description = None;
-        p.metadata = Some(serde_json::json!({"k": ["\u{0}"]}).as_object().unwrap().clone());
-        assert!(payload(&p).unwrap_err().to_string().contains("payload.metadata"));
+        p.metadata = Some(
+            serde_json::json!({"k": ["\u{0}"]})
+                .as_object()
+                .unwrap()
+                .clone(),
+        );
+        assert!(
+            payload(&p)
+                .unwrap_err()
+                .to_string()
+                .contains("payload.metadata")
+        );
     }
 }

@@ -1,7 +1,9 @@
 //! Publishing signals to connected clients. For now in-process only: subscribers (the signals
 //! transports) receive every published message and pick what their connection may see.
 
-use notifications_common::{NOTIFICATIONS_CHANNEL, NotificationSignal, SignalMessage, SignalRecipients};
+use notifications_common::{
+    NOTIFICATIONS_CHANNEL, NotificationSignal, SignalMessage, SignalRecipients,
+};
 use tokio::sync::broadcast;
 
 /// Messages kept for subscribers that fall behind before they lose some.
@@ -15,7 +17,9 @@ pub struct SignalHub {
 
 impl Default for SignalHub {
     fn default() -> Self {
-        Self { sender: broadcast::channel(CAPACITY).0 }
+        Self {
+            sender: broadcast::channel(CAPACITY).0,
+        }
     }
 }
 
@@ -32,7 +36,9 @@ impl SignalHub {
     /// A notifications-channel signal to one user's connections.
     pub fn to_user(&self, user_ref: &str, message: NotificationSignal) {
         self.publish(SignalMessage {
-            recipients: SignalRecipients::User { entity_ref: vec![user_ref.to_owned()] },
+            recipients: SignalRecipients::User {
+                entity_ref: vec![user_ref.to_owned()],
+            },
             channel: NOTIFICATIONS_CHANNEL.to_owned(),
             message,
         });

@@ -69,7 +69,8 @@ fn branch(branch: Branch, columns: &str, user: &str, filters: &ListFilters) -> S
     sql.push(columns);
     match branch {
         Branch::User => {
-            sql.push(" FROM notification n WHERE n.user_ref = ").bind(Bind::Text(user.to_owned()));
+            sql.push(" FROM notification n WHERE n.user_ref = ")
+                .bind(Bind::Text(user.to_owned()));
         }
         Branch::Broadcast => {
             sql.push(
@@ -88,7 +89,8 @@ fn push_filters(sql: &mut Sql, branch: Branch, f: &ListFilters) {
     let t = branch.alias();
     let state = branch.state_alias();
     if let Some(topic) = &f.topic {
-        sql.push(&format!(" AND {t}.topic = ")).bind(Bind::Text(topic.clone()));
+        sql.push(&format!(" AND {t}.topic = "))
+            .bind(Bind::Text(topic.clone()));
     }
     if let Some(search) = &f.search {
         let pattern = format!("%{}%", escape_like(&search.to_lowercase()));
@@ -99,13 +101,20 @@ fn push_filters(sql: &mut Sql, branch: Branch, f: &ListFilters) {
             .push(" ESCAPE '\\')");
     }
     if let Some(read) = f.read {
-        sql.push(&format!(" AND {state}.read IS {}NULL", if read { "NOT " } else { "" }));
+        sql.push(&format!(
+            " AND {state}.read IS {}NULL",
+            if read { "NOT " } else { "" }
+        ));
     }
     if let Some(saved) = f.saved {
-        sql.push(&format!(" AND {state}.saved IS {}NULL", if saved { "NOT " } else { "" }));
+        sql.push(&format!(
+            " AND {state}.saved IS {}NULL",
+            if saved { "NOT " } else { "" }
+        ));
     }
     if let Some(after) = f.created_after {
-        sql.push(&format!(" AND {t}.created >= ")).bind(Bind::Timestamp(after));
+        sql.push(&format!(" AND {t}.created >= "))
+            .bind(Bind::Timestamp(after));
     }
     if let Some(minimum) = f.minimum_severity {
         // Literal names from the enum: the statement text stays the same for every request.
@@ -213,9 +222,15 @@ impl Store {
     }
 
     /// The user's notifications (own and broadcast) among `ids`, newest first.
-    pub async fn get_many(&self, user: &str, ids: Vec<uuid::Uuid>) -> StoreResult<Vec<Notification>> {
+    pub async fn get_many(
+        &self,
+        user: &str,
+        ids: Vec<uuid::Uuid>,
+    ) -> StoreResult<Vec<Notification>> {
         let user = user.to_owned();
-        self.db.run(move |conn| Ok(get_many(conn, &user, ids)?)).await
+        self.db
+            .run(move |conn| Ok(get_many(conn, &user, ids)?))
+            .await
     }
 
     /// Read and unread counts over the user's whole inbox.
@@ -269,12 +284,18 @@ pub(super) fn get_many(
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let filters = ListFilters { ids: Some(ids), ..Default::default() };
+    let filters = ListFilters {
+        ids: Some(ids),
+        ..Default::default()
+    };
     let mut sql = Sql::new("SELECT * FROM ");
     sql.append(&visible(USER_COLUMNS, BROADCAST_COLUMNS, user, &filters))
         .push(" v ORDER BY ")
         .push(&order_clause(&[]));
-    Ok(load_rows(conn, sql)?.into_iter().map(Notification::from).collect())
+    Ok(load_rows(conn, sql)?
+        .into_iter()
+        .map(Notification::from)
+        .collect())
 }
 
 #[cfg(test)]
@@ -289,7 +310,10 @@ mod tests {
     #[test]
     fn default_order_is_newest_first_with_id_tiebreak() {
         assert_eq!(order_clause(&[]), "v.created DESC, v.id DESC");
-        let o = [OrderBy { field: OrderField::User, direction: SortDirection::Asc }];
+        let o = [OrderBy {
+            field: OrderField::User,
+            direction: SortDirection::Asc,
+        }];
         assert_eq!(order_clause(&o), "v.user_ref ASC NULLS LAST, v.id DESC");
     }
 }

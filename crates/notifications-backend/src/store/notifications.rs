@@ -57,7 +57,11 @@ fn on_scope_conflict(table: &str, target: &str, reset_read: bool) -> String {
 }
 
 fn returning_columns(table: &str) -> String {
-    let user = if table == "notification" { "user_ref" } else { "NULL AS user_ref" };
+    let user = if table == "notification" {
+        "user_ref"
+    } else {
+        "NULL AS user_ref"
+    };
     let state = if table == "notification" {
         "read, saved"
     } else {
@@ -88,7 +92,9 @@ fn push_content(sql: &mut Sql, n: &NewNotification) {
         .push(", ")
         .bind(Bind::OptText(p.icon.clone()))
         .push(", ")
-        .bind(Bind::OptJson(p.metadata.clone().map(serde_json::Value::Object)))
+        .bind(Bind::OptJson(
+            p.metadata.clone().map(serde_json::Value::Object),
+        ))
         .push(", ")
         .bind(Bind::Timestamp(n.created.as_datetime()));
 }
@@ -144,9 +150,13 @@ impl Store {
                 write_transaction(conn, |conn| {
                     let id = NotificationId::generate().0;
                     let mut sql = Sql::new("INSERT INTO broadcast (id, ");
-                    sql.push(CONTENT_COLUMNS).push(") VALUES (").bind(Bind::Uuid(id)).push(", ");
+                    sql.push(CONTENT_COLUMNS)
+                        .push(") VALUES (")
+                        .bind(Bind::Uuid(id))
+                        .push(", ");
                     push_content(&mut sql, &n);
-                    sql.push(")").push(&on_scope_conflict("broadcast", "origin, scope", false));
+                    sql.push(")")
+                        .push(&on_scope_conflict("broadcast", "origin, scope", false));
                     let row = load_returning(conn, sql)?
                         .into_iter()
                         .next()
@@ -158,7 +168,10 @@ impl Store {
                         });
                     }
                     reset_broadcast_read(conn, row.id)?;
-                    Ok(StoredNotification { notification: row.into(), updated_existing: true })
+                    Ok(StoredNotification {
+                        notification: row.into(),
+                        updated_existing: true,
+                    })
                 })
             })
             .await
@@ -205,7 +218,11 @@ fn insert_user_chunk(
         if i > 0 {
             sql.push(", ");
         }
-        sql.push("(").bind(Bind::Uuid(*id)).push(", ").bind(Bind::Text(user.clone())).push(", ");
+        sql.push("(")
+            .bind(Bind::Uuid(*id))
+            .push(", ")
+            .bind(Bind::Text(user.clone()))
+            .push(", ");
         push_content(&mut sql, n);
         sql.push(")");
     }
@@ -221,20 +238,31 @@ fn insert_user_chunk(
             })
             .collect());
     }
-    sql.push(&on_scope_conflict("notification", "user_ref, origin, scope", true));
-    let mut by_user: std::collections::HashMap<String, NotificationRow> = load_returning(conn, sql)?
-        .into_iter()
-        .map(|row| (row.user_ref.clone().unwrap_or_default(), row))
-        .collect();
+    sql.push(&on_scope_conflict(
+        "notification",
+        "user_ref, origin, scope",
+        true,
+    ));
+    let mut by_user: std::collections::HashMap<String, NotificationRow> =
+        load_returning(conn, sql)?
+            .into_iter()
+            .map(|row| (row.user_ref.clone().unwrap_or_default(), row))
+            .collect();
     Ok(users
         .iter()
         .zip(ids)
         .filter_map(|(user, id)| {
             let row = by_user.remove(user)?;
             Some(if row.id == id {
-                StoredNotification { notification: fresh(id, Some(user.clone()), n), updated_existing: false }
+                StoredNotification {
+                    notification: fresh(id, Some(user.clone()), n),
+                    updated_existing: false,
+                }
             } else {
-                StoredNotification { notification: row.into(), updated_existing: true }
+                StoredNotification {
+                    notification: row.into(),
+                    updated_existing: true,
+                }
             })
         })
         .collect())

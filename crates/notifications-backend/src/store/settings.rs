@@ -68,7 +68,9 @@ impl Store {
                     for chunk in new.chunks(USERS_PER_QUERY) {
                         // diesel's multi-row INSERT is per database, not on the shared backend.
                         per_backend!(conn, |c| {
-                            diesel::insert_into(user_settings::table).values(chunk).execute(c)
+                            diesel::insert_into(user_settings::table)
+                                .values(chunk)
+                                .execute(c)
                         })?;
                     }
                     Ok::<_, DbError>(())

@@ -1,0 +1,208 @@
+//! The `notifications-backend` binary, run as an operator would.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+const BIN: &str = env!("CARGO_BIN_EXE_notifications-backend");
+
+fn command(dir: &Path) -> Command {
+    let mut c = Command::new(BIN);
+    c.current_dir(dir)
+        .env_remove("RUST_LOG")
+        .env_remove("NOTIFICATIONS_DATA_DIR")
+        .kill_on_drop(true);
+    c
+}
+
+async fn output(dir: &Path, args: &[&str]) -> std::process::Output {
+    command(dir).args(args).output().await.expect("binary runs")
+}
+
+/// Starts `serve` and waits for the line saying where it listens.
+async fn serve(dir: &Path, args: &[&str]) -> (Child, String, Vec<String>) {
+    let mut child = command(dir)
+        .args(args)
+        .arg("serve")
+        // No configuration file at all; only an ephemeral port so tests can run side by side.
+        .env("APP_CONFIG_backend_listen_port", "0")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("serve starts");
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    // Wait for both the address and the hint on minting tokens (their order may vary).
+    let address = tokio::time::timeout(Duration::from_secs(30), async {
+        let mut address = None;
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some(rest) = line.split("address=").nth(1) {
+                address = Some(rest.split_whitespace().next().unwrap().to_owned());
+            }
+            seen.push(line);
+            if let Some(address) = address
+                .as_ref()
+                .filter(|_| seen.iter().any(|l| l.contains("ready:")))
+            {
+                return address.clone();
+            }
+        }
+        panic!("serve exited early: {seen:#?}")
+    })
+    .await
+    .expect("serve announces its address");
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, address, seen)
+}
+
+async fn token(dir: &Path, args: &[&str]) -> String {
+    let out = output(dir, &[&["token"], args].concat()).await;
+    assert!(
+        out.status.success(),
+        "token failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+#[tokio::test]
+async fn serve_with_no_configuration_uses_embedded_sqlite_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, address, log) = serve(dir.path(), &[]).await;
+    let log = log.join("\n");
+    assert!(log.contains("SQLite data/notifications.sqlite"), "{log}");
+    assert!(
+        log.contains("token --user"),
+        "says how to mint a token: {log}"
+    );
+    assert!(dir.path().join("data/notifications.sqlite").exists());
+    assert!(dir.path().join("data/auth-key").exists());
+
+    // Tokens minted by the CLI work against the server it started.
+    let service = token(dir.path(), &["--service", "cli-test"]).await;
+    let user = token(dir.path(), &["--user", "user:default/jane"]).await;
+    let client = reqwest::Client::new();
+    let base = format!("http://{address}/api/notifications");
+    let sent = client
+        .post(&base)
+        .bearer_auth(&service)
+        .json(&json!({"recipients": {"type": "entity", "entityRef": "user:default/jane"}, "payload": {"title": "hi"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), 200);
+    let list: serde_json::Value = client
+        .get(format!("{base}/notifications"))
+        .bearer_auth(&user)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["totalCount"], 1);
+    assert_eq!(list["notifications"][0]["origin"], "cli-test");
+
+    let pid = child.id().unwrap().to_string();
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("stops")
+        .unwrap();
+    assert!(status.success(), "graceful exit: {status:?}");
+}
+
+#[tokio::test]
+async fn migrate_applies_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = output(dir.path(), &["--data-dir", "state", "migrate"]).await;
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert!(String::from_utf8_lossy(&first.stderr).contains("20261122000000"));
+    assert!(dir.path().join("state/notifications.sqlite").exists());
+    let second = output(dir.path(), &["--data-dir", "state", "migrate"]).await;
+    assert!(second.status.success());
+    assert!(String::from_utf8_lossy(&second.stderr).contains("none pending"));
+}
+
+#[tokio::test]
+async fn bad_configuration_names_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("app-config.yaml"),
+        "backend:\n  database:\n    client: mysql\n",
+    )
+    .unwrap();
+    let out = output(dir.path(), &["--config", "app-config.yaml", "serve"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("backend.database.client"), "{stderr}");
+
+    let out = output(dir.path(), &["--config", "missing.yaml", "migrate"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing.yaml"));
+}
+
+#[tokio::test]
+async fn token_command_validates_its_input() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["token"][..],
+        &["token", "--user", "group:default/team"],
+        &["token", "--user", "x", "--service", "y"],
+        &["token", "--service", "s", "--ttl", "soon"],
+    ] {
+        let out = output(dir.path(), args).await;
+        assert!(!out.status.success(), "{args:?} should fail");
+        assert!(out.stdout.is_empty(), "no token printed for {args:?}");
+    }
+    // A short user name gets the user kind and default namespace; --help shows examples.
+    assert!(
+        token(
+            dir.path(),
+            &[
+                "--user",
+                "jane",
+                "--ent",
+                "group:default/team",
+                "--ttl",
+                "30d"
+            ]
+        )
+        .await
+        .contains('.')
+    );
+    let help = output(dir.path(), &["--help"]).await;
+    assert!(String::from_utf8_lossy(&help.stdout).contains("token --user user:default/jane"));
+}
+
+#[test]
+fn example_configurations_are_valid() {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let env = |name: &str| match name {
+        "PG_PASSWORD" => Some("secret".to_owned()),
+        "AUTH_SECRET" => Some("c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0".to_owned()),
+        _ => None,
+    };
+    let mut checked = 0;
+    for entry in std::fs::read_dir(examples).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "yaml") {
+            notifications_backend::config::Config::load_with_env(&[path.clone()], &env, &[])
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            checked += 1;
+        }
+    }
+    assert!(checked >= 2);
+}

@@ -1,0 +1,506 @@
+//! Listing, getting, status and topics (contract 8.2).
+
+use serde_json::{Value, json};
+use time::{Duration, OffsetDateTime};
+
+use crate::db_test;
+use crate::support::{USER, ids};
+
+const OTHER: &str = "user:default/other";
+
+fn ago(d: Duration) -> OffsetDateTime {
+    OffsetDateTime::now_utc() - d
+}
+
+db_test!(case_34_read_shape_has_every_key, |app| {
+    let b = app
+        .insert_at(
+            None,
+            json!({"title": "b", "severity": "high"}),
+            ago(Duration::seconds(2)),
+        )
+        .await;
+    let u = app.send_to(USER, json!({"title": "u"})).await;
+    let list = app.list(USER, "").await;
+    assert_eq!(list["totalCount"], 2);
+    assert_eq!(ids(&list["notifications"]), [u.clone(), b]);
+    let n = &list["notifications"][0];
+    for key in ["saved", "read", "updated"] {
+        assert_eq!(n[key], Value::Null, "{key}");
+    }
+    assert_eq!(
+        n["payload"],
+        json!({"title": "u", "description": null, "link": null, "severity": "normal", "topic": null, "scope": null, "icon": null})
+    );
+    assert_eq!(n["user"], USER);
+    assert_eq!(list["notifications"][1]["user"], Value::Null);
+    assert_eq!(list["notifications"][1]["payload"]["severity"], "high");
+});
+
+db_test!(
+    case_35_36_38_users_see_their_own_and_all_broadcasts,
+    |app| {
+        let n1 = app
+            .insert_at(Some(USER), json!({"title": "n1"}), ago(Duration::hours(1)))
+            .await;
+        let n3 = app
+            .insert_at(None, json!({"title": "n3"}), ago(Duration::seconds(25)))
+            .await;
+        let n2 = app.send_to(USER, json!({"title": "n2"})).await;
+        let n0 = app
+            .insert_at(
+                Some(OTHER),
+                json!({"title": "n0"}),
+                ago(Duration::minutes(10)),
+            )
+            .await;
+        assert_eq!(
+            app.list_ids(USER, "").await,
+            [n2.clone(), n3.clone(), n1.clone()]
+        );
+        // 36/38: a broadcast read by one user stays unread for another, and is never "theirs".
+        let token = app.user_token(USER);
+        app.post(
+            "/notifications/update",
+            &token,
+            &json!({"ids": [n3], "read": true}),
+        )
+        .await;
+        let mine = app.list(USER, "").await;
+        assert_eq!(mine["notifications"][1]["user"], Value::Null);
+        assert!(mine["notifications"][1]["read"].is_string());
+        let theirs = app.list(OTHER, "").await;
+        assert_eq!(ids(&theirs["notifications"]), [n3.clone(), n0]);
+        assert_eq!(theirs["notifications"][0]["read"], Value::Null);
+        app.post(
+            "/notifications/update",
+            &app.user_token(OTHER),
+            &json!({"ids": [n3], "read": true}),
+        )
+        .await;
+        let theirs = app.list(OTHER, "").await;
+        assert!(theirs["notifications"][0]["read"].is_string());
+        assert_eq!(theirs["notifications"][0]["user"], Value::Null);
+    }
+);
+
+db_test!(case_37_read_filter, |app| {
+    let n1 = app
+        .insert_at(Some(USER), json!({"title": "n1"}), ago(Duration::hours(1)))
+        .await;
+    let n3 = app
+        .insert_at(None, json!({"title": "n3"}), ago(Duration::minutes(1)))
+        .await;
+    let n2 = app.broadcast(json!({"title": "n2"})).await;
+    app.post(
+        "/notifications/update",
+        &app.user_token(USER),
+        &json!({"ids": [n1, n3], "read": true}),
+    )
+    .await;
+    assert_eq!(
+        app.list_ids(USER, "read=true").await,
+        [n3.clone(), n1.clone()]
+    );
+    assert_eq!(app.list_ids(USER, "read=false").await, [n2.as_str()]);
+    assert_eq!(app.list_ids(USER, "").await, [n2, n3, n1]);
+});
+
+db_test!(case_39_search_is_case_insensitive_and_literal, |app| {
+    let hit = app
+        .broadcast(json!({"title": "Notification 1 - please find me"}))
+        .await;
+    app.send_to(USER, json!({"title": "Notification 2"})).await;
+    app.send_to(OTHER, json!({"title": "also find me"})).await;
+    let desc = app
+        .send_to(
+            USER,
+            json!({"title": "x", "description": "FIND ME in the description"}),
+        )
+        .await;
+    assert_eq!(app.list_ids(USER, "search=find%20me").await, [desc, hit]);
+    // % and _ are literal characters, not wildcards.
+    let pct = app.send_to(USER, json!({"title": "50% off_today"})).await;
+    app.send_to(USER, json!({"title": "500 offXtoday"})).await;
+    assert_eq!(app.list_ids(USER, "search=0%25%20off_").await, [pct]);
+    assert_eq!(app.list_ids(USER, "search=%25").await.len(), 1);
+    // non-ASCII case folding
+    let umlaut = app.send_to(USER, json!({"title": "ÄRGER im Büro"})).await;
+    assert_eq!(app.list_ids(USER, "search=%C3%A4rger").await, [umlaut]);
+});
+
+db_test!(case_40_created_after_is_inclusive, |app| {
+    app.insert_at(Some(USER), json!({"title": "old"}), ago(Duration::hours(1)))
+        .await;
+    let fresh = app.send_to(USER, json!({"title": "fresh"})).await;
+    let after = (OffsetDateTime::now_utc() - Duration::minutes(5))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    assert_eq!(
+        app.list_ids(USER, &format!("createdAfter={}", after.replace('+', "%2B")))
+            .await,
+        [fresh.as_str()]
+    );
+    let created = app.list(USER, "limit=1").await["notifications"][0]["created"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        app.list_ids(USER, &format!("createdAfter={created}")).await,
+        [fresh]
+    );
+});
+
+db_test!(case_41_topic_filter_is_exact, |app| {
+    let n1 = app
+        .send_to(USER, json!({"title": "n1", "topic": "efgh-topic"}))
+        .await;
+    app.send_to(USER, json!({"title": "n2", "topic": "gh-topic"}))
+        .await;
+    app.broadcast(json!({"title": "n3", "topic": "fgh-topic"}))
+        .await;
+    app.send_to(USER, json!({"title": "n4", "topic": "EFGH-topic"}))
+        .await;
+    assert_eq!(app.list_ids(USER, "topic=efgh-topic").await, [n1]);
+});
+
+db_test!(case_42_minimum_severity, |app| {
+    let mut created = Vec::new();
+    for (i, sev) in [
+        Some("normal"),
+        None,
+        Some("critical"),
+        Some("high"),
+        Some("low"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut payload = json!({"title": format!("n{i}")});
+        if let Some(s) = sev {
+            payload["severity"] = json!(s);
+        }
+        created.push(
+            app.insert_at(Some(USER), payload, ago(Duration::minutes(10 - i as i64)))
+                .await,
+        );
+    }
+    // newest first: low, high, critical, (normal), normal
+    let [normal, unset, critical, high, low] = created.try_into().unwrap();
+    assert_eq!(
+        app.list_ids(USER, "minimumSeverity=normal").await,
+        [
+            high.clone(),
+            critical.clone(),
+            unset.clone(),
+            normal.clone()
+        ]
+    );
+    assert_eq!(
+        app.list_ids(USER, "minimumSeverity=critical").await,
+        [critical.as_str()]
+    );
+    assert_eq!(
+        app.list_ids(USER, "minimumSeverity=high").await,
+        [high.clone(), critical.clone()]
+    );
+    assert_eq!(
+        app.list_ids(USER, "minimumSeverity=low").await,
+        [low, high, critical, unset, normal]
+    );
+});
+
+db_test!(case_43_45_paging, |app| {
+    let mut all = Vec::new();
+    for i in 0..6 {
+        all.push(
+            app.insert_at(
+                Some(USER),
+                json!({"title": format!("u{i}")}),
+                ago(Duration::minutes(20 - i)),
+            )
+            .await,
+        );
+    }
+    all.push(
+        app.insert_at(None, json!({"title": "b"}), ago(Duration::minutes(1)))
+            .await,
+    );
+    app.insert_at(
+        Some(OTHER),
+        json!({"title": "o"}),
+        ago(Duration::seconds(1)),
+    )
+    .await;
+    all.reverse();
+    assert_eq!(app.list_ids(USER, "").await, all);
+    let page1 = app.list(USER, "limit=3&offset=0").await;
+    assert_eq!(page1["totalCount"], 7);
+    assert_eq!(ids(&page1["notifications"]), all[..3]);
+    assert_eq!(app.list_ids(USER, "limit=3&offset=3").await, all[3..6]);
+    assert_eq!(app.list_ids(USER, "limit=3&offset=6").await, all[6..]);
+    assert_eq!(app.list_ids(USER, "offset=5").await, all[5..]);
+    // 45: limit=0 counts without rows.
+    let empty = app.list(USER, "limit=0").await;
+    assert_eq!(
+        (empty["notifications"].clone(), empty["totalCount"].clone()),
+        (json!([]), json!(7))
+    );
+});
+
+db_test!(case_44_order_fields, |app| {
+    let n1 = app
+        .insert_at(
+            Some(USER),
+            json!({"title": "n1", "topic": "efgh"}),
+            ago(Duration::minutes(3)),
+        )
+        .await;
+    let n3 = app
+        .insert_at(
+            Some(USER),
+            json!({"title": "n3", "topic": "fgh"}),
+            ago(Duration::minutes(2)),
+        )
+        .await;
+    let n2 = app
+        .insert_at(
+            None,
+            json!({"title": "n2", "topic": "gh"}),
+            ago(Duration::minutes(1)),
+        )
+        .await;
+    let (a, b, c) = (n1.clone(), n3.clone(), n2.clone());
+    assert_eq!(
+        app.list_ids(USER, "orderField=created,asc").await,
+        [a.clone(), b.clone(), c.clone()]
+    );
+    assert_eq!(
+        app.list_ids(USER, "orderField=created,desc").await,
+        [c.clone(), b.clone(), a.clone()]
+    );
+    assert_eq!(
+        app.list_ids(USER, "orderField=topic,asc").await,
+        [a.clone(), b.clone(), c.clone()]
+    );
+    assert_eq!(
+        app.list_ids(USER, "orderField=topic").await,
+        [a.clone(), b.clone(), c.clone()]
+    );
+    assert_eq!(
+        app.list_ids(USER, "orderField=topic,desc").await,
+        [c.clone(), b.clone(), a.clone()]
+    );
+    assert_eq!(
+        app.list_ids(USER, "orderField=title,asc&limit=2&offset=0")
+            .await,
+        [a.clone(), c.clone()]
+    );
+    assert_eq!(
+        app.list_ids(USER, "orderField=title,desc&limit=2&offset=2")
+            .await,
+        [a.as_str()]
+    );
+    // several terms, and NULLs last in both directions
+    let no_topic = app
+        .insert_at(Some(USER), json!({"title": "z"}), ago(Duration::minutes(4)))
+        .await;
+    assert_eq!(
+        app.list_ids(USER, "orderField=topic,desc").await.last(),
+        Some(&no_topic)
+    );
+    assert_eq!(
+        app.list_ids(USER, "orderField=topic,asc").await.last(),
+        Some(&no_topic)
+    );
+    assert_eq!(
+        app.list_ids(USER, "orderField=user,asc&orderField=created,desc")
+            .await,
+        [b, a, no_topic, c]
+    );
+});
+
+db_test!(case_46_invalid_queries_are_400, |app| {
+    let token = app.user_token(USER);
+    for query in [
+        "orderField=created,sideways",
+        "orderField=nonexistent",
+        "limit=-1",
+        "limit=abc",
+        "offset=1.5",
+        "read=yes",
+        "saved=1",
+        "foo=bar",
+        "search=",
+        "createdAfter=notadate",
+        "minimumSeverity=urgent",
+        "sort=created",
+        "topic=a&topic=b",
+    ] {
+        let r = app.get(&format!("/notifications?{query}"), &token).await;
+        r.assert_error(400, "InputError");
+        assert_eq!(r.body["request"]["url"], format!("/notifications?{query}"));
+    }
+    let r = app
+        .get("/notifications?createdAfter=notadate", &token)
+        .await;
+    assert_eq!(r.message(), "Unexpected date format");
+    let r = app.get("/notifications?foo=bar", &token).await;
+    assert_eq!(r.message(), "Unknown query parameter 'foo'");
+});
+
+db_test!(case_47_status_counts_own_and_broadcasts, |app| {
+    let token = app.user_token(USER);
+    assert_eq!(
+        app.get("/status", &token).await.body,
+        json!({"unread": 0, "read": 0})
+    );
+    let n1 = app.send_to(USER, json!({"title": "n1"})).await;
+    app.send_to(USER, json!({"title": "n2"})).await;
+    let n3 = app.broadcast(json!({"title": "n3"})).await;
+    app.broadcast(json!({"title": "n4"})).await;
+    app.send_to(OTHER, json!({"title": "n5"})).await;
+    app.post(
+        "/notifications/update",
+        &token,
+        &json!({"ids": [n1, n3], "read": true}),
+    )
+    .await;
+    assert_eq!(
+        app.get("/status", &token).await.body,
+        json!({"unread": 2, "read": 2})
+    );
+    assert_eq!(
+        app.get("/status", &app.user_token(OTHER)).await.body,
+        json!({"unread": 3, "read": 0})
+    );
+    app.get("/status?x=1", &token)
+        .await
+        .assert_error(400, "InputError");
+});
+
+db_test!(case_48_get_one, |app| {
+    let token = app.user_token(USER);
+    let mine = app
+        .send_to(
+            USER,
+            json!({"title": "mine", "description": "d", "topic": "t", "link": "/catalog",
+                                        "severity": "critical", "icon": "docs"}),
+        )
+        .await;
+    let theirs = app.send_to(OTHER, json!({"title": "theirs"})).await;
+    let b = app.broadcast(json!({"title": "b"})).await;
+    // 69: every field reads back unchanged.
+    let r = app.get(&format!("/notifications/{mine}"), &token).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.body["payload"],
+        json!({"title": "mine", "description": "d", "link": "/catalog", "severity": "critical", "topic": "t", "scope": null, "icon": "docs"})
+    );
+    let r = app.get(&format!("/notifications/{theirs}"), &token).await;
+    r.assert_error(404, "NotFoundError");
+    assert_eq!(r.message(), "Not found");
+    let r = app.get(&format!("/notifications/{b}"), &token).await;
+    assert_eq!((r.status, r.body["user"].clone()), (200, Value::Null));
+    // the deprecated alias
+    assert_eq!(
+        app.get(&format!("/{mine}"), &token).await.body["id"],
+        mine.as_str()
+    );
+    // Not a UUID: 404 on both databases (upstream gives a 500 on PostgreSQL).
+    for bad in ["not-a-uuid", "update", "1", "%27%20OR%201%3D1"] {
+        app.get(&format!("/notifications/{bad}"), &token)
+            .await
+            .assert_error(404, "NotFoundError");
+    }
+    app.get(&format!("/notifications/{mine}?x=1"), &token)
+        .await
+        .assert_error(400, "InputError");
+});
+
+db_test!(case_49_50_51_topics, |app| {
+    let token = app.user_token(USER);
+    app.insert_at(
+        Some(USER),
+        json!({"title": "Notification 1", "topic": "efgh-topic", "severity": "critical"}),
+        ago(Duration::minutes(4)),
+    )
+    .await;
+    app.insert_at(
+        Some(USER),
+        json!({"title": "Notification 2", "topic": "gh-topic"}),
+        ago(Duration::minutes(3)),
+    )
+    .await;
+    app.insert_at(
+        None,
+        json!({"title": "Notification 3", "topic": "fgh-topic"}),
+        ago(Duration::minutes(2)),
+    )
+    .await;
+    app.insert_at(
+        Some(USER),
+        json!({"title": "Notification 4"}),
+        ago(Duration::minutes(1)),
+    )
+    .await;
+    app.insert_at(
+        Some(OTHER),
+        json!({"title": "Notification 5", "topic": "other-topic"}),
+        ago(Duration::minutes(1)),
+    )
+    .await;
+    let topics = |q: &'static str| {
+        let token = token.clone();
+        let app = &app;
+        async move { app.get(&format!("/topics{q}"), &token).await }
+    };
+    assert_eq!(
+        topics("").await.body,
+        json!({"topics": ["efgh-topic", "fgh-topic", "gh-topic"]})
+    );
+    assert_eq!(
+        topics("?search=Notification%203").await.body,
+        json!({"topics": ["fgh-topic"]})
+    );
+    assert_eq!(
+        topics("?minimumSeverity=critical").await.body,
+        json!({"topics": ["efgh-topic"]})
+    );
+    assert_eq!(topics("?read=true").await.body, json!({"topics": []}));
+    topics("?limit=5").await.assert_error(400, "InputError");
+    topics("?topic=x").await.assert_error(400, "InputError");
+    topics("?orderField=created")
+        .await
+        .assert_error(400, "InputError");
+});
+
+db_test!(case_52_services_cannot_use_user_routes, |app| {
+    let id = app.send_to(USER, json!({"title": "t"})).await;
+    let service = crate::support::SERVICE_TOKEN;
+    for path in [
+        "/notifications",
+        "/",
+        &format!("/notifications/{id}"),
+        "/status",
+        "/settings",
+        "/topics",
+    ] {
+        let r = app.get(path, service).await;
+        r.assert_error(403, "NotAllowedError");
+        assert_eq!(
+            r.message(),
+            "This endpoint does not allow 'service' credentials"
+        );
+    }
+    app.post(
+        "/notifications/update",
+        service,
+        &json!({"ids": [id], "read": true}),
+    )
+    .await
+    .assert_error(403, "NotAllowedError");
+    app.post("/settings", service, &json!({"channels": []}))
+        .await
+        .assert_error(403, "NotAllowedError");
+});

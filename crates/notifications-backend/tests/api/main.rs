@@ -1,0 +1,14 @@
+//! Black-box tests of the HTTP API, each on SQLite and on PostgreSQL. The numbered cases are
+//! those of the upstream contract, section 8.
+
+mod support;
+
+mod auth;
+mod cli;
+mod create;
+mod list;
+mod routes;
+mod scope;
+mod settings;
+mod store;
+mod update;

@@ -1,0 +1,380 @@
+//! A real backend per test, over real HTTP, on a database of its own: a temporary SQLite file,
+//! or a fresh database in the PostgreSQL cluster named by `NOTIFICATIONS_TEST_PG_URL` (which
+//! `cargo xtask test` starts). Without that variable PostgreSQL tests are skipped, unless
+//! `CI=true`, where they fail.
+
+mod db;
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use notifications_backend::auth::{TokenKind, mint};
+use notifications_backend::config::Config;
+use notifications_backend::store::NewNotification;
+use notifications_backend::{BackendBuilder, RunningBackend};
+use notifications_common::SignalMessage;
+use notifications_node::RecipientResolver;
+use serde_json::Value;
+use tokio::sync::broadcast;
+
+pub use db::{DbKind, TestDb};
+
+/// The static token of the test service; its subject is upstream's fixture origin.
+pub const SERVICE_TOKEN: &str = "test-service-token";
+pub const SERVICE: &str = "external:test-service";
+/// The user of upstream's fixtures.
+pub const USER: &str = "user:default/mock";
+/// base64 of "test-signing-key-for-the-api-tests".
+const KEY_BASE64: &str = "dGVzdC1zaWduaW5nLWtleS1mb3ItdGhlLWFwaS10ZXN0cw==";
+const KEY: &[u8] = b"test-signing-key-for-the-api-tests";
+
+const BASE_CONFIG: &str = r#"
+app:
+  baseUrl: http://localhost
+backend:
+  listen: { host: 127.0.0.1, port: 0 }
+  auth:
+    keys:
+      - secret: KEY
+    externalAccess:
+      - type: static
+        options: { token: test-service-token, subject: external:test-service }
+      - type: static
+        options: { token: test-service2-token, subject: external:test-service2 }
+"#;
+
+/// A running backend and a client for it.
+pub struct TestApp {
+    pub db: TestDb,
+    /// `http://127.0.0.1:<port>`
+    pub root: String,
+    client: reqwest::Client,
+    running: Option<RunningBackend>,
+    signals: Mutex<broadcast::Receiver<SignalMessage>>,
+    _data_dir: tempfile::TempDir,
+}
+
+/// A status and a parsed JSON body (`Null` when the body is empty or not JSON).
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub content_type: String,
+    pub body: Value,
+    pub text: String,
+}
+
+impl TestApp {
+    /// Starts a backend on `kind` with the fixture configuration plus `extra_yaml`. `None` when
+    /// PostgreSQL is not available for tests (and not required).
+    pub async fn start(kind: DbKind, extra_yaml: &str) -> Option<Self> {
+        Self::start_with(kind, extra_yaml, None).await
+    }
+
+    pub async fn start_with(
+        kind: DbKind,
+        extra_yaml: &str,
+        resolver: Option<Box<dyn FnOnce(BackendBuilder) -> BackendBuilder>>,
+    ) -> Option<Self> {
+        let db = TestDb::create(kind)?;
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let base = data_dir.path().join("base.yaml");
+        let database = data_dir.path().join("database.yaml");
+        let extra = data_dir.path().join("extra.yaml");
+        std::fs::write(&base, BASE_CONFIG.replace("KEY", KEY_BASE64)).unwrap();
+        std::fs::write(&database, db.config_yaml()).unwrap();
+        std::fs::write(&extra, extra_yaml).unwrap();
+        let config =
+            Config::load_with_env(&[base, database, extra], &|_| None, &[]).expect("test config");
+        let mut builder = BackendBuilder::new(config, data_dir.path())
+            .workers(1)
+            .handle_signals(false);
+        if let Some(customise) = resolver {
+            builder = customise(builder);
+        }
+        let running = builder.start().await.expect("backend starts");
+        let signals = Mutex::new(running.signals().subscribe());
+        Some(Self {
+            db,
+            root: format!("http://{}", running.local_addr()),
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
+            running: Some(running),
+            signals,
+            _data_dir: data_dir,
+        })
+    }
+
+    /// Starts with a custom recipient resolver.
+    pub async fn start_with_resolver(
+        kind: DbKind,
+        resolver: impl RecipientResolver,
+    ) -> Option<Self> {
+        Self::start_with(
+            kind,
+            "",
+            Some(Box::new(move |b: BackendBuilder| {
+                b.recipient_resolver(resolver)
+            })),
+        )
+        .await
+    }
+
+    pub fn user_token(&self, user: &str) -> String {
+        mint(
+            KEY,
+            &TokenKind::User {
+                user_ref: user.into(),
+                ownership_refs: vec![],
+            },
+            Duration::from_secs(600),
+        )
+        .unwrap()
+    }
+
+    pub fn service_token(&self, subject: &str) -> String {
+        mint(
+            KEY,
+            &TokenKind::Service {
+                subject: subject.into(),
+            },
+            Duration::from_secs(600),
+        )
+        .unwrap()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}/api/notifications{path}", self.root)
+    }
+
+    pub async fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> Response {
+        let url = if path.starts_with("/.backstage") {
+            format!("{}{path}", self.root)
+        } else {
+            self.url(path)
+        };
+        let mut req = self.client.request(method, url);
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        Response::read(req.send().await.expect("request sent")).await
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Response {
+        self.request(reqwest::Method::GET, path, Some(token), None)
+            .await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: &Value) -> Response {
+        self.request(reqwest::Method::POST, path, Some(token), Some(body))
+            .await
+    }
+
+    /// `POST /notifications` as the fixture service.
+    pub async fn send(&self, body: Value) -> Response {
+        self.post("/notifications", SERVICE_TOKEN, &body).await
+    }
+
+    /// Sends and returns the created notifications, asserting success.
+    pub async fn send_ok(&self, body: Value) -> Vec<Value> {
+        let r = self.send(body).await;
+        assert_eq!(r.status, 200, "send failed: {}", r.text);
+        r.body.as_array().expect("array").clone()
+    }
+
+    /// A user-addressed notification from the fixture service; returns its id.
+    pub async fn send_to(&self, user: &str, payload: Value) -> String {
+        let created = self
+            .send_ok(serde_json::json!({"recipients": {"type": "entity", "entityRef": user}, "payload": payload}))
+            .await;
+        assert_eq!(created.len(), 1, "one notification expected: {created:?}");
+        created[0]["id"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn broadcast(&self, payload: Value) -> String {
+        let created = self
+            .send_ok(serde_json::json!({"recipients": {"type": "broadcast"}, "payload": payload}))
+            .await;
+        created[0]["id"].as_str().unwrap().to_owned()
+    }
+
+    /// `GET /notifications?<query>` as `user`, asserting success.
+    pub async fn list(&self, user: &str, query: &str) -> Value {
+        let r = self
+            .get(&format!("/notifications?{query}"), &self.user_token(user))
+            .await;
+        assert_eq!(r.status, 200, "list failed: {}", r.text);
+        r.body
+    }
+
+    /// The ids of a list answer, in order.
+    pub async fn list_ids(&self, user: &str, query: &str) -> Vec<String> {
+        ids(&self.list(user, query).await["notifications"])
+    }
+
+    /// Stores a notification directly, with a creation time of the test's choosing (the API
+    /// always stamps "now"). `user: None` stores a broadcast. Returns the id.
+    pub async fn insert_at(
+        &self,
+        user: Option<&str>,
+        payload: Value,
+        created: time::OffsetDateTime,
+    ) -> String {
+        self.insert_from(SERVICE, user, payload, created).await
+    }
+
+    /// As `insert_at`, from another origin (and past any settings).
+    pub async fn insert_from(
+        &self,
+        origin: &str,
+        user: Option<&str>,
+        payload: Value,
+        created: time::OffsetDateTime,
+    ) -> String {
+        let store = self.db.store();
+        let new = NewNotification {
+            origin: origin.into(),
+            payload: serde_json::from_value(payload).expect("payload"),
+            created: created.into(),
+        };
+        let stored = match user {
+            Some(user) => store
+                .create_for_users(new, vec![user.into()])
+                .await
+                .expect("insert")
+                .remove(0),
+            None => store.create_broadcast(new).await.expect("insert"),
+        };
+        stored.notification.id.to_string()
+    }
+
+    /// Signals published since the last call.
+    pub fn take_signals(&self) -> Vec<SignalMessage> {
+        let mut rx = self.signals.lock().unwrap();
+        let mut out = Vec::new();
+        while let Ok(m) = rx.try_recv() {
+            out.push(m);
+        }
+        out
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(running) = self.running.take() {
+            running.request_stop();
+        }
+    }
+}
+
+impl Response {
+    async fn read(res: reqwest::Response) -> Self {
+        let status = res.status().as_u16();
+        let content_type = res
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let text = res.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Self {
+            status,
+            content_type,
+            body,
+            text,
+        }
+    }
+
+    /// Asserts an upstream-shaped error body with this status and error name.
+    pub fn assert_error(&self, status: u16, name: &str) {
+        assert_eq!(
+            self.status, status,
+            "unexpected status; body: {}",
+            self.text
+        );
+        assert_eq!(self.body["error"]["name"], name, "body: {}", self.text);
+        assert_eq!(
+            self.body["response"]["statusCode"], status,
+            "body: {}",
+            self.text
+        );
+        assert!(
+            self.body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "body: {}",
+            self.text
+        );
+        assert!(
+            self.body["request"]["method"].is_string(),
+            "body: {}",
+            self.text
+        );
+        assert!(
+            self.content_type.starts_with("application/json"),
+            "content type {}",
+            self.content_type
+        );
+    }
+
+    pub fn message(&self) -> &str {
+        self.body["error"]["message"].as_str().unwrap_or_default()
+    }
+}
+
+/// The `id`s of an array of notifications.
+pub fn ids(notifications: &Value) -> Vec<String> {
+    notifications
+        .as_array()
+        .expect("array of notifications")
+        .iter()
+        .map(|n| n["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Declares a test that runs once on SQLite and once on PostgreSQL, each with a fresh backend
+/// started with the fixture configuration plus the optional `config` YAML.
+#[macro_export]
+macro_rules! db_test {
+    ($(#[$meta:meta])* $name:ident $(, config = $config:expr)?, |$app:ident| $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            async fn run($app: $crate::support::TestApp) $body
+
+            fn config() -> &'static str {
+                #[allow(unused_mut, unused_assignments)]
+                let mut c = "";
+                $( c = $config; )?
+                c
+            }
+
+            $(#[$meta])*
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let app = $crate::support::TestApp::start($crate::support::DbKind::Sqlite, config()).await;
+                run(app.expect("SQLite is always available")).await
+            }
+
+            $(#[$meta])*
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(app) = $crate::support::TestApp::start($crate::support::DbKind::Postgres, config()).await {
+                    run(app).await
+                }
+            }
+        }
+    };
+}
