@@ -199,8 +199,12 @@ fn example_configurations_are_valid() {
     for entry in std::fs::read_dir(examples).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "yaml") {
-            notifications_backend::config::Config::load_with_env(&[path.clone()], &env, &[])
-                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            notifications_backend::config::Config::load_with_env(
+                std::slice::from_ref(&path),
+                &env,
+                &[],
+            )
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             checked += 1;
         }
     }
