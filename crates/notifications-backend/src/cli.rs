@@ -9,7 +9,7 @@ use notifications_common::EntityRef;
 
 use crate::auth::{self, TokenKind};
 use crate::config::Config;
-use crate::server::{BackendBuilder, database_target};
+use crate::server::{BackendBuilder, open_database};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -131,15 +131,16 @@ async fn serve(config: Config, data_dir: PathBuf) -> Result<(), String> {
 }
 
 async fn migrate(config: Config, data_dir: PathBuf) -> Result<(), String> {
-    let (target, what) =
-        database_target(&config.backend.database, &data_dir).map_err(|e| e.to_string())?;
-    let options = crate::db::PoolOptions::for_target(&target);
-    let db = tokio::task::spawn_blocking(move || crate::db::Db::open(target, &options))
+    let (db, what) = open_database(&config.backend.database, &data_dir, Some(1))
         .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| format!("cannot open {what}: {e}"))?;
+        .map_err(|e| e.to_string())?;
     let applied = db.migrate().await.map_err(|e| e.to_string())?;
-    tracing::info!(database = %what, "migrations applied: {}", if applied.is_empty() { "none pending".into() } else { applied.join(", ") });
+    let applied = if applied.is_empty() {
+        "none pending".to_owned()
+    } else {
+        applied.join(", ")
+    };
+    tracing::info!(database = %what, "migrations applied: {applied}");
     Ok(())
 }
 

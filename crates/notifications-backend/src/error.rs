@@ -18,6 +18,9 @@ pub enum Error {
     /// 404 `NotFoundError`.
     #[error("{0}")]
     NotFound(String),
+    /// A concurrent change got there first: 409 `ConflictError`; the caller may retry.
+    #[error("{0}")]
+    Conflict(String),
     /// A dependency (the database) is overloaded or down: 503 `ServiceUnavailableError`.
     #[error("{0}")]
     Unavailable(String),
@@ -38,6 +41,7 @@ impl Error {
             Self::Unauthenticated(_) => "AuthenticationError",
             Self::NotAllowed(_) => "NotAllowedError",
             Self::NotFound(_) => "NotFoundError",
+            Self::Conflict(_) => "ConflictError",
             Self::Unavailable(_) => "ServiceUnavailableError",
             Self::Internal(_) => "Error",
         }
@@ -49,6 +53,7 @@ impl Error {
             Self::Unauthenticated(_) => 401,
             Self::NotAllowed(_) => 403,
             Self::NotFound(_) => 404,
+            Self::Conflict(_) => 409,
             Self::Unavailable(_) => 503,
             Self::Internal(_) => 500,
         }
@@ -56,10 +61,29 @@ impl Error {
 }
 
 impl From<DbError> for Error {
+    /// Transient database conditions are the caller's to retry (409/503); anything else is ours.
+    /// Answers never carry the database's own words (hosts, addresses, SQL): those are logged.
     fn from(e: DbError) -> Self {
-        match e {
-            DbError::Unavailable(e) => Self::Unavailable(format!("Database unavailable: {e}")),
-            other => Self::Internal(other.to_string()),
+        use diesel::result::{DatabaseErrorKind, Error as Diesel};
+        let transient = match &e {
+            DbError::Unavailable(_) => true,
+            DbError::Query(Diesel::DatabaseError(kind, info)) => {
+                matches!(kind, DatabaseErrorKind::SerializationFailure | DatabaseErrorKind::ClosedConnection)
+                    // SQLite: a writer that waited out busy_timeout; PostgreSQL: a deadlock victim.
+                    || info.message().contains("database is locked")
+                    || info.message().contains("deadlock detected")
+            }
+            _ => false,
+        };
+        if let DbError::Query(Diesel::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) = e {
+            return Self::Conflict(
+                "The request conflicts with a concurrent change; try again".into(),
+            );
         }
+        if transient {
+            tracing::warn!("database unavailable or busy: {e}");
+            return Self::Unavailable("The database is unavailable or busy; try again".into());
+        }
+        Self::Internal(e.to_string())
     }
 }

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use actix_web::dev::ServerHandle;
+use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use notifications_node::RecipientResolver;
 use tokio::task::JoinHandle;
@@ -77,8 +78,7 @@ impl BackendBuilder {
     /// Opens and migrates the database, then starts serving.
     pub async fn start(self) -> Result<RunningBackend, StartError> {
         let config = self.config;
-        let (target, what) = database_target(&config.backend.database, &self.data_dir)?;
-        let db = open_database(target, &config.backend.database, &what).await?;
+        let (db, what) = open_database(&config.backend.database, &self.data_dir, None).await?;
         let applied = db
             .migrate()
             .await
@@ -92,6 +92,17 @@ impl BackendBuilder {
                 source,
             }
         })?;
+        if config.backend.auth.keys.is_empty() {
+            let key_file = auth::key_path(&self.data_dir);
+            let key_file = std::path::absolute(&key_file).unwrap_or(key_file);
+            tracing::info!(path = %key_file.display(), "tokens are signed with the generated key");
+            if db.backend() == crate::db::Backend::Postgres {
+                tracing::warn!(
+                    "no backend.auth.keys configured: instances sharing this PostgreSQL database \
+                     each generate their own key and refuse each other's tokens; configure one"
+                );
+            }
+        }
         let authenticator = Arc::new(Authenticator::new(keys, &config.backend.auth));
         let store = Store::new(db.clone());
         let signals = SignalHub::default();
@@ -109,11 +120,10 @@ impl BackendBuilder {
         );
         let mut server = HttpServer::new(move || {
             App::new()
+                .wrap(from_fn(http::log_request))
                 .app_data(state.clone())
                 .configure(http::configure)
-        })
-        // A JSON body limit is enforced by the extractor; this caps anything else.
-        .max_connection_rate(4096);
+        });
         if let Some(workers) = self.workers {
             server = server.workers(workers);
         }
@@ -189,7 +199,7 @@ impl RunningBackend {
 }
 
 /// Where the configured database lives, and a description of it for logs (never a password).
-pub fn database_target(
+fn database_target(
     config: &DatabaseConfig,
     data_dir: &Path,
 ) -> Result<(Target, String), StartError> {
@@ -229,27 +239,38 @@ pub fn database_target(
     })
 }
 
-async fn open_database(
-    target: Target,
+/// Opens (creating it if needed) the configured database, as `serve` and `migrate` both do.
+/// `max_connections` caps the pool (a one-off command needs one). Returns the pool and a
+/// description of the database for logs (never a password).
+pub async fn open_database(
     config: &DatabaseConfig,
-    what: &str,
-) -> Result<Db, StartError> {
+    data_dir: &Path,
+    max_connections: Option<u32>,
+) -> Result<(Db, String), StartError> {
+    let (target, what) = database_target(config, data_dir)?;
     let mut options = PoolOptions::for_target(&target);
     if let DatabaseConfig::Postgres(pg) = config {
         if let Some(max) = pg.pool_max {
             options.max_size = max.max(1);
         }
-        options.min_idle = pg.pool_min;
+        if pg.pool_min.is_some() {
+            options.min_idle = pg.pool_min;
+        }
         create_postgres_database_if_missing(pg).await?;
     }
+    if let Some(max) = max_connections {
+        options.max_size = options.max_size.min(max);
+        options.min_idle = options.min_idle.map(|m| m.min(max));
+    }
     let failed = |message: String| StartError::Database {
-        what: what.to_owned(),
+        what: what.clone(),
         message,
     };
-    tokio::task::spawn_blocking(move || Db::open(target, &options))
+    let db = tokio::task::spawn_blocking(move || Db::open(target, &options))
         .await
         .map_err(|e| failed(e.to_string()))?
-        .map_err(|e| failed(e.to_string()))
+        .map_err(|e| failed(e.to_string()))?;
+    Ok((db, what))
 }
 
 /// Backstage creates a plugin's database when it is missing; so do we (when the role may).

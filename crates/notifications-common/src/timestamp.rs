@@ -24,54 +24,45 @@ impl Timestamp {
     }
 
     /// Converts to UTC and drops everything below a millisecond.
+    ///
+    /// Panics if the instant cannot be expressed in UTC (past the year 9999 once converted);
+    /// values from outside come through [`Timestamp::parse`], which refuses those.
     pub fn from_datetime(value: OffsetDateTime) -> Self {
-        let utc = value.to_offset(UtcOffset::UTC);
+        Self::checked_from_datetime(value).expect("an instant within the supported range")
+    }
+
+    fn checked_from_datetime(value: OffsetDateTime) -> Option<Self> {
+        let utc = value.checked_to_offset(UtcOffset::UTC)?;
         let millis = utc.nanosecond() / 1_000_000 * 1_000_000;
-        Self(
-            utc.replace_nanosecond(millis)
-                .expect("a whole millisecond is a valid nanosecond"),
-        )
+        utc.replace_nanosecond(millis).ok().map(Self)
     }
 
     pub fn as_datetime(&self) -> OffsetDateTime {
         self.0
     }
 
-    pub fn unix_millis(&self) -> i128 {
-        self.0.unix_timestamp_nanos() / 1_000_000
-    }
-
     /// Parses what clients send as a date: an RFC 3339 date-time (any offset), a date-time without
     /// offset (read as UTC), or a bare date (midnight UTC).
     pub fn parse(input: &str) -> Result<Self, TimestampParseError> {
-        let err = || TimestampParseError {
-            input: input.to_owned(),
-        };
-        let s = input.trim();
-        if let Ok(dt) = OffsetDateTime::parse(s, &Rfc3339) {
-            return Ok(Self::from_datetime(dt));
-        }
         // RFC 3339 requires an upper-case `T` and an offset; accept the common relaxed forms too.
-        let normalized = s.replacen(' ', "T", 1);
-        let with_zone = if normalized.len() == 10 {
-            format!("{normalized}T00:00:00Z")
-        } else if normalized.len() > 10 && !has_offset(&normalized) {
-            format!("{normalized}Z")
-        } else {
-            normalized
+        let normalized = input.trim().replacen(' ', "T", 1);
+        let with_zone = match normalized.get(10..) {
+            Some("") => format!("{normalized}T00:00:00Z"),
+            Some(time) if !has_offset(time) => format!("{normalized}Z"),
+            _ => normalized,
         };
         OffsetDateTime::parse(&with_zone, &Rfc3339)
-            .map(Self::from_datetime)
-            .map_err(|_| err())
+            .ok()
+            .and_then(Self::checked_from_datetime)
+            .ok_or_else(|| TimestampParseError {
+                input: input.to_owned(),
+            })
     }
 }
 
-fn has_offset(s: &str) -> bool {
-    let time_part = &s[10..];
-    time_part.ends_with('Z') || time_part.ends_with('z') || time_part.contains('+') || {
-        // a '-' after the date part can only be an offset
-        time_part.contains('-')
-    }
+/// Whether the part after the date names an offset (a `-` there can only be one).
+fn has_offset(time: &str) -> bool {
+    time.ends_with(['Z', 'z']) || time.contains(['+', '-'])
 }
 
 impl fmt::Display for Timestamp {
@@ -186,6 +177,8 @@ mod tests {
             "2025-13-01",
             "2025-04-01T25:00:00Z",
             "1700000000000",
+            "2025-04-0é1",
+            "9999-12-31T23:59:59-01:00",
         ] {
             assert!(Timestamp::parse(bad).is_err(), "{bad} should not parse");
         }

@@ -13,7 +13,7 @@ use std::path::Path;
 use subtle::ConstantTimeEq;
 
 use crate::config::{AuthConfig, ExternalAccess};
-pub use key_file::load_or_create_key;
+pub use key_file::{key_path, load_or_create_key};
 pub use tokens::{TokenError, TokenKind, mint};
 
 /// An authenticated caller.

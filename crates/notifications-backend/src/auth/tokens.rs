@@ -132,6 +132,12 @@ fn user_kind(claims: &Claims) -> Result<TokenKind, TokenError> {
             TokenError::Invalid("the subject of a user token must be a user entity ref".into())
         })?;
     let user_ref = user.canonical();
+    // The ref is stored with what the user does (settings, read marks): it must fit the columns.
+    if user_ref.chars().count() > 255 || user_ref.contains('\0') {
+        return Err(TokenError::Invalid(
+            "the user entity ref is too long or contains NUL".into(),
+        ));
+    }
     let mut ownership_refs = vec![user_ref.clone()];
     for ent in &claims.ent {
         let r = EntityRef::parse(ent)

@@ -154,6 +154,9 @@ impl RawAuth {
 /// the URL-safe alphabet, with or without padding.
 struct Secret(Vec<u8>);
 
+/// Shorter HS256 secrets can be guessed offline from any token signed with them.
+const MIN_SECRET_BYTES: usize = 16;
+
 impl<'de> Deserialize<'de> for Secret {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = SecretString::deserialize(deserializer)?.0;
@@ -161,11 +164,18 @@ impl<'de> Deserialize<'de> for Secret {
         if text.is_empty() {
             return Err(de::Error::custom("must not be empty"));
         }
-        [alphabet::STANDARD, alphabet::URL_SAFE]
+        let bytes = [alphabet::STANDARD, alphabet::URL_SAFE]
             .iter()
             .find_map(|alphabet| lenient(alphabet).decode(text).ok())
-            .map(Self)
-            .ok_or_else(|| de::Error::custom("not valid base64"))
+            .ok_or_else(|| de::Error::custom("not valid base64"))?;
+        if bytes.len() < MIN_SECRET_BYTES {
+            return Err(de::Error::custom(format!(
+                "decodes to {} bytes; at least {MIN_SECRET_BYTES} are needed \
+                 (generate one with `openssl rand -base64 32`)",
+                bytes.len()
+            )));
+        }
+        Ok(Self(bytes))
     }
 }
 
@@ -228,12 +238,43 @@ mod tests {
 
     #[test]
     fn keys_are_base64_in_either_alphabet() {
-        let bytes = vec![0xfb, 0xff, 0xbf, 0x01];
-        assert_eq!(key("+/+/AQ=="), Ok(bytes.clone()), "standard, padded");
-        assert_eq!(key("+/+/AQ"), Ok(bytes.clone()), "standard, unpadded");
-        assert_eq!(key("-_-_AQ"), Ok(bytes.clone()), "URL-safe, unpadded");
-        assert_eq!(key("-_-_AQ=="), Ok(bytes.clone()), "URL-safe, padded");
-        assert_eq!(key("  +/+/AQ==\n"), Ok(bytes), "surrounding whitespace");
+        let bytes: Vec<u8> = [0xfb, 0xff, 0xbf]
+            .repeat(6)
+            .into_iter()
+            .chain([0x01])
+            .collect();
+        let (standard, url_safe) = ("+/+/".repeat(6), "-_-_".repeat(6));
+        assert_eq!(
+            key(&format!("{standard}AQ==")),
+            Ok(bytes.clone()),
+            "standard, padded"
+        );
+        assert_eq!(
+            key(&format!("{standard}AQ")),
+            Ok(bytes.clone()),
+            "standard, unpadded"
+        );
+        assert_eq!(
+            key(&format!("{url_safe}AQ")),
+            Ok(bytes.clone()),
+            "URL-safe, unpadded"
+        );
+        assert_eq!(
+            key(&format!("{url_safe}AQ==")),
+            Ok(bytes.clone()),
+            "URL-safe, padded"
+        );
+        assert_eq!(
+            key(&format!("  {standard}AQ==\n")),
+            Ok(bytes),
+            "surrounding whitespace"
+        );
+        assert!(
+            key("+/+/AQ==")
+                .unwrap_err()
+                .contains("at least 16 are needed"),
+            "short secrets are refused"
+        );
         assert_eq!(
             key("not base64!"),
             Err("invalid configuration at backend.auth.keys[0].secret: not valid base64".into())
@@ -300,16 +341,19 @@ mod tests {
     #[test]
     fn legacy_secrets() {
         assert_eq!(
-            access("{secret: AQID}", "legacy"),
+            access("{secret: AQIDBAUGBwgJCgsMDQ4PEA==}", "legacy"),
             Ok(ExternalAccess::Legacy {
-                secret: vec![1, 2, 3],
+                secret: (1..=16).collect(),
                 subject: "external:backstage-plugin".into()
             })
         );
         assert_eq!(
-            access("{secret: AQID, subject: my-plugin}", "legacy"),
+            access(
+                "{secret: AQIDBAUGBwgJCgsMDQ4PEA==, subject: my-plugin}",
+                "legacy"
+            ),
             Ok(ExternalAccess::Legacy {
-                secret: vec![1, 2, 3],
+                secret: (1..=16).collect(),
                 subject: "my-plugin".into()
             })
         );
@@ -336,7 +380,7 @@ mod tests {
         let config = auth(concat!(
             "backend:\n  auth:\n    keys: [{secret: c2VjcmV0LWtleS1ieXRlcw==}]\n    externalAccess:\n",
             "      - {type: static, options: {token: tok-SECRET-123, subject: bot}}\n",
-            "      - {type: legacy, options: {secret: bGVnYWN5LXNlY3JldA==}}\n",
+            "      - {type: legacy, options: {secret: bGVnYWN5LXNlY3JldC1ieXRlcw==}}\n",
         ))
         .unwrap();
         let debug = format!("{config:?} {config:#?}");

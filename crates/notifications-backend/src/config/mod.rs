@@ -432,7 +432,7 @@ backend:
   auth:
     dangerouslyDisableDefaultAuthPolicy: false
     keys:
-      - secret: c2VjcmV0
+      - secret: c2VjcmV0LXNlY3JldC1zZWNyZXQ=
     externalAccess:
       - type: static
         options:
@@ -507,7 +507,7 @@ notifications:
             postgres.url,
             "postgres://backstage:@db.internal:5432/backstage_plugin_notifications"
         );
-        assert_eq!(config.backend.auth.keys, [b"secret".to_vec()]);
+        assert_eq!(config.backend.auth.keys, [b"secret-secret-secret".to_vec()]);
         assert_eq!(
             config.backend.auth.external_access,
             [ExternalAccess::Static {
@@ -535,7 +535,7 @@ notifications:
         let production = dir.path().join("app-config.production.yaml");
         std::fs::write(
             &base,
-            "backend:\n  listen: {host: 0.0.0.0, port: 7007}\n  auth:\n    keys: [{secret: AQID}, {secret: BAUG}]\nnotifications: {concurrencyLimit: 3}\n",
+            "backend:\n  listen: {host: 0.0.0.0, port: 7007}\n  auth:\n    keys: [{secret: AQEBAQEBAQEBAQEBAQEBAQ==}, {secret: AgICAgICAgICAgICAgICAg==}]\nnotifications: {concurrencyLimit: 3}\n",
         )
         .unwrap();
         std::fs::write(
@@ -543,7 +543,7 @@ notifications:
             "backend:\n  listen: {port: '${PORT}'}\n  auth:\n    keys: [{secret: {$file: key.txt}}]\n",
         )
         .unwrap();
-        std::fs::write(dir.path().join("key.txt"), "BwgJ\n").unwrap();
+        std::fs::write(dir.path().join("key.txt"), "BwcHBwcHBwcHBwcHBwcHBw==\n").unwrap();
         let files = [base.clone(), production.clone()];
 
         let config = Config::load_with_env(&files, &env, &[]).unwrap();
@@ -556,7 +556,7 @@ notifications:
         );
         assert_eq!(
             config.backend.auth.keys,
-            [vec![7, 8, 9]],
+            [vec![7; 16]],
             "lists are replaced, not concatenated"
         );
         assert_eq!(config.notifications.concurrency_limit, 3);
@@ -615,9 +615,9 @@ notifications:
     fn debug_never_shows_secrets() {
         let config = parse(concat!(
             "backend:\n  database:\n    client: pg\n    connection: {user: u, password: pg-SECRET-pw}\n",
-            "  auth:\n    keys: [{secret: a2V5LVNFQ1JFVA==}]\n    externalAccess:\n",
+            "  auth:\n    keys: [{secret: a2V5LVNFQ1JFVC1TRUNSRVQ=}]\n    externalAccess:\n",
             "      - {type: static, options: {token: tok-SECRET-value, subject: s}}\n",
-            "      - {type: legacy, options: {secret: bGVnYWN5LVNFQ1JFVA==}}\n",
+            "      - {type: legacy, options: {secret: bGVnYWN5LVNFQ1JFVC1TRUNSRVQ=}}\n",
         ))
         .unwrap();
         let debug = format!("{config:?}\n{config:#?}");

@@ -84,10 +84,6 @@ impl ConnectionManager {
         Self { target }
     }
 
-    pub fn target(&self) -> &Target {
-        &self.target
-    }
-
     /// Prepares the database itself, once, before connections are pooled.
     pub fn prepare(&self) -> diesel::ConnectionResult<()> {
         match &self.target {

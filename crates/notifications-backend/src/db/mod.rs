@@ -35,7 +35,8 @@ impl PoolOptions {
         };
         Self {
             max_size,
-            min_idle: None,
+            // Connections beyond the first are opened as requests need them.
+            min_idle: Some(1),
             connection_timeout: Duration::from_secs(10),
         }
     }
@@ -75,7 +76,8 @@ impl Db {
             .max_size(options.max_size)
             .min_idle(options.min_idle)
             .connection_timeout(options.connection_timeout)
-            // A failed health check must not be retried for the whole timeout at start-up.
+            // No round trip before every query: a connection the database dropped fails its
+            // next request (a 503 to retry) and is then discarded as broken.
             .test_on_check_out(false);
         if in_memory {
             builder = builder

@@ -59,10 +59,15 @@ impl Sql {
         self
     }
 
+    /// Keeps this statement out of the prepared-statement cache (its text varies with input).
+    pub fn uncacheable(&mut self) -> &mut Self {
+        self.uncacheable = true;
+        self
+    }
+
     /// `(?, ?, ...)` for a list of values; an empty list becomes `(NULL)`, which matches nothing.
     pub fn bind_list(&mut self, values: impl IntoIterator<Item = Bind>) -> &mut Self {
-        self.uncacheable = true;
-        self.push("(");
+        self.uncacheable().push("(");
         let mut first = true;
         for value in values {
             if !first {

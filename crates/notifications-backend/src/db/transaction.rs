@@ -24,16 +24,16 @@ where
         DbConnection::Postgres(c) => AnsiTransactionManager::begin_transaction(c)?,
     }
     match f(conn) {
-        Ok(value) => match DbConnection::commit_transaction(conn) {
-            Ok(()) => Ok(value),
-            Err(commit_error) => {
-                // The commit failed: leave the connection clean for the pool, report the cause.
-                let _ = DbConnection::rollback_transaction(conn);
-                Err(commit_error.into())
-            }
-        },
+        // A failed COMMIT is rolled back by diesel's transaction manager itself.
+        Ok(value) => DbConnection::commit_transaction(conn)
+            .map(|()| value)
+            .map_err(E::from),
         Err(error) => {
-            DbConnection::rollback_transaction(conn)?;
+            // The original error is what the caller needs; a failed rollback is only logged (the
+            // pool discards the broken connection).
+            if let Err(rollback) = DbConnection::rollback_transaction(conn) {
+                tracing::warn!("rollback failed: {rollback}");
+            }
             Err(error)
         }
     }

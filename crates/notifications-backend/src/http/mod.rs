@@ -106,6 +106,26 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
+/// One log line per request: debug level, or warn for server errors. The query string is left
+/// out (it may hold search terms).
+pub async fn log_request(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = std::time::Instant::now();
+    let method = req.method().clone();
+    let path = req.path().to_owned();
+    let res = next.call(req).await?;
+    let status = res.status().as_u16();
+    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    if status >= 500 {
+        tracing::warn!(%method, path, status, elapsed_ms, "request failed");
+    } else {
+        tracing::debug!(%method, path, status, elapsed_ms, "request");
+    }
+    Ok(res)
+}
+
 /// Every plugin route: authenticate first (401 before anything else, unknown paths included),
 /// then give error answers their request details.
 async fn plugin_boundary(

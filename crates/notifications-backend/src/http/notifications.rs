@@ -105,9 +105,9 @@ pub async fn topics(
     user: CurrentUser,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Error> {
-    let filters = query::topics_filters(req.query_string())?;
+    let options = query::topics_options(req.query_string())?;
     ok(&TopicsResponse {
-        topics: state.service.topics(&user.user_ref, filters).await?,
+        topics: state.service.topics(&user.user_ref, &options).await?,
     })
 }
 

@@ -6,7 +6,6 @@ use notifications_common::{
 };
 
 use crate::error::Error;
-use crate::store::ListFilters;
 
 /// The parameters of `GET /notifications`.
 const LIST_PARAMS: &[&str] = &[
@@ -40,6 +39,12 @@ impl Params {
             if value.is_empty() {
                 return Err(Error::invalid(format!(
                     "Empty value found for query parameter '{name}'"
+                )));
+            }
+            // PostgreSQL cannot compare text with NUL in it.
+            if value.contains('\0') {
+                return Err(Error::invalid(format!(
+                    "request/query/{name} must not contain NUL characters"
                 )));
             }
             if !ARRAY_PARAMS.contains(&name.as_str()) && pairs[..i].iter().any(|(n, _)| n == name) {
@@ -88,7 +93,8 @@ impl Params {
             .transpose()
     }
 
-    fn filters(&self) -> Result<ListFilters, Error> {
+    /// Every list option; parameters the route does not accept were refused by `parse`.
+    fn options(&self) -> Result<NotificationListOptions, Error> {
         let minimum_severity = self
             .one("minimumSeverity")
             .map(|v| {
@@ -104,14 +110,28 @@ impl Params {
             .one("createdAfter")
             .map(|v| Timestamp::parse(v).map_err(|_| Error::invalid("Unexpected date format")))
             .transpose()?;
-        Ok(ListFilters {
+        let mut order: Vec<OrderBy> = Vec::new();
+        for value in self.all("orderField") {
+            let term = order_by(value)?;
+            // Each field once: a term repeated changes nothing but the statement's text.
+            if order.iter().any(|o| o.field == term.field) {
+                return Err(Error::invalid(format!(
+                    "Invalid order field '{}', it is given more than once",
+                    term.field.as_str()
+                )));
+            }
+            order.push(term);
+        }
+        Ok(NotificationListOptions {
+            offset: self.non_negative("offset")?,
+            limit: self.non_negative("limit")?,
+            order,
             topic: self.one("topic").map(str::to_owned),
             search: self.one("search").map(str::to_owned),
             read: self.boolean("read")?,
             saved: self.boolean("saved")?,
-            created_after: created_after.map(|t| t.as_datetime()),
+            created_after,
             minimum_severity,
-            ids: None,
         })
     }
 }
@@ -142,26 +162,12 @@ fn order_by(value: &str) -> Result<OrderBy, Error> {
 }
 
 pub fn list_options(query: &str) -> Result<NotificationListOptions, Error> {
-    let params = Params::parse(query, LIST_PARAMS)?;
-    let filters = params.filters()?;
-    Ok(NotificationListOptions {
-        offset: params.non_negative("offset")?,
-        limit: params.non_negative("limit")?,
-        order: params
-            .all("orderField")
-            .map(order_by)
-            .collect::<Result<_, _>>()?,
-        topic: filters.topic,
-        search: filters.search,
-        read: filters.read,
-        saved: filters.saved,
-        created_after: filters.created_after.map(Timestamp::from),
-        minimum_severity: filters.minimum_severity,
-    })
+    Params::parse(query, LIST_PARAMS)?.options()
 }
 
-pub fn topics_filters(query: &str) -> Result<ListFilters, Error> {
-    Params::parse(query, TOPICS_PARAMS)?.filters()
+/// The filters of `GET /topics` (no topic, ordering or paging).
+pub fn topics_options(query: &str) -> Result<NotificationListOptions, Error> {
+    Params::parse(query, TOPICS_PARAMS)?.options()
 }
 
 /// For routes that take no parameters at all.
@@ -208,21 +214,23 @@ mod tests {
             "Invalid order field order, must be asc or desc"
         );
         assert!(err("orderField=nope").starts_with("Invalid order field 'nope'"));
+        assert!(err("orderField=topic&orderField=topic,desc").contains("more than once"));
         assert!(err("limit=-1").contains(">= 0"));
         assert!(err("limit=abc").contains("integer"));
         assert!(err("read=yes").contains("allowed values"));
         assert_eq!(err("createdAfter=notadate"), "Unexpected date format");
         assert!(err("minimumSeverity=urgent").contains("allowed values"));
         assert!(err("topic=a&topic=b").contains("at most once"));
+        assert!(err("topic=a%00b").contains("NUL"));
         assert!(list_options("").unwrap().order.is_empty());
     }
 
     #[test]
     fn topics_refuses_paging_and_topic() {
-        assert!(topics_filters("limit=5").is_err());
-        assert!(topics_filters("topic=x").is_err());
+        assert!(topics_options("limit=5").is_err());
+        assert!(topics_options("topic=x").is_err());
         assert_eq!(
-            topics_filters("search=Notification%203")
+            topics_options("search=Notification%203")
                 .unwrap()
                 .search
                 .as_deref(),

@@ -7,7 +7,6 @@ use notifications_common::{
 
 use super::{NotificationsService, settings};
 use crate::error::Error;
-use crate::store::ListFilters;
 
 impl NotificationsService {
     pub async fn list(
@@ -70,8 +69,13 @@ impl NotificationsService {
         Ok(self.inner.store.status(user).await?)
     }
 
-    pub async fn topics(&self, user: &str, filters: ListFilters) -> Result<Vec<String>, Error> {
-        Ok(self.inner.store.topics(user, filters).await?)
+    /// The topics of the user's notifications matching the filters of `options`.
+    pub async fn topics(
+        &self,
+        user: &str,
+        options: &NotificationListOptions,
+    ) -> Result<Vec<String>, Error> {
+        Ok(self.inner.store.topics(user, options.into()).await?)
     }
 
     pub async fn settings(&self, user: &str) -> Result<NotificationSettings, Error> {

@@ -55,10 +55,6 @@ impl NotificationsService {
         }
     }
 
-    pub fn store(&self) -> &Store {
-        &self.inner.store
-    }
-
     pub fn signals(&self) -> &SignalHub {
         &self.inner.signals
     }

@@ -43,8 +43,12 @@ impl NotificationsService {
     ) -> Result<Vec<SendOutcome>, Error> {
         let NotificationSendOptions {
             recipients,
-            payload,
+            mut payload,
         } = options;
+        // An empty topic or scope is none: upstream only honours a non-empty scope, and an empty
+        // topic would show up as a nameless (and unsaveable) topic in the user's settings.
+        payload.topic = payload.topic.filter(|t| !t.is_empty());
+        payload.scope = payload.scope.filter(|s| !s.is_empty());
         if payload.title.is_empty() {
             return Err(Error::invalid(
                 "Invalid notification request received: missing title",

@@ -198,7 +198,7 @@ pub fn rows_to_store(
             return Err(Error::invalid("Invalid channel"));
         }
         for origin in &channel.origins {
-            validate::short_text("origin id", &origin.id)?;
+            validate::setting_id("origin id", &origin.id)?;
             let mut push = |topic: Option<&TopicSetting>| {
                 let key = (
                     channel.id.clone(),
@@ -225,7 +225,7 @@ pub fn rows_to_store(
             };
             push(None)?;
             for topic in origin.topics() {
-                validate::short_text("topic id", &topic.id)?;
+                validate::setting_id("topic id", &topic.id)?;
                 push(Some(topic))?;
             }
         }

@@ -20,6 +20,14 @@ pub fn short_text(field: &str, value: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// An id in a settings document: a non-empty short text.
+pub fn setting_id(field: &str, value: &str) -> Result<(), Error> {
+    if value.is_empty() {
+        return Err(Error::invalid(format!("{field} must not be empty")));
+    }
+    short_text(field, value)
+}
+
 /// PostgreSQL text cannot hold NUL characters.
 pub fn no_nul(field: &str, value: &str) -> Result<(), Error> {
     if value.contains('\0') {

@@ -93,12 +93,15 @@ fn push_filters(sql: &mut Sql, branch: Branch, f: &ListFilters) {
             .bind(Bind::Text(topic.clone()));
     }
     if let Some(search) = &f.search {
-        let pattern = format!("%{}%", escape_like(&search.to_lowercase()));
-        sql.push(&format!(" AND (lower({t}.title) LIKE "))
+        // Both sides fold through the database's `lower`, so they always fold alike.
+        let pattern = format!("%{}%", escape_like(search));
+        sql.push(&format!(" AND (lower({t}.title) LIKE lower("))
             .bind(Bind::Text(pattern.clone()))
-            .push(&format!(" ESCAPE '\\' OR lower({t}.description) LIKE "))
+            .push(&format!(
+                ") ESCAPE '\\' OR lower({t}.description) LIKE lower("
+            ))
             .bind(Bind::Text(pattern))
-            .push(" ESCAPE '\\')");
+            .push(") ESCAPE '\\')");
     }
     if let Some(read) = f.read {
         sql.push(&format!(
@@ -196,6 +199,7 @@ impl Store {
         let filters = ListFilters::from(options);
         let user = user.to_owned();
         let order = order_clause(&options.order);
+        let custom_order = !options.order.is_empty();
         let (limit, offset) = (options.limit, options.offset);
         self.db
             .run(move |conn| {
@@ -204,9 +208,13 @@ impl Store {
                     return Ok((Vec::new(), total));
                 }
                 let mut sql = Sql::new("SELECT * FROM ");
-                sql.append(&visible(USER_COLUMNS, BROADCAST_COLUMNS, &user, &filters))
+                sql.append(&visible(&USER_COLUMNS, &BROADCAST_COLUMNS, &user, &filters))
                     .push(" v ORDER BY ")
                     .push(&order);
+                if custom_order {
+                    // Orderings are chosen by clients: keep them out of the statement cache.
+                    sql.uncacheable();
+                }
                 if limit.is_some() || offset.is_some() {
                     // SQLite needs a LIMIT before an OFFSET; PostgreSQL refuses -1, so "no limit"
                     // is the largest value both accept.
@@ -289,7 +297,7 @@ pub(super) fn get_many(
         ..Default::default()
     };
     let mut sql = Sql::new("SELECT * FROM ");
-    sql.append(&visible(USER_COLUMNS, BROADCAST_COLUMNS, user, &filters))
+    sql.append(&visible(&USER_COLUMNS, &BROADCAST_COLUMNS, user, &filters))
         .push(" v ORDER BY ")
         .push(&order_clause(&[]));
     Ok(load_rows(conn, sql)?

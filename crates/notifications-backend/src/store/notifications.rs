@@ -1,12 +1,14 @@
 //! Writing notifications: create (or update by scope) for many users at once, broadcasts, and
 //! the read/saved marks.
 
+use std::collections::HashMap;
+
 use diesel::RunQueryDsl;
 use notifications_common::{Notification, NotificationId, NotificationPayload, Timestamp};
 use time::OffsetDateTime;
 
 use super::list::get_many;
-use super::rows::NotificationRow;
+use super::rows::{BROADCAST_RETURNING, NotificationRow, USER_RETURNING};
 use super::{Store, StoreResult};
 use crate::db::{Bind, DbConnection, DbError, Sql, per_backend, write_transaction};
 
@@ -32,10 +34,43 @@ const INSERT_CHUNK: usize = 500;
 const CONTENT_COLUMNS: &str =
     "title, description, severity, link, origin, scope, topic, icon, metadata, created";
 
+/// The two tables a send writes to.
+#[derive(Clone, Copy)]
+enum Table {
+    Notification,
+    Broadcast,
+}
+
+impl Table {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Notification => "notification",
+            Self::Broadcast => "broadcast",
+        }
+    }
+
+    /// The unique index a re-send with the same scope meets.
+    fn scope_key(self) -> &'static str {
+        match self {
+            Self::Notification => "user_ref, origin, scope",
+            Self::Broadcast => "origin, scope",
+        }
+    }
+
+    fn returning(self) -> &'static str {
+        match self {
+            Self::Notification => &USER_RETURNING,
+            Self::Broadcast => &BROADCAST_RETURNING,
+        }
+    }
+}
+
 /// What a re-send with the same scope changes: the content it carries (absent optional keys keep
-/// their earlier values, as upstream), `updated`, and the read mark. `created` and `saved` stay.
-fn on_scope_conflict(table: &str, target: &str, reset_read: bool) -> String {
-    let keep = |c: &str| format!("{c} = COALESCE(excluded.{c}, {table}.{c})");
+/// their earlier values, as upstream), `updated`, and (on user rows) the read mark. `created`
+/// and `saved` stay.
+fn on_scope_conflict(table: Table) -> String {
+    let name = table.name();
+    let keep = |c: &str| format!("{c} = COALESCE(excluded.{c}, {name}.{c})");
     let mut sets = vec![
         "title = excluded.title".to_owned(),
         "severity = excluded.severity".to_owned(),
@@ -46,31 +81,14 @@ fn on_scope_conflict(table: &str, target: &str, reset_read: bool) -> String {
         keep("metadata"),
         "updated = excluded.created".to_owned(),
     ];
-    if reset_read {
+    if let Table::Notification = table {
         sets.push("read = NULL".to_owned());
     }
     format!(
-        " ON CONFLICT ({target}) WHERE scope IS NOT NULL DO UPDATE SET {} RETURNING {}",
+        " ON CONFLICT ({}) WHERE scope IS NOT NULL DO UPDATE SET {} RETURNING {}",
+        table.scope_key(),
         sets.join(", "),
-        returning_columns(table)
-    )
-}
-
-fn returning_columns(table: &str) -> String {
-    let user = if table == "notification" {
-        "user_ref"
-    } else {
-        "NULL AS user_ref"
-    };
-    let state = if table == "notification" {
-        "read, saved"
-    } else {
-        // Per-user state is not part of a broadcast row; the sender sees none.
-        "NULL AS read, NULL AS saved"
-    };
-    format!(
-        "id, {user}, title, description, severity, link, origin, scope, topic, icon, metadata, \
-         created, updated, {state}"
+        table.returning()
     )
 }
 
@@ -131,13 +149,18 @@ impl Store {
     ) -> StoreResult<Vec<StoredNotification>> {
         self.db
             .run(move |conn| {
+                // Rows are written in user order, so that two sends to overlapping users take
+                // their row locks in the same order and cannot deadlock.
+                let mut sorted = users.clone();
+                sorted.sort_unstable();
+                let mut stored = HashMap::with_capacity(users.len());
                 write_transaction(conn, |conn| {
-                    let mut out = Vec::with_capacity(users.len());
-                    for chunk in users.chunks(INSERT_CHUNK) {
-                        out.extend(insert_user_chunk(conn, &n, chunk)?);
+                    for chunk in sorted.chunks(INSERT_CHUNK) {
+                        stored.extend(insert_user_chunk(conn, &n, chunk)?);
                     }
-                    Ok::<_, DbError>(out)
-                })
+                    Ok::<_, DbError>(())
+                })?;
+                Ok(users.iter().filter_map(|u| stored.remove(u)).collect())
             })
             .await
     }
@@ -155,8 +178,7 @@ impl Store {
                         .bind(Bind::Uuid(id))
                         .push(", ");
                     push_content(&mut sql, &n);
-                    sql.push(")")
-                        .push(&on_scope_conflict("broadcast", "origin, scope", false));
+                    sql.push(")").push(&on_scope_conflict(Table::Broadcast));
                     let row = load_returning(conn, sql)?
                         .into_iter()
                         .next()
@@ -206,11 +228,12 @@ impl Store {
     }
 }
 
+/// Inserts (or, by scope, updates) one notification per user; gives each user's result.
 fn insert_user_chunk(
     conn: &mut DbConnection,
     n: &NewNotification,
     users: &[String],
-) -> diesel::QueryResult<Vec<StoredNotification>> {
+) -> diesel::QueryResult<Vec<(String, StoredNotification)>> {
     let ids: Vec<uuid::Uuid> = users.iter().map(|_| NotificationId::generate().0).collect();
     let mut sql = Sql::new("INSERT INTO notification (id, user_ref, ");
     sql.push(CONTENT_COLUMNS).push(") VALUES ");
@@ -226,44 +249,38 @@ fn insert_user_chunk(
         push_content(&mut sql, n);
         sql.push(")");
     }
+    let fresh_for = |user: &String, id: uuid::Uuid| StoredNotification {
+        notification: fresh(id, Some(user.clone()), n),
+        updated_existing: false,
+    };
     if n.payload.scope.is_none() {
         // Nothing can conflict: no need to read the rows back.
         per_backend!(conn, |c| sql.execute(c))?;
         return Ok(users
             .iter()
             .zip(ids)
-            .map(|(user, id)| StoredNotification {
-                notification: fresh(id, Some(user.clone()), n),
-                updated_existing: false,
-            })
+            .map(|(user, id)| (user.clone(), fresh_for(user, id)))
             .collect());
     }
-    sql.push(&on_scope_conflict(
-        "notification",
-        "user_ref, origin, scope",
-        true,
-    ));
-    let mut by_user: std::collections::HashMap<String, NotificationRow> =
-        load_returning(conn, sql)?
-            .into_iter()
-            .map(|row| (row.user_ref.clone().unwrap_or_default(), row))
-            .collect();
+    sql.push(&on_scope_conflict(Table::Notification));
+    let mut rows: HashMap<String, NotificationRow> = load_returning(conn, sql)?
+        .into_iter()
+        .map(|row| (row.user_ref.clone().unwrap_or_default(), row))
+        .collect();
     Ok(users
         .iter()
         .zip(ids)
         .filter_map(|(user, id)| {
-            let row = by_user.remove(user)?;
-            Some(if row.id == id {
-                StoredNotification {
-                    notification: fresh(id, Some(user.clone()), n),
-                    updated_existing: false,
-                }
+            let row = rows.remove(user)?;
+            let stored = if row.id == id {
+                fresh_for(user, id)
             } else {
                 StoredNotification {
                     notification: row.into(),
                     updated_existing: true,
                 }
-            })
+            };
+            Some((user.clone(), stored))
         })
         .collect())
 }

@@ -9,30 +9,53 @@ use crate::db::{Bind, DbConnection, DbError, Sql, per_backend, write_transaction
 /// Serialises cleaners of several instances on one PostgreSQL ("notifcln" in ASCII).
 const CLEANER_LOCK_KEY: i64 = 0x6e6f_7469_6663_6c6e;
 
+/// Rows deleted per transaction: other writers get their turn between batches.
+const DELETE_BATCH: i64 = 5000;
+
 impl Store {
     /// Deletes user notifications and broadcasts (with their status rows) whose last activity
     /// (update, else creation) is at or before `cutoff`; returns how many were deleted.
-    /// On PostgreSQL a second instance cleaning at the same time skips and returns 0.
+    /// On PostgreSQL a second instance cleaning at the same time stops and returns what it did.
     pub async fn delete_inactive_since(&self, cutoff: OffsetDateTime) -> StoreResult<u64> {
         self.db
             .run(move |conn| {
-                write_transaction(conn, |conn| {
-                    if !take_cleaner_lock(conn)? {
-                        return Ok(0);
+                let mut deleted = 0;
+                for table in ["notification", "broadcast"] {
+                    loop {
+                        let Some(batch) = delete_batch(conn, table, cutoff)? else {
+                            return Ok(deleted);
+                        };
+                        deleted += batch;
+                        if batch < DELETE_BATCH as u64 {
+                            break;
+                        }
                     }
-                    let mut deleted = 0;
-                    for table in ["notification", "broadcast"] {
-                        let mut sql = Sql::new(&format!(
-                            "DELETE FROM {table} WHERE COALESCE(updated, created) <= "
-                        ));
-                        sql.bind(Bind::Timestamp(cutoff));
-                        deleted += per_backend!(conn, |c| sql.execute(c))? as u64;
-                    }
-                    Ok::<_, DbError>(deleted)
-                })
+                }
+                Ok(deleted)
             })
             .await
     }
+}
+
+/// One short transaction; `None` when another instance holds the cleaner lock.
+fn delete_batch(
+    conn: &mut DbConnection,
+    table: &str,
+    cutoff: OffsetDateTime,
+) -> Result<Option<u64>, DbError> {
+    write_transaction(conn, |conn| {
+        if !take_cleaner_lock(conn)? {
+            return Ok(None);
+        }
+        let mut sql = Sql::new(&format!(
+            "DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE COALESCE(updated, created) <= "
+        ));
+        sql.bind(Bind::Timestamp(cutoff))
+            .push(" LIMIT ")
+            .bind(Bind::BigInt(DELETE_BATCH))
+            .push(")");
+        Ok(Some(per_backend!(conn, |c| sql.execute(c))? as u64))
+    })
 }
 
 fn take_cleaner_lock(conn: &mut DbConnection) -> diesel::QueryResult<bool> {

@@ -1,5 +1,7 @@
 //! Rows as the queries of this module read them.
 
+use std::sync::LazyLock;
+
 use diesel::QueryableByName;
 use diesel::sql_types::{BigInt, Nullable, Text};
 use notifications_common::{Notification, NotificationId, NotificationPayload, Timestamp};
@@ -7,12 +9,48 @@ use time::OffsetDateTime;
 
 use crate::db::sql_types::{Jsonb, UtcTimestamp, Uuid};
 
-/// The columns every notification read selects, in this order, under these names. Broadcast
-/// branches select `NULL` for `user_ref` and the reader's status row for `read`/`saved`.
-pub const USER_COLUMNS: &str = "n.id, n.user_ref, n.title, n.description, n.severity, n.link, \
-     n.origin, n.scope, n.topic, n.icon, n.metadata, n.created, n.updated, n.read, n.saved";
-pub const BROADCAST_COLUMNS: &str = "b.id, NULL AS user_ref, b.title, b.description, b.severity, \
-     b.link, b.origin, b.scope, b.topic, b.icon, b.metadata, b.created, b.updated, s.read, s.saved";
+/// The columns a [`NotificationRow`] is read from (by name), apart from the per-user ones.
+const SHARED_COLUMNS: [&str; 12] = [
+    "id",
+    "title",
+    "description",
+    "severity",
+    "link",
+    "origin",
+    "scope",
+    "topic",
+    "icon",
+    "metadata",
+    "created",
+    "updated",
+];
+
+fn select_list(alias: &str, user: &str, read: &str, saved: &str) -> String {
+    let prefix = if alias.is_empty() {
+        String::new()
+    } else {
+        format!("{alias}.")
+    };
+    let mut columns: Vec<String> = SHARED_COLUMNS
+        .iter()
+        .map(|c| format!("{prefix}{c}"))
+        .collect();
+    columns.extend([user, read, saved].map(str::to_owned));
+    columns.join(", ")
+}
+
+/// User notifications as `n` in the inbox union.
+pub static USER_COLUMNS: LazyLock<String> =
+    LazyLock::new(|| select_list("n", "n.user_ref", "n.read", "n.saved"));
+/// Broadcasts as `b`, with the reader's status row as `s`, in the inbox union.
+pub static BROADCAST_COLUMNS: LazyLock<String> =
+    LazyLock::new(|| select_list("b", "NULL AS user_ref", "s.read", "s.saved"));
+/// What an upsert into `notification` gives back.
+pub static USER_RETURNING: LazyLock<String> =
+    LazyLock::new(|| select_list("", "user_ref", "read", "saved"));
+/// What an upsert into `broadcast` gives back: per-user state is not part of the row.
+pub static BROADCAST_RETURNING: LazyLock<String> =
+    LazyLock::new(|| select_list("", "NULL AS user_ref", "NULL AS read", "NULL AS saved"));
 
 /// One notification, user-addressed or broadcast, as stored.
 #[derive(Debug, QueryableByName)]

@@ -336,6 +336,10 @@ db_test!(case_46_invalid_queries_are_400, |app| {
         "minimumSeverity=urgent",
         "sort=created",
         "topic=a&topic=b",
+        "orderField=topic&orderField=topic,desc",
+        "createdAfter=2025-04-0%C3%A91",
+        "createdAfter=9999-12-31T23:59:59-01:00",
+        "topic=a%00b",
     ] {
         let r = app.get(&format!("/notifications?{query}"), &token).await;
         r.assert_error(400, "InputError");

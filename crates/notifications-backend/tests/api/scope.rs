@@ -126,3 +126,45 @@ db_test!(concurrent_resends_never_duplicate, |app| {
     }
     assert_eq!(ids(&app.list(USER, "").await["notifications"]).len(), 1);
 });
+
+db_test!(empty_scope_and_topic_are_none, |app| {
+    for _ in 0..2 {
+        app.send_ok(scoped(json!({"title": "t", "scope": "", "topic": ""})))
+            .await;
+    }
+    let list = app.list(USER, "").await;
+    assert_eq!(list["totalCount"], 2, "an empty scope matches nothing");
+    assert_eq!(
+        list["notifications"][0]["payload"]["topic"],
+        serde_json::Value::Null
+    );
+    // and the settings document, with no nameless topic in it, saves back as it is
+    let token = app.user_token(USER);
+    let settings = app.get("/settings", &token).await.body;
+    assert_eq!(settings["channels"][0]["origins"][0]["topics"], json!([]));
+    assert_eq!(app.post("/settings", &token, &settings).await.status, 200);
+});
+
+db_test!(overlapping_scoped_sends_in_any_order_never_fail, |app| {
+    let users = [
+        "user:default/a",
+        "user:default/b",
+        "user:default/c",
+        "user:default/d",
+    ];
+    let sends = (0..8).map(|i| {
+        let mut order = users.to_vec();
+        if i % 2 == 1 {
+            order.reverse();
+        }
+        app.send(json!({"recipients": {"type": "entity", "entityRef": order},
+                        "payload": {"title": format!("v{i}"), "scope": "shared"}}))
+    });
+    for r in futures_util::future::join_all(sends).await {
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!(r.body.as_array().unwrap().len(), 4);
+    }
+    for user in users {
+        assert_eq!(app.list(user, "").await["totalCount"], 1);
+    }
+});

@@ -174,6 +174,8 @@ db_test!(
             json!({"channels": [{"id": "Web", "origins": [{"id": "o", "enabled": "false"}]}]}),
             json!({}),
             json!({"channels": [{"id": "Web", "origins": [{"id": "x".repeat(300), "enabled": true}]}]}),
+            json!({"channels": [{"id": "Web", "origins": [{"id": "", "enabled": true}]}]}),
+            json!({"channels": [{"id": "Web", "origins": [{"id": "o", "enabled": true, "topics": [{"id": "", "enabled": true}]}]}]}),
         ];
         for body in bad_bodies {
             let r = app.post("/settings", &token, &body).await;

@@ -64,6 +64,24 @@ db_test!(case_73_cleaner_deletes_what_saw_no_activity, |app| {
     );
 });
 
+db_test!(cleaner_deletes_large_backlogs_in_batches, |app| {
+    let old = OffsetDateTime::now_utc() - Duration::days(400);
+    let users: Vec<String> = (0..6200).map(|i| format!("user:default/u{i}")).collect();
+    let new = NewNotification {
+        origin: "test".into(),
+        payload: serde_json::from_value(json!({"title": "old"})).unwrap(),
+        created: old.into(),
+    };
+    let store = app.db.store();
+    store.create_for_users(new, users).await.unwrap();
+    app.send_to(USER, json!({"title": "fresh"})).await;
+    let deleted = cleaner::run_once(&store, &Retention::one_year())
+        .await
+        .unwrap();
+    assert_eq!(deleted, 6200);
+    assert_eq!(app.list(USER, "").await["totalCount"], 1);
+});
+
 #[test]
 fn case_74_75_retention_defaults_to_a_year_and_can_be_disabled() {
     assert_eq!(
