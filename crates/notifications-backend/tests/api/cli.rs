@@ -8,6 +8,8 @@ use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+use crate::support::Api;
+
 const BIN: &str = env!("CARGO_BIN_EXE_notifications-backend");
 
 fn command(dir: &Path) -> Command {
@@ -84,25 +86,10 @@ async fn serve_with_no_configuration_uses_embedded_sqlite_and_stops_on_sigterm()
     // Tokens minted by the CLI work against the server it started.
     let service = token(dir.path(), &["--service", "cli-test"]).await;
     let user = token(dir.path(), &["--user", "user:default/jane"]).await;
-    let client = reqwest::Client::new();
-    let base = format!("http://{address}/api/notifications");
-    let sent = client
-        .post(&base)
-        .bearer_auth(&service)
-        .json(&json!({"recipients": {"type": "entity", "entityRef": "user:default/jane"}, "payload": {"title": "hi"}}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(sent.status(), 200);
-    let list: serde_json::Value = client
-        .get(format!("{base}/notifications"))
-        .bearer_auth(&user)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let api = Api::new(&format!("http://{address}"));
+    let body = json!({"recipients": {"type": "entity", "entityRef": "user:default/jane"}, "payload": {"title": "hi"}});
+    assert_eq!(api.post("", &service, &body).await.status, 200);
+    let list = api.get("/notifications", &user).await.body;
     assert_eq!(list["totalCount"], 1);
     assert_eq!(list["notifications"][0]["origin"], "cli-test");
 

@@ -7,7 +7,7 @@ use serde_json::json;
 use time::{Duration, OffsetDateTime};
 
 use crate::db_test;
-use crate::support::{DbKind, TestDb, USER};
+use crate::support::{Api, DbKind, TestDb, USER};
 
 db_test!(case_73_cleaner_deletes_what_saw_no_activity, |app| {
     let now = OffsetDateTime::now_utc();
@@ -184,27 +184,15 @@ async fn in_memory_sqlite_keeps_its_data_across_requests() {
         user_ref: USER.into(),
         ownership_refs: vec![],
     });
-    let base = format!("http://{}/api/notifications", running.local_addr());
-    let client = reqwest::Client::new();
+    let api = Api::new(&format!("http://{}", running.local_addr()));
+    let body =
+        json!({"recipients": {"type": "entity", "entityRef": USER}, "payload": {"title": "t"}});
     for _ in 0..3 {
-        let r = client
-            .post(&base)
-            .bearer_auth(&service)
-            .json(&json!({"recipients": {"type": "entity", "entityRef": USER}, "payload": {"title": "t"}}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
+        assert_eq!(api.post("", &service, &body).await.status, 200);
     }
-    let status: serde_json::Value = client
-        .get(format!("{base}/status"))
-        .bearer_auth(&user)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(status, json!({"unread": 3, "read": 0}));
+    assert_eq!(
+        api.get("/status", &user).await.body,
+        json!({"unread": 3, "read": 0})
+    );
     running.stop(true).await.unwrap();
 }

@@ -46,12 +46,75 @@ backend:
 /// A running backend and a client for it.
 pub struct TestApp {
     pub db: TestDb,
-    /// `http://127.0.0.1:<port>`
-    pub root: String,
-    client: reqwest::Client,
+    api: Api,
     running: Option<RunningBackend>,
     signals: Mutex<broadcast::Receiver<SignalMessage>>,
     _data_dir: tempfile::TempDir,
+}
+
+/// A client of one backend's HTTP API.
+pub struct Api {
+    /// `http://127.0.0.1:<port>`
+    pub root: String,
+    client: reqwest::Client,
+}
+
+impl Api {
+    pub fn new(root: &str) -> Self {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        Self {
+            root: root.to_owned(),
+            client,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}/api/notifications{path}", self.root)
+    }
+
+    pub async fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> Response {
+        let url = if path.starts_with("/.backstage") {
+            format!("{}{path}", self.root)
+        } else {
+            self.url(path)
+        };
+        let mut req = self.client.request(method, url);
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        Response::read(req.send().await.expect("request sent")).await
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Response {
+        self.request(reqwest::Method::GET, path, Some(token), None)
+            .await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: &Value) -> Response {
+        self.request(reqwest::Method::POST, path, Some(token), Some(body))
+            .await
+    }
+}
+
+/// The API calls of a test app are its client's.
+impl std::ops::Deref for TestApp {
+    type Target = Api;
+
+    fn deref(&self) -> &Api {
+        &self.api
+    }
 }
 
 /// A status and a parsed JSON body (`Null` when the body is empty or not JSON).
@@ -95,11 +158,7 @@ impl TestApp {
         let signals = Mutex::new(running.signals().subscribe());
         Some(Self {
             db,
-            root: format!("http://{}", running.local_addr()),
-            client: reqwest::Client::builder()
-                .timeout(Duration::from_secs(30))
-                .build()
-                .unwrap(),
+            api: Api::new(&format!("http://{}", running.local_addr())),
             running: Some(running),
             signals,
             _data_dir: data_dir,
@@ -142,42 +201,6 @@ impl TestApp {
             Duration::from_secs(600),
         )
         .unwrap()
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("{}/api/notifications{path}", self.root)
-    }
-
-    pub async fn request(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<&Value>,
-    ) -> Response {
-        let url = if path.starts_with("/.backstage") {
-            format!("{}{path}", self.root)
-        } else {
-            self.url(path)
-        };
-        let mut req = self.client.request(method, url);
-        if let Some(token) = token {
-            req = req.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            req = req.json(body);
-        }
-        Response::read(req.send().await.expect("request sent")).await
-    }
-
-    pub async fn get(&self, path: &str, token: &str) -> Response {
-        self.request(reqwest::Method::GET, path, Some(token), None)
-            .await
-    }
-
-    pub async fn post(&self, path: &str, token: &str, body: &Value) -> Response {
-        self.request(reqwest::Method::POST, path, Some(token), Some(body))
-            .await
     }
 
     /// `POST /notifications` as the fixture service.
