@@ -118,8 +118,12 @@ impl BackendBuilder {
             "{}:{}",
             config.backend.listen.host, config.backend.listen.port
         );
+        let cors = config.backend.cors.clone();
         let mut server = HttpServer::new(move || {
             App::new()
+                // Outside the plugin's authentication: preflights are answered without a token,
+                // and every answer (errors included) carries the CORS headers.
+                .wrap(http::cors_layer(cors.as_ref()))
                 .wrap(from_fn(http::log_request))
                 .app_data(state.clone())
                 .configure(http::configure)

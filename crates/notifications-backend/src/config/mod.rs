@@ -7,6 +7,7 @@
 
 mod auth;
 mod coerce;
+mod cors;
 mod database;
 mod duration;
 mod error;
@@ -22,6 +23,7 @@ use serde_json::{Map, Value};
 use url::Url;
 
 pub use auth::{AuthConfig, ExternalAccess};
+pub use cors::CorsConfig;
 pub use database::{DatabaseConfig, PostgresConfig, SqliteLocation};
 pub use duration::{Retention, parse_duration};
 pub use error::ConfigError;
@@ -29,6 +31,7 @@ pub use notifications::NotificationsConfig;
 
 use auth::RawAuth;
 use coerce::{HttpUrl, UInt};
+use cors::RawCors;
 use database::RawDatabase;
 use error::parse_at;
 use notifications::RawNotifications;
@@ -60,6 +63,8 @@ pub struct BackendConfig {
     pub listen: ListenConfig,
     pub database: DatabaseConfig,
     pub auth: AuthConfig,
+    /// `backend.cors`; none sends no CORS headers.
+    pub cors: Option<CorsConfig>,
 }
 
 /// `backend.listen`. Port 0 asks the OS for a free port.
@@ -84,6 +89,7 @@ impl Default for BackendConfig {
             listen: ListenConfig::default(),
             database: DatabaseConfig::default(),
             auth: AuthConfig::default(),
+            cors: None,
         }
     }
 }
@@ -156,6 +162,11 @@ impl Config {
                     None => defaults.backend.database,
                 },
                 auth: raw.backend.auth.into_config("backend.auth")?,
+                cors: raw
+                    .backend
+                    .cors
+                    .map(|c| c.into_config("backend.cors"))
+                    .transpose()?,
             },
             notifications: raw.notifications.into(),
         })
@@ -185,6 +196,7 @@ const READ_KEYS: Keep = Keep::Only(&[
                 "auth",
                 Keep::Only(&[("keys", Keep::All), ("externalAccess", Keep::All)]),
             ),
+            ("cors", Keep::All),
         ]),
     ),
     ("notifications", Keep::All),
@@ -211,6 +223,7 @@ struct RawBackend {
     listen: Option<Listen>,
     database: Option<RawDatabase>,
     auth: RawAuth,
+    cors: Option<RawCors>,
 }
 
 /// `backend.listen`: `{host, port}` or Backstage's string forms `"7007"`, `":7007"` and
@@ -412,7 +425,7 @@ backend:
   csp:
     connect-src: ["'self'", 'http:', 'https:']
   cors:
-    origin: ${CORS_ORIGIN}
+    origin: ${CORS_ORIGIN:-https://backstage.example.com}
     methods: [GET, HEAD, PATCH, POST, PUT, DELETE]
     credentials: true
   database:
@@ -508,6 +521,8 @@ notifications:
             "postgres://backstage:@db.internal:5432/backstage_plugin_notifications"
         );
         assert_eq!(config.backend.auth.keys, [b"secret-secret-secret".to_vec()]);
+        let cors = config.backend.cors.as_ref().expect("cors is read");
+        assert!(cors.allows("https://backstage.example.com") && cors.credentials);
         assert_eq!(
             config.backend.auth.external_access,
             [ExternalAccess::Static {

@@ -1,6 +1,7 @@
 //! The HTTP surface: upstream's routes under `/api/notifications` (and their deprecated
 //! aliases), health endpoints, and the error bodies.
 
+mod cors;
 mod error;
 mod extract;
 mod health;
@@ -18,6 +19,7 @@ use actix_web::middleware::{Next, from_fn};
 use actix_web::{HttpMessage, HttpResponse, web};
 use serde::Serialize;
 
+pub use cors::layer as cors_layer;
 pub use error::ErrorBody;
 use error::{RequestDetail, error_response, with_request_details};
 

@@ -73,3 +73,67 @@ db_test!(health_endpoints_need_no_token, |app| {
         .await;
     assert_eq!((r.status, r.body.clone()), (200, json!({"status": "ok"})));
 });
+
+const CORS: &str = "backend:\n  cors:\n    origin: [http://localhost:3000, 'https://*.example.com']\n    credentials: true\n";
+
+db_test!(cors_follows_backend_cors, config = CORS, |app| {
+    let client = reqwest::Client::new();
+    let preflight = |origin: &'static str| {
+        client
+            .request(reqwest::Method::OPTIONS, app.url("/notifications"))
+            .header("origin", origin)
+            .header("access-control-request-method", "GET")
+            .header("access-control-request-headers", "authorization")
+            .send()
+    };
+    // A preflight needs no token.
+    let r = preflight("http://localhost:3000").await.unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    assert_eq!(
+        r.headers()["access-control-allow-origin"],
+        "http://localhost:3000"
+    );
+    assert_eq!(r.headers()["access-control-allow-credentials"], "true");
+    assert!(
+        r.headers()["access-control-allow-headers"]
+            .to_str()
+            .unwrap()
+            .contains("authorization")
+    );
+    let r = preflight("https://portal.example.com").await.unwrap();
+    assert_eq!(
+        r.headers()["access-control-allow-origin"],
+        "https://portal.example.com"
+    );
+    let r = preflight("https://evil.test").await.unwrap();
+    assert!(r.headers().get("access-control-allow-origin").is_none());
+    // Real answers, errors included, carry the header for allowed origins.
+    let token = app.user_token(USER);
+    for auth in [Some(token.as_str()), None] {
+        let mut req = client
+            .get(app.url("/status"))
+            .header("origin", "http://localhost:3000");
+        if let Some(token) = auth {
+            req = req.bearer_auth(token);
+        }
+        let r = req.send().await.unwrap();
+        assert_eq!(
+            r.headers()["access-control-allow-origin"],
+            "http://localhost:3000",
+            "{}",
+            r.status()
+        );
+    }
+});
+
+db_test!(no_cors_headers_without_configuration, |app| {
+    let r = reqwest::Client::new()
+        .get(app.url("/status"))
+        .header("origin", "http://localhost:3000")
+        .bearer_auth(app.user_token(USER))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().get("access-control-allow-origin").is_none());
+});
