@@ -1,6 +1,7 @@
 //! The notifications backend: configuration, authentication, HTTP API, services and storage.
 
 pub mod auth;
+pub mod catalog;
 pub mod cleaner;
 pub mod cli;
 pub mod config;

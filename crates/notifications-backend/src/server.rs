@@ -8,15 +8,16 @@ use std::sync::Arc;
 use actix_web::dev::ServerHandle;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
-use notifications_node::RecipientResolver;
+use notifications_node::{CatalogResolver, RecipientResolver};
 use tokio::task::JoinHandle;
 
 use crate::auth::{self, Authenticator};
+use crate::catalog::EmbeddedCatalog;
 use crate::cleaner;
 use crate::config::{Config, DatabaseConfig, PostgresConfig, SqliteLocation};
 use crate::db::{Db, PoolOptions, Target};
 use crate::http::{self, AppState};
-use crate::service::{NotificationsService, UserRefResolver};
+use crate::service::NotificationsService;
 use crate::signals::SignalHub;
 use crate::store::Store;
 
@@ -33,6 +34,8 @@ pub enum StartError {
     Migration(String),
     #[error("cannot read or create the signing key in {path}: {source}")]
     SigningKey { path: PathBuf, source: io::Error },
+    #[error("cannot load the catalog: {0}")]
+    Catalog(String),
     #[error("cannot listen on {address}: {source}")]
     Listen { address: String, source: io::Error },
 }
@@ -41,7 +44,8 @@ pub enum StartError {
 pub struct BackendBuilder {
     config: Config,
     data_dir: PathBuf,
-    resolver: Arc<dyn RecipientResolver>,
+    /// `None`: the default resolver over the configured catalog.
+    resolver: Option<Arc<dyn RecipientResolver>>,
     workers: Option<usize>,
     handle_signals: bool,
 }
@@ -51,7 +55,7 @@ impl BackendBuilder {
         Self {
             config,
             data_dir: data_dir.into(),
-            resolver: Arc::new(UserRefResolver),
+            resolver: None,
             workers: None,
             handle_signals: true,
         }
@@ -59,7 +63,7 @@ impl BackendBuilder {
 
     /// Replaces how entity refs become users (upstream's `setNotificationRecipientResolver`).
     pub fn recipient_resolver(mut self, resolver: impl RecipientResolver) -> Self {
-        self.resolver = Arc::new(resolver);
+        self.resolver = Some(Arc::new(resolver));
         self
     }
 
@@ -104,11 +108,20 @@ impl BackendBuilder {
             }
         }
         let authenticator = Arc::new(Authenticator::new(keys, &config.backend.auth));
+        let mut tasks = Vec::new();
+        let resolver = match self.resolver {
+            Some(resolver) => resolver,
+            None => {
+                let (resolver, watcher) = catalog_resolver(&config).await?;
+                tasks.extend(watcher);
+                resolver
+            }
+        };
         let store = Store::new(db.clone());
         let signals = SignalHub::default();
         let service = NotificationsService::new(
             store.clone(),
-            self.resolver,
+            resolver,
             signals.clone(),
             config.notifications.default_settings.clone(),
             config.app.base_url.clone(),
@@ -148,14 +161,17 @@ impl BackendBuilder {
             })?;
         let server = server.run();
         let handle = server.handle();
-        let cleaner = cleaner::spawn(store, config.notifications.retention.clone());
+        tasks.extend(cleaner::spawn(
+            store,
+            config.notifications.retention.clone(),
+        ));
         tracing::info!(address = %local_addr, database = %what, "notifications backend listening");
         Ok(RunningBackend {
             local_addr,
             handle,
             server: tokio::spawn(server),
             signals,
-            cleaner,
+            tasks,
         })
     }
 }
@@ -166,7 +182,8 @@ pub struct RunningBackend {
     handle: ServerHandle,
     server: JoinHandle<io::Result<()>>,
     signals: SignalHub,
-    cleaner: Option<JoinHandle<()>>,
+    /// Background work (retention, catalog reloads) that ends with the server.
+    tasks: Vec<JoinHandle<()>>,
 }
 
 impl RunningBackend {
@@ -183,8 +200,8 @@ impl RunningBackend {
         let result = (&mut self.server)
             .await
             .unwrap_or_else(|e| Err(io::Error::other(e)));
-        if let Some(cleaner) = self.cleaner.take() {
-            cleaner.abort();
+        for task in self.tasks.drain(..) {
+            task.abort();
         }
         result
     }
@@ -200,6 +217,26 @@ impl RunningBackend {
         // The command is sent on call; the returned future only waits for completion.
         drop(self.handle.stop(false));
     }
+}
+
+/// The default resolver over the embedded catalog, and the task that reloads its files.
+async fn catalog_resolver(
+    config: &Config,
+) -> Result<(Arc<dyn RecipientResolver>, Option<JoinHandle<()>>), StartError> {
+    let catalog = &config.notifications.catalog;
+    let files = catalog.files.clone();
+    let embedded = tokio::task::spawn_blocking(move || EmbeddedCatalog::load(files))
+        .await
+        .map_err(|e| StartError::Catalog(e.to_string()))?
+        .map_err(|e| StartError::Catalog(e.to_string()))?;
+    let embedded = Arc::new(embedded);
+    let watcher = if catalog.files.is_empty() {
+        None
+    } else {
+        tracing::info!(files = ?catalog.files, entities = embedded.len(), "catalog loaded");
+        Some(embedded.watch(catalog.reload_interval))
+    };
+    Ok((Arc::new(CatalogResolver::new(embedded)), watcher))
 }
 
 /// Where the configured database lives, and a description of it for logs (never a password).

@@ -39,6 +39,16 @@ impl EntityRef {
         input: &str,
         default_kind: Option<&str>,
     ) -> Result<Self, EntityRefError> {
+        Self::parse_with_defaults(input, default_kind, DEFAULT_NAMESPACE)
+    }
+
+    /// Parses a reference written inside an entity, as the catalog reads `spec.owner` or
+    /// `spec.members`: a missing kind is `default_kind`, a missing namespace is the entity's own.
+    pub fn parse_with_defaults(
+        input: &str,
+        default_kind: Option<&str>,
+        default_namespace: &str,
+    ) -> Result<Self, EntityRefError> {
         let malformed = || EntityRefError::Malformed(input.to_owned());
         let slash = input.find('/');
         let colon = input.find(':').filter(|c| slash.is_none_or(|s| *c < s));
@@ -54,7 +64,7 @@ impl EntityRef {
             .ok_or_else(|| EntityRefError::MissingKind(input.to_owned()))?;
         Ok(Self {
             kind: kind.to_ascii_lowercase(),
-            namespace: namespace.unwrap_or(DEFAULT_NAMESPACE).to_ascii_lowercase(),
+            namespace: namespace.unwrap_or(default_namespace).to_ascii_lowercase(),
             name: name.to_owned(),
         })
     }
@@ -144,6 +154,14 @@ mod tests {
         );
         let r = EntityRef::parse_with_default_kind("mock", Some("user")).unwrap();
         assert_eq!(r.to_string(), "user:default/mock");
+    }
+
+    #[test]
+    fn refs_inside_an_entity_default_to_its_namespace() {
+        let r = EntityRef::parse_with_defaults("team-a", Some("group"), "Ops").unwrap();
+        assert_eq!(r.to_string(), "group:ops/team-a");
+        let r = EntityRef::parse_with_defaults("user:default/jane", Some("group"), "ops").unwrap();
+        assert_eq!(r.to_string(), "user:default/jane");
     }
 
     #[test]

@@ -2,8 +2,15 @@
 //!
 //! * [`RecipientResolver`]: turns the entity refs of a send into the user refs that receive it
 //!   (upstream's `NotificationRecipientResolver` extension point).
+//! * [`Catalog`]: where entities and their relations come from; [`CatalogResolver`] is upstream's
+//!   default resolver over any catalog.
 
+mod catalog;
 mod resolver;
 
+pub use catalog::{
+    Catalog, CatalogEntity, CatalogError, EntityRelation, RELATION_CHILD_OF, RELATION_HAS_MEMBER,
+    RELATION_MEMBER_OF, RELATION_OWNED_BY, RELATION_OWNER_OF, RELATION_PARENT_OF,
+};
 pub use notifications_common as common;
-pub use resolver::{RecipientResolver, ResolveError, ResolvedRecipients};
+pub use resolver::{CatalogResolver, RecipientResolver, ResolveError, ResolvedRecipients};

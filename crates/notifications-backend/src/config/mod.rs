@@ -6,6 +6,7 @@
 //! Backstage `app-config.yaml` can be reused.
 
 mod auth;
+mod catalog;
 mod coerce;
 mod cors;
 mod database;
@@ -23,6 +24,7 @@ use serde_json::{Map, Value};
 use url::Url;
 
 pub use auth::{AuthConfig, ExternalAccess};
+pub use catalog::CatalogConfig;
 pub use cors::CorsConfig;
 pub use database::{DatabaseConfig, PostgresConfig, SqliteLocation};
 pub use duration::{Retention, parse_duration};

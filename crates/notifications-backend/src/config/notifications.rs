@@ -6,6 +6,7 @@ use notifications_common::{ChannelSetting, NotificationSettings, OriginSetting, 
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::catalog::{CatalogConfig, RawCatalog};
 use super::coerce::{Bool, Positive};
 use super::duration::{FixedDuration, Retention, RetentionSetting};
 
@@ -21,6 +22,7 @@ pub struct NotificationsConfig {
     pub throttle_interval: Duration,
     /// `notifications.processors` as written (`Null` when absent), for the processors to read.
     pub processors: Value,
+    pub catalog: CatalogConfig,
 }
 
 impl Default for NotificationsConfig {
@@ -31,6 +33,7 @@ impl Default for NotificationsConfig {
             concurrency_limit: 10,
             throttle_interval: Duration::from_millis(50),
             processors: Value::Null,
+            catalog: CatalogConfig::default(),
         }
     }
 }
@@ -44,6 +47,7 @@ pub(super) struct RawNotifications {
     concurrency_limit: Option<Positive>,
     throttle_interval: Option<FixedDuration>,
     processors: Value,
+    catalog: RawCatalog,
 }
 
 impl From<RawNotifications> for NotificationsConfig {
@@ -59,6 +63,7 @@ impl From<RawNotifications> for NotificationsConfig {
                 .throttle_interval
                 .map_or(defaults.throttle_interval, |d| d.0),
             processors: raw.processors,
+            catalog: raw.catalog.into(),
         }
     }
 }

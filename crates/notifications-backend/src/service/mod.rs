@@ -2,7 +2,6 @@
 
 mod inbox;
 pub mod link;
-mod recipients;
 mod send;
 pub mod settings;
 mod validate;
@@ -13,7 +12,6 @@ use notifications_common::{NotificationSettings, WEB_CHANNEL};
 use notifications_node::RecipientResolver;
 use url::Url;
 
-pub use recipients::UserRefResolver;
 pub use send::SendOutcome;
 
 use crate::signals::SignalHub;

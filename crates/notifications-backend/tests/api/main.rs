@@ -7,6 +7,7 @@ mod auth;
 mod cli;
 mod create;
 mod list;
+mod recipients;
 mod routes;
 mod scope;
 mod settings;

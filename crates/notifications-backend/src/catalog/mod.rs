@@ -1,0 +1,11 @@
+//! Where entities come from when a send names groups or owned entities.
+//!
+//! The embedded catalog reads Backstage entity files (`catalog-info.yaml` form) listed in
+//! `notifications.catalog.files`, and reloads them when they change.
+
+mod embedded;
+mod entity_file;
+mod load;
+
+pub use embedded::EmbeddedCatalog;
+pub use load::LoadError;
