@@ -33,6 +33,8 @@ pub enum StartError {
     Migration(String),
     #[error("cannot read or create the signing key in {path}: {source}")]
     SigningKey { path: PathBuf, source: io::Error },
+    #[error("cannot set up the HTTP client that fetches signing keys: {0}")]
+    HttpClient(#[source] reqwest::Error),
     #[error("cannot listen on {address}: {source}")]
     Listen { address: String, source: io::Error },
 }
@@ -103,7 +105,10 @@ impl BackendBuilder {
                 );
             }
         }
-        let authenticator = Arc::new(Authenticator::new(keys, &config.backend.auth));
+        let authenticator = Arc::new(
+            Authenticator::new(keys, &config.backend.auth, &config.discovery)
+                .map_err(StartError::HttpClient)?,
+        );
         let store = Store::new(db.clone());
         let signals = SignalHub::default();
         let service = NotificationsService::new(

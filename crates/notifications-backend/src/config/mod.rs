@@ -23,7 +23,7 @@ use serde::de::{self, Deserializer, MapAccess, Unexpected, Visitor, value::MapAc
 use serde_json::{Map, Value};
 use url::Url;
 
-pub use auth::{AuthConfig, ExternalAccess};
+pub use auth::{AuthConfig, ExternalAccess, JwksAccess};
 pub use cors::CorsConfig;
 pub use database::{DatabaseConfig, PostgresConfig, SqliteLocation};
 pub use discovery::Discovery;
