@@ -36,6 +36,8 @@ pub enum StartError {
     SigningKey { path: PathBuf, source: io::Error },
     #[error("cannot load the catalog: {0}")]
     Catalog(String),
+    #[error("cannot set up the HTTP client that fetches signing keys: {0}")]
+    HttpClient(#[source] reqwest::Error),
     #[error("cannot listen on {address}: {source}")]
     Listen { address: String, source: io::Error },
 }
@@ -107,7 +109,10 @@ impl BackendBuilder {
                 );
             }
         }
-        let authenticator = Arc::new(Authenticator::new(keys, &config.backend.auth));
+        let authenticator = Arc::new(
+            Authenticator::new(keys, &config.backend.auth, &config.discovery)
+                .map_err(StartError::HttpClient)?,
+        );
         let mut tasks = Vec::new();
         let resolver = match self.resolver {
             Some(resolver) => resolver,

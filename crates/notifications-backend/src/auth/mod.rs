@@ -1,19 +1,27 @@
 //! Who is calling: bearer tokens to principals.
 //!
-//! Three kinds of credentials are accepted: HS256 tokens signed with one of `backend.auth.keys`
-//! (user tokens and service tokens, as this service's `token` command mints them, and legacy
-//! Backstage server tokens); static tokens of `backend.auth.externalAccess`; and HS256 tokens
-//! signed with the secret of an `externalAccess` entry of type `legacy`.
+//! Accepted credentials: HS256 tokens signed with one of `backend.auth.keys` (user tokens and
+//! service tokens, as this service's `token` command mints them, and legacy Backstage server
+//! tokens); static tokens of `backend.auth.externalAccess`; HS256 tokens signed with the secret
+//! of an `externalAccess` entry of type `legacy`; and tokens signed with published keys (see
+//! [`remote`]): Backstage user and plugin tokens, and `externalAccess` entries of type `jwks`.
+//!
+//! Tokens are told apart by their header, so that static and HS256 tokens never wait on the
+//! network.
 
+mod jwks;
 mod key_file;
+mod remote;
 mod tokens;
 
 use std::path::Path;
 
+use jsonwebtoken::Algorithm;
 use subtle::ConstantTimeEq;
 
-use crate::config::{AuthConfig, ExternalAccess};
+use crate::config::{AuthConfig, Discovery, ExternalAccess};
 pub use key_file::{key_path, load_or_create_key};
+use remote::RemoteVerifier;
 pub use tokens::{TokenError, TokenKind, mint};
 
 /// An authenticated caller.
@@ -27,6 +35,21 @@ pub enum Principal {
     },
     /// Another system. `subject` becomes the origin of what it sends.
     Service { subject: String },
+}
+
+impl From<TokenKind> for Principal {
+    fn from(kind: TokenKind) -> Self {
+        match kind {
+            TokenKind::User {
+                user_ref,
+                ownership_refs,
+            } => Self::User {
+                user_ref,
+                ownership_refs,
+            },
+            TokenKind::Service { subject } => Self::Service { subject },
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +75,7 @@ struct StaticToken {
 pub struct Authenticator {
     keys: Vec<HmacKey>,
     static_tokens: Vec<StaticToken>,
+    remote: RemoteVerifier,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -59,13 +83,19 @@ impl std::fmt::Debug for Authenticator {
         f.debug_struct("Authenticator")
             .field("keys", &self.keys.len())
             .field("static_tokens", &self.static_tokens.len())
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
 impl Authenticator {
-    /// `signing_keys`: the keys of `backend.auth.keys` (or the generated one).
-    pub fn new(signing_keys: Vec<Vec<u8>>, config: &AuthConfig) -> Self {
+    /// `signing_keys`: the keys of `backend.auth.keys` (or the generated one); `discovery` finds
+    /// the published keys of the `auth` plugin and of calling plugins. Fails only when the HTTP
+    /// client for those keys cannot be set up.
+    pub fn new(
+        signing_keys: Vec<Vec<u8>>,
+        config: &AuthConfig,
+        discovery: &Discovery,
+    ) -> Result<Self, reqwest::Error> {
         let mut keys: Vec<HmacKey> = signing_keys
             .into_iter()
             .map(|secret| HmacKey {
@@ -74,6 +104,7 @@ impl Authenticator {
             })
             .collect();
         let mut static_tokens = Vec::new();
+        let mut jwks = Vec::new();
         for access in &config.external_access {
             match access {
                 ExternalAccess::Static { token, subject } => static_tokens.push(StaticToken {
@@ -84,21 +115,23 @@ impl Authenticator {
                     secret: secret.clone(),
                     fixed_subject: Some(subject.clone()),
                 }),
+                ExternalAccess::Jwks(access) => jwks.push(access.clone()),
             }
         }
-        Self {
+        Ok(Self {
             keys,
             static_tokens,
-        }
+            remote: RemoteVerifier::new(discovery, jwks)?,
+        })
     }
 
     /// Authenticates an `Authorization` header value.
-    pub fn authenticate_header(&self, header: Option<&str>) -> Result<Principal, AuthError> {
+    pub async fn authenticate_header(&self, header: Option<&str>) -> Result<Principal, AuthError> {
         let token = header.and_then(bearer_token).ok_or(AuthError::Missing)?;
-        self.authenticate_token(token)
+        self.authenticate_token(token).await
     }
 
-    pub fn authenticate_token(&self, token: &str) -> Result<Principal, AuthError> {
+    pub async fn authenticate_token(&self, token: &str) -> Result<Principal, AuthError> {
         // Every static token is compared, in constant time, so timing says nothing about which
         // (if any) was close.
         let mut matched = None;
@@ -110,9 +143,14 @@ impl Authenticator {
         if let Some(subject) = matched {
             return Ok(Principal::Service { subject });
         }
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|_| AuthError::Invalid(TokenError::Malformed.to_string()))?;
+        if header.alg != Algorithm::HS256 {
+            return self.remote.verify(token, &header).await;
+        }
         let mut last_error = TokenError::Malformed;
         for key in &self.keys {
-            match tokens::verify(token, &key.secret) {
+            match tokens::verify(token, &header, &key.secret) {
                 Ok(verified) => return principal(verified, key.fixed_subject.as_deref()),
                 Err(TokenError::BadSignature) => last_error = TokenError::BadSignature,
                 Err(other) => return Err(AuthError::Invalid(other.to_string())),
@@ -128,16 +166,7 @@ fn principal(token: tokens::Verified, fixed_subject: Option<&str>) -> Result<Pri
             subject: subject.to_owned(),
         });
     }
-    match token.kind {
-        TokenKind::User {
-            user_ref,
-            ownership_refs,
-        } => Ok(Principal::User {
-            user_ref,
-            ownership_refs,
-        }),
-        TokenKind::Service { subject } => Ok(Principal::Service { subject }),
-    }
+    Ok(token.kind.into())
 }
 
 /// `Bearer <token>`: scheme case-insensitive, one or more spaces.
@@ -175,7 +204,8 @@ mod tests {
                 },
             ],
         };
-        Authenticator::new(vec![b"primary-secret-bytes".to_vec()], &config)
+        let discovery = crate::config::Config::default().discovery;
+        Authenticator::new(vec![b"primary-secret-bytes".to_vec()], &config, &discovery).unwrap()
     }
 
     #[test]
@@ -186,28 +216,30 @@ mod tests {
         assert_eq!(bearer_token("Bearer "), None);
     }
 
-    #[test]
-    fn static_tokens_act_as_their_subject() {
+    #[tokio::test]
+    async fn static_tokens_act_as_their_subject() {
         let auth = authenticator();
         assert_eq!(
             auth.authenticate_header(Some("Bearer static-token-1"))
+                .await
                 .unwrap(),
             Principal::Service {
                 subject: "cicd".into()
             }
         );
         assert!(matches!(
-            auth.authenticate_header(None),
+            auth.authenticate_header(None).await,
             Err(AuthError::Missing)
         ));
         assert!(matches!(
-            auth.authenticate_header(Some("Bearer static-token-2")),
+            auth.authenticate_header(Some("Bearer static-token-2"))
+                .await,
             Err(AuthError::Invalid(_))
         ));
     }
 
-    #[test]
-    fn signed_tokens_give_users_and_services() {
+    #[tokio::test]
+    async fn signed_tokens_give_users_and_services() {
         let auth = authenticator();
         let user = mint(
             b"primary-secret-bytes",
@@ -219,7 +251,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            auth.authenticate_token(&user).unwrap(),
+            auth.authenticate_token(&user).await.unwrap(),
             Principal::User {
                 user_ref: "user:default/jane".into(),
                 ownership_refs: vec!["user:default/jane".into()]
@@ -234,7 +266,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            auth.authenticate_token(&service).unwrap(),
+            auth.authenticate_token(&service).await.unwrap(),
             Principal::Service {
                 subject: "my-service".into()
             }
@@ -249,7 +281,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            auth.authenticate_token(&legacy).unwrap(),
+            auth.authenticate_token(&legacy).await.unwrap(),
             Principal::Service {
                 subject: "external:old".into()
             }
@@ -262,6 +294,6 @@ mod tests {
             std::time::Duration::from_secs(60),
         )
         .unwrap();
-        assert!(auth.authenticate_token(&forged).is_err());
+        assert!(auth.authenticate_token(&forged).await.is_err());
     }
 }

@@ -1,4 +1,5 @@
-//! HS256 tokens: minting (the `token` command) and verifying.
+//! HS256 tokens: minting (the `token` command) and verifying; and the claims and checks every
+//! signed token shares.
 
 use std::time::Duration;
 
@@ -8,7 +9,7 @@ use notifications_common::EntityRef;
 use serde::{Deserialize, Serialize};
 
 /// The `typ` header Backstage gives user tokens; anything else is a service token.
-const USER_TOKEN_TYPE: &str = "vnd.backstage.user";
+pub const USER_TOKEN_TYPE: &str = "vnd.backstage.user";
 /// Backstage's legacy server-to-server tokens say this subject; upstream treats them as this one.
 const LEGACY_SERVER_SUBJECT: &str = "backstage-server";
 const LEGACY_SERVER_ORIGIN: &str = "external:backstage-plugin";
@@ -28,13 +29,18 @@ pub enum TokenKind {
 }
 
 #[derive(Debug, Serialize, Deserialize)]
-struct Claims {
-    sub: String,
+pub struct Claims {
+    pub sub: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    ent: Vec<String>,
-    exp: u64,
+    pub ent: Vec<String>,
+    /// Checked by [`Validation`] when required; optional for `externalAccess` JWKS tokens.
     #[serde(default)]
-    iat: u64,
+    exp: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<u64>,
+    /// A plugin token's on-behalf-of user token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub obo: Option<String>,
 }
 
 #[derive(Debug)]
@@ -44,7 +50,7 @@ pub struct Verified {
 
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
-    #[error("Invalid token: not a well-formed HS256 token")]
+    #[error("Invalid token: not a well-formed token")]
     Malformed,
     #[error("Invalid token: signature does not match any configured key")]
     BadSignature,
@@ -67,7 +73,8 @@ pub fn mint(secret: &[u8], kind: &TokenKind, ttl: Duration) -> Result<String, To
                 sub: user_ref.clone(),
                 ent: ownership_refs.clone(),
                 exp: now + ttl.as_secs(),
-                iat: now,
+                iat: Some(now),
+                obo: None,
             },
         ),
         TokenKind::Service { subject } => (
@@ -76,7 +83,8 @@ pub fn mint(secret: &[u8], kind: &TokenKind, ttl: Duration) -> Result<String, To
                 sub: subject.clone(),
                 ent: vec![],
                 exp: now + ttl.as_secs(),
-                iat: now,
+                iat: Some(now),
+                obo: None,
             },
         ),
     };
@@ -86,28 +94,12 @@ pub fn mint(secret: &[u8], kind: &TokenKind, ttl: Duration) -> Result<String, To
         .map_err(|e| TokenError::Invalid(e.to_string()))
 }
 
-/// Verifies `token` against one secret.
-pub fn verify(token: &str, secret: &[u8]) -> Result<Verified, TokenError> {
-    let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
-    if header.alg != Algorithm::HS256 {
-        return Err(TokenError::Malformed);
-    }
-    let mut validation = Validation::new(Algorithm::HS256);
-    validation.leeway = CLOCK_SKEW_SECONDS;
+/// Verifies `token`, whose header is `header`, against one secret.
+pub fn verify(token: &str, header: &Header, secret: &[u8]) -> Result<Verified, TokenError> {
+    let mut validation = validation(Algorithm::HS256);
     validation.validate_aud = false;
     validation.set_required_spec_claims(&["exp", "sub"]);
-    let data =
-        jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(secret), &validation)
-            .map_err(|e| match e.kind() {
-                ErrorKind::InvalidSignature => TokenError::BadSignature,
-                ErrorKind::ExpiredSignature => TokenError::Expired,
-                ErrorKind::ImmatureSignature => TokenError::Invalid("not valid yet".into()),
-                ErrorKind::MissingRequiredClaim(claim) => {
-                    TokenError::Invalid(format!("missing claim '{claim}'"))
-                }
-                _ => TokenError::Malformed,
-            })?;
-    let claims = data.claims;
+    let claims = decode(token, &DecodingKey::from_secret(secret), &validation)?;
     let kind = if header.typ.as_deref() == Some(USER_TOKEN_TYPE) {
         user_kind(&claims)?
     } else if claims.sub.trim().is_empty() {
@@ -124,7 +116,38 @@ pub fn verify(token: &str, secret: &[u8]) -> Result<Verified, TokenError> {
     Ok(Verified { kind })
 }
 
-fn user_kind(claims: &Claims) -> Result<TokenKind, TokenError> {
+/// What every signed token is checked with: `alg` only, the clock skew, `nbf` when present.
+pub fn validation(alg: Algorithm) -> Validation {
+    let mut validation = Validation::new(alg);
+    validation.leeway = CLOCK_SKEW_SECONDS;
+    validation.validate_nbf = true;
+    validation
+}
+
+/// Checks the signature and `validation`, and reads the claims.
+pub fn decode(
+    token: &str,
+    key: &DecodingKey,
+    validation: &Validation,
+) -> Result<Claims, TokenError> {
+    jsonwebtoken::decode::<Claims>(token, key, validation)
+        .map(|data| data.claims)
+        .map_err(|e| match e.kind() {
+            ErrorKind::InvalidSignature => TokenError::BadSignature,
+            ErrorKind::ExpiredSignature => TokenError::Expired,
+            ErrorKind::ImmatureSignature => TokenError::Invalid("not valid yet".into()),
+            ErrorKind::MissingRequiredClaim(claim) => {
+                TokenError::Invalid(format!("missing claim '{claim}'"))
+            }
+            ErrorKind::InvalidAudience => TokenError::Invalid("wrong audience".into()),
+            ErrorKind::InvalidIssuer => TokenError::Invalid("wrong issuer".into()),
+            ErrorKind::InvalidAlgorithm => TokenError::Invalid("algorithm not allowed".into()),
+            _ => TokenError::Malformed,
+        })
+}
+
+/// The user a user token speaks for, and the refs they own: themselves and `ent`.
+pub fn user_kind(claims: &Claims) -> Result<TokenKind, TokenError> {
     let user = EntityRef::parse(&claims.sub)
         .ok()
         .filter(|r| r.is_kind("user"))
@@ -159,6 +182,11 @@ mod tests {
 
     const KEY: &[u8] = b"0123456789abcdef0123456789abcdef";
 
+    fn verify_hs256(token: &str, secret: &[u8]) -> Result<Verified, TokenError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
+        verify(token, &header, secret)
+    }
+
     #[test]
     fn user_token_round_trip_canonicalises_refs() {
         let token = mint(
@@ -171,7 +199,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            verify(&token, KEY).unwrap().kind,
+            verify_hs256(&token, KEY).unwrap().kind,
             TokenKind::User {
                 user_ref: "user:default/jane".into(),
                 ownership_refs: vec!["user:default/jane".into(), "group:default/team-a".into()]
@@ -185,7 +213,8 @@ mod tests {
             sub: "svc".into(),
             ent: vec![],
             exp: 1_000,
-            iat: 0,
+            iat: None,
+            obo: None,
         };
         let old = jsonwebtoken::encode(
             &Header::new(Algorithm::HS256),
@@ -193,7 +222,7 @@ mod tests {
             &EncodingKey::from_secret(KEY),
         )
         .unwrap();
-        assert!(matches!(verify(&old, KEY), Err(TokenError::Expired)));
+        assert!(matches!(verify_hs256(&old, KEY), Err(TokenError::Expired)));
         let token = mint(
             KEY,
             &TokenKind::Service {
@@ -203,11 +232,11 @@ mod tests {
         )
         .unwrap();
         assert!(matches!(
-            verify(&token, b"another key"),
+            verify_hs256(&token, b"another key"),
             Err(TokenError::BadSignature)
         ));
         assert!(matches!(
-            verify("not.a.token", KEY),
+            verify_hs256("not.a.token", KEY),
             Err(TokenError::Malformed)
         ));
     }
@@ -224,7 +253,7 @@ mod tests {
             &EncodingKey::from_secret(KEY),
         )
         .unwrap();
-        assert!(verify(&t, KEY).is_err());
+        assert!(verify_hs256(&t, KEY).is_err());
     }
 
     #[test]
@@ -238,7 +267,10 @@ mod tests {
             Duration::from_secs(60),
         )
         .unwrap();
-        assert!(matches!(verify(&token, KEY), Err(TokenError::Invalid(_))));
+        assert!(matches!(
+            verify_hs256(&token, KEY),
+            Err(TokenError::Invalid(_))
+        ));
     }
 
     #[test]
@@ -252,7 +284,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            verify(&token, KEY).unwrap().kind,
+            verify_hs256(&token, KEY).unwrap().kind,
             TokenKind::Service {
                 subject: "external:backstage-plugin".into()
             }

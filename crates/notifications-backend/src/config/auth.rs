@@ -1,13 +1,16 @@
 //! `backend.auth`: legacy service-to-service keys and external access, as Backstage reads them.
 
 use std::fmt;
+use std::str::FromStr;
 
 use base64::Engine;
 use base64::alphabet::{self, Alphabet};
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use jsonwebtoken::{Algorithm, AlgorithmFamily};
 use serde::Deserialize;
 use serde::de::{self, Deserializer};
 use serde_json::Value;
+use url::Url;
 
 use super::coerce::SecretString;
 use super::error::{ConfigError, parse_at};
@@ -39,6 +42,19 @@ pub enum ExternalAccess {
     Static { token: String, subject: String },
     /// JWTs signed with a shared secret (Backstage's legacy tokens).
     Legacy { secret: Vec<u8>, subject: String },
+    /// JWTs signed with a key of a published JWKS.
+    Jwks(JwksAccess),
+}
+
+/// The options of a `jwks` entry. Unset lists accept anything, as in Backstage.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JwksAccess {
+    pub url: Url,
+    pub issuers: Option<Vec<String>>,
+    pub algorithms: Option<Vec<Algorithm>>,
+    pub audiences: Option<Vec<String>>,
+    /// The subject is `external:<subjectPrefix>:<sub>`, or `external:<sub>` without a prefix.
+    pub subject_prefix: Option<String>,
 }
 
 impl fmt::Debug for ExternalAccess {
@@ -54,6 +70,7 @@ impl fmt::Debug for ExternalAccess {
                 .field("secret", &REDACTED)
                 .field("subject", subject)
                 .finish(),
+            Self::Jwks(access) => access.fmt(f),
         }
     }
 }
@@ -84,6 +101,7 @@ struct RawExternalAccess {
 enum AccessKind {
     Static,
     Legacy,
+    Jwks,
 }
 
 impl<'de> Deserialize<'de> for AccessKind {
@@ -91,9 +109,9 @@ impl<'de> Deserialize<'de> for AccessKind {
         match String::deserialize(deserializer)?.as_str() {
             "static" => Ok(Self::Static),
             "legacy" => Ok(Self::Legacy),
-            "jwks" => Err(de::Error::custom("'jwks' is not supported yet")),
+            "jwks" => Ok(Self::Jwks),
             other => Err(de::Error::custom(format!(
-                "unsupported external access type {other:?} (expected one of static, legacy)"
+                "unsupported external access type {other:?} (expected one of static, legacy, jwks)"
             ))),
         }
     }
@@ -112,6 +130,101 @@ struct StaticOptions {
 struct LegacyOptions {
     secret: Secret,
     subject: Option<Subject>,
+}
+
+// Backstage's `jwks.ts`: `url` required, the rest optional.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", expecting = "a map with url")]
+struct JwksOptions {
+    url: JwksUrl,
+    issuer: Option<StringList>,
+    algorithm: Option<StringList>,
+    audience: Option<StringList>,
+    subject_prefix: Option<String>,
+}
+
+impl JwksOptions {
+    fn into_access(self, key: &str) -> Result<JwksAccess, ConfigError> {
+        let algorithms = self
+            .algorithm
+            .and_then(StringList::into_values)
+            .map(|names| {
+                names
+                    .iter()
+                    .map(|name| asymmetric_algorithm(name))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()
+            .map_err(|message| ConfigError::invalid(&format!("{key}.algorithm"), message))?;
+        Ok(JwksAccess {
+            url: self.url.0,
+            issuers: self.issuer.and_then(StringList::into_values),
+            algorithms,
+            audiences: self.audience.and_then(StringList::into_values),
+            // Backstage treats an empty prefix as none.
+            subject_prefix: self.subject_prefix.filter(|p| !p.is_empty()),
+        })
+    }
+}
+
+/// Algorithms of keys a JWKS can publish. HMAC is refused: its key would be public.
+fn asymmetric_algorithm(name: &str) -> Result<Algorithm, String> {
+    Algorithm::from_str(name)
+        .ok()
+        .filter(|alg| alg.family() != AlgorithmFamily::Hmac)
+        .ok_or_else(|| {
+            format!(
+                "unsupported algorithm {name:?} (expected one of RS256, RS384, RS512, PS256, \
+                 PS384, PS512, ES256, ES384, EdDSA)"
+            )
+        })
+}
+
+/// Backstage reads the JWKS URL as a run of non-space characters, then as a URL.
+struct JwksUrl(Url);
+
+impl<'de> Deserialize<'de> for JwksUrl {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        if text.is_empty() || text.chars().any(char::is_whitespace) {
+            return Err(de::Error::custom(
+                "Illegal JWKS URL, must be a set of non-space characters",
+            ));
+        }
+        match Url::parse(&text) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") => Ok(Self(url)),
+            Ok(_) => Err(de::Error::custom(format!(
+                "expected an http or https URL, got {text:?}"
+            ))),
+            Err(err) => Err(de::Error::custom(format!("invalid URL {text:?}: {err}"))),
+        }
+    }
+}
+
+/// A string or a list of strings; Backstage splits each on spaces and commas and drops
+/// duplicates and empty parts.
+#[derive(Deserialize)]
+#[serde(untagged, expecting = "a string or a list of strings")]
+enum StringList {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl StringList {
+    /// `None` when nothing is left, which Backstage reads as unset.
+    fn into_values(self) -> Option<Vec<String>> {
+        let raw = match self {
+            Self::One(value) => vec![value],
+            Self::Many(values) => values,
+        };
+        let mut values: Vec<String> = Vec::new();
+        for part in raw.iter().flat_map(|v| v.split([' ', ','])) {
+            if !part.is_empty() && !values.iter().any(|v| v == part) {
+                values.push(part.to_owned());
+            }
+        }
+        (!values.is_empty()).then_some(values)
+    }
 }
 
 impl RawAuth {
@@ -140,6 +253,10 @@ impl RawAuth {
                                 .map_or_else(|| DEFAULT_LEGACY_SUBJECT.to_owned(), |s| s.0),
                         }
                     }
+                    AccessKind::Jwks => ExternalAccess::Jwks(
+                        parse_at::<JwksOptions>(access.options, &options_key)?
+                            .into_access(&options_key)?,
+                    ),
                 })
             })
             .collect::<Result<_, ConfigError>>()?;
@@ -364,14 +481,81 @@ mod tests {
     }
 
     #[test]
-    fn unsupported_types() {
+    fn jwks_entries() {
+        let url = Url::parse("https://idp.example.com/jwks.json").unwrap();
         assert_eq!(
-            access("{url: 'https://x/jwks'}", "jwks"),
-            Err("invalid configuration at backend.auth.externalAccess[0].type: 'jwks' is not supported yet".into())
+            access("{url: 'https://idp.example.com/jwks.json'}", "jwks"),
+            Ok(ExternalAccess::Jwks(JwksAccess {
+                url: url.clone(),
+                issuers: None,
+                algorithms: None,
+                audiences: None,
+                subject_prefix: None
+            }))
         );
         assert_eq!(
+            access(
+                "{url: 'https://idp.example.com/jwks.json', issuer: 'https://idp.example.com', \
+                 algorithm: [ES256, 'RS256,ES256'], audience: 'backstage, notifications', \
+                 subjectPrefix: ci}",
+                "jwks"
+            ),
+            Ok(ExternalAccess::Jwks(JwksAccess {
+                url: url.clone(),
+                issuers: Some(vec!["https://idp.example.com".into()]),
+                algorithms: Some(vec![Algorithm::ES256, Algorithm::RS256]),
+                audiences: Some(vec!["backstage".into(), "notifications".into()]),
+                subject_prefix: Some("ci".into())
+            }))
+        );
+        assert_eq!(
+            access(
+                "{url: 'https://idp.example.com/jwks.json', audience: ' , ', subjectPrefix: ''}",
+                "jwks"
+            ),
+            Ok(ExternalAccess::Jwks(JwksAccess {
+                url,
+                issuers: None,
+                algorithms: None,
+                audiences: None,
+                subject_prefix: None
+            })),
+            "empty lists and prefixes count as unset"
+        );
+        let prefix = "invalid configuration at backend.auth.externalAccess[0].options";
+        assert_eq!(
+            access("{issuer: x}", "jwks"),
+            Err(format!("{prefix}: missing field `url`"))
+        );
+        assert_eq!(
+            access("{url: 'https://x/a b'}", "jwks"),
+            Err(format!(
+                "{prefix}.url: Illegal JWKS URL, must be a set of non-space characters"
+            ))
+        );
+        assert!(
+            access("{url: 'file:///etc/jwks.json'}", "jwks")
+                .unwrap_err()
+                .starts_with(&format!("{prefix}.url: expected an http or https URL"))
+        );
+        assert!(
+            access("{url: 'https://x/jwks', algorithm: HS256}", "jwks")
+                .unwrap_err()
+                .starts_with(&format!(
+                    "{prefix}.algorithm: unsupported algorithm \"HS256\""
+                ))
+        );
+        assert_eq!(
+            access("{url: 'https://x/jwks', audience: {a: b}}", "jwks"),
+            Err(format!("{prefix}.audience: a string or a list of strings"))
+        );
+    }
+
+    #[test]
+    fn unsupported_types() {
+        assert_eq!(
             access("{}", "magic"),
-            Err("invalid configuration at backend.auth.externalAccess[0].type: unsupported external access type \"magic\" (expected one of static, legacy)".into())
+            Err("invalid configuration at backend.auth.externalAccess[0].type: unsupported external access type \"magic\" (expected one of static, legacy, jwks)".into())
         );
     }
 

@@ -10,6 +10,7 @@ mod catalog;
 mod coerce;
 mod cors;
 mod database;
+mod discovery;
 mod duration;
 mod error;
 mod notifications;
@@ -23,10 +24,11 @@ use serde::de::{self, Deserializer, MapAccess, Unexpected, Visitor, value::MapAc
 use serde_json::{Map, Value};
 use url::Url;
 
-pub use auth::{AuthConfig, ExternalAccess};
+pub use auth::{AuthConfig, ExternalAccess, JwksAccess};
 pub use catalog::CatalogConfig;
 pub use cors::CorsConfig;
 pub use database::{DatabaseConfig, PostgresConfig, SqliteLocation};
+pub use discovery::Discovery;
 pub use duration::{Retention, parse_duration};
 pub use error::ConfigError;
 pub use notifications::NotificationsConfig;
@@ -35,6 +37,7 @@ use auth::RawAuth;
 use coerce::{HttpUrl, UInt};
 use cors::RawCors;
 use database::RawDatabase;
+use discovery::RawDiscovery;
 use error::parse_at;
 use notifications::RawNotifications;
 use source::{Env, Keep};
@@ -45,11 +48,13 @@ const DEFAULT_HOST: &str = "127.0.0.1";
 const DEFAULT_PORT: u16 = 7007;
 
 /// The whole configuration; [`Config::default`] is what an empty configuration gives.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Config {
     pub app: AppConfig,
     pub backend: BackendConfig,
     pub notifications: NotificationsConfig,
+    /// `discovery`: where other plugins (`auth`, callers of plugin tokens...) are reached.
+    pub discovery: Discovery,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -92,6 +97,18 @@ impl Default for BackendConfig {
             database: DatabaseConfig::default(),
             auth: AuthConfig::default(),
             cors: None,
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let backend = BackendConfig::default();
+        Self {
+            app: AppConfig::default(),
+            discovery: Discovery::new(&backend.base_url),
+            backend,
+            notifications: NotificationsConfig::default(),
         }
     }
 }
@@ -146,15 +163,19 @@ impl Config {
     fn from_value(value: Value) -> Result<Config, ConfigError> {
         let raw: RawConfig = parse_at(value, "")?;
         let defaults = Config::default();
+        let backend_base_url = raw
+            .backend
+            .base_url
+            .map_or(defaults.backend.base_url, |url| url.0);
         Ok(Config {
+            discovery: raw
+                .discovery
+                .into_discovery("discovery", &backend_base_url)?,
             app: AppConfig {
                 base_url: raw.app.base_url.map_or(defaults.app.base_url, |url| url.0),
             },
             backend: BackendConfig {
-                base_url: raw
-                    .backend
-                    .base_url
-                    .map_or(defaults.backend.base_url, |url| url.0),
+                base_url: backend_base_url,
                 listen: raw
                     .backend
                     .listen
@@ -202,6 +223,7 @@ const READ_KEYS: Keep = Keep::Only(&[
         ]),
     ),
     ("notifications", Keep::All),
+    ("discovery", Keep::Only(&[("endpoints", Keep::All)])),
 ]);
 
 #[derive(Default, Deserialize)]
@@ -210,6 +232,7 @@ struct RawConfig {
     app: RawApp,
     backend: RawBackend,
     notifications: RawNotifications,
+    discovery: RawDiscovery,
 }
 
 #[derive(Default, Deserialize)]

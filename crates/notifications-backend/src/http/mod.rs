@@ -143,7 +143,7 @@ async fn plugin_boundary(
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    match state.auth.authenticate_header(header) {
+    match state.auth.authenticate_header(header).await {
         Ok(principal) => {
             req.extensions_mut().insert(principal);
         }

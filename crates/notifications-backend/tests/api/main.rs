@@ -6,6 +6,7 @@ mod support;
 mod auth;
 mod cli;
 mod create;
+mod jwks;
 mod list;
 mod recipients;
 mod routes;
