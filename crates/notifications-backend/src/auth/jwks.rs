@@ -17,6 +17,9 @@ const REFETCH_COOLDOWN: Duration = Duration::from_secs(30);
 const FAILURE_COOLDOWN: Duration = Duration::from_secs(5);
 /// Keys older than this are fetched again before use, so that withdrawn keys stop working.
 const MAX_AGE: Duration = Duration::from_secs(600);
+/// Key sources kept at most: plugin tokens name their own source (a plugin id), so made-up ids
+/// must not grow the cache without bound. Real deployments have a few dozen plugins.
+const MAX_SOURCES: usize = 256;
 /// A key set is a few keys; anything much larger is not one.
 const MAX_BODY_BYTES: usize = 256 * 1024;
 
@@ -24,8 +27,11 @@ const MAX_BODY_BYTES: usize = 256 * 1024;
 pub enum KeyError {
     #[error("unknown signing key")]
     Unknown,
-    #[error("could not fetch signing keys from {url}: {reason}")]
+    /// The details (URL, cause) are logged, not told to an unauthenticated caller.
+    #[error("the signing keys of the token's issuer are unavailable")]
     Fetch { url: String, reason: String },
+    #[error("too many signing key sources")]
+    TooManySources,
 }
 
 /// One published key, ready to verify with.
@@ -86,6 +92,13 @@ impl KeyCache {
     ) -> Result<DecodingKey, KeyError> {
         let source = {
             let mut sources = self.sources.lock().unwrap_or_else(PoisonError::into_inner);
+            if !sources.contains_key(url) && sources.len() >= MAX_SOURCES {
+                // Sources that never gave keys go first (made-up plugin ids, dead issuers).
+                sources.retain(|_, s| !s.has_no_keys());
+                if sources.len() >= MAX_SOURCES {
+                    return Err(KeyError::TooManySources);
+                }
+            }
             Arc::clone(sources.entry(url.clone()).or_default())
         };
         if let Some(found) = source.lookup(kid, alg, url, Instant::now())? {
@@ -167,6 +180,14 @@ impl KeyCache {
 }
 
 impl Source {
+    fn has_no_keys(&self) -> bool {
+        self.cached
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .keys
+            .is_empty()
+    }
+
     /// `Ok(Some)`: a usable key. `Ok(None)`: fetch first. `Err`: no key, and no fetch allowed
     /// yet.
     fn lookup(
@@ -355,6 +376,24 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn made_up_sources_do_not_grow_the_cache_without_bound() {
+        // A closed port: every fetch fails at once.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = closed.local_addr().unwrap().port();
+        drop(closed);
+        let keys = cache(REFETCH_COOLDOWN);
+        for i in 0..MAX_SOURCES + 10 {
+            let url = Url::parse(&format!("http://127.0.0.1:{port}/api/p{i}/jwks.json")).unwrap();
+            let err = keys
+                .key(&url, Some("a"), Algorithm::ES256)
+                .await
+                .unwrap_err();
+            assert!(matches!(err, KeyError::Fetch { .. }), "{err:?}");
+            assert!(keys.sources.lock().unwrap().len() <= MAX_SOURCES);
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn failed_fetches_are_remembered_briefly() {
         let server = Server::start(500);
         let keys = cache(REFETCH_COOLDOWN);
@@ -363,12 +402,14 @@ mod tests {
                 .key(&server.url, Some("a"), Algorithm::ES256)
                 .await
                 .unwrap_err();
+            assert!(
+                matches!(&err, KeyError::Fetch { url, reason } if *url == server.url.to_string() && reason == "HTTP 500 Internal Server Error"),
+                "{err:?}"
+            );
             assert_eq!(
                 err.to_string(),
-                format!(
-                    "could not fetch signing keys from {}: HTTP 500 Internal Server Error",
-                    server.url
-                )
+                "the signing keys of the token's issuer are unavailable",
+                "no URL or cause for the caller"
             );
         }
         assert_eq!(server.hits(), 1);

@@ -254,9 +254,10 @@ async fn unreachable_keys_are_a_401_not_a_hang() {
     for _ in 0..2 {
         let r = app.get("/status", &token).await;
         r.assert_error(401, "AuthenticationError");
-        let expected =
-            format!("Invalid token: could not fetch signing keys from {root}{USER_KEYS}: ");
-        assert!(r.message().starts_with(&expected), "{}", r.message());
+        assert_eq!(
+            r.message(),
+            "Invalid token: the signing keys of the token's issuer are unavailable"
+        );
     }
 }
 
@@ -317,10 +318,7 @@ async fn plugin_tokens_act_as_the_calling_plugin() {
     r.assert_error(401, "AuthenticationError");
     assert_eq!(
         r.message(),
-        format!(
-            "Invalid token: could not fetch signing keys from {}/api/missing/.backstage/auth/v1/jwks.json: HTTP 404 Not Found",
-            keys.root
-        )
+        "Invalid token: the signing keys of the token's issuer are unavailable"
     );
 
     // On behalf of a user (a limited user token signed by the auth plugin): the user acts.
