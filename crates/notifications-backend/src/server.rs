@@ -12,7 +12,7 @@ use notifications_node::{CatalogResolver, RecipientResolver};
 use tokio::task::JoinHandle;
 
 use crate::auth::{self, Authenticator};
-use crate::catalog::EmbeddedCatalog;
+use crate::catalog::{EmbeddedCatalog, RemoteCatalog};
 use crate::cleaner;
 use crate::config::{Config, DatabaseConfig, PostgresConfig, SqliteLocation};
 use crate::db::{Db, PoolOptions, Target};
@@ -224,11 +224,21 @@ impl RunningBackend {
     }
 }
 
-/// The default resolver over the embedded catalog, and the task that reloads its files.
+/// The default resolver over the configured catalog, and the task that reloads its files.
 async fn catalog_resolver(
     config: &Config,
 ) -> Result<(Arc<dyn RecipientResolver>, Option<JoinHandle<()>>), StartError> {
     let catalog = &config.notifications.catalog;
+    if let Some(remote) = &catalog.remote {
+        let base_url = remote
+            .base_url
+            .clone()
+            .unwrap_or_else(|| config.discovery.base_url("catalog"));
+        let remote = RemoteCatalog::new(remote, &base_url)
+            .map_err(|e| StartError::Catalog(e.to_string()))?;
+        tracing::info!(url = %remote.url(), "entities come from a Backstage catalog");
+        return Ok((Arc::new(CatalogResolver::new(Arc::new(remote))), None));
+    }
     let files = catalog.files.clone();
     let embedded = tokio::task::spawn_blocking(move || EmbeddedCatalog::load(files))
         .await

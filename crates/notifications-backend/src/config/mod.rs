@@ -25,7 +25,7 @@ use serde_json::{Map, Value};
 use url::Url;
 
 pub use auth::{AuthConfig, ExternalAccess, JwksAccess};
-pub use catalog::CatalogConfig;
+pub use catalog::{CatalogConfig, RemoteCatalogConfig};
 pub use cors::CorsConfig;
 pub use database::{DatabaseConfig, PostgresConfig, SqliteLocation};
 pub use discovery::Discovery;

@@ -6,7 +6,7 @@ use notifications_common::{ChannelSetting, NotificationSettings, OriginSetting, 
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::catalog::{CatalogConfig, RawCatalog};
+use super::catalog::CatalogConfig;
 use super::coerce::{Bool, Positive};
 use super::duration::{FixedDuration, Retention, RetentionSetting};
 
@@ -47,7 +47,7 @@ pub(super) struct RawNotifications {
     concurrency_limit: Option<Positive>,
     throttle_interval: Option<FixedDuration>,
     processors: Value,
-    catalog: RawCatalog,
+    catalog: CatalogConfig,
 }
 
 impl From<RawNotifications> for NotificationsConfig {
@@ -63,7 +63,7 @@ impl From<RawNotifications> for NotificationsConfig {
                 .throttle_interval
                 .map_or(defaults.throttle_interval, |d| d.0),
             processors: raw.processors,
-            catalog: raw.catalog.into(),
+            catalog: raw.catalog,
         }
     }
 }

@@ -9,6 +9,8 @@ use notifications_common::{
 };
 use serde::{Serialize, Serializer};
 
+use notifications_node::ResolveError;
+
 use super::{NotificationsService, link, settings, validate};
 use crate::error::Error;
 use crate::store::{NewNotification, StoredNotification};
@@ -105,21 +107,24 @@ impl NotificationsService {
         refs: &[String],
         excluded: &[String],
     ) -> Result<Vec<String>, Error> {
-        let failed = |message: String| {
-            Error::invalid(format!(
-                "Failed to send user notifications; caused by Error: {message}"
-            ))
+        let message = |cause: &dyn std::fmt::Display| {
+            format!("Failed to send user notifications; caused by Error: {cause}")
         };
+        let failed = |cause: &dyn std::fmt::Display| Error::invalid(message(cause));
         let resolved = self
             .inner
             .resolver
             .resolve(refs, excluded)
             .await
-            .map_err(|e| failed(e.to_string()))?;
+            .map_err(|e| match e {
+                // An outage is not the sender's fault: 503, so that clients retry.
+                ResolveError::Unavailable(_) => Error::Unavailable(message(&e)),
+                ResolveError::InvalidRef(_) => failed(&e),
+            })?;
         let mut seen = HashSet::new();
         let mut users = Vec::new();
         for r in resolved.user_entity_refs {
-            let entity = EntityRef::parse(&r).map_err(|e| failed(e.to_string()))?;
+            let entity = EntityRef::parse(&r).map_err(|e| failed(&e))?;
             if !entity.is_kind("user") {
                 continue;
             }

@@ -9,6 +9,7 @@ mod create;
 mod jwks;
 mod list;
 mod recipients;
+mod remote_catalog;
 mod routes;
 mod scope;
 mod settings;

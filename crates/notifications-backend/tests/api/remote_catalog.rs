@@ -1,0 +1,298 @@
+//! Recipients from a Backstage catalog over HTTP. The catalog is a real HTTP server of the test
+//! that answers `POST /api/catalog/entities/by-refs` as Backstage's does, records what it is
+//! asked, and can fail or stall on demand. Recipient rules are the embedded catalog's (tested on
+//! both databases in `recipients.rs`); these tests run on SQLite.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use serde_json::{Value, json};
+
+use crate::support::{DbKind, TestApp};
+
+const TOKEN: &str = "catalog-token";
+
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    Answer,
+    Fail,
+    Stall,
+}
+
+#[derive(Default)]
+struct Seen {
+    bodies: Vec<Value>,
+    authorization: Vec<Option<String>>,
+}
+
+struct FakeCatalog {
+    root: String,
+    mode: Arc<Mutex<Mode>>,
+    seen: Arc<Mutex<Seen>>,
+}
+
+fn entity(kind: &str, name: &str, relations: &[(&str, &str)]) -> (String, Value) {
+    let relations: Vec<Value> = relations
+        .iter()
+        .map(|(t, target)| json!({"type": t, "targetRef": target}))
+        .collect();
+    (
+        format!("{}:default/{name}", kind.to_lowercase()),
+        json!({"kind": kind, "metadata": {"name": name, "namespace": "default"}, "relations": relations}),
+    )
+}
+
+impl FakeCatalog {
+    fn start() -> Self {
+        let entities: Arc<HashMap<String, Value>> = Arc::new(HashMap::from([
+            entity(
+                "Group",
+                "team",
+                &[
+                    ("hasMember", "user:default/alice"),
+                    ("parentOf", "group:default/sub"),
+                    ("childOf", "group:default/org"),
+                ],
+            ),
+            entity(
+                "Group",
+                "sub",
+                &[
+                    ("hasMember", "user:default/bob"),
+                    ("hasMember", "user:default/carol"),
+                    ("childOf", "group:default/team"),
+                ],
+            ),
+            entity("Group", "org", &[("hasMember", "user:default/boss")]),
+            entity("Component", "api", &[("ownedBy", "group:default/team")]),
+        ]));
+        let mode = Arc::new(Mutex::new(Mode::Answer));
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let (m, s) = (mode.clone(), seen.clone());
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let root = format!("http://{}", listener.local_addr().unwrap());
+        let server = HttpServer::new(move || {
+            let (m, s, e) = (m.clone(), s.clone(), entities.clone());
+            App::new().route(
+                "/api/catalog/entities/by-refs",
+                web::post().to(move |req: HttpRequest, body: web::Json<Value>| {
+                    let (m, s, e) = (m.clone(), s.clone(), e.clone());
+                    async move {
+                        let authorization = req
+                            .headers()
+                            .get("authorization")
+                            .and_then(|v| v.to_str().ok())
+                            .map(str::to_owned);
+                        {
+                            let mut seen = s.lock().unwrap();
+                            seen.bodies.push(body.0.clone());
+                            seen.authorization.push(authorization.clone());
+                        }
+                        let mode = *m.lock().unwrap();
+                        if mode == Mode::Stall {
+                            tokio::time::sleep(Duration::from_secs(10)).await;
+                        }
+                        if mode == Mode::Fail {
+                            return HttpResponse::InternalServerError().json(
+                                json!({"error": {"name": "Error", "message": "database is down"}}),
+                            );
+                        }
+                        if authorization.as_deref() != Some(&format!("Bearer {TOKEN}")) {
+                            return HttpResponse::Unauthorized().json(json!({"error": {"name": "AuthenticationError", "message": "Missing credentials"}}));
+                        }
+                        let items: Vec<Value> = body.0["entityRefs"]
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .map(|r| e.get(r.as_str().unwrap()).cloned().unwrap_or(Value::Null))
+                            .collect();
+                        HttpResponse::Ok().json(json!({"items": items}))
+                    }
+                }),
+            )
+        })
+        .workers(2)
+        .listen(listener)
+        .unwrap()
+        .run();
+        tokio::spawn(server);
+        Self { root, mode, seen }
+    }
+
+    fn set_mode(&self, mode: Mode) {
+        *self.mode.lock().unwrap() = mode;
+    }
+
+    fn requests(&self) -> usize {
+        self.seen.lock().unwrap().bodies.len()
+    }
+}
+
+async fn start(remote: String) -> TestApp {
+    let yaml = format!("notifications: {{catalog: {{remote: {remote}}}}}");
+    // The configuration lives as long as the test; leaking it keeps the helper's &'static API.
+    TestApp::start(DbKind::Sqlite, Box::leak(yaml.into_boxed_str()))
+        .await
+        .expect("SQLite is always available")
+}
+
+fn send_body(refs: Value, excluded: Value) -> Value {
+    json!({
+        "recipients": {"type": "entity", "entityRef": refs, "excludeEntityRef": excluded},
+        "payload": {"title": "from the catalog"}
+    })
+}
+
+async fn users(app: &TestApp, refs: Value, excluded: Value) -> BTreeSet<String> {
+    app.send_ok(send_body(refs, excluded))
+        .await
+        .iter()
+        .map(|n| n["user"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn set(names: &[&str]) -> BTreeSet<String> {
+    names.iter().map(|n| format!("user:default/{n}")).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn owners_groups_and_child_groups_come_from_the_catalog_and_are_cached() {
+    let catalog = FakeCatalog::start();
+    let app = start(format!(
+        "{{baseUrl: '{}/api/catalog', token: {TOKEN}, cacheTtl: 1m}}",
+        catalog.root
+    ))
+    .await;
+    assert_eq!(
+        users(
+            &app,
+            json!("component:default/api"),
+            json!("user:default/carol")
+        )
+        .await,
+        set(&["alice", "bob"])
+    );
+    {
+        let seen = catalog.seen.lock().unwrap();
+        // One request per level: the component, its owner, the owner's child group; never the
+        // parent group (no upward traversal).
+        let asked: Vec<Value> = seen
+            .bodies
+            .iter()
+            .map(|b| b["entityRefs"].clone())
+            .collect();
+        assert_eq!(
+            asked,
+            [
+                json!(["component:default/api"]),
+                json!(["group:default/team"]),
+                json!(["group:default/sub"])
+            ]
+        );
+        assert_eq!(
+            seen.bodies[0]["fields"],
+            json!([
+                "kind",
+                "metadata.name",
+                "metadata.namespace",
+                "relations",
+                "spec.profile.email"
+            ])
+        );
+        assert!(
+            seen.authorization
+                .iter()
+                .all(|a| a.as_deref() == Some("Bearer catalog-token"))
+        );
+    }
+    // Within the time to live, the same entities are not asked for again; user refs never are.
+    assert_eq!(
+        users(&app, json!(["group:team", "user:zed"]), json!([])).await,
+        set(&["alice", "bob", "carol", "zed"])
+    );
+    assert_eq!(catalog.requests(), 3);
+    // An entity the catalog does not hold reaches nobody.
+    assert_eq!(
+        users(&app, json!("group:default/ghost"), json!([])).await,
+        set(&[])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_catalog_is_found_by_discovery_by_default() {
+    let catalog = FakeCatalog::start();
+    let yaml = format!(
+        "discovery: {{endpoints: [{{target: '{}/api/{{{{pluginId}}}}', plugins: [catalog]}}]}}\nnotifications: {{catalog: {{remote: {{token: {TOKEN}}}}}}}",
+        catalog.root
+    );
+    let app = TestApp::start(DbKind::Sqlite, Box::leak(yaml.into_boxed_str()))
+        .await
+        .unwrap();
+    assert_eq!(
+        users(&app, json!("group:org"), json!([])).await,
+        set(&["boss"])
+    );
+}
+
+/// A failed send is a 503 that says why, stores nothing, and comes back within the timeout.
+async fn assert_unavailable(app: &TestApp, expected: &str) {
+    let started = Instant::now();
+    let r = app.send(send_body(json!("group:org"), json!([]))).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+    r.assert_error(503, "ServiceUnavailableError");
+    assert_eq!(
+        r.message(),
+        format!(
+            "Failed to send user notifications; caused by Error: the catalog is unavailable: {expected}"
+        )
+    );
+    assert_eq!(app.list("user:default/boss", "").await["totalCount"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn catalog_outages_are_503_with_a_reason_never_a_hang() {
+    let catalog = FakeCatalog::start();
+    let app = start(format!(
+        "{{baseUrl: '{}/api/catalog', token: {TOKEN}, timeout: 300ms, cacheTtl: 0}}",
+        catalog.root
+    ))
+    .await;
+    catalog.set_mode(Mode::Fail);
+    assert_unavailable(&app, "HTTP 500 Internal Server Error: database is down").await;
+    catalog.set_mode(Mode::Stall);
+    assert_unavailable(&app, "no answer in time").await;
+    // Recovery: the next send works (failures are not cached).
+    catalog.set_mode(Mode::Answer);
+    assert_eq!(
+        users(&app, json!("group:org"), json!([])).await,
+        set(&["boss"])
+    );
+
+    let wrong_token = start(format!(
+        "{{baseUrl: '{}/api/catalog', token: wrong}}",
+        catalog.root
+    ))
+    .await;
+    assert_unavailable(&wrong_token, "HTTP 401 Unauthorized: Missing credentials").await;
+
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let nowhere = start(format!(
+        "{{baseUrl: 'http://127.0.0.1:{port}/api/catalog'}}"
+    ))
+    .await;
+    let r = nowhere.send(send_body(json!("group:org"), json!([]))).await;
+    r.assert_error(503, "ServiceUnavailableError");
+    assert!(
+        r.message().contains("the catalog is unavailable: "),
+        "{}",
+        r.message()
+    );
+}
