@@ -28,8 +28,9 @@ struct NewSettingRow<'a> {
     enabled: bool,
 }
 
-/// Users per `IN (...)` list when reading many users' settings at once.
-const USERS_PER_QUERY: usize = 500;
+/// Users per `IN (...)` list when reading many users' settings at once: a 10,000-member group
+/// is one query, within both databases' bind limits (SQLite 32,766; PostgreSQL 65,535).
+const USERS_PER_QUERY: usize = 10_000;
 
 impl Store {
     /// All of the user's stored switches, every channel.
