@@ -236,7 +236,10 @@ async fn catalog_resolver(
             .unwrap_or_else(|| config.discovery.base_url("catalog"));
         let remote = RemoteCatalog::new(remote, &base_url)
             .map_err(|e| StartError::Catalog(e.to_string()))?;
-        tracing::info!(url = %remote.url(), "entities come from a Backstage catalog");
+        tracing::info!(
+            url = remote.loggable_url(),
+            "entities come from a Backstage catalog"
+        );
         return Ok((Arc::new(CatalogResolver::new(Arc::new(remote))), None));
     }
     let files = catalog.files.clone();

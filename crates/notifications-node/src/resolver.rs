@@ -85,10 +85,12 @@ impl<C: Catalog + ?Sized> RecipientResolver for CatalogResolver<C> {
         entity_refs: &[String],
         excluded_entity_refs: &[String],
     ) -> Result<ResolvedRecipients, ResolveError> {
+        // Upstream compares exclusions as strings and never parses them, so one that is not an
+        // entity ref matches nothing rather than failing the send.
         let excluded = excluded_entity_refs
             .iter()
-            .map(|r| parse(r).map(|e| e.canonical()))
-            .collect::<Result<HashSet<_>, _>>()?;
+            .filter_map(|r| EntityRef::parse(r).ok().map(|e| e.canonical()))
+            .collect();
         let mut queue = entity_refs
             .iter()
             .map(|r| parse(r))
@@ -377,6 +379,13 @@ mod tests {
             .await
             .is_empty()
         );
+    }
+
+    #[tokio::test]
+    async fn exclusions_that_are_not_refs_match_nothing() {
+        let catalog = Arc::new(FakeCatalog::default());
+        let users = resolve(&catalog, &["user:default/mock"], &["mock", ""]).await;
+        assert_eq!(users, strings(&["user:default/mock"]));
     }
 
     #[tokio::test]

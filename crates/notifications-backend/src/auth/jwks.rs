@@ -93,8 +93,10 @@ impl KeyCache {
         let source = {
             let mut sources = self.sources.lock().unwrap_or_else(PoisonError::into_inner);
             if !sources.contains_key(url) && sources.len() >= MAX_SOURCES {
-                // Sources that never gave keys go first (made-up plugin ids, dead issuers).
-                sources.retain(|_, s| !s.has_no_keys());
+                // Sources that never gave keys go (made-up plugin ids, dead issuers), unless a
+                // fetch is under way or their failure is still remembered.
+                let now = Instant::now();
+                sources.retain(|_, s| !s.evictable(now));
                 if sources.len() >= MAX_SOURCES {
                     return Err(KeyError::TooManySources);
                 }
@@ -123,7 +125,11 @@ impl KeyCache {
                 find(&cached.keys, kid, alg).ok_or(KeyError::Unknown)
             }
             Err(reason) => {
-                tracing::warn!(%url, reason, "could not fetch signing keys");
+                tracing::warn!(
+                    url = crate::config::loggable_url(url),
+                    reason,
+                    "could not fetch signing keys"
+                );
                 cached.next_fetch = Some(now + FAILURE_COOLDOWN);
                 cached.error = Some(reason.clone());
                 Err(KeyError::Fetch {
@@ -180,12 +186,11 @@ impl KeyCache {
 }
 
 impl Source {
-    fn has_no_keys(&self) -> bool {
-        self.cached
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .keys
-            .is_empty()
+    fn evictable(&self, now: Instant) -> bool {
+        let cached = self.cached.lock().unwrap_or_else(PoisonError::into_inner);
+        cached.keys.is_empty()
+            && cached.next_fetch.is_none_or(|next| now >= next)
+            && self.fetching.try_lock().is_ok()
     }
 
     /// `Ok(Some)`: a usable key. `Ok(None)`: fetch first. `Err`: no key, and no fetch allowed
@@ -388,7 +393,13 @@ mod tests {
                 .key(&url, Some("a"), Algorithm::ES256)
                 .await
                 .unwrap_err();
-            assert!(matches!(err, KeyError::Fetch { .. }), "{err:?}");
+            // Remembered failures are kept for their cooldown: past the bound, new sources wait.
+            let expected = if i < MAX_SOURCES {
+                matches!(err, KeyError::Fetch { .. })
+            } else {
+                matches!(err, KeyError::TooManySources)
+            };
+            assert!(expected, "{i}: {err:?}");
             assert!(keys.sources.lock().unwrap().len() <= MAX_SOURCES);
         }
     }

@@ -147,13 +147,19 @@ impl RemoteVerifier {
                 continue;
             }
             let mut validation = tokens::validation(header.alg);
+            // A configured issuer or audience must be present, not just match when present (the
+            // library checks only claims a token carries), as upstream's jose does.
             validation.required_spec_claims.clear();
             match &access.audiences {
-                Some(audiences) => validation.set_audience(audiences),
+                Some(audiences) => {
+                    validation.set_audience(audiences);
+                    validation.required_spec_claims.insert("aud".into());
+                }
                 None => validation.validate_aud = false,
             }
             if let Some(issuers) = &access.issuers {
                 validation.set_issuer(issuers);
+                validation.required_spec_claims.insert("iss".into());
             }
             match self.decode(token, header, &access.url, &validation).await {
                 Ok(claims) if !claims.sub.is_empty() => {

@@ -121,12 +121,6 @@ const OWNED_KINDS: [&str; 6] = [
     "template",
 ];
 
-#[derive(Default, Deserialize)]
-#[serde(default)]
-struct OwnedSpec {
-    owner: Option<serde_norway::Value>,
-}
-
 /// Reads the entities of `text`, the contents of `file`.
 pub fn parse(file: &Path, text: &str) -> Result<Vec<EntityDoc>, EntityFileError> {
     documents(text)
@@ -165,10 +159,15 @@ fn documents(text: &str) -> impl Iterator<Item = (usize, &str)> {
         .map(move |((line, start), end)| (line, &text[start..end]))
 }
 
+/// Only markers (`---`, `...`), comments and blank lines.
 fn is_empty_document(doc: &str) -> bool {
     doc.lines().all(|line| {
         let line = line.trim();
-        line.is_empty() || line.starts_with('#') || line == "---" || line == "..."
+        let rest = line
+            .strip_prefix("---")
+            .or_else(|| line.strip_prefix("..."))
+            .map_or(line, str::trim_start);
+        rest.is_empty() || rest.starts_with('#')
     })
 }
 
@@ -297,8 +296,15 @@ impl Document<'_> {
                 let spec = self.read::<WithSpec<LocationSpec>>()?.spec;
                 doc.targets = self.location_targets(spec)?;
             }
-            _ => match self.read::<WithSpec<OwnedSpec>>()?.spec.owner {
+            // Other kinds' specs are free-form: only a string `owner` is read.
+            _ => match self
+                .read::<WithSpec<Option<serde_norway::Value>>>()?
+                .spec
+                .as_ref()
+                .and_then(|spec| spec.get("owner"))
+            {
                 Some(serde_norway::Value::String(owner)) => {
+                    let owner = owner.clone();
                     relate(
                         "owner",
                         &[owner],
@@ -415,9 +421,11 @@ mod tests {
             "---\n",
             "apiVersion: example.com/v1\nkind: Robot\nmetadata: {name: r2}\nspec: {owner: {complex: true}}\n",
             "---\n# nothing but a comment\n",
+            "---\napiVersion: example.com/v1\nkind: Note\nmetadata: {name: n}\nspec: just text\n",
+            "--- # the end\n",
         ))
         .unwrap();
-        assert_eq!(docs.len(), 4);
+        assert_eq!(docs.len(), 5, "free-form specs of other kinds are fine");
         assert_eq!(docs[0].entity_ref.to_string(), "user:default/jdoe");
         assert_eq!(
             docs[0].at.to_string(),

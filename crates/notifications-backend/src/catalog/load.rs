@@ -13,12 +13,30 @@ use super::entity_file::{self, EntityDoc, EntityFileError, Position};
 /// Entities by canonical ref.
 pub type Entities = HashMap<String, Arc<CatalogEntity>>;
 
-/// What a file looked like when it was read: its change time and size (`None`: unreadable).
-pub type Stamp = Option<(SystemTime, u64)>;
+/// What a file looked like when it was read (`None`: unreadable). Besides the modification time
+/// and size, the inode and status-change time catch a file replaced by another (a rename, a
+/// Kubernetes ConfigMap update) and edits within a coarse mtime tick.
+pub type Stamp = Option<FileStamp>;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileStamp {
+    modified: Option<SystemTime>,
+    len: u64,
+    #[cfg(unix)]
+    inode_and_change: (u64, i64, i64),
+}
 
 pub fn stamp(path: &Path) -> Stamp {
     let meta = std::fs::metadata(path).ok()?;
-    Some((meta.modified().ok()?, meta.len()))
+    Some(FileStamp {
+        modified: meta.modified().ok(),
+        len: meta.len(),
+        #[cfg(unix)]
+        inode_and_change: {
+            use std::os::unix::fs::MetadataExt;
+            (meta.ino(), meta.ctime(), meta.ctime_nsec())
+        },
+    })
 }
 
 /// The result of one load: the entities, or why not; and every file it read (or tried to), so a

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use url::Url;
 
-use crate::config::RemoteCatalogConfig;
+use crate::config::{RemoteCatalogConfig, loggable_url};
 
 /// What the resolver and the processors read of an entity.
 const FIELDS: [&str; 5] = [
@@ -22,6 +22,8 @@ const FIELDS: [&str; 5] = [
 ];
 /// Refs per request: large groups are fetched in a few requests, not one huge one.
 const REFS_PER_REQUEST: usize = 1000;
+/// An answer for 1,000 refs is well under this, even for groups of many thousands.
+const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 /// How much of a failed answer's body is quoted in the error.
 const MAX_QUOTED_BODY: usize = 200;
 
@@ -67,8 +69,9 @@ impl RemoteCatalog {
         })
     }
 
-    pub fn url(&self) -> &Url {
-        &self.by_refs
+    /// Where entities are fetched, for logs.
+    pub fn loggable_url(&self) -> String {
+        loggable_url(&self.by_refs)
     }
 
     async fn fetch(
@@ -76,7 +79,11 @@ impl RemoteCatalog {
         refs: &[String],
     ) -> Result<Vec<Option<Arc<CatalogEntity>>>, CatalogError> {
         let unavailable = |reason: String| {
-            tracing::warn!(url = %self.by_refs, reason, "the catalog failed");
+            tracing::warn!(
+                url = loggable_url(&self.by_refs),
+                reason,
+                "the catalog failed"
+            );
             CatalogError(format!("the catalog is unavailable: {reason}"))
         };
         let mut request = self
@@ -94,10 +101,20 @@ impl RemoteCatalog {
             })
         })?;
         let status = response.status();
-        let body = response
-            .bytes()
+        let mut response = response;
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
             .await
-            .map_err(|e| unavailable(e.without_url().to_string()))?;
+            .map_err(|e| unavailable(e.without_url().to_string()))?
+        {
+            if body.len() + chunk.len() > MAX_BODY_BYTES {
+                return Err(unavailable(format!(
+                    "the answer is larger than {MAX_BODY_BYTES} bytes"
+                )));
+            }
+            body.extend_from_slice(&chunk);
+        }
         if !status.is_success() {
             return Err(unavailable(format!("HTTP {status}: {}", quote(&body))));
         }

@@ -96,7 +96,19 @@ struct RawExternalAccess {
     kind: AccessKind,
     /// Read once the type is known.
     options: Value,
+    #[serde(rename = "accessRestrictions")]
+    access_restrictions: Option<Vec<AccessRestriction>>,
 }
+
+/// One entry of `accessRestrictions`; the permission parts do not concern this plugin's routes.
+#[derive(Deserialize)]
+#[serde(expecting = "a map with a plugin")]
+struct AccessRestriction {
+    plugin: String,
+}
+
+/// Our plugin id, as `accessRestrictions` name it.
+const OWN_PLUGIN_ID: &str = "notifications";
 
 enum AccessKind {
     Static,
@@ -117,7 +129,7 @@ impl<'de> Deserialize<'de> for AccessKind {
     }
 }
 
-// `accessRestrictions` (and anything else) is accepted and ignored, like every unknown key.
+// Anything else is accepted and ignored, like every unknown key.
 #[derive(Deserialize)]
 #[serde(expecting = "a map with token and subject")]
 struct StaticOptions {
@@ -234,6 +246,21 @@ impl RawAuth {
             .external_access
             .into_iter()
             .enumerate()
+            .filter(|(i, access)| {
+                // An entry restricted to other plugins gives no access here: its tokens are not
+                // recognised (401; upstream answers 403), whatever they would otherwise match.
+                let Some(restrictions) = &access.access_restrictions else {
+                    return true;
+                };
+                let ours = restrictions.iter().any(|r| r.plugin == OWN_PLUGIN_ID);
+                if !ours {
+                    tracing::debug!(
+                        entry = i,
+                        "externalAccess entry restricted to other plugins: skipped"
+                    );
+                }
+                ours
+            })
             .map(|(i, access)| {
                 let options_key = format!("{key}.externalAccess[{i}].options");
                 Ok(match access.kind {
@@ -478,6 +505,27 @@ mod tests {
             access("{secret: '%%%'}", "legacy"),
             Err("invalid configuration at backend.auth.externalAccess[0].options.secret: not valid base64".into())
         );
+    }
+
+    #[test]
+    fn entries_restricted_to_other_plugins_give_no_access_here() {
+        let entries = auth(concat!(
+            "backend: {auth: {externalAccess: [",
+            "{type: static, options: {token: catalog-only, subject: a}, accessRestrictions: [{plugin: catalog}]},",
+            "{type: static, options: {token: ours-too, subject: b}, accessRestrictions: [{plugin: catalog}, {plugin: notifications, permission: x}]},",
+            "{type: static, options: {token: everywhere, subject: c}}",
+            "]}}"
+        ))
+        .unwrap()
+        .external_access;
+        let subjects: Vec<&str> = entries
+            .iter()
+            .map(|e| match e {
+                ExternalAccess::Static { subject, .. } => subject.as_str(),
+                _ => unreachable!(),
+            })
+            .collect();
+        assert_eq!(subjects, ["b", "c"]);
     }
 
     #[test]

@@ -196,6 +196,17 @@ impl Config {
     }
 }
 
+/// `url` for logs: a password in it (`https://user:secret@host/`) is masked.
+pub fn loggable_url(url: &Url) -> String {
+    if url.password().is_none() {
+        return url.to_string();
+    }
+    let mut masked = url.clone();
+    // Only URLs with a host can carry a password, and those accept a new one.
+    let _ = masked.set_password(Some("***"));
+    masked.to_string()
+}
+
 /// The keys this service reads; keep in step with the `Raw*` structs. Everything else is dropped
 /// from each file before substitution, so that the `${VAR}`s and `$file`s of other plugins in a
 /// shared Backstage app-config need not resolve here. A key missing from this list never reaches
@@ -339,6 +350,16 @@ mod tests {
             host: host.into(),
             port,
         })
+    }
+
+    #[test]
+    fn passwords_in_urls_are_masked_for_logs() {
+        let url = |s: &str| loggable_url(&Url::parse(s).unwrap());
+        assert_eq!(
+            url("https://u:secret@h.example/api"),
+            "https://u:***@h.example/api"
+        );
+        assert_eq!(url("https://h.example/api"), "https://h.example/api");
     }
 
     #[test]

@@ -31,6 +31,8 @@ struct NewSettingRow<'a> {
 /// Users per `IN (...)` list when reading many users' settings at once: a 10,000-member group
 /// is one query, within both databases' bind limits (SQLite 32,766; PostgreSQL 65,535).
 const USERS_PER_QUERY: usize = 10_000;
+/// Rows per multi-row INSERT of settings (five binds each), within both limits.
+const ROWS_PER_INSERT: usize = 1_000;
 
 impl Store {
     /// All of the user's stored switches, every channel.
@@ -66,7 +68,7 @@ impl Store {
                             enabled: r.enabled,
                         })
                         .collect();
-                    for chunk in new.chunks(USERS_PER_QUERY) {
+                    for chunk in new.chunks(ROWS_PER_INSERT) {
                         // diesel's multi-row INSERT is per database, not on the shared backend.
                         per_backend!(conn, |c| {
                             diesel::insert_into(user_settings::table)
@@ -80,7 +82,7 @@ impl Store {
             .await
     }
 
-    /// The switches of `channel` for many users, in one query per few hundred users.
+    /// The switches of `channel` for many users, in one query per 10,000 users.
     pub async fn channel_settings(
         &self,
         channel: &str,

@@ -252,7 +252,13 @@ async fn unreachable_keys_are_a_401_not_a_hang() {
     let key = Signer::new(1, "k1");
     let token = key.sign("vnd.backstage.user", &user_claims("user:default/jane"));
     for _ in 0..2 {
+        let started = std::time::Instant::now();
         let r = app.get("/status", &token).await;
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
         r.assert_error(401, "AuthenticationError");
         assert_eq!(
             r.message(),
@@ -409,6 +415,21 @@ async fn external_access_jwks() {
         (
             token("https://idp.two", "elsewhere", "x"),
             "Invalid token: wrong audience",
+        ),
+        // A configured issuer or audience must be there, not merely match when present.
+        (
+            key.sign(
+                "JWT",
+                &json!({"aud": "notifications", "sub": "x", "exp": now() + 600}),
+            ),
+            "Invalid token: missing claim 'iss'",
+        ),
+        (
+            key.sign(
+                "JWT",
+                &json!({"iss": "https://idp.two", "sub": "x", "exp": now() + 600}),
+            ),
+            "Invalid token: missing claim 'aud'",
         ),
     ] {
         let r = app.post("/notifications", &token, &body).await;

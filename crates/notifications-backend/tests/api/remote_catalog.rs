@@ -132,8 +132,7 @@ impl FakeCatalog {
 
 async fn start(remote: String) -> TestApp {
     let yaml = format!("notifications: {{catalog: {{remote: {remote}}}}}");
-    // The configuration lives as long as the test; leaking it keeps the helper's &'static API.
-    TestApp::start(DbKind::Sqlite, Box::leak(yaml.into_boxed_str()))
+    TestApp::start(DbKind::Sqlite, &yaml)
         .await
         .expect("SQLite is always available")
 }
@@ -227,9 +226,7 @@ async fn the_catalog_is_found_by_discovery_by_default() {
         "discovery: {{endpoints: [{{target: '{}/api/{{{{pluginId}}}}', plugins: [catalog]}}]}}\nnotifications: {{catalog: {{remote: {{token: {TOKEN}}}}}}}",
         catalog.root
     );
-    let app = TestApp::start(DbKind::Sqlite, Box::leak(yaml.into_boxed_str()))
-        .await
-        .unwrap();
+    let app = TestApp::start(DbKind::Sqlite, &yaml).await.unwrap();
     assert_eq!(
         users(&app, json!("group:org"), json!([])).await,
         set(&["boss"])
