@@ -146,7 +146,7 @@ fn in_ci() -> bool {
 
 /// Run `cargo test` from the workspace root, so `--workspace` and relative
 /// paths mean the same whichever directory `cargo xtask` was run from.
-fn workspace_root() -> &'static Path {
+pub fn workspace_root() -> &'static Path {
     let xtask_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
     xtask_dir.parent().unwrap_or(xtask_dir)
 }

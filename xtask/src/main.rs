@@ -9,6 +9,7 @@
 // `print_stdout` lint is aimed at the library and service crates.
 #![allow(clippy::print_stdout)]
 
+mod bench;
 mod child;
 mod commands;
 mod interrupt;
@@ -31,6 +32,11 @@ Commands:
                             $SHELL) with NOTIFICATIONS_TEST_PG_URL and PGHOST/PGPORT/
                             PGUSER/PGDATABASE pointing at it, then remove it.
                             e.g. `cargo xtask pg-shell -- psql -c 'select version()'`
+  bench [--quick] [--db sqlite|postgres|both]
+                            Build the backend in release and measure it, as a separate
+                            process, on SQLite and on a throwaway durable PostgreSQL;
+                            results in <target dir>/bench/results.json (see
+                            docs/benchmarks.md and `cargo xtask bench --help`).
   help                      Show this message.
 
 Environment:
@@ -49,6 +55,7 @@ fn main() -> ExitCode {
     match command.as_ref().and_then(|c| c.to_str()) {
         Some("test") => commands::test(&rest),
         Some("pg-shell") => commands::pg_shell(&rest),
+        Some("bench") => bench::bench(&rest),
         Some("help" | "-h" | "--help") => {
             print!("{USAGE}");
             ExitCode::SUCCESS

@@ -1,0 +1,273 @@
+//! The numbers a scenario produces and how they are reported: percentiles,
+//! the `results.json` records, the table, and the server's peak memory.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+/// What one scenario measured against one database.
+#[derive(Debug, Default)]
+pub struct Samples {
+    /// Latency of each request that got the expected answer, in order.
+    pub latencies: Vec<Duration>,
+    /// Requests that failed or got any other answer.
+    pub errors: u64,
+    /// The measured requests, successful or not.
+    pub requests: u64,
+    /// Wall time of the measured part (after warm-up).
+    pub elapsed: Duration,
+    /// The first error seen, kept for the summary.
+    pub first_error: Option<String>,
+}
+
+impl Samples {
+    pub fn success(&mut self, latency: Duration) {
+        self.requests += 1;
+        self.latencies.push(latency);
+    }
+
+    /// Counts an error; the first one is printed in full as it happens, as
+    /// it is usually the one that explains the others.
+    pub fn error(&mut self, message: String) {
+        self.requests += 1;
+        self.errors += 1;
+        if self.first_error.is_none() {
+            eprintln!("xtask: bench: first error: {message}");
+            self.first_error = Some(message);
+        }
+    }
+}
+
+/// One line of `results.json`: one scenario on one database.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Record {
+    pub name: String,
+    pub db: String,
+    pub requests_per_s: f64,
+    /// `null` when no request succeeded.
+    pub p50_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+    pub errors: u64,
+    /// The server's VmHWM; `null` where /proc cannot tell.
+    pub peak_rss_mb: Option<f64>,
+}
+
+impl Record {
+    pub fn new(name: &str, db: &str, samples: &Samples, peak_rss_kb: Option<u64>) -> Record {
+        let mut sorted = samples.latencies.clone();
+        sorted.sort_unstable();
+        let ms = |d: Duration| round2(d.as_secs_f64() * 1000.0);
+        let seconds = samples.elapsed.as_secs_f64();
+        Record {
+            name: name.to_owned(),
+            db: db.to_owned(),
+            requests_per_s: if seconds > 0.0 {
+                round2(samples.requests as f64 / seconds)
+            } else {
+                0.0
+            },
+            p50_ms: percentile(&sorted, 50.0).map(ms),
+            p99_ms: percentile(&sorted, 99.0).map(ms),
+            errors: samples.errors,
+            peak_rss_mb: peak_rss_kb.map(|kb| round2(kb as f64 / 1024.0)),
+        }
+    }
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+/// The nearest-rank percentile of `sorted` (ascending): the smallest value
+/// with at least `p` percent of the values at or below it. `None` when empty.
+pub fn percentile<T: Copy>(sorted: &[T], p: f64) -> Option<T> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let n = sorted.len();
+    // rank = ceil(p/100 * n), 1-based, kept within 1..=n.
+    let rank = ((p / 100.0) * n as f64).ceil() as usize;
+    Some(sorted[rank.clamp(1, n) - 1])
+}
+
+/// `VmHWM` (peak resident set size) in kB, from the text of
+/// `/proc/<pid>/status`: a line like `VmHWM:\t  123456 kB`.
+pub fn parse_vm_hwm_kb(status: &str) -> Option<u64> {
+    let value = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))?
+        .trim();
+    let number = value.strip_suffix("kB").unwrap_or(value).trim();
+    number.parse().ok()
+}
+
+/// The records as `results.json` holds them.
+pub fn to_json(records: &[Record]) -> String {
+    // Serialising plain structs of numbers and strings cannot fail.
+    let mut text = serde_json::to_string_pretty(records).unwrap_or_else(|_| "[]".to_owned());
+    text.push('\n');
+    text
+}
+
+/// A small aligned table of the records, for the terminal.
+pub fn table(records: &[Record]) -> String {
+    let headers = [
+        "scenario",
+        "db",
+        "req/s",
+        "p50 ms",
+        "p99 ms",
+        "errors",
+        "peak RSS MB",
+    ];
+    let opt = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.1}"));
+    let rows: Vec<[String; 7]> = records
+        .iter()
+        .map(|r| {
+            [
+                r.name.clone(),
+                r.db.clone(),
+                format!("{:.2}", r.requests_per_s),
+                opt(r.p50_ms),
+                opt(r.p99_ms),
+                r.errors.to_string(),
+                opt(r.peak_rss_mb),
+            ]
+        })
+        .collect();
+    let mut widths = headers.map(str::len);
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.len());
+        }
+    }
+    let line = |cells: &[String]| {
+        let mut out = String::new();
+        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+            if i > 0 {
+                out.push_str("  ");
+            }
+            // Names left-aligned, numbers right-aligned.
+            if i < 2 {
+                out.push_str(&format!("{cell:<w$}"));
+            } else {
+                out.push_str(&format!("{cell:>w$}"));
+            }
+        }
+        out.trim_end().to_owned() + "\n"
+    };
+    let mut out = line(&headers.map(str::to_owned));
+    for row in &rows {
+        out.push_str(&line(row));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let values: Vec<u32> = (1..=10).collect();
+        assert_eq!(percentile(&values, 50.0), Some(5));
+        assert_eq!(percentile(&values, 99.0), Some(10));
+        assert_eq!(percentile(&values, 100.0), Some(10));
+        assert_eq!(percentile(&values, 0.0), Some(1));
+        assert_eq!(percentile(&values, 10.0), Some(1));
+        assert_eq!(percentile(&values, 11.0), Some(2));
+        // The classic example: 15, 20, 35, 40, 50.
+        let classic = [15, 20, 35, 40, 50];
+        assert_eq!(percentile(&classic, 30.0), Some(20));
+        assert_eq!(percentile(&classic, 40.0), Some(20));
+        assert_eq!(percentile(&classic, 50.0), Some(35));
+        assert_eq!(percentile(&classic, 100.0), Some(50));
+        assert_eq!(percentile(&[7], 99.0), Some(7));
+        assert_eq!(percentile::<u32>(&[], 50.0), None);
+    }
+
+    #[test]
+    fn records_from_samples() {
+        let mut samples = Samples::default();
+        for ms in [300, 100, 200] {
+            samples.success(Duration::from_millis(ms));
+        }
+        samples.error("HTTP 500".into());
+        samples.elapsed = Duration::from_secs(2);
+        let record = Record::new("fanout-10k", "sqlite", &samples, Some(51_200));
+        assert_eq!(
+            record,
+            Record {
+                name: "fanout-10k".into(),
+                db: "sqlite".into(),
+                requests_per_s: 2.0,
+                p50_ms: Some(200.0),
+                p99_ms: Some(300.0),
+                errors: 1,
+                peak_rss_mb: Some(50.0),
+            }
+        );
+    }
+
+    #[test]
+    fn records_serialise_with_the_documented_fields() {
+        let records = [
+            Record {
+                name: "fanout-10k".into(),
+                db: "postgres".into(),
+                requests_per_s: 3.25,
+                p50_ms: Some(301.5),
+                p99_ms: Some(320.0),
+                errors: 0,
+                peak_rss_mb: Some(42.13),
+            },
+            Record {
+                name: "fanout-10k".into(),
+                db: "sqlite".into(),
+                requests_per_s: 0.0,
+                p50_ms: None,
+                p99_ms: None,
+                errors: 2,
+                peak_rss_mb: None,
+            },
+        ];
+        let value: serde_json::Value = serde_json::from_str(&to_json(&records)).unwrap();
+        assert_eq!(
+            value,
+            serde_json::json!([
+                {"name": "fanout-10k", "db": "postgres", "requests_per_s": 3.25, "p50_ms": 301.5,
+                 "p99_ms": 320.0, "errors": 0, "peak_rss_mb": 42.13},
+                {"name": "fanout-10k", "db": "sqlite", "requests_per_s": 0.0, "p50_ms": null,
+                 "p99_ms": null, "errors": 2, "peak_rss_mb": null}
+            ])
+        );
+    }
+
+    #[test]
+    fn vm_hwm_is_read_from_proc_status() {
+        let status = "Name:\tnotifications-b\nVmPeak:\t  900000 kB\nVmHWM:\t   51200 kB\nVmRSS:\t   40000 kB\n";
+        assert_eq!(parse_vm_hwm_kb(status), Some(51_200));
+        assert_eq!(parse_vm_hwm_kb("VmHWM: 12 kB"), Some(12));
+        assert_eq!(parse_vm_hwm_kb("Name:\tx\nVmRSS:\t1 kB\n"), None);
+        assert_eq!(parse_vm_hwm_kb("VmHWM:\tlots kB\n"), None);
+    }
+
+    #[test]
+    fn the_table_has_one_row_per_record() {
+        let record = Record {
+            name: "fanout-10k".into(),
+            db: "sqlite".into(),
+            requests_per_s: 4.0,
+            p50_ms: Some(250.0),
+            p99_ms: None,
+            errors: 0,
+            peak_rss_mb: Some(60.5),
+        };
+        let table = table(&[record]);
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines.len(), 2);
+        assert!(lines[0].starts_with("scenario"));
+        assert!(lines[1].starts_with("fanout-10k  sqlite"));
+        assert!(lines[1].contains("250.0") && lines[1].ends_with("60.5"));
+    }
+}

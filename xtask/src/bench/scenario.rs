@@ -1,0 +1,199 @@
+//! The scenarios. Each one says what it needs from the server (files and
+//! configuration, prepared before the server starts) and then drives a
+//! ready server through `Ctx`, returning what it measured. A new scenario
+//! is a type implementing `Scenario`, listed in `all()`.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use super::report::Samples;
+use crate::interrupt;
+
+pub trait Scenario {
+    /// The name in `results.json` and for `--scenario`.
+    fn name(&self) -> &'static str;
+
+    /// One line for `cargo xtask bench --help` and the docs.
+    fn about(&self) -> &'static str;
+
+    /// Writes the files the scenario needs into `dir` and returns the
+    /// configuration it adds (merged over the base configuration).
+    fn prepare(&self, dir: &Path) -> Result<Value, String>;
+
+    /// Runs against a ready server, warm-up included.
+    fn run(&self, ctx: &Ctx<'_>) -> Result<Samples, String>;
+}
+
+/// Every scenario, in the order they run.
+pub fn all() -> Vec<Box<dyn Scenario>> {
+    vec![Box::new(FanOut {
+        name: "fanout-10k",
+        members: 10_000,
+    })]
+}
+
+/// What a scenario gets to talk to the server with.
+pub struct Ctx<'a> {
+    pub rt: &'a tokio::runtime::Runtime,
+    pub client: &'a reqwest::Client,
+    /// `http://127.0.0.1:<port>`.
+    pub base_url: String,
+    /// A static `externalAccess` token: the create route accepts it.
+    pub sender_token: String,
+    /// `--quick`: fewer repetitions, to check the scenario works.
+    pub quick: bool,
+}
+
+/// A finished HTTP exchange.
+pub struct Answer {
+    pub status: u16,
+    pub body: Vec<u8>,
+    /// From sending the request to having read the whole body.
+    pub latency: Duration,
+}
+
+impl Ctx<'_> {
+    /// POSTs `body` as the sender and reads the whole answer.
+    pub fn post_as_sender(&self, path: &str, body: &Value) -> Result<Answer, String> {
+        let url = format!("{}{path}", self.base_url);
+        self.rt.block_on(async {
+            let start = Instant::now();
+            let response = self
+                .client
+                .post(&url)
+                .bearer_auth(&self.sender_token)
+                .json(body)
+                .send()
+                .await
+                .map_err(|e| format!("POST {path}: {e}"))?;
+            let status = response.status().as_u16();
+            let body = response
+                .bytes()
+                .await
+                .map_err(|e| format!("POST {path}: reading the answer: {e}"))?;
+            let latency = start.elapsed();
+            Ok(Answer {
+                status,
+                body: body.to_vec(),
+                latency,
+            })
+        })
+    }
+}
+
+/// Sends to one group of `members` users, sequentially: how long storing a
+/// big fan-out takes. Upstream throttles recipients (10 per 50 ms), so a
+/// 10,000-member group takes it about 50 s.
+struct FanOut {
+    name: &'static str,
+    members: usize,
+}
+
+/// Measured requests after the warm-up.
+const FANOUT_REQUESTS: usize = 10;
+const FANOUT_REQUESTS_QUICK: usize = 2;
+
+impl FanOut {
+    fn send(&self, ctx: &Ctx<'_>, title: &str) -> Result<Duration, String> {
+        let body = json!({
+            "recipients": {"type": "entity", "entityRef": "group:default/big"},
+            "payload": {"title": title}
+        });
+        let answer = ctx.post_as_sender("/api/notifications/notifications", &body)?;
+        if answer.status != 200 {
+            return Err(format!(
+                "HTTP {}: {}",
+                answer.status,
+                String::from_utf8_lossy(&answer.body)
+            ));
+        }
+        let created: Value = serde_json::from_slice(&answer.body)
+            .map_err(|e| format!("the answer is not JSON: {e}"))?;
+        match created.as_array().map(Vec::len) {
+            Some(n) if n == self.members => Ok(answer.latency),
+            Some(n) => Err(format!(
+                "{n} notifications created, {} expected",
+                self.members
+            )),
+            None => Err(format!("the answer is not an array: {created:.200}")),
+        }
+    }
+}
+
+impl Scenario for FanOut {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn about(&self) -> &'static str {
+        "POST one notification to group:default/big (10,000 members, from a catalog file), \
+         sequentially, after one warm-up"
+    }
+
+    fn prepare(&self, dir: &Path) -> Result<Value, String> {
+        let file = dir.join("catalog.yaml");
+        std::fs::write(&file, group_yaml("big", self.members))
+            .map_err(|e| format!("{}: {e}", file.display()))?;
+        Ok(json!({"notifications": {"catalog": {"files": [file]}}}))
+    }
+
+    fn run(&self, ctx: &Ctx<'_>) -> Result<Samples, String> {
+        // A failed warm-up means the set-up is wrong: nothing to measure.
+        self.send(ctx, "warm-up")
+            .map_err(|e| format!("the warm-up request failed: {e}"))?;
+        let requests = if ctx.quick {
+            FANOUT_REQUESTS_QUICK
+        } else {
+            FANOUT_REQUESTS
+        };
+        let mut samples = Samples::default();
+        let start = Instant::now();
+        for i in 1..=requests {
+            interrupt::check()?;
+            match self.send(ctx, &format!("fan-out {i}")) {
+                Ok(latency) => samples.success(latency),
+                Err(e) => samples.error(e),
+            }
+        }
+        samples.elapsed = start.elapsed();
+        Ok(samples)
+    }
+}
+
+/// A Backstage Group entity `name` with `members` users, bare names
+/// `member-00000`, … (as the API tests write it).
+fn group_yaml(name: &str, members: usize) -> String {
+    let mut text = format!(
+        "apiVersion: backstage.io/v1alpha1\nkind: Group\nmetadata: {{name: {name}}}\n\
+         spec:\n  type: team\n  children: []\n  members:\n"
+    );
+    for i in 0..members {
+        let _ = writeln!(text, "    - member-{i:05}");
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scenario_names_are_unique() {
+        let names: Vec<&str> = all().iter().map(|s| s.name()).collect();
+        let mut unique = names.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(names.len(), unique.len());
+        assert!(names.contains(&"fanout-10k"));
+    }
+
+    #[test]
+    fn the_group_file_lists_every_member() {
+        let yaml = group_yaml("big", 3);
+        assert!(yaml.contains("kind: Group\nmetadata: {name: big}\n"));
+        assert!(yaml.ends_with("    - member-00000\n    - member-00001\n    - member-00002\n"));
+    }
+}
