@@ -6,6 +6,7 @@ pub mod cleaner;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod delivery;
 pub mod error;
 pub mod http;
 pub mod server;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use actix_web::dev::ServerHandle;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
-use notifications_node::{CatalogResolver, RecipientResolver};
+use notifications_node::{CatalogResolver, Processor, RecipientResolver};
 use tokio::task::JoinHandle;
 
 use crate::auth::{self, Authenticator};
@@ -16,8 +16,9 @@ use crate::catalog::{EmbeddedCatalog, RemoteCatalog};
 use crate::cleaner;
 use crate::config::{Config, DatabaseConfig, PostgresConfig, SqliteLocation};
 use crate::db::{Db, PoolOptions, Target};
+use crate::delivery::DeliveryWorker;
 use crate::http::{self, AppState};
-use crate::service::NotificationsService;
+use crate::service::{NotificationsService, ServiceParts};
 use crate::signals::SignalHub;
 use crate::store::Store;
 
@@ -34,6 +35,8 @@ pub enum StartError {
     Migration(String),
     #[error("cannot read or create the signing key in {path}: {source}")]
     SigningKey { path: PathBuf, source: io::Error },
+    #[error("{0}")]
+    Processors(String),
     #[error("cannot load the catalog: {0}")]
     Catalog(String),
     #[error("cannot set up the HTTP client that fetches signing keys: {0}")]
@@ -48,6 +51,7 @@ pub struct BackendBuilder {
     data_dir: PathBuf,
     /// `None`: the default resolver over the configured catalog.
     resolver: Option<Arc<dyn RecipientResolver>>,
+    processors: Vec<Arc<dyn Processor>>,
     workers: Option<usize>,
     handle_signals: bool,
 }
@@ -58,6 +62,7 @@ impl BackendBuilder {
             config,
             data_dir: data_dir.into(),
             resolver: None,
+            processors: Vec::new(),
             workers: None,
             handle_signals: true,
         }
@@ -66,6 +71,13 @@ impl BackendBuilder {
     /// Replaces how entity refs become users (upstream's `setNotificationRecipientResolver`).
     pub fn recipient_resolver(mut self, resolver: impl RecipientResolver) -> Self {
         self.resolver = Some(Arc::new(resolver));
+        self
+    }
+
+    /// Adds a processor (upstream's `addProcessor`): its hooks run for every send in the order
+    /// processors were added, and its name becomes a channel of users' settings.
+    pub fn processor(mut self, processor: impl Processor) -> Self {
+        self.processors.push(Arc::new(processor));
         self
     }
 
@@ -84,6 +96,18 @@ impl BackendBuilder {
     /// Opens and migrates the database, then starts serving.
     pub async fn start(self) -> Result<RunningBackend, StartError> {
         let config = self.config;
+        let mut names = std::collections::HashSet::new();
+        for p in &self.processors {
+            if p.name()
+                .eq_ignore_ascii_case(notifications_common::WEB_CHANNEL)
+                || !names.insert(p.name().to_lowercase())
+            {
+                return Err(StartError::Processors(format!(
+                    "two channels are named {:?}: processor names must be unique and not Web",
+                    p.name()
+                )));
+            }
+        }
         let (db, what) = open_database(&config.backend.database, &self.data_dir, None).await?;
         let applied = db
             .migrate()
@@ -124,13 +148,25 @@ impl BackendBuilder {
         };
         let store = Store::new(db.clone());
         let signals = SignalHub::default();
-        let service = NotificationsService::new(
-            store.clone(),
-            resolver,
-            signals.clone(),
-            config.notifications.default_settings.clone(),
-            config.app.base_url.clone(),
+        let deliveries_queued = Arc::new(tokio::sync::Notify::new());
+        tasks.push(
+            DeliveryWorker::new(
+                store.clone(),
+                &self.processors,
+                config.notifications.delivery.clone(),
+                deliveries_queued.clone(),
+            )
+            .spawn(),
         );
+        let service = NotificationsService::new(ServiceParts {
+            store: store.clone(),
+            resolver,
+            processors: self.processors,
+            signals: signals.clone(),
+            defaults: config.notifications.default_settings.clone(),
+            app_base_url: config.app.base_url.clone(),
+            deliveries_queued,
+        });
         let state = web::Data::new(AppState::new(service, authenticator, db));
         let address = format!(
             "{}:{}",

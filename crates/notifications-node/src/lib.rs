@@ -4,8 +4,11 @@
 //!   (upstream's `NotificationRecipientResolver` extension point).
 //! * [`Catalog`]: where entities and their relations come from; [`CatalogResolver`] is upstream's
 //!   default resolver over any catalog.
+//! * [`Processor`]: hooks around the storing of every notification, and its delivery to other
+//!   channels (upstream's `NotificationProcessor`).
 
 mod catalog;
+mod processor;
 mod resolver;
 
 pub use catalog::{
@@ -13,4 +16,5 @@ pub use catalog::{
     RELATION_MEMBER_OF, RELATION_OWNED_BY, RELATION_OWNER_OF, RELATION_PARENT_OF,
 };
 pub use notifications_common as common;
+pub use processor::{NotificationProcessorFilters, Processor, ProcessorError};
 pub use resolver::{CatalogResolver, RecipientResolver, ResolveError, ResolvedRecipients};

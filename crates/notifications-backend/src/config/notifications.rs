@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use super::catalog::CatalogConfig;
 use super::coerce::{Bool, Positive};
+use super::delivery::DeliveryConfig;
 use super::duration::{FixedDuration, Retention, RetentionSetting};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -23,6 +24,7 @@ pub struct NotificationsConfig {
     /// `notifications.processors` as written (`Null` when absent), for the processors to read.
     pub processors: Value,
     pub catalog: CatalogConfig,
+    pub delivery: DeliveryConfig,
 }
 
 impl Default for NotificationsConfig {
@@ -34,6 +36,7 @@ impl Default for NotificationsConfig {
             throttle_interval: Duration::from_millis(50),
             processors: Value::Null,
             catalog: CatalogConfig::default(),
+            delivery: DeliveryConfig::default(),
         }
     }
 }
@@ -48,6 +51,7 @@ pub(super) struct RawNotifications {
     throttle_interval: Option<FixedDuration>,
     processors: Value,
     catalog: CatalogConfig,
+    delivery: DeliveryConfig,
 }
 
 impl From<RawNotifications> for NotificationsConfig {
@@ -64,6 +68,7 @@ impl From<RawNotifications> for NotificationsConfig {
                 .map_or(defaults.throttle_interval, |d| d.0),
             processors: raw.processors,
             catalog: raw.catalog,
+            delivery: raw.delivery,
         }
     }
 }

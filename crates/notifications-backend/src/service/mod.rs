@@ -2,6 +2,7 @@
 
 mod inbox;
 pub mod link;
+mod processing;
 mod send;
 pub mod settings;
 mod validate;
@@ -9,10 +10,13 @@ mod validate;
 use std::sync::Arc;
 
 use notifications_common::{NotificationSettings, WEB_CHANNEL};
-use notifications_node::RecipientResolver;
+use notifications_node::{Processor, RecipientResolver};
+use tokio::sync::Notify;
 use url::Url;
 
 pub use send::SendOutcome;
+
+use processing::Installed;
 
 use crate::signals::SignalHub;
 use crate::store::Store;
@@ -26,29 +30,43 @@ pub struct NotificationsService {
 struct Inner {
     store: Store,
     resolver: Arc<dyn RecipientResolver>,
+    /// In registration order.
+    processors: Vec<Installed>,
     signals: SignalHub,
     defaults: NotificationSettings,
     /// `Web` and the names of the installed processors: the channels a user may configure.
     channels: Vec<String>,
     app_base_url: Url,
+    /// Told after a send queued deliveries, so that the local worker starts at once.
+    deliveries_queued: Arc<Notify>,
+}
+
+/// What the service is built from.
+pub struct ServiceParts {
+    pub store: Store,
+    pub resolver: Arc<dyn RecipientResolver>,
+    pub processors: Vec<Arc<dyn Processor>>,
+    pub signals: SignalHub,
+    pub defaults: NotificationSettings,
+    pub app_base_url: Url,
+    pub deliveries_queued: Arc<Notify>,
 }
 
 impl NotificationsService {
-    pub fn new(
-        store: Store,
-        resolver: Arc<dyn RecipientResolver>,
-        signals: SignalHub,
-        defaults: NotificationSettings,
-        app_base_url: Url,
-    ) -> Self {
+    pub fn new(parts: ServiceParts) -> Self {
+        let channels = std::iter::once(WEB_CHANNEL.to_owned())
+            .chain(parts.processors.iter().map(|p| p.name().to_owned()))
+            .collect();
         Self {
             inner: Arc::new(Inner {
-                store,
-                resolver,
-                signals,
-                defaults,
-                channels: vec![WEB_CHANNEL.to_owned()],
-                app_base_url,
+                store: parts.store,
+                resolver: parts.resolver,
+                processors: parts.processors.into_iter().map(Installed::new).collect(),
+                signals: parts.signals,
+                defaults: parts.defaults,
+                channels,
+                app_base_url: parts.app_base_url,
+                deliveries_queued: parts.deliveries_queued,
             }),
         }
     }

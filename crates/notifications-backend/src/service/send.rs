@@ -1,19 +1,21 @@
-//! Creating notifications (`POST /notifications`): validation, recipients, the Web-channel
-//! settings check, one transaction for all recipients, then signals.
+//! Creating notifications (`POST /notifications`): the processors' hooks, validation,
+//! recipients, settings checks, one transaction for all recipients and their deliveries, then
+//! signals.
 
 use std::collections::HashSet;
 
 use notifications_common::{
-    EntityRef, FreshNotification, Notification, NotificationRecipients, NotificationSendOptions,
-    NotificationSignal, Timestamp, WEB_CHANNEL,
+    EntityRef, FreshNotification, Notification, NotificationId, NotificationRecipients,
+    NotificationSendOptions, NotificationSignal, Timestamp, WEB_CHANNEL,
 };
 use serde::{Serialize, Serializer};
 
 use notifications_node::ResolveError;
 
+use super::processing::{self, Installed};
 use super::{NotificationsService, link, settings, validate};
 use crate::error::Error;
-use crate::store::{NewNotification, StoredNotification};
+use crate::store::{Recipient, SendContext, StoredNotification};
 
 /// One element of the create answer: a new notification in upstream's in-memory shape, or a
 /// notification a re-send with the same scope updated, as stored.
@@ -43,62 +45,141 @@ impl NotificationsService {
         origin: &str,
         options: NotificationSendOptions,
     ) -> Result<Vec<SendOutcome>, Error> {
-        let NotificationSendOptions {
-            recipients,
-            mut payload,
-        } = options;
+        let mut options = processing::process_options(&self.inner.processors, options).await;
+        let payload = &mut options.payload;
         // An empty topic or scope is none: upstream only honours a non-empty scope, and an empty
         // topic would show up as a nameless (and unsaveable) topic in the user's settings.
-        payload.topic = payload.topic.filter(|t| !t.is_empty());
-        payload.scope = payload.scope.filter(|s| !s.is_empty());
+        payload.topic = payload.topic.take().filter(|t| !t.is_empty());
+        payload.scope = payload.scope.take().filter(|s| !s.is_empty());
         if payload.title.is_empty() {
             return Err(Error::invalid(
                 "Invalid notification request received: missing title",
             ));
         }
         validate::short_text("origin", origin)?;
-        validate::payload(&payload)?;
+        validate::payload(payload)?;
         if let Some(l) = &payload.link {
             link::validate_link(l, &self.inner.app_base_url)?;
         }
-        let new = NewNotification {
+        let send = SendContext {
             origin: origin.to_owned(),
-            payload,
             created: Timestamp::now(),
+            options: serde_json::to_value(&options)
+                .map_err(|e| Error::Internal(format!("send options as JSON: {e}")))?,
         };
-        match recipients {
-            NotificationRecipients::Broadcast => {
-                let stored = self.inner.store.create_broadcast(new).await?;
-                self.inner
-                    .signals
-                    .to_everyone(NotificationSignal::NewNotification {
-                        notification_id: stored.notification.id.to_string(),
-                    });
-                Ok(vec![SendOutcome(stored)])
-            }
+        let outcome = match &options.recipients {
+            NotificationRecipients::Broadcast => self.send_broadcast(send, &options).await?,
             NotificationRecipients::Entity {
                 entity_ref,
                 exclude_entity_ref,
             } => {
-                let excluded = exclude_entity_ref.map(|e| e.into_vec()).unwrap_or_default();
+                let excluded = exclude_entity_ref
+                    .clone()
+                    .map(|e| e.into_vec())
+                    .unwrap_or_default();
                 let users = self
-                    .resolve_users(&entity_ref.into_vec(), &excluded)
+                    .resolve_users(&entity_ref.clone().into_vec(), &excluded)
                     .await?;
-                let users = self.with_web_enabled(users, &new).await?;
-                let stored = self.inner.store.create_for_users(new, users).await?;
-                for s in &stored {
-                    if let Some(user) = &s.notification.user {
-                        self.inner.signals.to_user(
-                            user,
-                            NotificationSignal::NewNotification {
-                                notification_id: s.notification.id.to_string(),
-                            },
-                        );
-                    }
-                }
-                Ok(stored.into_iter().map(SendOutcome).collect())
+                self.send_to_users(send, &options, users).await?
+            }
+        };
+        Ok(outcome)
+    }
+
+    async fn send_broadcast(
+        &self,
+        send: SendContext,
+        options: &NotificationSendOptions,
+    ) -> Result<Vec<SendOutcome>, Error> {
+        // Broadcasts are not subject to anyone's settings, only to the processors' filters.
+        let selected: Vec<&Installed> = self
+            .inner
+            .processors
+            .iter()
+            .filter(|p| p.accepts(&options.payload))
+            .collect();
+        let n = processing::pre_process(&selected, new_notification(&send, None, options), options)
+            .await;
+        let recipient = Recipient {
+            user: None,
+            id: n.id,
+            payload: n.payload,
+            web: true,
+            channels: processing::delivery_channels(&selected),
+        };
+        let queued = !recipient.channels.is_empty();
+        let stored = self.inner.store.create_broadcast(send, recipient).await?;
+        self.inner
+            .signals
+            .to_everyone(NotificationSignal::NewNotification {
+                notification_id: stored.notification.id.to_string(),
+            });
+        if queued {
+            self.inner.deliveries_queued.notify_one();
+        }
+        Ok(vec![SendOutcome(stored)])
+    }
+
+    /// Each user gets the processors their settings allow (and the filters accept), and an
+    /// inbox entry when their Web channel is on; all of it is stored in one transaction.
+    async fn send_to_users(
+        &self,
+        send: SendContext,
+        options: &NotificationSendOptions,
+        users: Vec<String>,
+    ) -> Result<Vec<SendOutcome>, Error> {
+        if users.is_empty() {
+            return Ok(Vec::new());
+        }
+        let settings = self.inner.store.users_settings(users.clone()).await?;
+        let defaults = &self.inner.defaults;
+        let topic = options.payload.topic.as_deref();
+        let mut recipients = Vec::with_capacity(users.len());
+        for user in users {
+            let rows = settings.get(&user).map(Vec::as_slice).unwrap_or_default();
+            let enabled = |channel: &str, topic: Option<&str>| {
+                settings::is_enabled(channel, defaults, rows, &send.origin, topic)
+            };
+            let selected: Vec<&Installed> = self
+                .inner
+                .processors
+                .iter()
+                .filter(|p| p.accepts(&options.payload) && enabled(p.name(), topic))
+                .collect();
+            let n = processing::pre_process(
+                &selected,
+                new_notification(&send, Some(user.clone()), options),
+                options,
+            )
+            .await;
+            let web = enabled(WEB_CHANNEL, n.payload.topic.as_deref());
+            let channels = processing::delivery_channels(&selected);
+            if web || !channels.is_empty() {
+                recipients.push(Recipient {
+                    user: Some(user),
+                    id: n.id,
+                    payload: n.payload,
+                    web,
+                    channels,
+                });
             }
         }
+        let queued = recipients.iter().any(|r| !r.channels.is_empty());
+        let stored = self.inner.store.create_for_users(send, recipients).await?;
+        for s in &stored {
+            if let Some(user) = &s.notification.user {
+                self.inner.signals.to_user(
+                    user,
+                    NotificationSignal::NewNotification {
+                        notification_id: s.notification.id.to_string(),
+                    },
+                );
+            }
+        }
+        if queued {
+            self.inner.deliveries_queued.notify_one();
+        }
+        Ok(stored.into_iter().map(SendOutcome).collect())
     }
 
     /// The distinct users (canonical refs, in resolver order) the entity refs stand for.
@@ -136,35 +217,22 @@ impl NotificationsService {
         }
         Ok(users)
     }
+}
 
-    /// Drops the users whose settings turn the Web channel off for this origin and topic
-    /// (one query for all of them).
-    async fn with_web_enabled(
-        &self,
-        users: Vec<String>,
-        n: &NewNotification,
-    ) -> Result<Vec<String>, Error> {
-        if users.is_empty() {
-            return Ok(users);
-        }
-        let rows = self
-            .inner
-            .store
-            .channel_settings(WEB_CHANNEL, users.clone())
-            .await?;
-        let topic = n.payload.topic.as_deref();
-        Ok(users
-            .into_iter()
-            .filter(|user| {
-                let user_rows = rows.get(user).map(Vec::as_slice).unwrap_or_default();
-                settings::is_enabled(
-                    WEB_CHANNEL,
-                    &self.inner.defaults,
-                    user_rows,
-                    &n.origin,
-                    topic,
-                )
-            })
-            .collect())
+/// A new notification of this send for `user` (or everyone), before the processors.
+fn new_notification(
+    send: &SendContext,
+    user: Option<String>,
+    options: &NotificationSendOptions,
+) -> Notification {
+    Notification {
+        id: NotificationId::generate(),
+        user,
+        created: send.created,
+        saved: None,
+        read: None,
+        updated: None,
+        origin: send.origin.clone(),
+        payload: options.payload.clone(),
     }
 }

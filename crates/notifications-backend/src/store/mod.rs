@@ -1,6 +1,7 @@
 //! All SQL lives here. Each submodule holds the statements for one concern; the service layer
 //! above holds the rules.
 
+mod deliveries;
 mod list;
 mod notifications;
 mod retention;
@@ -9,8 +10,9 @@ mod settings;
 
 use crate::db::{Db, DbError};
 
+pub use deliveries::{DELIVERED, DeliveryRow, FAILED, Outcome, PENDING};
 pub use list::ListFilters;
-pub use notifications::{NewNotification, StoredNotification};
+pub use notifications::{Recipient, SendContext, StoredNotification};
 pub use settings::SettingRow;
 
 /// The notifications storage, over either database.

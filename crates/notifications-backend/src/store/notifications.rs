@@ -7,17 +7,47 @@ use diesel::RunQueryDsl;
 use notifications_common::{Notification, NotificationId, NotificationPayload, Timestamp};
 use time::OffsetDateTime;
 
+use super::deliveries::queue_deliveries;
 use super::list::get_many;
 use super::rows::{BROADCAST_RETURNING, NotificationRow, USER_RETURNING};
 use super::{Store, StoreResult};
 use crate::db::{Bind, DbConnection, DbError, Sql, per_backend, write_transaction};
 
-/// What one send stores: the same content for every recipient.
+/// What the recipients of one send share.
 #[derive(Clone, Debug)]
-pub struct NewNotification {
+pub struct SendContext {
     pub origin: String,
-    pub payload: NotificationPayload,
     pub created: Timestamp,
+    /// The send's options (recipients and payload) as JSON: what processors get with each
+    /// delivery. Unused when nothing is delivered.
+    pub options: serde_json::Value,
+}
+
+/// One recipient of a send: a user, or everyone (`user: None`, a broadcast).
+#[derive(Clone, Debug)]
+pub struct Recipient {
+    pub user: Option<String>,
+    /// Chosen before the processors' `pre_process`, so that they see the id that is stored.
+    pub id: NotificationId,
+    /// This recipient's content: the send's, as the processors left it.
+    pub payload: NotificationPayload,
+    /// False when the user's Web channel is off: nothing is stored, deliveries still are.
+    pub web: bool,
+    /// The channels (processor names) this notification is delivered to.
+    pub channels: Vec<String>,
+}
+
+impl Recipient {
+    /// `payload` for `user` (or everyone) in the inbox, delivered nowhere else.
+    pub fn inbox_only(user: Option<String>, payload: NotificationPayload) -> Self {
+        Self {
+            user,
+            id: NotificationId::generate(),
+            payload,
+            web: true,
+            channels: Vec::new(),
+        }
+    }
 }
 
 /// A notification as a send left it.
@@ -92,8 +122,7 @@ fn on_scope_conflict(table: Table) -> String {
     )
 }
 
-fn push_content(sql: &mut Sql, n: &NewNotification) {
-    let p = &n.payload;
+fn push_content(sql: &mut Sql, send: &SendContext, p: &NotificationPayload) {
     sql.bind(Bind::Text(p.title.clone()))
         .push(", ")
         .bind(Bind::OptText(p.description.clone()))
@@ -102,7 +131,7 @@ fn push_content(sql: &mut Sql, n: &NewNotification) {
         .push(", ")
         .bind(Bind::OptText(p.link.clone()))
         .push(", ")
-        .bind(Bind::Text(n.origin.clone()))
+        .bind(Bind::Text(send.origin.clone()))
         .push(", ")
         .bind(Bind::OptText(p.scope.clone()))
         .push(", ")
@@ -114,21 +143,22 @@ fn push_content(sql: &mut Sql, n: &NewNotification) {
             p.metadata.clone().map(serde_json::Value::Object),
         ))
         .push(", ")
-        .bind(Bind::Timestamp(n.created.as_datetime()));
+        .bind(Bind::Timestamp(send.created.as_datetime()));
 }
 
-/// The in-memory notification a fresh insert produced (what upstream answers for new rows).
-fn fresh(id: uuid::Uuid, user: Option<String>, n: &NewNotification) -> Notification {
-    let mut payload = n.payload.clone();
+/// The in-memory notification a fresh insert produced (what upstream answers for new rows), or
+/// the notification a user whose Web channel is off gets delivered.
+fn fresh(send: &SendContext, r: &Recipient) -> Notification {
+    let mut payload = r.payload.clone();
     payload.severity = Some(payload.severity_or_default());
     Notification {
-        id: NotificationId(id),
-        user,
-        created: n.created,
+        id: r.id,
+        user: r.user.clone(),
+        created: send.created,
         saved: None,
         read: None,
         updated: None,
-        origin: n.origin.clone(),
+        origin: send.origin.clone(),
         payload,
     }
 }
@@ -138,62 +168,88 @@ fn load_returning(conn: &mut DbConnection, sql: Sql) -> diesel::QueryResult<Vec<
 }
 
 impl Store {
-    /// Stores `n` for every user in one transaction: all of them or none.
+    /// Stores a send for every user recipient whose Web channel is on, and queues every
+    /// recipient's deliveries, in one transaction: all of it or nothing.
     ///
     /// Users who already have a notification with the same origin and scope get that one
-    /// updated (and unread again) instead. The result follows the order of `users`.
+    /// updated (and unread again) instead; its deliveries carry it as updated. The result lists
+    /// what was stored, in the order of `recipients`.
     pub async fn create_for_users(
         &self,
-        n: NewNotification,
-        users: Vec<String>,
+        send: SendContext,
+        recipients: Vec<Recipient>,
     ) -> StoreResult<Vec<StoredNotification>> {
         self.db
             .run(move |conn| {
                 // Rows are written in user order, so that two sends to overlapping users take
                 // their row locks in the same order and cannot deadlock.
-                let mut sorted = users.clone();
-                sorted.sort_unstable();
-                let mut stored = HashMap::with_capacity(users.len());
+                let mut inbox: Vec<&Recipient> = recipients.iter().filter(|r| r.web).collect();
+                inbox.sort_unstable_by(|a, b| a.user.cmp(&b.user));
                 write_transaction(conn, |conn| {
-                    for chunk in sorted.chunks(INSERT_CHUNK) {
-                        stored.extend(insert_user_chunk(conn, &n, chunk)?);
+                    let mut stored = HashMap::with_capacity(inbox.len());
+                    for chunk in inbox.chunks(INSERT_CHUNK) {
+                        stored.extend(insert_user_chunk(conn, &send, chunk)?);
                     }
-                    Ok::<_, DbError>(())
-                })?;
-                Ok(users.iter().filter_map(|u| stored.remove(u)).collect())
+                    let notifications: Vec<Option<StoredNotification>> = recipients
+                        .iter()
+                        .map(|r| r.user.as_ref().and_then(|u| stored.remove(u)))
+                        .collect();
+                    queue_deliveries(
+                        conn,
+                        &send,
+                        recipients.iter().zip(&notifications).map(|(r, s)| {
+                            let n = s
+                                .as_ref()
+                                .map_or_else(|| fresh(&send, r), |s| s.notification.clone());
+                            (n, r.channels.as_slice())
+                        }),
+                    )?;
+                    Ok::<_, DbError>(notifications.into_iter().flatten().collect())
+                })
             })
             .await
     }
 
     /// Stores a broadcast, or updates the earlier broadcast with the same origin and scope (which
-    /// then reads as unread again for everyone).
-    pub async fn create_broadcast(&self, n: NewNotification) -> StoreResult<StoredNotification> {
+    /// then reads as unread again for everyone), and queues its deliveries.
+    pub async fn create_broadcast(
+        &self,
+        send: SendContext,
+        broadcast: Recipient,
+    ) -> StoreResult<StoredNotification> {
         self.db
             .run(move |conn| {
                 write_transaction(conn, |conn| {
-                    let id = NotificationId::generate().0;
+                    let id = broadcast.id.0;
                     let mut sql = Sql::new("INSERT INTO broadcast (id, ");
                     sql.push(CONTENT_COLUMNS)
                         .push(") VALUES (")
                         .bind(Bind::Uuid(id))
                         .push(", ");
-                    push_content(&mut sql, &n);
+                    push_content(&mut sql, &send, &broadcast.payload);
                     sql.push(")").push(&on_scope_conflict(Table::Broadcast));
                     let row = load_returning(conn, sql)?
                         .into_iter()
                         .next()
                         .ok_or(diesel::result::Error::NotFound)?;
-                    if row.id == id {
-                        return Ok::<_, DbError>(StoredNotification {
-                            notification: fresh(id, None, &n),
+                    let stored = if row.id == id {
+                        StoredNotification {
+                            notification: fresh(&send, &broadcast),
                             updated_existing: false,
-                        });
-                    }
-                    reset_broadcast_read(conn, row.id)?;
-                    Ok(StoredNotification {
-                        notification: row.into(),
-                        updated_existing: true,
-                    })
+                        }
+                    } else {
+                        reset_broadcast_read(conn, row.id)?;
+                        StoredNotification {
+                            notification: row.into(),
+                            updated_existing: true,
+                        }
+                    };
+                    queue_deliveries(
+                        conn,
+                        &send,
+                        [(stored.notification.clone(), broadcast.channels.as_slice())],
+                    )?;
+                    Ok::<_, DbError>(stored)
                 })
             })
             .await
@@ -231,35 +287,34 @@ impl Store {
 /// Inserts (or, by scope, updates) one notification per user; gives each user's result.
 fn insert_user_chunk(
     conn: &mut DbConnection,
-    n: &NewNotification,
-    users: &[String],
+    send: &SendContext,
+    recipients: &[&Recipient],
 ) -> diesel::QueryResult<Vec<(String, StoredNotification)>> {
-    let ids: Vec<uuid::Uuid> = users.iter().map(|_| NotificationId::generate().0).collect();
     let mut sql = Sql::new("INSERT INTO notification (id, user_ref, ");
     sql.push(CONTENT_COLUMNS).push(") VALUES ");
-    for (i, (user, id)) in users.iter().zip(&ids).enumerate() {
+    for (i, r) in recipients.iter().enumerate() {
         if i > 0 {
             sql.push(", ");
         }
         sql.push("(")
-            .bind(Bind::Uuid(*id))
+            .bind(Bind::Uuid(r.id.0))
             .push(", ")
-            .bind(Bind::Text(user.clone()))
+            .bind(Bind::Text(r.user.clone().unwrap_or_default()))
             .push(", ");
-        push_content(&mut sql, n);
+        push_content(&mut sql, send, &r.payload);
         sql.push(")");
     }
-    let fresh_for = |user: &String, id: uuid::Uuid| StoredNotification {
-        notification: fresh(id, Some(user.clone()), n),
+    let fresh_for = |r: &Recipient| StoredNotification {
+        notification: fresh(send, r),
         updated_existing: false,
     };
-    if n.payload.scope.is_none() {
+    let user_of = |r: &Recipient| r.user.clone().unwrap_or_default();
+    if recipients.iter().all(|r| r.payload.scope.is_none()) {
         // Nothing can conflict: no need to read the rows back.
         per_backend!(conn, |c| sql.execute(c))?;
-        return Ok(users
+        return Ok(recipients
             .iter()
-            .zip(ids)
-            .map(|(user, id)| (user.clone(), fresh_for(user, id)))
+            .map(|r| (user_of(r), fresh_for(r)))
             .collect());
     }
     sql.push(&on_scope_conflict(Table::Notification));
@@ -267,20 +322,19 @@ fn insert_user_chunk(
         .into_iter()
         .map(|row| (row.user_ref.clone().unwrap_or_default(), row))
         .collect();
-    Ok(users
+    Ok(recipients
         .iter()
-        .zip(ids)
-        .filter_map(|(user, id)| {
-            let row = rows.remove(user)?;
-            let stored = if row.id == id {
-                fresh_for(user, id)
+        .filter_map(|r| {
+            let row = rows.remove(&user_of(r))?;
+            let stored = if row.id == r.id.0 {
+                fresh_for(r)
             } else {
                 StoredNotification {
                     notification: row.into(),
                     updated_existing: true,
                 }
             };
-            Some((user.clone(), stored))
+            Some((user_of(r), stored))
         })
         .collect())
 }

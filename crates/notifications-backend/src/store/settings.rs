@@ -82,19 +82,17 @@ impl Store {
             .await
     }
 
-    /// The switches of `channel` for many users, in one query per 10,000 users.
-    pub async fn channel_settings(
+    /// The switches of many users, every channel (the Web channel and the processors' are
+    /// checked from one read), in one query per 10,000 users.
+    pub async fn users_settings(
         &self,
-        channel: &str,
         users: Vec<String>,
     ) -> StoreResult<HashMap<String, Vec<SettingRow>>> {
-        let channel = channel.to_owned();
         self.db
             .run(move |conn| {
                 let mut out: HashMap<String, Vec<SettingRow>> = HashMap::new();
                 for chunk in users.chunks(USERS_PER_QUERY) {
                     let rows: Vec<(String, SettingRow)> = user_settings::table
-                        .filter(user_settings::channel.eq(&channel))
                         .filter(user_settings::user_ref.eq_any(chunk))
                         .order(user_settings::id)
                         .select((user_settings::user_ref, SettingRow::as_select()))

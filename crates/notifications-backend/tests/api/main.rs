@@ -8,6 +8,7 @@ mod cli;
 mod create;
 mod jwks;
 mod list;
+mod processors;
 mod recipients;
 mod remote_catalog;
 mod routes;

@@ -2,12 +2,30 @@
 
 use notifications_backend::cleaner;
 use notifications_backend::config::{Config, Retention};
-use notifications_backend::store::NewNotification;
 use serde_json::json;
 use time::{Duration, OffsetDateTime};
 
+use notifications_backend::store::{Recipient, SendContext};
+
 use crate::db_test;
 use crate::support::{Api, DbKind, TestDb, USER};
+
+fn send(origin: &str, created: OffsetDateTime) -> SendContext {
+    SendContext {
+        origin: origin.into(),
+        created: created.into(),
+        options: serde_json::Value::Null,
+    }
+}
+
+fn inbox_only(users: Vec<String>, payload: serde_json::Value) -> Vec<Recipient> {
+    let payload: notifications_common::NotificationPayload =
+        serde_json::from_value(payload).unwrap();
+    users
+        .into_iter()
+        .map(|u| Recipient::inbox_only(Some(u), payload.clone()))
+        .collect()
+}
 
 db_test!(case_73_cleaner_deletes_what_saw_no_activity, |app| {
     let now = OffsetDateTime::now_utc();
@@ -67,13 +85,14 @@ db_test!(case_73_cleaner_deletes_what_saw_no_activity, |app| {
 db_test!(cleaner_deletes_large_backlogs_in_batches, |app| {
     let old = OffsetDateTime::now_utc() - Duration::days(400);
     let users: Vec<String> = (0..6200).map(|i| format!("user:default/u{i}")).collect();
-    let new = NewNotification {
-        origin: "test".into(),
-        payload: serde_json::from_value(json!({"title": "old"})).unwrap(),
-        created: old.into(),
-    };
     let store = app.db.store();
-    store.create_for_users(new, users).await.unwrap();
+    store
+        .create_for_users(
+            send("test", old),
+            inbox_only(users, json!({"title": "old"})),
+        )
+        .await
+        .unwrap();
     app.send_to(USER, json!({"title": "fresh"})).await;
     let deleted = cleaner::run_once(&store, &Retention::one_year())
         .await
@@ -112,12 +131,13 @@ async fn a_failed_fan_out_stores_nothing_postgres() {
     let mut users: Vec<String> = (0..1500).map(|i| format!("user:default/u{i}")).collect();
     // PostgreSQL refuses NUL in text: the third chunk of rows fails after two succeeded.
     users[1400] = "user:default/bad\0".into();
-    let new = NewNotification {
-        origin: "test".into(),
-        payload: serde_json::from_value(json!({"title": "t"})).unwrap(),
-        created: OffsetDateTime::now_utc().into(),
-    };
-    assert!(store.create_for_users(new, users).await.is_err());
+    let recipients = inbox_only(users, json!({"title": "t"}));
+    assert!(
+        store
+            .create_for_users(send("test", OffsetDateTime::now_utc()), recipients)
+            .await
+            .is_err()
+    );
     let (rows, total) = store
         .list("user:default/u0", &Default::default())
         .await

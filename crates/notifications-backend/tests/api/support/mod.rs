@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use notifications_backend::auth::{TokenKind, mint};
 use notifications_backend::config::Config;
-use notifications_backend::store::NewNotification;
+use notifications_backend::store::{Recipient, SendContext};
 use notifications_backend::{BackendBuilder, RunningBackend};
 use notifications_common::SignalMessage;
 use notifications_node::RecipientResolver;
@@ -140,17 +140,7 @@ impl TestApp {
     ) -> Option<Self> {
         let db = TestDb::create(kind)?;
         let data_dir = tempfile::tempdir().expect("temp dir");
-        let base = data_dir.path().join("base.yaml");
-        let database = data_dir.path().join("database.yaml");
-        let extra = data_dir.path().join("extra.yaml");
-        std::fs::write(&base, BASE_CONFIG.replace("KEY", KEY_BASE64)).unwrap();
-        std::fs::write(&database, db.config_yaml()).unwrap();
-        std::fs::write(&extra, extra_yaml).unwrap();
-        let config =
-            Config::load_with_env(&[base, database, extra], &|_| None, &[]).expect("test config");
-        let mut builder = BackendBuilder::new(config, data_dir.path())
-            .workers(1)
-            .handle_signals(false);
+        let mut builder = builder(&db, data_dir.path(), extra_yaml);
         if let Some(customise) = resolver {
             builder = customise(builder);
         }
@@ -163,6 +153,32 @@ impl TestApp {
             signals,
             _data_dir: data_dir,
         })
+    }
+
+    /// Another backend on this app's database (another instance of a deployment), set up by
+    /// `customise`; it stops when the returned value is dropped.
+    pub async fn another_instance(
+        &self,
+        extra_yaml: &str,
+        customise: impl FnOnce(BackendBuilder) -> BackendBuilder,
+    ) -> Instance {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let running = customise(builder(&self.db, data_dir.path(), extra_yaml))
+            .start()
+            .await
+            .expect("backend starts");
+        Instance {
+            running: Some(running),
+            _data_dir: data_dir,
+        }
+    }
+
+    /// Stops this app's backend (its database stays), as a crash would: work in flight is
+    /// dropped.
+    pub async fn stop_backend(&mut self) {
+        if let Some(running) = self.running.take() {
+            running.stop(false).await.unwrap();
+        }
     }
 
     /// Starts with a custom recipient resolver.
@@ -265,18 +281,25 @@ impl TestApp {
         created: time::OffsetDateTime,
     ) -> String {
         let store = self.db.store();
-        let new = NewNotification {
+        let send = SendContext {
             origin: origin.into(),
-            payload: serde_json::from_value(payload).expect("payload"),
             created: created.into(),
+            options: Value::Null,
         };
+        let recipient = Recipient::inbox_only(
+            user.map(str::to_owned),
+            serde_json::from_value(payload).expect("payload"),
+        );
         let stored = match user {
-            Some(user) => store
-                .create_for_users(new, vec![user.into()])
+            Some(_) => store
+                .create_for_users(send, vec![recipient])
                 .await
                 .expect("insert")
                 .remove(0),
-            None => store.create_broadcast(new).await.expect("insert"),
+            None => store
+                .create_broadcast(send, recipient)
+                .await
+                .expect("insert"),
         };
         stored.notification.id.to_string()
     }
@@ -289,6 +312,35 @@ impl TestApp {
             out.push(m);
         }
         out
+    }
+}
+
+/// The fixture configuration plus the database's and `extra_yaml`, for a backend in `data_dir`.
+fn builder(db: &TestDb, data_dir: &std::path::Path, extra_yaml: &str) -> BackendBuilder {
+    let base = data_dir.join("base.yaml");
+    let database = data_dir.join("database.yaml");
+    let extra = data_dir.join("extra.yaml");
+    std::fs::write(&base, BASE_CONFIG.replace("KEY", KEY_BASE64)).unwrap();
+    std::fs::write(&database, db.config_yaml()).unwrap();
+    std::fs::write(&extra, extra_yaml).unwrap();
+    let config =
+        Config::load_with_env(&[base, database, extra], &|_| None, &[]).expect("test config");
+    BackendBuilder::new(config, data_dir)
+        .workers(1)
+        .handle_signals(false)
+}
+
+/// A second backend of a test (see [`TestApp::another_instance`]).
+pub struct Instance {
+    running: Option<RunningBackend>,
+    _data_dir: tempfile::TempDir,
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        if let Some(running) = self.running.take() {
+            running.request_stop();
+        }
     }
 }
 

@@ -1,0 +1,153 @@
+//! The delivery worker: takes due deliveries from the queue and runs the processors'
+//! `post_process`, with a timeout per attempt, retries with exponential backoff, and a final
+//! "failed" that stays visible (logged, and listed by the `deliveries` command).
+//!
+//! Deliveries are at least once: a worker that dies mid-delivery leaves its rows locked until
+//! their lease runs out, and then any worker takes them again.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use notifications_common::{Notification, NotificationSendOptions};
+use notifications_node::{Processor, ProcessorError};
+use rand::Rng;
+use time::OffsetDateTime;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+use crate::config::DeliveryConfig;
+use crate::store::{DeliveryRow, Outcome, Store};
+
+pub struct DeliveryWorker {
+    store: Store,
+    processors: HashMap<String, Arc<dyn Processor>>,
+    config: DeliveryConfig,
+    wake: Arc<Notify>,
+}
+
+impl DeliveryWorker {
+    pub fn new(
+        store: Store,
+        processors: &[Arc<dyn Processor>],
+        config: DeliveryConfig,
+        wake: Arc<Notify>,
+    ) -> Self {
+        Self {
+            store,
+            processors: processors
+                .iter()
+                .map(|p| (p.name().to_owned(), p.clone()))
+                .collect(),
+            config,
+            wake,
+        }
+    }
+
+    /// Works the queue until aborted.
+    pub fn spawn(self) -> JoinHandle<()> {
+        tokio::spawn(async move {
+            loop {
+                match self.run_once().await {
+                    Ok(0) | Err(_) => {
+                        tokio::select! {
+                            () = self.wake.notified() => {}
+                            () = tokio::time::sleep(self.config.poll_interval) => {}
+                        }
+                    }
+                    Ok(_) => {}
+                }
+            }
+        })
+    }
+
+    /// Delivers one batch of due deliveries; returns how many there were.
+    pub async fn run_once(&self) -> Result<usize, crate::db::DbError> {
+        let batch = self.config.concurrency as usize;
+        let rows = self
+            .store
+            .claim_deliveries(batch as i64, self.lease())
+            .await
+            .inspect_err(|e| tracing::warn!(error = %e, "cannot take deliveries from the queue"))?;
+        let count = rows.len();
+        futures_util::stream::iter(rows)
+            .for_each_concurrent(batch, |row| self.deliver(row))
+            .await;
+        Ok(count)
+    }
+
+    async fn deliver(&self, row: DeliveryRow) {
+        let outcome = match self.attempt(&row).await {
+            Ok(()) => Outcome::Delivered,
+            Err(ProcessorError::Permanent(error)) => Outcome::Failed { error },
+            Err(ProcessorError::Transient(error)) => {
+                if row.attempts >= self.config.max_attempts as i32 {
+                    Outcome::Failed {
+                        error: format!("{error} (gave up after {} attempts)", row.attempts),
+                    }
+                } else {
+                    Outcome::Retry {
+                        at: OffsetDateTime::now_utc() + self.backoff(row.attempts),
+                        error,
+                    }
+                }
+            }
+        };
+        let (id, channel, attempts) = (row.id, &row.channel, row.attempts);
+        let notification = row.notification_id;
+        match &outcome {
+            Outcome::Delivered => {
+                tracing::debug!(%id, %notification, channel, attempts, "delivered");
+            }
+            Outcome::Retry { at, error } => {
+                tracing::warn!(%id, %notification, channel, attempts, retry_at = %at, error, "delivery failed; will retry");
+            }
+            Outcome::Failed { error } => {
+                tracing::error!(%id, %notification, channel, attempts, error, "delivery failed for good");
+            }
+        }
+        if let Err(e) = self.store.finish_delivery(row.id, outcome).await {
+            // The lease runs out and the delivery is made again: at least once.
+            tracing::warn!(%id, error = %e, "cannot record the delivery outcome");
+        }
+    }
+
+    async fn attempt(&self, row: &DeliveryRow) -> Result<(), ProcessorError> {
+        let processor = self.processors.get(&row.channel).ok_or_else(|| {
+            ProcessorError::Permanent(format!("no processor named {:?} is installed", row.channel))
+        })?;
+        let notification: Notification = serde_json::from_value(row.notification.clone())
+            .map_err(|e| ProcessorError::Permanent(format!("unreadable notification: {e}")))?;
+        let options: NotificationSendOptions = serde_json::from_value(row.options.clone())
+            .map_err(|e| ProcessorError::Permanent(format!("unreadable send options: {e}")))?;
+        tokio::time::timeout(
+            self.config.timeout,
+            processor.post_process(&notification, &options),
+        )
+        .await
+        .map_err(|_| {
+            ProcessorError::Transient(format!("no answer within {:?}", self.config.timeout))
+        })?
+    }
+
+    /// How long claimed rows stay with this worker: past the attempts' timeout (after which
+    /// the outcome is recorded at once), with room for a slow database.
+    fn lease(&self) -> Duration {
+        self.config.timeout * 2 + Duration::from_secs(1)
+    }
+
+    /// `retry_delay` doubled per earlier failure, capped, with ±20 % jitter so that a burst of
+    /// failures does not come back all at once.
+    fn backoff(&self, attempts: i32) -> Duration {
+        let exponent = u32::try_from(attempts.saturating_sub(1))
+            .unwrap_or(0)
+            .min(30);
+        let base = self
+            .config
+            .retry_delay
+            .saturating_mul(1 << exponent)
+            .min(self.config.max_retry_delay);
+        base.mul_f64(rand::rng().random_range(0.8..1.2))
+    }
+}

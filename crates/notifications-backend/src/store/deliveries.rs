@@ -1,0 +1,216 @@
+//! The delivery queue: rows written with the notification they deliver, claimed by workers
+//! (several instances at once on PostgreSQL, `FOR UPDATE SKIP LOCKED`), finished with an outcome.
+
+use std::time::Duration;
+
+use diesel::sql_types::{Integer, Nullable, Text};
+use diesel::{QueryableByName, RunQueryDsl};
+use notifications_common::Notification;
+use time::OffsetDateTime;
+
+use super::{Store, StoreResult};
+use crate::db::sql_types::{Jsonb, UtcTimestamp, Uuid};
+use crate::db::{Bind, DbConnection, DbError, Sql, per_backend, write_transaction};
+
+/// Rows per multi-row INSERT (ten binds each): within both databases' limits.
+const INSERT_CHUNK: usize = 1_000;
+
+pub const PENDING: &str = "pending";
+pub const DELIVERED: &str = "delivered";
+pub const FAILED: &str = "failed";
+
+/// The columns a [`DeliveryRow`] is read from.
+const COLUMNS: &str = "id, notification_id, user_ref, channel, notification, options, status, \
+                       attempts, last_error, created, updated";
+
+/// A delivery as a worker gets it.
+#[derive(Clone, Debug, QueryableByName)]
+pub struct DeliveryRow {
+    #[diesel(sql_type = Uuid)]
+    pub id: uuid::Uuid,
+    #[diesel(sql_type = Uuid)]
+    pub notification_id: uuid::Uuid,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub user_ref: Option<String>,
+    #[diesel(sql_type = Text)]
+    pub channel: String,
+    #[diesel(sql_type = Jsonb)]
+    pub notification: serde_json::Value,
+    #[diesel(sql_type = Jsonb)]
+    pub options: serde_json::Value,
+    #[diesel(sql_type = Text)]
+    pub status: String,
+    /// Including the current one, once claimed.
+    #[diesel(sql_type = Integer)]
+    pub attempts: i32,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub last_error: Option<String>,
+    #[diesel(sql_type = UtcTimestamp)]
+    pub created: OffsetDateTime,
+    #[diesel(sql_type = Nullable<UtcTimestamp>)]
+    pub updated: Option<OffsetDateTime>,
+}
+
+/// How a delivery attempt ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Delivered,
+    /// Try again at the instant given.
+    Retry {
+        at: OffsetDateTime,
+        error: String,
+    },
+    /// No more attempts.
+    Failed {
+        error: String,
+    },
+}
+
+/// Queues one delivery per (notification, channel), in the caller's transaction.
+pub(super) fn queue_deliveries<'a>(
+    conn: &mut DbConnection,
+    send: &super::SendContext,
+    items: impl IntoIterator<Item = (Notification, &'a [String])>,
+) -> diesel::QueryResult<()> {
+    let now = OffsetDateTime::now_utc();
+    let mut rows: Vec<(Notification, &'a String)> = Vec::new();
+    for (notification, channels) in items {
+        for channel in channels {
+            rows.push((notification.clone(), channel));
+        }
+    }
+    for chunk in rows.chunks(INSERT_CHUNK) {
+        let mut sql = Sql::new(
+            "INSERT INTO delivery (id, notification_id, user_ref, channel, notification, options, \
+             status, attempts, run_at, created) VALUES ",
+        );
+        for (i, (notification, channel)) in chunk.iter().enumerate() {
+            if i > 0 {
+                sql.push(", ");
+            }
+            let json = serde_json::to_value(notification)
+                .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
+            sql.push("(")
+                .bind(Bind::Uuid(uuid::Uuid::now_v7()))
+                .push(", ")
+                .bind(Bind::Uuid(notification.id.0))
+                .push(", ")
+                .bind(Bind::OptText(notification.user.clone()))
+                .push(", ")
+                .bind(Bind::Text((*channel).clone()))
+                .push(", ")
+                .bind(Bind::OptJson(Some(json)))
+                .push(", ")
+                .bind(Bind::OptJson(Some(send.options.clone())))
+                .push(", ")
+                .bind(Bind::Text(PENDING.to_owned()))
+                .push(", 0, ")
+                .bind(Bind::Timestamp(now))
+                .push(", ")
+                .bind(Bind::Timestamp(now))
+                .push(")");
+        }
+        per_backend!(conn, |c| sql.execute(c))?;
+    }
+    if !rows.is_empty()
+        && let DbConnection::Postgres(c) = conn
+    {
+        // Delivered at commit: workers of every instance wake up.
+        diesel::sql_query("NOTIFY notifications_delivery").execute(c)?;
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Takes up to `limit` due deliveries for `lease`: no other worker gets them until then
+    /// (after a crash, the lease runs out and another worker takes them). Counts the attempt.
+    pub async fn claim_deliveries(
+        &self,
+        limit: i64,
+        lease: Duration,
+    ) -> StoreResult<Vec<DeliveryRow>> {
+        self.db
+            .run(move |conn| {
+                let now = OffsetDateTime::now_utc();
+                let mut sql = Sql::new("UPDATE delivery SET locked_until = ");
+                sql.bind(Bind::Timestamp(now + lease))
+                    .push(
+                        ", attempts = attempts + 1 WHERE id IN (SELECT id FROM delivery \
+                         WHERE status = 'pending' AND run_at <= ",
+                    )
+                    .bind(Bind::Timestamp(now))
+                    .push(" AND (locked_until IS NULL OR locked_until < ")
+                    .bind(Bind::Timestamp(now))
+                    .push(") ORDER BY run_at LIMIT ")
+                    .bind(Bind::BigInt(limit));
+                if let DbConnection::Postgres(_) = conn {
+                    // Workers of other instances skip what this one takes, without waiting.
+                    sql.push(" FOR UPDATE SKIP LOCKED");
+                }
+                sql.push(") RETURNING ").push(COLUMNS);
+                // On SQLite the immediate transaction is the lock: one writer at a time.
+                write_transaction(conn, |conn| {
+                    let mut rows: Vec<DeliveryRow> =
+                        per_backend!(conn, |c| sql.load::<DeliveryRow>(c))?;
+                    rows.sort_by_key(|r| r.created);
+                    Ok::<_, DbError>(rows)
+                })
+            })
+            .await
+    }
+
+    /// Records how an attempt ended and releases the row.
+    pub async fn finish_delivery(&self, id: uuid::Uuid, outcome: Outcome) -> StoreResult<()> {
+        self.db
+            .run(move |conn| {
+                let now = OffsetDateTime::now_utc();
+                let mut sql = Sql::new("UPDATE delivery SET locked_until = NULL, updated = ");
+                sql.bind(Bind::Timestamp(now)).push(", ");
+                match outcome {
+                    Outcome::Delivered => {
+                        sql.push("last_error = NULL, status = ")
+                            .bind(Bind::Text(DELIVERED.into()));
+                    }
+                    Outcome::Retry { at, error } => {
+                        sql.push("last_error = ")
+                            .bind(Bind::Text(error))
+                            .push(", run_at = ")
+                            .bind(Bind::Timestamp(at));
+                    }
+                    Outcome::Failed { error } => {
+                        sql.push("last_error = ")
+                            .bind(Bind::Text(error))
+                            .push(", status = ")
+                            .bind(Bind::Text(FAILED.into()));
+                    }
+                }
+                sql.push(" WHERE id = ").bind(Bind::Uuid(id));
+                per_backend!(conn, |c| sql.execute(c))?;
+                Ok::<_, DbError>(())
+            })
+            .await
+    }
+
+    /// Deliveries, newest first, optionally with one status or of one notification: the
+    /// operator's view of failures, and the record of outcomes per notification and channel.
+    pub async fn deliveries(
+        &self,
+        status: Option<&str>,
+        notification: Option<uuid::Uuid>,
+        limit: i64,
+    ) -> StoreResult<Vec<DeliveryRow>> {
+        let mut sql = Sql::new(&format!("SELECT {COLUMNS} FROM delivery WHERE 1 = 1"));
+        if let Some(status) = status {
+            sql.push(" AND status = ")
+                .bind(Bind::Text(status.to_owned()));
+        }
+        if let Some(id) = notification {
+            sql.push(" AND notification_id = ").bind(Bind::Uuid(id));
+        }
+        sql.push(" ORDER BY created DESC, id DESC LIMIT ")
+            .bind(Bind::BigInt(limit));
+        self.db
+            .run(move |conn| Ok::<_, DbError>(per_backend!(conn, |c| sql.load::<DeliveryRow>(c))?))
+            .await
+    }
+}

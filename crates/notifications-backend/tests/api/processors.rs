@@ -1,0 +1,469 @@
+//! Processors (contract sections 3.4 and 3.5): the order and effect of their hooks, filters, the
+//! users' channel settings, and durable delivery: retries, failures kept visible, redelivery
+//! after a crash, several instances on one queue without double delivery.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use notifications_backend::BackendBuilder;
+use notifications_backend::config::Config;
+use notifications_common::{Notification, NotificationSendOptions, NotificationSeverity};
+use notifications_node::{NotificationProcessorFilters, Processor, ProcessorError};
+use serde_json::{Value, json};
+
+use crate::support::{DbKind, SERVICE, TestApp, USER};
+
+/// What processors saw, shared between processors (and instances) of a test.
+#[derive(Clone, Default)]
+struct Journal {
+    delivered: Arc<Mutex<Vec<(String, Notification, NotificationSendOptions)>>>,
+    attempts: Arc<AtomicUsize>,
+}
+
+impl Journal {
+    fn delivered(&self, channel: &str) -> Vec<(Notification, NotificationSendOptions)> {
+        self.delivered
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(c, _, _)| c == channel)
+            .map(|(_, n, o)| (n.clone(), o.clone()))
+            .collect()
+    }
+
+    /// Waits until `channel` got `count` deliveries.
+    async fn wait_for(
+        &self,
+        channel: &str,
+        count: usize,
+    ) -> Vec<(Notification, NotificationSendOptions)> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let delivered = self.delivered(channel);
+            if delivered.len() >= count {
+                return delivered;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{channel}: {} of {count} deliveries",
+                delivered.len()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Failing {
+    No,
+    /// Transiently, this many times, then it works.
+    Times(usize),
+    Always,
+    Permanently,
+    /// Never answers.
+    Hangs,
+}
+
+struct Recorder {
+    name: &'static str,
+    journal: Journal,
+    filters: NotificationProcessorFilters,
+    failing: Failing,
+    failures: AtomicUsize,
+}
+
+fn recorder(name: &'static str, journal: &Journal) -> Recorder {
+    Recorder {
+        name,
+        journal: journal.clone(),
+        filters: NotificationProcessorFilters::default(),
+        failing: Failing::No,
+        failures: AtomicUsize::new(0),
+    }
+}
+
+impl Recorder {
+    fn failing(mut self, failing: Failing) -> Self {
+        self.failing = failing;
+        self
+    }
+
+    fn filters(mut self, filters: NotificationProcessorFilters) -> Self {
+        self.filters = filters;
+        self
+    }
+}
+
+#[async_trait]
+impl Processor for Recorder {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn filters(&self) -> NotificationProcessorFilters {
+        self.filters.clone()
+    }
+
+    async fn process_options(
+        &self,
+        mut options: NotificationSendOptions,
+    ) -> Result<NotificationSendOptions, ProcessorError> {
+        if self.name == "Alpha" {
+            options.payload.title.push_str(" [a]");
+        }
+        Ok(options)
+    }
+
+    async fn pre_process(
+        &self,
+        mut notification: Notification,
+        _: &NotificationSendOptions,
+    ) -> Result<Notification, ProcessorError> {
+        if self.name == "Broken" {
+            return Err(ProcessorError::Permanent("pre_process fails".into()));
+        }
+        let description = notification.payload.description.take().unwrap_or_default();
+        notification.payload.description = Some(format!("{description}|{}", self.name));
+        Ok(notification)
+    }
+
+    async fn post_process(
+        &self,
+        notification: &Notification,
+        options: &NotificationSendOptions,
+    ) -> Result<(), ProcessorError> {
+        self.journal.attempts.fetch_add(1, Ordering::SeqCst);
+        let failures = self.failures.fetch_add(1, Ordering::SeqCst);
+        match self.failing {
+            Failing::Times(n) if failures < n => {
+                return Err(ProcessorError::Transient("peer is down".into()));
+            }
+            Failing::Always => return Err(ProcessorError::Transient("peer is down".into())),
+            Failing::Permanently => return Err(ProcessorError::Permanent("bad address".into())),
+            Failing::Hangs => std::future::pending::<()>().await,
+            _ => {}
+        }
+        self.journal.delivered.lock().unwrap().push((
+            self.name.to_owned(),
+            notification.clone(),
+            options.clone(),
+        ));
+        Ok(())
+    }
+}
+
+async fn start(kind: DbKind, yaml: &str, processors: Vec<Recorder>) -> Option<TestApp> {
+    TestApp::start_with(
+        kind,
+        yaml,
+        Some(Box::new(move |mut b: BackendBuilder| {
+            for p in processors {
+                b = b.processor(p);
+            }
+            b
+        })),
+    )
+    .await
+}
+
+/// Fast retries for the tests.
+const QUICK: &str = "notifications: {delivery: {retryDelay: 20ms, maxRetryDelay: 50ms, pollInterval: 50ms, maxAttempts: 3}}";
+
+macro_rules! on_both_databases {
+    ($name:ident) => {
+        mod $name {
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name(DbKind::Sqlite).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name(DbKind::Postgres).await
+            }
+        }
+    };
+}
+
+fn to(users: Value, payload: Value) -> Value {
+    json!({"recipients": {"type": "entity", "entityRef": users}, "payload": payload})
+}
+
+async fn hooks_run_in_order_and_deliveries_arrive(kind: DbKind) {
+    let journal = Journal::default();
+    let processors = vec![recorder("Alpha", &journal), recorder("Beta", &journal)];
+    let Some(app) = start(kind, "", processors).await else {
+        return;
+    };
+    let created = app
+        .send_ok(to(json!(USER), json!({"title": "t", "description": "x"})))
+        .await;
+    // process_options rewrote the send; each pre_process in registration order left its mark.
+    assert_eq!(created[0]["payload"]["title"], "t [a]");
+    assert_eq!(created[0]["payload"]["description"], "x|Alpha|Beta");
+    let id = created[0]["id"].as_str().unwrap();
+    let inbox = app.list(USER, "").await;
+    assert_eq!(
+        inbox["notifications"][0]["payload"]["description"],
+        "x|Alpha|Beta"
+    );
+    for channel in ["Alpha", "Beta"] {
+        let delivered = journal.wait_for(channel, 1).await;
+        let (n, options) = &delivered[0];
+        assert_eq!(n.id.to_string(), id);
+        assert_eq!(n.user.as_deref(), Some(USER));
+        assert_eq!(n.origin, SERVICE);
+        assert_eq!(n.payload.description.as_deref(), Some("x|Alpha|Beta"));
+        assert_eq!(options.payload.title, "t [a]");
+    }
+    // A broadcast goes to every processor once.
+    let b = app.broadcast(json!({"title": "all"})).await;
+    for channel in ["Alpha", "Beta"] {
+        let delivered = journal.wait_for(channel, 2).await;
+        assert_eq!(delivered[1].0.id.to_string(), b);
+        assert_eq!(delivered[1].0.user, None);
+    }
+    // Outcomes are recorded per notification and channel.
+    let id = uuid::Uuid::parse_str(id).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let rows = app
+            .db
+            .store()
+            .deliveries(Some("delivered"), Some(id), 10)
+            .await
+            .unwrap();
+        let mut channels: Vec<String> = rows.iter().map(|r| r.channel.clone()).collect();
+        channels.sort();
+        if channels == ["Alpha", "Beta"] {
+            assert!(
+                rows.iter()
+                    .all(|r| r.attempts == 1 && r.last_error.is_none())
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "outcomes not recorded: {channels:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+on_both_databases!(hooks_run_in_order_and_deliveries_arrive);
+
+async fn filters_and_user_settings_choose_the_channels(kind: DbKind) {
+    let journal = Journal::default();
+    let processors = vec![
+        recorder("Loud", &journal).filters(NotificationProcessorFilters {
+            min_severity: Some(NotificationSeverity::High),
+            ..Default::default()
+        }),
+        recorder("Builds", &journal).filters(NotificationProcessorFilters {
+            included_topics: Some(vec!["builds".into()]),
+            ..Default::default()
+        }),
+        recorder("Optin", &journal),
+    ];
+    let config = "notifications: {defaultSettings: {channels: [{id: Optin, enabled: false}]}}";
+    let Some(app) = start(kind, config, processors).await else {
+        return;
+    };
+    let other = "user:default/other";
+    let quiet = "user:default/quiet";
+    // USER turns Builds off for this origin; quiet turns the inbox (Web) off; other opts in.
+    for (user, channel) in [(USER, "Builds"), (quiet, "Web")] {
+        let r = app
+            .post(
+                "/settings",
+                &app.user_token(user),
+                &json!({"channels": [{"id": channel, "origins": [{"id": SERVICE, "enabled": false}]}]}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+    let r = app
+        .post(
+            "/settings",
+            &app.user_token(other),
+            &json!({"channels": [{"id": "Optin", "origins": [{"id": SERVICE, "enabled": true}]}]}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    let created = app
+        .send_ok(to(
+            json!([USER, other, quiet]),
+            json!({"title": "build 1", "topic": "builds"}),
+        ))
+        .await;
+    let stored: HashSet<&str> = created
+        .iter()
+        .map(|n| n["user"].as_str().unwrap())
+        .collect();
+    assert_eq!(stored, HashSet::from([USER, other]), "quiet's inbox is off");
+    let builds = journal.wait_for("Builds", 2).await;
+    let reached: HashSet<String> = builds
+        .iter()
+        .map(|(n, _)| n.user.clone().unwrap())
+        .collect();
+    assert_eq!(reached, HashSet::from([other.to_owned(), quiet.to_owned()]));
+    let optin = journal.wait_for("Optin", 1).await;
+    assert_eq!(
+        optin[0].0.user.as_deref(),
+        Some(other),
+        "opt-in channel: only who opted in"
+    );
+
+    app.send_ok(to(
+        json!(other),
+        json!({"title": "fire", "severity": "critical"}),
+    ))
+    .await;
+    let loud = journal.wait_for("Loud", 1).await;
+    assert_eq!(loud[0].0.payload.title, "fire");
+    journal.wait_for("Optin", 2).await;
+    // Filters: the normal build notification never reached Loud; the untopical one not Builds.
+    assert_eq!(journal.delivered("Loud").len(), 1);
+    assert_eq!(journal.delivered("Builds").len(), 2);
+}
+on_both_databases!(filters_and_user_settings_choose_the_channels);
+
+/// Waits until the send's delivery on `channel` has `status`; returns it.
+async fn outcome(
+    app: &TestApp,
+    id: &str,
+    channel: &str,
+    status: &str,
+) -> notifications_backend::store::DeliveryRow {
+    let id = uuid::Uuid::parse_str(id).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let rows = app.db.store().deliveries(None, Some(id), 10).await.unwrap();
+        if let Some(row) = rows
+            .iter()
+            .find(|r| r.channel == channel && r.status == status)
+        {
+            return row.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{channel} not {status}: {rows:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn failures_are_retried_then_kept_as_failed(kind: DbKind) {
+    let journal = Journal::default();
+    let processors = vec![
+        recorder("Flaky", &journal).failing(Failing::Times(2)),
+        recorder("Down", &journal).failing(Failing::Always),
+        recorder("Refused", &journal).failing(Failing::Permanently),
+        // Its pre_process fails: logged and skipped, the send goes on.
+        recorder("Broken", &journal),
+    ];
+    let Some(app) = start(kind, QUICK, processors).await else {
+        return;
+    };
+    let id = app.send_to(USER, json!({"title": "t"})).await;
+    let flaky = outcome(&app, &id, "Flaky", "delivered").await;
+    assert_eq!(flaky.attempts, 3);
+    assert_eq!(journal.delivered("Flaky").len(), 1, "delivered once");
+    let down = outcome(&app, &id, "Down", "failed").await;
+    assert_eq!(down.attempts, 3);
+    assert_eq!(
+        down.last_error.as_deref(),
+        Some("peer is down (gave up after 3 attempts)")
+    );
+    let refused = outcome(&app, &id, "Refused", "failed").await;
+    assert_eq!(refused.attempts, 1, "permanent failures are not retried");
+    assert_eq!(refused.last_error.as_deref(), Some("bad address"));
+    outcome(&app, &id, "Broken", "delivered").await;
+    let failed = app
+        .db
+        .store()
+        .deliveries(Some("failed"), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(failed.len(), 2, "failed deliveries stay visible");
+}
+on_both_databases!(failures_are_retried_then_kept_as_failed);
+
+async fn a_delivery_in_flight_at_a_crash_is_made_after_restart(kind: DbKind) {
+    let journal = Journal::default();
+    let config = "notifications: {delivery: {timeout: 1s, pollInterval: 50ms}}";
+    let hung = recorder("Mail", &journal).failing(Failing::Hangs);
+    let Some(mut app) = start(kind, config, vec![hung]).await else {
+        return;
+    };
+    let id = app.send_to(USER, json!({"title": "t"})).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while journal.attempts.load(Ordering::SeqCst) == 0 {
+        assert!(Instant::now() < deadline, "the delivery never started");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // The instance dies mid-delivery; a new one takes the delivery once its lease ran out.
+    app.stop_backend().await;
+    let _restarted = app
+        .another_instance(config, |b| b.processor(recorder("Mail", &journal)))
+        .await;
+    let delivered = journal.wait_for("Mail", 1).await;
+    assert_eq!(delivered[0].0.id.to_string(), id);
+    let row = outcome(&app, &id, "Mail", "delivered").await;
+    assert_eq!(row.attempts, 2);
+    assert_eq!(journal.delivered("Mail").len(), 1);
+}
+on_both_databases!(a_delivery_in_flight_at_a_crash_is_made_after_restart);
+
+async fn instances_share_the_queue_without_double_delivery(kind: DbKind) {
+    let journal = Journal::default();
+    let config = "notifications: {delivery: {pollInterval: 20ms, concurrency: 4}}";
+    let Some(app) = start(kind, config, vec![recorder("Shared", &journal)]).await else {
+        return;
+    };
+    let _second = app
+        .another_instance(config, |b| b.processor(recorder("Shared", &journal)))
+        .await;
+    let users: Vec<String> = (0..300).map(|i| format!("user:default/u{i:03}")).collect();
+    let created = app
+        .send_ok(to(json!(users), json!({"title": "all of you"})))
+        .await;
+    assert_eq!(created.len(), 300);
+    journal.wait_for("Shared", 300).await;
+    // Anything delivered twice would show up by now.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let delivered = journal.delivered("Shared");
+    let ids: HashSet<String> = delivered.iter().map(|(n, _)| n.id.to_string()).collect();
+    assert_eq!((delivered.len(), ids.len()), (300, 300));
+}
+on_both_databases!(instances_share_the_queue_without_double_delivery);
+
+#[tokio::test]
+async fn processor_names_must_be_unique_channels() {
+    let journal = Journal::default();
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config::from_yaml_str(
+        "backend: {listen: {port: 0}, database: {client: better-sqlite3, connection: ':memory:'}}",
+    )
+    .unwrap();
+    for (a, b) in [("Email", "email"), ("Web", "Other")] {
+        let err = BackendBuilder::new(config.clone(), dir.path())
+            .handle_signals(false)
+            .processor(recorder(a, &journal))
+            .processor(recorder(b, &journal))
+            .start()
+            .await
+            .err()
+            .expect("refused");
+        assert!(
+            err.to_string()
+                .contains("processor names must be unique and not Web"),
+            "{err}"
+        );
+    }
+}
