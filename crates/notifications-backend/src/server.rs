@@ -12,7 +12,6 @@ use notifications_node::{CatalogResolver, Processor, RecipientResolver};
 use tokio::task::JoinHandle;
 
 use crate::auth::{self, Authenticator};
-use crate::catalog::{EmbeddedCatalog, RemoteCatalog};
 use crate::cleaner;
 use crate::config::{Config, DatabaseConfig, PostgresConfig, SqliteLocation};
 use crate::db::{Db, PoolOptions, Target};
@@ -21,6 +20,7 @@ use crate::http::{self, AppState};
 use crate::service::{NotificationsService, ServiceParts};
 use crate::signals::SignalHub;
 use crate::store::Store;
+use crate::{catalog, processors};
 
 /// The SQLite file used when the configuration names no database.
 pub const DEFAULT_SQLITE_FILE: &str = "notifications.sqlite";
@@ -96,18 +96,6 @@ impl BackendBuilder {
     /// Opens and migrates the database, then starts serving.
     pub async fn start(self) -> Result<RunningBackend, StartError> {
         let config = self.config;
-        let mut names = std::collections::HashSet::new();
-        for p in &self.processors {
-            if p.name()
-                .eq_ignore_ascii_case(notifications_common::WEB_CHANNEL)
-                || !names.insert(p.name().to_lowercase())
-            {
-                return Err(StartError::Processors(format!(
-                    "two channels are named {:?}: processor names must be unique and not Web",
-                    p.name()
-                )));
-            }
-        }
         let (db, what) = open_database(&config.backend.database, &self.data_dir, None).await?;
         let applied = db
             .migrate()
@@ -138,21 +126,21 @@ impl BackendBuilder {
                 .map_err(StartError::HttpClient)?,
         );
         let mut tasks = Vec::new();
-        let resolver = match self.resolver {
-            Some(resolver) => resolver,
-            None => {
-                let (resolver, watcher) = catalog_resolver(&config).await?;
-                tasks.extend(watcher);
-                resolver
-            }
-        };
+        let (catalog, watcher) = catalog::open(&config).await.map_err(StartError::Catalog)?;
+        tasks.extend(watcher);
+        let resolver = self
+            .resolver
+            .unwrap_or_else(|| Arc::new(CatalogResolver::new(catalog.clone())));
+        let mut processors = processors::from_config(&config, &catalog)?;
+        processors.extend(self.processors);
+        check_channel_names(&processors)?;
         let store = Store::new(db.clone());
         let signals = SignalHub::default();
         let deliveries_queued = Arc::new(tokio::sync::Notify::new());
         tasks.push(
             DeliveryWorker::new(
                 store.clone(),
-                &self.processors,
+                &processors,
                 config.notifications.delivery.clone(),
                 deliveries_queued.clone(),
             )
@@ -161,7 +149,7 @@ impl BackendBuilder {
         let service = NotificationsService::new(ServiceParts {
             store: store.clone(),
             resolver,
-            processors: self.processors,
+            processors,
             signals: signals.clone(),
             defaults: config.notifications.default_settings.clone(),
             app_base_url: config.app.base_url.clone(),
@@ -260,37 +248,21 @@ impl RunningBackend {
     }
 }
 
-/// The default resolver over the configured catalog, and the task that reloads its files.
-async fn catalog_resolver(
-    config: &Config,
-) -> Result<(Arc<dyn RecipientResolver>, Option<JoinHandle<()>>), StartError> {
-    let catalog = &config.notifications.catalog;
-    if let Some(remote) = &catalog.remote {
-        let base_url = remote
-            .base_url
-            .clone()
-            .unwrap_or_else(|| config.discovery.base_url("catalog"));
-        let remote = RemoteCatalog::new(remote, &base_url)
-            .map_err(|e| StartError::Catalog(e.to_string()))?;
-        tracing::info!(
-            url = remote.loggable_url(),
-            "entities come from a Backstage catalog"
-        );
-        return Ok((Arc::new(CatalogResolver::new(Arc::new(remote))), None));
+/// Processors' names are channels of users' settings, next to `Web`: each must be its own.
+fn check_channel_names(processors: &[Arc<dyn Processor>]) -> Result<(), StartError> {
+    let mut names = std::collections::HashSet::new();
+    for p in processors {
+        if p.name()
+            .eq_ignore_ascii_case(notifications_common::WEB_CHANNEL)
+            || !names.insert(p.name().to_lowercase())
+        {
+            return Err(StartError::Processors(format!(
+                "two channels are named {:?}: processor names must be unique and not Web",
+                p.name()
+            )));
+        }
     }
-    let files = catalog.files.clone();
-    let embedded = tokio::task::spawn_blocking(move || EmbeddedCatalog::load(files))
-        .await
-        .map_err(|e| StartError::Catalog(e.to_string()))?
-        .map_err(|e| StartError::Catalog(e.to_string()))?;
-    let embedded = Arc::new(embedded);
-    let watcher = if catalog.files.is_empty() {
-        None
-    } else {
-        tracing::info!(files = ?catalog.files, entities = embedded.len(), "catalog loaded");
-        Some(embedded.watch(catalog.reload_interval))
-    };
-    Ok((Arc::new(CatalogResolver::new(embedded)), watcher))
+    Ok(())
 }
 
 /// Where the configured database lives, and a description of it for logs (never a password).
