@@ -1,4 +1,4 @@
-//! The `notifications-backend` command line: `serve`, `migrate`, `token`.
+//! The `notifications-backend` command line: `serve`, `migrate`, `token`, `deliveries`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -17,7 +17,8 @@ use crate::server::{BackendBuilder, open_database};
     version,
     about = "A Backstage-compatible notifications server (SQLite by default, PostgreSQL for scale).",
     after_help = "Examples:\n  notifications-backend serve\n  notifications-backend --config app-config.yaml serve\n  \
-                  notifications-backend token --user user:default/jane\n  notifications-backend token --service my-ci"
+                  notifications-backend token --user user:default/jane\n  notifications-backend token --service my-ci\n  \
+                  notifications-backend deliveries --status failed\n  notifications-backend deliveries --retry"
 )]
 pub struct Cli {
     /// A configuration file in Backstage's app-config format; repeat it, later files win.
@@ -53,6 +54,42 @@ pub enum Command {
     Migrate,
     /// Print a token for the configured signing key.
     Token(TokenArgs),
+    /// List deliveries to processors' channels (newest first), e.g. the failed ones; with
+    /// --retry, queue the failed ones among them again.
+    Deliveries(DeliveriesArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DeliveriesArgs {
+    /// Only deliveries with this status.
+    #[arg(long, value_enum)]
+    status: Option<DeliveryStatus>,
+    /// Only the deliveries of this notification.
+    #[arg(long, value_name = "ID")]
+    notification: Option<uuid::Uuid>,
+    /// At most this many.
+    #[arg(long, default_value_t = 50)]
+    limit: i64,
+    /// Queue the listed failed deliveries again, with a fresh count of attempts.
+    #[arg(long)]
+    retry: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum DeliveryStatus {
+    Pending,
+    Delivered,
+    Failed,
+}
+
+impl DeliveryStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => crate::store::PENDING,
+            Self::Delivered => crate::store::DELIVERED,
+            Self::Failed => crate::store::FAILED,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -104,6 +141,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Serve => serve(config, cli.data_dir).await,
         Command::Migrate => migrate(config, cli.data_dir).await,
         Command::Token(args) => token(&config, &cli.data_dir, args),
+        Command::Deliveries(args) => deliveries(config, cli.data_dir, args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -141,6 +179,50 @@ async fn migrate(config: Config, data_dir: PathBuf) -> Result<(), String> {
         applied.join(", ")
     };
     tracing::info!(database = %what, "migrations applied: {applied}");
+    Ok(())
+}
+
+// The list is the command's output: one tab-separated line per delivery, under a header.
+#[allow(clippy::print_stdout)]
+async fn deliveries(config: Config, data_dir: PathBuf, args: DeliveriesArgs) -> Result<(), String> {
+    let (db, _) = open_database(&config.backend.database, &data_dir, Some(1))
+        .await
+        .map_err(|e| e.to_string())?;
+    let store = crate::store::Store::new(db);
+    let status = if args.retry {
+        Some(crate::store::FAILED)
+    } else {
+        args.status.map(DeliveryStatus::as_str)
+    };
+    let rows = store
+        .deliveries(status, args.notification, args.limit)
+        .await
+        .map_err(|e| e.to_string())?;
+    println!("created\tstatus\tchannel\trecipient\tattempts\tnotification\tdelivery\tlast_error");
+    for r in &rows {
+        println!(
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+            notifications_common::Timestamp::from(r.created),
+            r.status,
+            r.channel,
+            r.user_ref.as_deref().unwrap_or("(broadcast)"),
+            r.attempts,
+            r.notification_id,
+            r.id,
+            r.last_error
+                .as_deref()
+                .unwrap_or("")
+                .replace(['\t', '\n'], " "),
+        );
+    }
+    if args.retry {
+        let ids = rows.iter().map(|r| r.id).collect();
+        let queued = store
+            .retry_deliveries(ids)
+            .await
+            .map_err(|e| e.to_string())?;
+        tracing::info!("queued {queued} failed deliveries again");
+    }
     Ok(())
 }
 

@@ -45,8 +45,16 @@ impl DeliveryWorker {
         }
     }
 
-    /// Works the queue until aborted.
-    pub fn spawn(self) -> JoinHandle<()> {
+    /// Works the queue until aborted; `None` without processors (nothing to deliver to) or when
+    /// this instance runs no worker.
+    pub fn spawn(self) -> Option<JoinHandle<()>> {
+        if self.processors.is_empty() || !self.config.worker {
+            return None;
+        }
+        Some(self.spawn_loop())
+    }
+
+    fn spawn_loop(self) -> JoinHandle<()> {
         tokio::spawn(async move {
             loop {
                 match self.run_once().await {
@@ -67,7 +75,11 @@ impl DeliveryWorker {
         let batch = self.config.concurrency as usize;
         let rows = self
             .store
-            .claim_deliveries(batch as i64, self.lease())
+            .claim_deliveries(
+                self.processors.keys().cloned().collect(),
+                batch as i64,
+                self.lease(),
+            )
             .await
             .inspect_err(|e| tracing::warn!(error = %e, "cannot take deliveries from the queue"))?;
         let count = rows.len();

@@ -14,11 +14,13 @@ use tokio::task::JoinHandle;
 use crate::auth::{self, Authenticator};
 use crate::cleaner;
 use crate::config::{Config, DatabaseConfig, PostgresConfig, SqliteLocation};
+use crate::db::listen::{Listener, listen};
 use crate::db::{Db, PoolOptions, Target};
 use crate::delivery::DeliveryWorker;
 use crate::http::{self, AppState};
 use crate::service::{NotificationsService, ServiceParts};
 use crate::signals::SignalHub;
+use crate::store::DELIVERY_CHANNEL;
 use crate::store::Store;
 use crate::{catalog, processors};
 
@@ -137,15 +139,27 @@ impl BackendBuilder {
         let store = Store::new(db.clone());
         let signals = SignalHub::default();
         let deliveries_queued = Arc::new(tokio::sync::Notify::new());
-        tasks.push(
-            DeliveryWorker::new(
-                store.clone(),
-                &processors,
-                config.notifications.delivery.clone(),
-                deliveries_queued.clone(),
-            )
-            .spawn(),
-        );
+        let worker = DeliveryWorker::new(
+            store.clone(),
+            &processors,
+            config.notifications.delivery.clone(),
+            deliveries_queued.clone(),
+        )
+        .spawn();
+        // Other instances' deliveries wake this one's worker through PostgreSQL.
+        let listener = match (&worker, &config.backend.database) {
+            (Some(_), DatabaseConfig::Postgres(pg)) => {
+                let wake = deliveries_queued.clone();
+                let listener = listen(pg.url.clone(), DELIVERY_CHANNEL, move |_| wake.notify_one())
+                    .map_err(|e| StartError::Database {
+                        what: "LISTEN".into(),
+                        message: e.to_string(),
+                    })?;
+                Some(listener)
+            }
+            _ => None,
+        };
+        tasks.extend(worker);
         let service = NotificationsService::new(ServiceParts {
             store: store.clone(),
             resolver,
@@ -201,6 +215,7 @@ impl BackendBuilder {
             server: tokio::spawn(server),
             signals,
             tasks,
+            _listener: listener,
         })
     }
 }
@@ -211,8 +226,9 @@ pub struct RunningBackend {
     handle: ServerHandle,
     server: JoinHandle<io::Result<()>>,
     signals: SignalHub,
-    /// Background work (retention, catalog reloads) that ends with the server.
+    /// Background work (retention, catalog reloads, deliveries) that ends with the server.
     tasks: Vec<JoinHandle<()>>,
+    _listener: Option<Listener>,
 }
 
 impl RunningBackend {

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::coerce::Positive;
+use super::coerce::{Bool, Positive};
 use super::duration::FixedDuration;
 
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
@@ -21,8 +21,11 @@ pub struct DeliveryConfig {
     /// `concurrency`: deliveries in progress at once, per instance.
     pub concurrency: u32,
     /// `pollInterval`: how often the queue is checked without being told of new deliveries
-    /// (new ones of this instance start at once; other instances' and retries on this check).
+    /// (new ones start at once; on SQLite, retries wait for this check).
     pub poll_interval: Duration,
+    /// `worker`: false makes this instance queue deliveries but leave them to other instances
+    /// (API-only instances of a deployment).
+    pub worker: bool,
 }
 
 impl Default for DeliveryConfig {
@@ -34,6 +37,7 @@ impl Default for DeliveryConfig {
             timeout: Duration::from_secs(30),
             concurrency: 8,
             poll_interval: Duration::from_secs(2),
+            worker: true,
         }
     }
 }
@@ -47,6 +51,7 @@ struct RawDelivery {
     timeout: Option<FixedDuration>,
     concurrency: Option<Positive>,
     poll_interval: Option<FixedDuration>,
+    worker: Option<Bool>,
 }
 
 impl From<RawDelivery> for DeliveryConfig {
@@ -64,6 +69,7 @@ impl From<RawDelivery> for DeliveryConfig {
             timeout: at_least(raw.timeout, d.timeout, ms(1)),
             concurrency: raw.concurrency.map_or(d.concurrency, |n| n.0),
             poll_interval: at_least(raw.poll_interval, d.poll_interval, ms(10)),
+            worker: raw.worker.map_or(d.worker, |b| b.0),
         }
     }
 }
@@ -78,7 +84,7 @@ mod tests {
         let read = |yaml: &str| Config::from_yaml_str(yaml).map(|c| c.notifications.delivery);
         assert_eq!(read("").unwrap(), DeliveryConfig::default());
         assert_eq!(
-            read("notifications: {delivery: {maxAttempts: 3, retryDelay: 50ms, maxRetryDelay: 1s, timeout: 5s, concurrency: 2, pollInterval: 100ms}}")
+            read("notifications: {delivery: {maxAttempts: 3, retryDelay: 50ms, maxRetryDelay: 1s, timeout: 5s, concurrency: 2, pollInterval: 100ms, worker: false}}")
                 .unwrap(),
             DeliveryConfig {
                 max_attempts: 3,
@@ -87,6 +93,7 @@ mod tests {
                 timeout: Duration::from_secs(5),
                 concurrency: 2,
                 poll_interval: Duration::from_millis(100),
+                worker: false,
             }
         );
         assert!(read("notifications: {delivery: {maxAttempts: 0}}").is_err());

@@ -2,6 +2,7 @@
 //! way to run blocking diesel work off the async executor.
 
 mod connection;
+pub mod listen;
 pub mod migrations;
 pub mod schema;
 mod sql;

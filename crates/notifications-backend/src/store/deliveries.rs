@@ -15,6 +15,9 @@ use crate::db::{Bind, DbConnection, DbError, Sql, per_backend, write_transaction
 /// Rows per multi-row INSERT (ten binds each): within both databases' limits.
 const INSERT_CHUNK: usize = 1_000;
 
+/// The NOTIFY channel told of new deliveries.
+pub const DELIVERY_CHANNEL: &str = "notifications_delivery";
+
 pub const PENDING: &str = "pending";
 pub const DELIVERED: &str = "delivered";
 pub const FAILED: &str = "failed";
@@ -116,16 +119,18 @@ pub(super) fn queue_deliveries<'a>(
         && let DbConnection::Postgres(c) = conn
     {
         // Delivered at commit: workers of every instance wake up.
-        diesel::sql_query("NOTIFY notifications_delivery").execute(c)?;
+        diesel::sql_query(format!("NOTIFY {DELIVERY_CHANNEL}")).execute(c)?;
     }
     Ok(())
 }
 
 impl Store {
-    /// Takes up to `limit` due deliveries for `lease`: no other worker gets them until then
-    /// (after a crash, the lease runs out and another worker takes them). Counts the attempt.
+    /// Takes up to `limit` due deliveries to `channels` for `lease`: no other worker gets them
+    /// until then (after a crash, the lease runs out and another worker takes them). Counts the
+    /// attempt. Instances with other processors leave each other's channels alone.
     pub async fn claim_deliveries(
         &self,
+        channels: Vec<String>,
         limit: i64,
         lease: Duration,
     ) -> StoreResult<Vec<DeliveryRow>> {
@@ -141,7 +146,9 @@ impl Store {
                     .bind(Bind::Timestamp(now))
                     .push(" AND (locked_until IS NULL OR locked_until < ")
                     .bind(Bind::Timestamp(now))
-                    .push(") ORDER BY run_at LIMIT ")
+                    .push(") AND channel IN ")
+                    .bind_list(channels.into_iter().map(Bind::Text))
+                    .push(" ORDER BY run_at LIMIT ")
                     .bind(Bind::BigInt(limit));
                 if let DbConnection::Postgres(_) = conn {
                     // Workers of other instances skip what this one takes, without waiting.
@@ -188,6 +195,24 @@ impl Store {
                 per_backend!(conn, |c| sql.execute(c))?;
                 Ok::<_, DbError>(())
             })
+            .await
+    }
+
+    /// Queues failed deliveries among `ids` again, with a fresh count of attempts; returns how
+    /// many.
+    pub async fn retry_deliveries(&self, ids: Vec<uuid::Uuid>) -> StoreResult<usize> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let now = OffsetDateTime::now_utc();
+        let mut sql = Sql::new("UPDATE delivery SET status = 'pending', attempts = 0, run_at = ");
+        sql.bind(Bind::Timestamp(now))
+            .push(", updated = ")
+            .bind(Bind::Timestamp(now))
+            .push(" WHERE status = 'failed' AND id IN ")
+            .bind_list(ids.into_iter().map(Bind::Uuid));
+        self.db
+            .run(move |conn| Ok::<_, DbError>(per_backend!(conn, |c| sql.execute(c))?))
             .await
     }
 

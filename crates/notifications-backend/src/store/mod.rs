@@ -10,7 +10,7 @@ mod settings;
 
 use crate::db::{Db, DbError};
 
-pub use deliveries::{DELIVERED, DeliveryRow, FAILED, Outcome, PENDING};
+pub use deliveries::{DELIVERED, DELIVERY_CHANNEL, DeliveryRow, FAILED, Outcome, PENDING};
 pub use list::ListFilters;
 pub use notifications::{Recipient, SendContext, StoredNotification};
 pub use settings::SettingRow;

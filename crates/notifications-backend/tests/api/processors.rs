@@ -467,3 +467,108 @@ async fn processor_names_must_be_unique_channels() {
         );
     }
 }
+
+/// The operator's view: `notifications-backend deliveries` lists failed deliveries, `--retry`
+/// queues them again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_deliveries_command_lists_failures_and_queues_them_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::default();
+    // The binary's defaults: the SQLite file in `data` under the working directory.
+    let config = Config::from_yaml_str(
+        "backend: {listen: {port: 0}, auth: {externalAccess: [{type: static, options: {token: test-service-token, subject: external:test-service}}]}}",
+    )
+    .unwrap();
+    let running = BackendBuilder::new(config, dir.path().join("data"))
+        .handle_signals(false)
+        .processor(recorder("Mail", &journal).failing(Failing::Permanently))
+        .start()
+        .await
+        .unwrap();
+    let api = crate::support::Api::new(&format!("http://{}", running.local_addr()));
+    let r = api
+        .post(
+            "/notifications",
+            "test-service-token",
+            &to(json!(USER), json!({"title": "t"})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while journal.attempts.load(Ordering::SeqCst) == 0 {
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    running.stop(true).await.unwrap();
+
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_notifications-backend"))
+            .current_dir(dir.path())
+            .env_remove("NOTIFICATIONS_DATA_DIR")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let listed = run(&["deliveries", "--status", "failed"]);
+    assert!(
+        listed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
+    let text = String::from_utf8(listed.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(lines[0].starts_with("created\tstatus\tchannel\trecipient\tattempts"));
+    let fields: Vec<&str> = lines[1].split('\t').collect();
+    assert_eq!(&fields[1..5], ["failed", "Mail", USER, "1"]);
+    assert_eq!(fields[7], "bad address");
+
+    let retried = run(&["deliveries", "--retry"]);
+    assert!(
+        retried.status.success(),
+        "{}",
+        String::from_utf8_lossy(&retried.stderr)
+    );
+    let pending = run(&["deliveries", "--status", "pending"]);
+    let text = String::from_utf8(pending.stdout).unwrap();
+    let fields: Vec<&str> = text
+        .lines()
+        .nth(1)
+        .expect("queued again")
+        .split('\t')
+        .collect();
+    assert_eq!(&fields[1..5], ["pending", "Mail", USER, "0"]);
+    assert!(
+        !run(&["deliveries", "--status", "nonsense"])
+            .status
+            .success()
+    );
+}
+
+/// On PostgreSQL, a delivery queued by one instance wakes the worker of another at once
+/// (LISTEN/NOTIFY), not at its next poll.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_instances_are_woken_through_postgres() {
+    let journal = Journal::default();
+    let slow_polls = "notifications: {delivery: {pollInterval: 10m}}";
+    // The instance that takes the send queues the delivery but runs no worker.
+    let api_only = "notifications: {delivery: {pollInterval: 10m, worker: false}}";
+    let Some(app) = start(DbKind::Postgres, api_only, vec![recorder("Mail", &journal)]).await
+    else {
+        return;
+    };
+    let _worker = app
+        .another_instance(slow_polls, |b| b.processor(recorder("Mail", &journal)))
+        .await;
+    // Give the other instance's first (empty) poll time to pass.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    let id = app.send_to(USER, json!({"title": "t"})).await;
+    let delivered = journal.wait_for("Mail", 1).await;
+    assert_eq!(delivered[0].0.id.to_string(), id);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+}
