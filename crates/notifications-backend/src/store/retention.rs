@@ -14,18 +14,25 @@ const DELETE_BATCH: i64 = 5000;
 
 impl Store {
     /// Deletes user notifications and broadcasts (with their status rows) whose last activity
-    /// (update, else creation) is at or before `cutoff`; returns how many were deleted.
+    /// (update, else creation) is at or before `cutoff`, and the records of deliveries that
+    /// ended (delivered or failed) by then; returns how many notifications were deleted.
     /// On PostgreSQL a second instance cleaning at the same time stops and returns what it did.
     pub async fn delete_inactive_since(&self, cutoff: OffsetDateTime) -> StoreResult<u64> {
         self.db
             .run(move |conn| {
                 let mut deleted = 0;
-                for table in ["notification", "broadcast"] {
+                for (table, only) in [
+                    ("notification", ""),
+                    ("broadcast", ""),
+                    ("delivery", " AND status <> 'pending'"),
+                ] {
                     loop {
-                        let Some(batch) = delete_batch(conn, table, cutoff)? else {
+                        let Some(batch) = delete_batch(conn, table, only, cutoff)? else {
                             return Ok(deleted);
                         };
-                        deleted += batch;
+                        if table != "delivery" {
+                            deleted += batch;
+                        }
                         if batch < DELETE_BATCH as u64 {
                             break;
                         }
@@ -37,10 +44,12 @@ impl Store {
     }
 }
 
-/// One short transaction; `None` when another instance holds the cleaner lock.
+/// One short transaction; `None` when another instance holds the cleaner lock. `only` narrows
+/// the rows (SQL after the activity condition).
 fn delete_batch(
     conn: &mut DbConnection,
     table: &str,
+    only: &str,
     cutoff: OffsetDateTime,
 ) -> Result<Option<u64>, DbError> {
     write_transaction(conn, |conn| {
@@ -51,6 +60,7 @@ fn delete_batch(
             "DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE COALESCE(updated, created) <= "
         ));
         sql.bind(Bind::Timestamp(cutoff))
+            .push(only)
             .push(" LIMIT ")
             .bind(Bind::BigInt(DELETE_BATCH))
             .push(")");

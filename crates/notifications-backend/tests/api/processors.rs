@@ -572,3 +572,34 @@ async fn other_instances_are_woken_through_postgres() {
         started.elapsed()
     );
 }
+
+/// Retention also removes the records of finished deliveries, never pending ones.
+async fn retention_removes_finished_deliveries_only(kind: DbKind) {
+    let journal = Journal::default();
+    let processors = vec![
+        recorder("Mail", &journal),
+        recorder("Down", &journal).failing(Failing::Always),
+    ];
+    let config = "notifications: {delivery: {retryDelay: 1h, maxRetryDelay: 1h}}";
+    let Some(app) = start(kind, config, processors).await else {
+        return;
+    };
+    let id = app.send_to(USER, json!({"title": "t"})).await;
+    outcome(&app, &id, "Mail", "delivered").await;
+    let store = app.db.store();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    // The Down delivery failed once and waits an hour for its next attempt.
+    while journal.attempts.load(Ordering::SeqCst) < 2 {
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let later = time::OffsetDateTime::now_utc() + time::Duration::minutes(1);
+    assert_eq!(store.delete_inactive_since(later).await.unwrap(), 1);
+    let left = store.deliveries(None, None, 10).await.unwrap();
+    let left: Vec<(&str, &str)> = left
+        .iter()
+        .map(|r| (r.channel.as_str(), r.status.as_str()))
+        .collect();
+    assert_eq!(left, [("Down", "pending")]);
+}
+on_both_databases!(retention_removes_finished_deliveries_only);
