@@ -16,6 +16,7 @@ mod duration;
 mod error;
 mod notifications;
 mod source;
+mod webhook;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -34,6 +35,7 @@ pub use discovery::Discovery;
 pub use duration::{Retention, parse_duration};
 pub use error::ConfigError;
 pub use notifications::NotificationsConfig;
+pub use webhook::{WebhookConfig, webhooks};
 
 use auth::RawAuth;
 use coerce::{HttpUrl, UInt};
