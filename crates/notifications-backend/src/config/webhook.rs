@@ -81,16 +81,16 @@ pub fn webhooks(processors: &Value) -> Result<Vec<WebhookConfig>, ConfigError> {
                 "must be non-empty printable ASCII (it is sent in a header)",
             ));
         }
-        if name == "Web" {
+        if name.eq_ignore_ascii_case(notifications_common::WEB_CHANNEL) {
             return Err(ConfigError::invalid(
                 &name_key,
                 "Web is the inbox channel; choose another name",
             ));
         }
-        if !names.insert(name.clone()) {
+        if !names.insert(name.to_lowercase()) {
             return Err(ConfigError::invalid(
                 &name_key,
-                format!("{name:?} is used by another webhook; names must differ"),
+                format!("{name:?} is used by another webhook; names must differ (ignoring case)"),
             ));
         }
         let filters = raw.filter.unwrap_or_default();
@@ -280,7 +280,7 @@ mod tests {
             err(
                 "notifications: {processors: {webhook: [{url: 'http://x', secret: 0123456789abcdef}, {url: 'http://y', secret: 0123456789abcdef}]}}"
             ),
-            "invalid configuration at notifications.processors.webhook[1].name: \"Webhook\" is used by another webhook; names must differ"
+            "invalid configuration at notifications.processors.webhook[1].name: \"Webhook\" is used by another webhook; names must differ (ignoring case)"
         );
         assert!(
             err("notifications: {processors: {webhook: [{url: 'http://x', secret: 0123456789abcdef, headers: {X-Notifications-Signature: x}}]}}")
