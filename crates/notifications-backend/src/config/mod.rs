@@ -683,6 +683,7 @@ notifications:
             "  auth:\n    keys: [{secret: a2V5LVNFQ1JFVC1TRUNSRVQ=}]\n    externalAccess:\n",
             "      - {type: static, options: {token: tok-SECRET-value, subject: s}}\n",
             "      - {type: legacy, options: {secret: bGVnYWN5LVNFQ1JFVC1TRUNSRVQ=}}\n",
+            "notifications:\n  processors:\n    webhook: [{url: 'http://h', secret: hook-SECRET-0123456789}]\n",
         ))
         .unwrap();
         let debug = format!("{config:?}\n{config:#?}");

@@ -716,3 +716,36 @@ macro_rules! crash_test {
 
 crash_test!(killed_while_the_hook_hangs, Mode::Hang);
 crash_test!(killed_during_an_outage, Mode::Down);
+
+#[tokio::test]
+async fn a_bad_webhook_stops_start_up_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    for (webhook, expected) in [
+        (
+            "[{url: 'http://h', secret: too-short}]",
+            "invalid configuration at notifications.processors.webhook[0].secret: must be at least 16 bytes",
+        ),
+        (
+            "[{url: 'http://h', secret: 0123456789abcdef}, {url: 'mailto:x', secret: 0123456789abcdef}]",
+            "invalid configuration at notifications.processors.webhook[1].url",
+        ),
+    ] {
+        let config = notifications_backend::config::Config::from_yaml_str(&format!(
+            "backend: {{listen: {{port: 0}}, database: {{client: better-sqlite3, connection: ':memory:'}}}}
+notifications: {{processors: {{webhook: {webhook}}}}}"
+        ))
+        .unwrap();
+        let err = notifications_backend::BackendBuilder::new(config, dir.path())
+            .handle_signals(false)
+            .start()
+            .await
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(err.starts_with(expected), "{err}");
+        assert!(
+            !err.contains("too-short"),
+            "the secret is not echoed: {err}"
+        );
+    }
+}
