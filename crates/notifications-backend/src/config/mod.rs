@@ -16,6 +16,7 @@ mod duration;
 mod error;
 mod notifications;
 mod source;
+mod webhook;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -34,6 +35,7 @@ pub use discovery::Discovery;
 pub use duration::{Retention, parse_duration};
 pub use error::ConfigError;
 pub use notifications::NotificationsConfig;
+pub use webhook::{WebhookConfig, webhooks};
 
 use auth::RawAuth;
 use coerce::{HttpUrl, UInt};
@@ -681,6 +683,7 @@ notifications:
             "  auth:\n    keys: [{secret: a2V5LVNFQ1JFVC1TRUNSRVQ=}]\n    externalAccess:\n",
             "      - {type: static, options: {token: tok-SECRET-value, subject: s}}\n",
             "      - {type: legacy, options: {secret: bGVnYWN5LVNFQ1JFVC1TRUNSRVQ=}}\n",
+            "notifications:\n  processors:\n    webhook: [{url: 'http://h', secret: hook-SECRET-0123456789}]\n",
         ))
         .unwrap();
         let debug = format!("{config:?}\n{config:#?}");

@@ -11,7 +11,7 @@ use super::coerce::{Bool, Positive};
 use super::delivery::DeliveryConfig;
 use super::duration::{FixedDuration, Retention, RetentionSetting};
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct NotificationsConfig {
     /// `notifications.defaultSettings`: what users get until they change their settings.
     pub default_settings: NotificationSettings,
@@ -25,6 +25,27 @@ pub struct NotificationsConfig {
     pub processors: Value,
     pub catalog: CatalogConfig,
     pub delivery: DeliveryConfig,
+}
+
+/// `processors` is shown by key only: processors' options hold secrets (webhook keys, SMTP
+/// passwords).
+impl std::fmt::Debug for NotificationsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let processors: Vec<&String> = self
+            .processors
+            .as_object()
+            .map(|m| m.keys().collect())
+            .unwrap_or_default();
+        f.debug_struct("NotificationsConfig")
+            .field("default_settings", &self.default_settings)
+            .field("retention", &self.retention)
+            .field("concurrency_limit", &self.concurrency_limit)
+            .field("throttle_interval", &self.throttle_interval)
+            .field("processors", &processors)
+            .field("catalog", &self.catalog)
+            .field("delivery", &self.delivery)
+            .finish()
+    }
 }
 
 impl Default for NotificationsConfig {

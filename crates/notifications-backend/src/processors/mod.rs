@@ -1,10 +1,13 @@
-//! The built-in processors, configured under `notifications.processors` with upstream's keys.
+//! The built-in processors, configured under `notifications.processors` with upstream's keys
+//! (and `webhook`, beyond upstream).
+
+pub mod webhook;
 
 use std::sync::Arc;
 
 use notifications_node::{Catalog, Processor};
 
-use crate::config::Config;
+use crate::config::{Config, webhooks};
 use crate::server::StartError;
 
 /// The processors `notifications.processors` configures, in a fixed order.
@@ -12,6 +15,19 @@ pub fn from_config(
     config: &Config,
     catalog: &Arc<dyn Catalog>,
 ) -> Result<Vec<Arc<dyn Processor>>, StartError> {
-    let _ = (config, catalog);
-    Ok(Vec::new())
+    let _ = catalog;
+    let mut processors: Vec<Arc<dyn Processor>> = Vec::new();
+    let hooks = webhooks(&config.notifications.processors)
+        .map_err(|e| StartError::Processors(e.to_string()))?;
+    for hook in hooks {
+        let name = hook.name.clone();
+        let processor = webhook::WebhookProcessor::new(hook).map_err(|e| {
+            StartError::Processors(format!(
+                "cannot set up the HTTP client of webhook {name}: {e}"
+            ))
+        })?;
+        tracing::info!(channel = %name, "webhook processor installed");
+        processors.push(Arc::new(processor));
+    }
+    Ok(processors)
 }

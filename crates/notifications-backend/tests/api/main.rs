@@ -16,3 +16,4 @@ mod scope;
 mod settings;
 mod store;
 mod update;
+mod webhook;
