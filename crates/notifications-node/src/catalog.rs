@@ -63,6 +63,8 @@ pub trait Catalog: Send + Sync + 'static {
     /// Every entity of kind `User` (for processors that reach all users, such as e-mail
     /// broadcasts). Catalogs that cannot list entities answer with an error.
     async fn users(&self) -> Result<Vec<Arc<CatalogEntity>>, CatalogError> {
-        Err(CatalogError("this catalog cannot list its users".to_owned()))
+        Err(CatalogError(
+            "this catalog cannot list its users".to_owned(),
+        ))
     }
 }

@@ -43,7 +43,10 @@ pub struct EmailConfig {
 #[derive(Clone, PartialEq, Eq)]
 pub enum EmailTransport {
     Smtp(SmtpConfig),
-    Sendmail { path: String, newline: Newline },
+    Sendmail {
+        path: String,
+        newline: Newline,
+    },
     /// Mails are rendered and logged, not sent (for debugging).
     Stream,
 }
@@ -120,7 +123,9 @@ impl<'de> Deserialize<'de> for EmailConfig {
             throttle_interval: raw
                 .throttle_interval
                 .map_or(Duration::from_millis(100), |d| d.0),
-            broadcast: raw.broadcast_config.map_or(BroadcastReceiver::None, |b| b.0),
+            broadcast: raw
+                .broadcast_config
+                .map_or(BroadcastReceiver::None, |b| b.0),
             cache_ttl: raw
                 .cache
                 .and_then(|c| c.ttl)
@@ -370,7 +375,10 @@ mod tests {
                 included_topics: Some(vec!["y".into()]),
             }
         );
-        assert_eq!(config.allowed_email_domains, Some(vec!["example.com".into()]));
+        assert_eq!(
+            config.allowed_email_domains,
+            Some(vec!["example.com".into()])
+        );
         assert_eq!(
             config.allowlist_email_addresses,
             Some(vec!["boss@else.org".into()])
@@ -425,8 +433,8 @@ mod tests {
                 .contains("unknown transport \"pigeon\"")
         );
         // A password of the wrong type is not echoed.
-        let err = transport("{transport: smtp, hostname: h, port: 25, password: 123456789}")
-            .unwrap_err();
+        let err =
+            transport("{transport: smtp, hostname: h, port: 25, password: 123456789}").unwrap_err();
         assert!(!err.contains("123456789"), "{err}");
     }
 
@@ -442,10 +450,9 @@ mod tests {
             error("replyTo: a@example.com"),
             "invalid configuration at notifications.processors.email: missing field `sender`"
         );
-        assert!(
-            error("sender: 'not an address'")
-                .starts_with("invalid configuration at notifications.processors.email.sender: invalid e-mail address")
-        );
+        assert!(error("sender: 'not an address'").starts_with(
+            "invalid configuration at notifications.processors.email.sender: invalid e-mail address"
+        ));
         assert!(
             error("sender: a@example.com, filter: {minSeverity: huge}").starts_with(
                 "invalid configuration at notifications.processors.email.filter.minSeverity: unknown severity"

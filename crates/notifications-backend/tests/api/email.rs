@@ -49,14 +49,11 @@ fn python() -> &'static Path {
                 let status = cmd.status().expect("python3 runs");
                 assert!(status.success(), "{cmd:?} failed");
             };
-            run(std::process::Command::new("python3").args(["-m", "venv"]).arg(&venv));
-            run(std::process::Command::new(&venv_python).args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "aiosmtpd",
-            ]));
+            run(std::process::Command::new("python3")
+                .args(["-m", "venv"])
+                .arg(&venv));
+            run(std::process::Command::new(&venv_python)
+                .args(["-m", "pip", "install", "--quiet", "aiosmtpd"]));
         }
         venv_python
     })
@@ -211,7 +208,11 @@ async fn a_group_send_mails_each_member_once(kind: DbKind) {
             json!({"title": "Build failed", "description": "See <why> & fix", "link": "/catalog/x?a=1"}),
         ))
         .await;
-    assert_eq!(created.len(), 3, "alice, bob and carol (who has no address)");
+    assert_eq!(
+        created.len(),
+        3,
+        "alice, bob and carol (who has no address)"
+    );
     let mails = sink
         .expect_to(&["alice@example.com", "Bob@Example.com"])
         .await;
@@ -246,7 +247,8 @@ async fn users_who_turned_email_off_get_no_mail(kind: DbKind) {
     let Some(app) = TestApp::start(kind, &config(port, "")).await else {
         return;
     };
-    let off = json!({"channels": [{"id": "Email", "origins": [{"id": SERVICE, "enabled": false}]}]});
+    let off =
+        json!({"channels": [{"id": "Email", "origins": [{"id": SERVICE, "enabled": false}]}]});
     let r = app
         .post("/settings", &app.user_token("user:default/alice"), &off)
         .await;
@@ -255,10 +257,7 @@ async fn users_who_turned_email_off_get_no_mail(kind: DbKind) {
         .await;
     sink.expect_to(&["Bob@Example.com"]).await;
     // Alice still has it in her inbox (only the Email channel is off).
-    assert_eq!(
-        app.list("user:default/alice", "").await["totalCount"],
-        1
-    );
+    assert_eq!(app.list("user:default/alice", "").await["totalCount"], 1);
 }
 on_both_databases!(users_who_turned_email_off_get_no_mail);
 
@@ -339,17 +338,25 @@ async fn markdown_bodies_are_rendered() {
     let html = mails[0]["html"].as_str().unwrap();
     assert!(html.contains("<h2>Deployed</h2>"), "{html}");
     assert!(
-        html.contains(r#"<strong>v2</strong> is live: <a href="http://localhost/docs/v2">release notes</a>."#),
+        html.contains(
+            r#"<strong>v2</strong> is live: <a href="http://localhost/docs/v2">release notes</a>."#
+        ),
         "{html}"
     );
-    assert!(html.contains("&lt;img src=x onerror=alert(1)&gt;"), "raw HTML is text: {html}");
+    assert!(
+        html.contains("&lt;img src=x onerror=alert(1)&gt;"),
+        "raw HTML is text: {html}"
+    );
     assert!(
         html.contains(r#"<a href="https://ci.example.com/run/1">https://ci.example.com/run/1</a>"#),
         "{html}"
     );
     let text = mails[0]["text"].as_str().unwrap();
     assert!(text.starts_with("## Deployed"), "{text}");
-    assert!(text.trim_end().ends_with("https://ci.example.com/run/1"), "{text}");
+    assert!(
+        text.trim_end().ends_with("https://ci.example.com/run/1"),
+        "{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -425,15 +432,14 @@ async fn allow_and_deny_lists_choose_the_addresses() {
 async fn filters_choose_the_notifications() {
     let port = free_port();
     let sink = Sink::start(port, &[]).await;
-    let app = sqlite_app(
-        port,
-        "filter: {minSeverity: high, excludedTopics: [noise]}",
-    )
-    .await;
+    let app = sqlite_app(port, "filter: {minSeverity: high, excludedTopics: [noise]}").await;
     let alice = "user:default/alice";
     app.send_to(alice, json!({"title": "normal"})).await;
-    app.send_to(alice, json!({"title": "loud noise", "severity": "critical", "topic": "noise"}))
-        .await;
+    app.send_to(
+        alice,
+        json!({"title": "loud noise", "severity": "critical", "topic": "noise"}),
+    )
+    .await;
     app.send_to(alice, json!({"title": "fire", "severity": "critical"}))
         .await;
     let mails = sink.expect_to(&["alice@example.com"]).await;

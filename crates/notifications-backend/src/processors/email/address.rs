@@ -73,10 +73,8 @@ impl AddressPolicy {
 
     fn allowed(&self, email: &str) -> bool {
         let normalized = email.trim().to_lowercase();
-        let listed = |list: &Option<Vec<String>>| {
-            list.as_ref()
-                .is_some_and(|l| l.iter().any(|a| *a == normalized))
-        };
+        let listed =
+            |list: &Option<Vec<String>>| list.as_ref().is_some_and(|l| l.contains(&normalized));
         let passes = if listed(&self.allowlist) {
             // An allowlisted address is accepted even outside `allowedEmailDomains`.
             true

@@ -47,7 +47,9 @@ pub fn render(notification: &Notification, app_base_url: &Url) -> Rendered {
 /// The payload's link made absolute against `app.baseUrl`, or the inbox when there is none.
 fn link(link: Option<&str>, app_base_url: &Url) -> String {
     match link.filter(|l| !l.is_empty()) {
-        Some(link) => resolve_link(link, app_base_url).map_or_else(|_| link.to_owned(), String::from),
+        Some(link) => {
+            resolve_link(link, app_base_url).map_or_else(|_| link.to_owned(), String::from)
+        }
         None => format!(
             "{}/notifications",
             app_base_url.as_str().trim_end_matches('/')
@@ -142,7 +144,9 @@ mod tests {
     #[test]
     fn upstream_default_template() {
         let r = render(
-            &notification(json!({"title": "Build failed", "description": "See <why>", "link": "/catalog/x"})),
+            &notification(
+                json!({"title": "Build failed", "description": "See <why>", "link": "/catalog/x"}),
+            ),
             &base(),
         );
         assert_eq!(r.subject, "Build failed");
@@ -150,7 +154,10 @@ mod tests {
             r.html,
             r#"<p>See &lt;why&gt;<br/><a href="https://backstage.example.com/catalog/x">https://backstage.example.com/catalog/x</a></p>"#
         );
-        assert_eq!(r.text, "See <why>\n\nhttps://backstage.example.com/catalog/x");
+        assert_eq!(
+            r.text,
+            "See <why>\n\nhttps://backstage.example.com/catalog/x"
+        );
     }
 
     #[test]
@@ -163,20 +170,30 @@ mod tests {
             &notification(json!({"title": "t", "link": "https://other.example.org/x?a=1&b=2"})),
             &base(),
         );
-        assert!(r.html.contains(r#"href="https://other.example.org/x?a=1&amp;b=2""#), "{}", r.html);
+        assert!(
+            r.html
+                .contains(r#"href="https://other.example.org/x?a=1&amp;b=2""#),
+            "{}",
+            r.html
+        );
     }
 
     #[test]
     fn markdown_body() {
         let md = "# Deploy\n\n**done** in [logs](/logs) and [bad](javascript:alert(1))\n\n<script>x</script>\n";
         let r = render(
-            &notification(json!({"title": "t", "description": "plain", "metadata": {MARKDOWN_BODY_KEY: md}})),
+            &notification(
+                json!({"title": "t", "description": "plain", "metadata": {MARKDOWN_BODY_KEY: md}}),
+            ),
             &base(),
         );
         assert!(r.html.starts_with("<h1>Deploy</h1>\n<p><strong>done</strong> in <a href=\"https://backstage.example.com/logs\">logs</a> and <a href=\"\">bad</a></p>\n&lt;script&gt;x&lt;/script&gt;"), "{}", r.html);
         assert!(!r.html.contains("plain"));
         assert!(!r.html.contains("<script>"));
         assert!(r.html.ends_with("</p>"));
-        assert_eq!(r.text, format!("{md}\n\nhttps://backstage.example.com/notifications"));
+        assert_eq!(
+            r.text,
+            format!("{md}\n\nhttps://backstage.example.com/notifications")
+        );
     }
 }
