@@ -480,3 +480,39 @@ async fn invalid_email_configuration_stops_the_start() {
         assert!(!err.contains("hunter2"), "{err}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broadcast_longer_than_the_delivery_timeout_stops_and_is_not_repeated() {
+    let port = free_port();
+    let sink = Sink::start(port, &[]).await;
+    // One mail per 200 ms, a delivery may take 1 s: mails stop starting at 800 ms.
+    let yaml = config(port, "broadcastConfig: {receiver: config, receiverEmails: [a@example.com, b@example.com, c@example.com, d@example.com, e@example.com, f@example.com, g@example.com]}")
+        .replace("throttleInterval: 1ms", "throttleInterval: 200ms")
+        .replace("concurrencyLimit: 50", "concurrencyLimit: 1")
+        .replace("maxAttempts: 30}", "maxAttempts: 30, timeout: 1s}");
+    let app = TestApp::start(DbKind::Sqlite, &yaml).await.unwrap();
+    let id = app.broadcast(json!({"title": "long"})).await;
+    let id = uuid::Uuid::parse_str(&id).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let row = loop {
+        let rows = app.db.store().deliveries(None, Some(id), 10).await.unwrap();
+        if rows[0].status == "failed" {
+            break rows[0].clone();
+        }
+        assert!(Instant::now() < deadline, "not failed: {rows:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(row.attempts, 1, "{row:?}");
+    let error = row.last_error.unwrap();
+    assert!(error.contains("then stopped"), "{error}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mails = sink.mails();
+    assert!((3..=6).contains(&mails.len()), "{mails:?}");
+    let sent: std::collections::HashSet<&str> =
+        mails.iter().map(|m| m["to"].as_str().unwrap()).collect();
+    assert_eq!(sent.len(), mails.len(), "nobody twice: {mails:?}");
+    assert!(
+        error.starts_with(&format!("sent to {} of 7", mails.len())),
+        "{error}"
+    );
+}

@@ -41,6 +41,9 @@ pub struct EmailProcessor {
     /// Addresses by `user-emails:<ref>` / `user-emails:all`, as upstream's cache keys.
     cache: Option<moka::sync::Cache<String, Arc<Vec<String>>>>,
     throttle: Throttle,
+    /// No mail of a delivery starts after this long, so that a long broadcast ends (partly
+    /// sent, failed for good) before the delivery's timeout would have it retried.
+    budget: Duration,
 }
 
 impl std::fmt::Debug for EmailProcessor {
@@ -53,13 +56,15 @@ impl std::fmt::Debug for EmailProcessor {
 }
 
 impl EmailProcessor {
-    /// `send_timeout`: for each SMTP command (the delivery's own timeout bounds the whole).
+    /// `delivery_timeout`: how long one delivery (one `post_process`) may take.
     pub fn new(
         config: EmailConfig,
         app_base_url: Url,
         catalog: Arc<dyn Catalog>,
-        send_timeout: Duration,
+        delivery_timeout: Duration,
     ) -> Result<Self, String> {
+        let budget = delivery_timeout.mul_f64(0.8);
+        let send_timeout = budget.min(Duration::from_secs(60));
         let mailbox = |key: &str, text: &str| {
             text.parse::<Mailbox>().map_err(|e| {
                 format!("invalid configuration at notifications.processors.email.{key}: {e}")
@@ -90,6 +95,7 @@ impl EmailProcessor {
             catalog,
             cache,
             throttle: Throttle::new(config.concurrency_limit as usize, config.throttle_interval),
+            budget,
         })
     }
 
@@ -190,7 +196,16 @@ impl Processor for EmailProcessor {
         }
         let rendered = render(notification, &self.app_base_url);
         let (mut sent, mut failures) = (0usize, Vec::new());
-        for email in &emails {
+        let started = Instant::now();
+        for (i, email) in emails.iter().enumerate() {
+            if sent > 0 && started.elapsed() >= self.budget {
+                return Err(ProcessorError::Permanent(format!(
+                    "sent to {sent} of {} addresses, then stopped: the delivery timeout is too \
+                     short for this many (not sent to {} more)",
+                    emails.len(),
+                    emails.len() - i
+                )));
+            }
             let message = match self.message(email, &rendered) {
                 Ok(message) => message,
                 Err(e) => {
