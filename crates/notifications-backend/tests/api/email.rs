@@ -76,6 +76,10 @@ struct Sink {
 
 impl Sink {
     async fn start(port: u16, reject: &[&str]) -> Self {
+        Self::start_with(port, reject, None).await
+    }
+
+    async fn start_with(port: u16, reject: &[&str], auth: Option<&str>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut command = Command::new(python());
         command
@@ -87,6 +91,9 @@ impl Sink {
             .kill_on_drop(true);
         for address in reject {
             command.args(["--reject", address]);
+        }
+        if let Some(auth) = auth {
+            command.args(["--auth", auth]);
         }
         let mut child = command.spawn().expect("the SMTP sink starts");
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
@@ -515,4 +522,84 @@ async fn a_broadcast_longer_than_the_delivery_timeout_stops_and_is_not_repeated(
         error.starts_with(&format!("sent to {} of 7", mails.len())),
         "{error}"
     );
+}
+
+/// SMTP AUTH with `username` and `password` (STARTTLS and implicit TLS are checked at the
+/// configuration level only: the test server speaks plain SMTP).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smtp_auth_logs_in_and_a_wrong_password_fails_for_good() {
+    let port = free_port();
+    let sink = Sink::start_with(port, &[], Some("backstage:s3cret-pw")).await;
+    let with_password = |password: &str| {
+        config(port, "").replace(
+            &format!("port: {port}}}"),
+            &format!("port: {port}, username: backstage, password: {password}}}"),
+        )
+    };
+    let app = TestApp::start(DbKind::Sqlite, &with_password("s3cret-pw"))
+        .await
+        .unwrap();
+    app.send_to("user:default/alice", json!({"title": "logged in"}))
+        .await;
+    let mails = sink.expect_to(&["alice@example.com"]).await;
+    assert_eq!(mails[0]["subject"], "logged in");
+
+    let app = TestApp::start(DbKind::Sqlite, &with_password("wrong"))
+        .await
+        .unwrap();
+    let id = app
+        .send_to("user:default/alice", json!({"title": "refused"}))
+        .await;
+    let id = uuid::Uuid::parse_str(&id).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let rows = app.db.store().deliveries(None, Some(id), 10).await.unwrap();
+        if rows[0].status == "failed" {
+            assert_eq!(rows[0].attempts, 1, "535 is permanent: {rows:?}");
+            let error = rows[0].last_error.as_deref().unwrap();
+            assert!(!error.contains("wrong"), "no password in errors: {error}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "not failed: {rows:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(sink.mails().len(), 1);
+}
+
+/// `transport: sendmail` pipes the message to the binary, with unix line ends by default.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sendmail_transport_pipes_the_message_to_the_binary() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let script = dir.path().join("sendmail");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho \"$@\" > '{0}/args.tmp'\ncat > '{0}/mail.tmp'\nmv '{0}/args.tmp' '{0}/args'\nmv '{0}/mail.tmp' '{0}/mail'\n",
+            out.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let yaml = config(0, "").replace(
+        "{transport: smtp, hostname: 127.0.0.1, port: 0}",
+        &format!("{{transport: sendmail, path: '{}'}}", script.display()),
+    );
+    let app = TestApp::start(DbKind::Sqlite, &yaml).await.unwrap();
+    app.send_to("user:default/alice", json!({"title": "via sendmail"}))
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !out.join("mail").exists() {
+        assert!(Instant::now() < deadline, "sendmail was not run");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let args = std::fs::read_to_string(out.join("args")).unwrap();
+    assert!(args.contains("alice@example.com"), "{args}");
+    assert!(args.contains("noreply@example.com"), "{args}");
+    let mail = std::fs::read_to_string(out.join("mail")).unwrap();
+    assert!(mail.contains("Subject: via sendmail\n"), "{mail}");
+    assert!(!mail.contains('\r'), "unix line ends: {mail:?}");
 }

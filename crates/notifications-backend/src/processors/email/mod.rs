@@ -292,7 +292,89 @@ impl Throttle {
 
 #[cfg(test)]
 mod tests {
+    use notifications_common::NotificationRecipients;
+    use notifications_node::{CatalogEntity, CatalogError};
+    use serde_json::json;
+
     use super::*;
+    use crate::config::EmailTransport;
+
+    /// One user with an address; cannot list users (the trait's default).
+    struct OneUser;
+
+    #[async_trait]
+    impl Catalog for OneUser {
+        async fn entities_by_refs(
+            &self,
+            refs: &[EntityRef],
+        ) -> Result<Vec<Option<Arc<CatalogEntity>>>, CatalogError> {
+            Ok(refs
+                .iter()
+                .map(|r| {
+                    (r.name() == "a").then(|| {
+                        Arc::new(CatalogEntity {
+                            entity_ref: r.clone(),
+                            relations: vec![],
+                            email: Some("a@example.com".into()),
+                        })
+                    })
+                })
+                .collect())
+        }
+    }
+
+    fn processor(broadcast: BroadcastReceiver) -> EmailProcessor {
+        let config = EmailConfig {
+            transport: EmailTransport::Stream,
+            sender: "Backstage <noreply@example.com>".into(),
+            reply_to: None,
+            concurrency_limit: 2,
+            throttle_interval: Duration::from_millis(1),
+            broadcast,
+            cache_ttl: Duration::from_secs(60),
+            filter: NotificationProcessorFilters::default(),
+            allowed_email_domains: None,
+            allowlist_email_addresses: None,
+            denylist_email_addresses: None,
+        };
+        EmailProcessor::new(
+            config,
+            Url::parse("http://localhost").unwrap(),
+            Arc::new(OneUser),
+            Duration::from_secs(30),
+        )
+        .unwrap()
+    }
+
+    fn notification(user: Option<&str>) -> (Notification, NotificationSendOptions) {
+        let n: Notification = serde_json::from_value(json!({
+            "id": "9b3c7f8e-2a4d-4c1e-8f6a-1d2e3f4a5b6c", "user": user,
+            "created": "2026-01-01T00:00:00.000Z", "origin": "o", "payload": {"title": "t"},
+        }))
+        .unwrap();
+        let options = NotificationSendOptions {
+            recipients: NotificationRecipients::Broadcast,
+            payload: n.payload.clone(),
+        };
+        (n, options)
+    }
+
+    #[tokio::test]
+    async fn stream_transport_and_catalog_failures() {
+        let p = processor(BroadcastReceiver::Users);
+        assert_eq!(p.name(), "Email");
+        let (n, o) = notification(Some("user:default/a"));
+        p.post_process(&n, &o).await.unwrap();
+        let (n, o) = notification(Some("user:default/nobody"));
+        p.post_process(&n, &o).await.unwrap();
+        let (n, o) = notification(None);
+        assert!(matches!(
+            p.post_process(&n, &o).await,
+            Err(ProcessorError::Transient(e)) if e.contains("cannot list its users")
+        ));
+        let p = processor(BroadcastReceiver::None);
+        p.post_process(&n, &o).await.unwrap();
+    }
 
     #[tokio::test]
     async fn throttle_limits_starts_per_interval() {
