@@ -160,7 +160,8 @@ impl RemoteCatalog {
         Ok(body)
     }
 
-    /// All users, page by page: `GET <catalog>/entities/by-query?filter=kind=user`.
+    /// All users with an e-mail address, page by page:
+    /// `GET <catalog>/entities/by-query?filter=kind=user,spec.profile.email`.
     async fn fetch_users(&self) -> Result<Vec<Arc<CatalogEntity>>, CatalogError> {
         let mut users = Vec::new();
         let mut cursor: Option<String> = None;
@@ -170,7 +171,8 @@ impl RemoteCatalog {
                 let mut query = url.query_pairs_mut();
                 match &cursor {
                     Some(cursor) => query.append_pair("cursor", cursor),
-                    None => query.append_pair("filter", "kind=user"),
+                    // As upstream: users that have an address.
+                    None => query.append_pair("filter", "kind=user,spec.profile.email"),
                 };
                 query
                     .append_pair("fields", &USER_FIELDS.join(","))

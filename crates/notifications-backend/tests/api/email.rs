@@ -260,6 +260,19 @@ async fn users_who_turned_email_off_get_no_mail(kind: DbKind) {
         .post("/settings", &app.user_token("user:default/alice"), &off)
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
+    // The processor's name is a channel of the settings.
+    let settings = app
+        .get("/settings", &app.user_token("user:default/bob"))
+        .await;
+    assert!(
+        settings.body["channels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["id"] == "Email"),
+        "{}",
+        settings.text
+    );
     app.send_ok(to("group:default/mailers", json!({"title": "quiet"})))
         .await;
     sink.expect_to(&["Bob@Example.com"]).await;
@@ -337,11 +350,12 @@ async fn markdown_bodies_are_rendered() {
     let markdown = "## Deployed\n\n**v2** is live: [release notes](/docs/v2).\n\n<img src=x onerror=alert(1)>\n";
     app.send_to(
         "user:default/alice",
-        json!({"title": "Deployed", "description": "plain", "link": "https://ci.example.com/run/1",
+        json!({"title": "Déployé ✓", "description": "plain", "link": "https://ci.example.com/run/1",
                "metadata": {"backstage.io/body.markdown": markdown}}),
     )
     .await;
     let mails = sink.expect_to(&["alice@example.com"]).await;
+    assert_eq!(mails[0]["subject"], "Déployé ✓");
     let html = mails[0]["html"].as_str().unwrap();
     assert!(html.contains("<h2>Deployed</h2>"), "{html}");
     assert!(

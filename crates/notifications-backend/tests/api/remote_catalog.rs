@@ -372,7 +372,7 @@ async fn users_are_listed_page_by_page() {
     let queries = queries.lock().unwrap().clone();
     assert_eq!(queries.len(), 2, "{queries:?}");
     assert!(
-        queries[0].starts_with("filter=kind%3Duser&fields="),
+        queries[0].starts_with("filter=kind%3Duser%2Cspec.profile.email&fields="),
         "{queries:?}"
     );
     assert!(queries[0].contains("spec.profile.email"), "{queries:?}");
