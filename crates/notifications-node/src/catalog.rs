@@ -59,4 +59,12 @@ pub trait Catalog: Send + Sync + 'static {
         &self,
         refs: &[EntityRef],
     ) -> Result<Vec<Option<Arc<CatalogEntity>>>, CatalogError>;
+
+    /// Every entity of kind `User` (for processors that reach all users, such as e-mail
+    /// broadcasts). Catalogs that cannot list entities answer with an error.
+    async fn users(&self) -> Result<Vec<Arc<CatalogEntity>>, CatalogError> {
+        Err(CatalogError(
+            "this catalog cannot list its users".to_owned(),
+        ))
+    }
 }

@@ -114,6 +114,17 @@ impl Catalog for EmbeddedCatalog {
             .map(|r| entities.get(&r.canonical()).cloned())
             .collect())
     }
+
+    async fn users(&self) -> Result<Vec<Arc<CatalogEntity>>, CatalogError> {
+        let mut users: Vec<Arc<CatalogEntity>> = self
+            .snapshot()
+            .values()
+            .filter(|e| e.entity_ref.is_kind("user"))
+            .cloned()
+            .collect();
+        users.sort_by_key(|e| e.entity_ref.canonical());
+        Ok(users)
+    }
 }
 
 #[cfg(test)]

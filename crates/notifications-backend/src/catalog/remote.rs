@@ -20,6 +20,17 @@ const FIELDS: [&str; 5] = [
     "relations",
     "spec.profile.email",
 ];
+/// What listing users reads of each.
+const USER_FIELDS: [&str; 4] = [
+    "kind",
+    "metadata.name",
+    "metadata.namespace",
+    "spec.profile.email",
+];
+/// Users per page when listing them.
+const USERS_PER_PAGE: usize = 500;
+/// A bound on the pages of one listing (a catalog that keeps answering with a cursor).
+const MAX_USER_PAGES: usize = 10_000;
 /// Refs per request: large groups are fetched in a few requests, not one huge one.
 const REFS_PER_REQUEST: usize = 1000;
 /// An answer for 1,000 refs is well under this, even for groups of many thousands.
@@ -30,6 +41,7 @@ const MAX_QUOTED_BODY: usize = 200;
 pub struct RemoteCatalog {
     client: reqwest::Client,
     by_refs: Url,
+    by_query: Url,
     token: Option<String>,
     /// Entities (or their absence, `None`) by canonical ref.
     cache: Option<moka::sync::Cache<String, Option<Arc<CatalogEntity>>>>,
@@ -50,11 +62,15 @@ impl RemoteCatalog {
             .timeout(config.timeout)
             .connect_timeout(config.timeout)
             .build()?;
-        let by_refs = Url::parse(&format!(
-            "{}/entities/by-refs",
-            base_url.as_str().trim_end_matches('/')
-        ))
-        .unwrap_or_else(|_| base_url.clone());
+        let endpoint = |path: &str| {
+            Url::parse(&format!(
+                "{}/{path}",
+                base_url.as_str().trim_end_matches('/')
+            ))
+            .unwrap_or_else(|_| base_url.clone())
+        };
+        let by_refs = endpoint("entities/by-refs");
+        let by_query = endpoint("entities/by-query");
         let cache = (!config.cache_ttl.is_zero()).then(|| {
             moka::sync::Cache::builder()
                 .max_capacity(config.cache_size.into())
@@ -64,6 +80,7 @@ impl RemoteCatalog {
         Ok(Self {
             client,
             by_refs,
+            by_query,
             token: config.token.clone(),
             cache,
         })
@@ -78,60 +95,109 @@ impl RemoteCatalog {
         &self,
         refs: &[String],
     ) -> Result<Vec<Option<Arc<CatalogEntity>>>, CatalogError> {
-        let unavailable = |reason: String| {
-            tracing::warn!(
-                url = loggable_url(&self.by_refs),
-                reason,
-                "the catalog failed"
-            );
-            CatalogError(format!("the catalog is unavailable: {reason}"))
-        };
-        let mut request = self
+        let request = self
             .client
             .post(self.by_refs.clone())
             .json(&json!({"entityRefs": refs, "fields": FIELDS}));
-        if let Some(token) = &self.token {
-            request = request.bearer_auth(token);
-        }
-        let response = request.send().await.map_err(|e| {
-            unavailable(if e.is_timeout() {
-                "no answer in time".to_owned()
-            } else {
-                e.without_url().to_string()
-            })
-        })?;
-        let status = response.status();
-        let mut response = response;
-        let mut body = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| unavailable(e.without_url().to_string()))?
-        {
-            if body.len() + chunk.len() > MAX_BODY_BYTES {
-                return Err(unavailable(format!(
-                    "the answer is larger than {MAX_BODY_BYTES} bytes"
-                )));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        if !status.is_success() {
-            return Err(unavailable(format!("HTTP {status}: {}", quote(&body))));
-        }
+        let body = self.call(request, &self.by_refs).await?;
         let answer: ByRefs = serde_json::from_slice(&body)
-            .map_err(|e| unavailable(format!("unreadable answer: {e}")))?;
+            .map_err(|e| self.unavailable(&self.by_refs, format!("unreadable answer: {e}")))?;
         if answer.items.len() != refs.len() {
-            return Err(unavailable(format!(
-                "{} items for {} refs",
-                answer.items.len(),
-                refs.len()
-            )));
+            return Err(self.unavailable(
+                &self.by_refs,
+                format!("{} items for {} refs", answer.items.len(), refs.len()),
+            ));
         }
         Ok(answer
             .items
             .into_iter()
             .map(|item| item.and_then(RawEntity::into_entity).map(Arc::new))
             .collect())
+    }
+
+    fn unavailable(&self, url: &Url, reason: String) -> CatalogError {
+        tracing::warn!(url = loggable_url(url), reason, "the catalog failed");
+        CatalogError(format!("the catalog is unavailable: {reason}"))
+    }
+
+    /// Sends `request` (with the token) and reads a successful answer's body.
+    async fn call(
+        &self,
+        mut request: reqwest::RequestBuilder,
+        url: &Url,
+    ) -> Result<Vec<u8>, CatalogError> {
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        let mut response = request.send().await.map_err(|e| {
+            self.unavailable(
+                url,
+                if e.is_timeout() {
+                    "no answer in time".to_owned()
+                } else {
+                    e.without_url().to_string()
+                },
+            )
+        })?;
+        let status = response.status();
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| self.unavailable(url, e.without_url().to_string()))?
+        {
+            if body.len() + chunk.len() > MAX_BODY_BYTES {
+                return Err(self.unavailable(
+                    url,
+                    format!("the answer is larger than {MAX_BODY_BYTES} bytes"),
+                ));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        if !status.is_success() {
+            return Err(self.unavailable(url, format!("HTTP {status}: {}", quote(&body))));
+        }
+        Ok(body)
+    }
+
+    /// All users with an e-mail address, page by page:
+    /// `GET <catalog>/entities/by-query?filter=kind=user,spec.profile.email`.
+    async fn fetch_users(&self) -> Result<Vec<Arc<CatalogEntity>>, CatalogError> {
+        let mut users = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..MAX_USER_PAGES {
+            let mut url = self.by_query.clone();
+            {
+                let mut query = url.query_pairs_mut();
+                match &cursor {
+                    Some(cursor) => query.append_pair("cursor", cursor),
+                    // As upstream: users that have an address.
+                    None => query.append_pair("filter", "kind=user,spec.profile.email"),
+                };
+                query
+                    .append_pair("fields", &USER_FIELDS.join(","))
+                    .append_pair("limit", &USERS_PER_PAGE.to_string());
+            }
+            let body = self.call(self.client.get(url), &self.by_query).await?;
+            let page: ByQuery = serde_json::from_slice(&body)
+                .map_err(|e| self.unavailable(&self.by_query, format!("unreadable answer: {e}")))?;
+            let empty = page.items.is_empty();
+            users.extend(
+                page.items
+                    .into_iter()
+                    .filter_map(RawEntity::into_entity)
+                    .filter(|e| e.entity_ref.is_kind("user"))
+                    .map(Arc::new),
+            );
+            match page.page_info.and_then(|p| p.next_cursor) {
+                Some(next) if !empty => cursor = Some(next),
+                _ => return Ok(users),
+            }
+        }
+        Err(self.unavailable(
+            &self.by_query,
+            format!("more than {MAX_USER_PAGES} pages of users"),
+        ))
     }
 }
 
@@ -151,6 +217,19 @@ fn quote(body: &[u8]) -> String {
 #[derive(Deserialize)]
 struct ByRefs {
     items: Vec<Option<RawEntity>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ByQuery {
+    items: Vec<RawEntity>,
+    page_info: Option<PageInfo>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PageInfo {
+    next_cursor: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -229,5 +308,9 @@ impl Catalog for RemoteCatalog {
             }
         }
         Ok(found.into_iter().map(Option::flatten).collect())
+    }
+
+    async fn users(&self) -> Result<Vec<Arc<CatalogEntity>>, CatalogError> {
+        self.fetch_users().await
     }
 }

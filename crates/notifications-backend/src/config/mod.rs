@@ -13,6 +13,7 @@ mod database;
 mod delivery;
 mod discovery;
 mod duration;
+mod email;
 mod error;
 mod notifications;
 mod source;
@@ -33,6 +34,7 @@ pub use database::{DatabaseConfig, PostgresConfig, SqliteLocation};
 pub use delivery::DeliveryConfig;
 pub use discovery::Discovery;
 pub use duration::{Retention, parse_duration};
+pub use email::{BroadcastReceiver, EmailConfig, EmailTransport, Newline, SmtpConfig};
 pub use error::ConfigError;
 pub use notifications::NotificationsConfig;
 pub use webhook::{WebhookConfig, webhooks};
@@ -127,6 +129,15 @@ impl Default for ListenConfig {
 }
 
 impl Config {
+    /// `notifications.processors.email`, when the e-mail processor is configured; the error
+    /// names the failing key.
+    pub fn email_processor(&self) -> Result<Option<EmailConfig>, ConfigError> {
+        match self.notifications.processors.get("email") {
+            None | Some(Value::Null) => Ok(None),
+            Some(value) => parse_at(value.clone(), "notifications.processors.email").map(Some),
+        }
+    }
+
     /// Loads and merges YAML files (later files win), applies substitutions from the process
     /// environment and `APP_CONFIG_*` overrides, and validates.
     pub fn load(files: &[PathBuf]) -> Result<Config, ConfigError> {

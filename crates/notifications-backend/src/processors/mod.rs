@@ -1,6 +1,7 @@
 //! The built-in processors, configured under `notifications.processors` with upstream's keys
 //! (and `webhook`, beyond upstream).
 
+pub mod email;
 pub mod webhook;
 
 use std::sync::Arc;
@@ -15,7 +16,6 @@ pub fn from_config(
     config: &Config,
     catalog: &Arc<dyn Catalog>,
 ) -> Result<Vec<Arc<dyn Processor>>, StartError> {
-    let _ = catalog;
     let mut processors: Vec<Arc<dyn Processor>> = Vec::new();
     let hooks = webhooks(&config.notifications.processors)
         .map_err(|e| StartError::Processors(e.to_string()))?;
@@ -27,6 +27,20 @@ pub fn from_config(
             ))
         })?;
         tracing::info!(channel = %name, "webhook processor installed");
+        processors.push(Arc::new(processor));
+    }
+    if let Some(email) = config
+        .email_processor()
+        .map_err(|e| StartError::Processors(e.to_string()))?
+    {
+        let processor = email::EmailProcessor::new(
+            email,
+            config.app.base_url.clone(),
+            catalog.clone(),
+            config.notifications.delivery.timeout,
+        )
+        .map_err(StartError::Processors)?;
+        tracing::info!(?processor, "e-mail processor configured");
         processors.push(Arc::new(processor));
     }
     Ok(processors)

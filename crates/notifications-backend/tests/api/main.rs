@@ -6,6 +6,7 @@ mod support;
 mod auth;
 mod cli;
 mod create;
+mod email;
 mod jwks;
 mod list;
 mod processors;

@@ -293,3 +293,88 @@ async fn catalog_outages_are_503_with_a_reason_never_a_hang() {
         r.message()
     );
 }
+
+/// `users()` (e-mail broadcasts to all users) pages through `GET /entities/by-query`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_are_listed_page_by_page() {
+    use notifications_backend::catalog::RemoteCatalog;
+    use notifications_backend::config::RemoteCatalogConfig;
+    use notifications_node::Catalog;
+
+    let queries: Arc<Mutex<Vec<String>>> = Arc::default();
+    let q = queries.clone();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let root = format!("http://{}", listener.local_addr().unwrap());
+    let server = HttpServer::new(move || {
+        let q = q.clone();
+        App::new().route(
+            "/api/catalog/entities/by-query",
+            web::get().to(move |req: HttpRequest| {
+                let q = q.clone();
+                async move {
+                    if req.headers().get("authorization").and_then(|v| v.to_str().ok())
+                        != Some(&format!("Bearer {TOKEN}"))
+                    {
+                        return HttpResponse::Unauthorized().finish();
+                    }
+                    let query = req.query_string().to_owned();
+                    q.lock().unwrap().push(query.clone());
+                    let user = |name: &str, email: Option<&str>| {
+                        json!({"kind": "User", "metadata": {"name": name, "namespace": "default"},
+                               "spec": {"profile": {"email": email}}})
+                    };
+                    if query.contains("cursor=page2") {
+                        HttpResponse::Ok().json(json!({"items": [user("carol", None)], "pageInfo": {}}))
+                    } else {
+                        HttpResponse::Ok().json(json!({
+                            "items": [user("alice", Some("alice@example.com")), user("bob", Some("bob@example.com"))],
+                            "pageInfo": {"nextCursor": "page2"}
+                        }))
+                    }
+                }
+            }),
+        )
+    })
+    .workers(1)
+    .listen(listener)
+    .unwrap()
+    .run();
+    tokio::spawn(server);
+
+    let config = RemoteCatalogConfig {
+        token: Some(TOKEN.into()),
+        ..RemoteCatalogConfig::default()
+    };
+    let catalog = RemoteCatalog::new(
+        &config,
+        &url::Url::parse(&format!("{root}/api/catalog")).unwrap(),
+    )
+    .unwrap();
+    let users = catalog.users().await.unwrap();
+    let listed: Vec<(String, Option<String>)> = users
+        .iter()
+        .map(|u| (u.entity_ref.canonical(), u.email.clone()))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            (
+                "user:default/alice".to_owned(),
+                Some("alice@example.com".to_owned())
+            ),
+            (
+                "user:default/bob".to_owned(),
+                Some("bob@example.com".to_owned())
+            ),
+            ("user:default/carol".to_owned(), None),
+        ]
+    );
+    let queries = queries.lock().unwrap().clone();
+    assert_eq!(queries.len(), 2, "{queries:?}");
+    assert!(
+        queries[0].starts_with("filter=kind%3Duser%2Cspec.profile.email&fields="),
+        "{queries:?}"
+    );
+    assert!(queries[0].contains("spec.profile.email"), "{queries:?}");
+    assert!(queries[1].starts_with("cursor=page2&"), "{queries:?}");
+}

@@ -1,0 +1,391 @@
+//! The e-mail processor (upstream's `notifications-backend-module-email`), channel `Email`.
+//!
+//! For each notification that passes its filters (and, for a user's notification, the user's
+//! `Email` channel settings), `post_process` mails the user's `spec.profile.email`, or for a
+//! broadcast the addresses `broadcastConfig` names. It runs from the durable delivery queue, so
+//! a mail server that is down delays mail instead of losing it.
+
+mod address;
+mod render;
+mod transport;
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use lettre::message::{Mailbox, Message, MultiPart};
+use notifications_common::{EntityRef, Notification, NotificationSendOptions};
+use notifications_node::{Catalog, NotificationProcessorFilters, Processor, ProcessorError};
+use tokio::time::Instant;
+use url::Url;
+
+pub use address::{AddressPolicy, is_valid};
+pub use render::{MARKDOWN_BODY_KEY, Rendered, render};
+pub use transport::Transport;
+
+use crate::config::{BroadcastReceiver, EmailConfig};
+
+/// The processor's name, and its channel in users' settings.
+pub const CHANNEL: &str = "Email";
+
+pub struct EmailProcessor {
+    transport: Transport,
+    sender: Mailbox,
+    reply_to: Option<Mailbox>,
+    broadcast: BroadcastReceiver,
+    filter: NotificationProcessorFilters,
+    policy: AddressPolicy,
+    app_base_url: Url,
+    catalog: Arc<dyn Catalog>,
+    /// Addresses by `user-emails:<ref>` / `user-emails:all`, as upstream's cache keys.
+    cache: Option<moka::sync::Cache<String, Arc<Vec<String>>>>,
+    throttle: Throttle,
+    /// No mail of a delivery starts after this long, so that a long broadcast ends (partly
+    /// sent, failed for good) before the delivery's timeout would have it retried.
+    budget: Duration,
+}
+
+impl std::fmt::Debug for EmailProcessor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmailProcessor")
+            .field("transport", &self.transport)
+            .field("sender", &self.sender.to_string())
+            .finish_non_exhaustive()
+    }
+}
+
+impl EmailProcessor {
+    /// `delivery_timeout`: how long one delivery (one `post_process`) may take.
+    pub fn new(
+        config: EmailConfig,
+        app_base_url: Url,
+        catalog: Arc<dyn Catalog>,
+        delivery_timeout: Duration,
+    ) -> Result<Self, String> {
+        let budget = delivery_timeout.mul_f64(0.8);
+        let send_timeout = budget.min(Duration::from_secs(60));
+        let mailbox = |key: &str, text: &str| {
+            text.parse::<Mailbox>().map_err(|e| {
+                format!("invalid configuration at notifications.processors.email.{key}: {e}")
+            })
+        };
+        let cache = (!config.cache_ttl.is_zero()).then(|| {
+            moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(config.cache_ttl)
+                .build()
+        });
+        Ok(Self {
+            transport: Transport::new(&config.transport, send_timeout).map_err(|e| {
+                format!(
+                    "invalid configuration at notifications.processors.email.transportConfig: {e}"
+                )
+            })?,
+            sender: mailbox("sender", &config.sender)?,
+            reply_to: config
+                .reply_to
+                .as_deref()
+                .map(|r| mailbox("replyTo", r))
+                .transpose()?,
+            broadcast: config.broadcast.clone(),
+            filter: config.filter.clone(),
+            policy: AddressPolicy::from_config(&config),
+            app_base_url,
+            catalog,
+            cache,
+            throttle: Throttle::new(config.concurrency_limit as usize, config.throttle_interval),
+            budget,
+        })
+    }
+
+    async fn cached(
+        &self,
+        key: String,
+        load: impl Future<Output = Result<Vec<String>, ProcessorError>>,
+    ) -> Result<Arc<Vec<String>>, ProcessorError> {
+        if let Some(hit) = self.cache.as_ref().and_then(|c| c.get(&key)) {
+            return Ok(hit);
+        }
+        let emails = Arc::new(load.await?);
+        if let Some(cache) = &self.cache {
+            cache.insert(key, emails.clone());
+        }
+        Ok(emails)
+    }
+
+    async fn user_emails(&self, user: &str) -> Result<Arc<Vec<String>>, ProcessorError> {
+        let Ok(entity_ref) = EntityRef::parse(user) else {
+            return Ok(Arc::default());
+        };
+        let key = format!("user-emails:{}", entity_ref.canonical());
+        self.cached(key, async {
+            let found = self
+                .catalog
+                .entities_by_refs(std::slice::from_ref(&entity_ref))
+                .await
+                .map_err(|e| ProcessorError::Transient(e.to_string()))?;
+            Ok(found
+                .into_iter()
+                .flatten()
+                .filter_map(|e| e.email.clone())
+                .collect())
+        })
+        .await
+    }
+
+    async fn broadcast_emails(&self) -> Result<Arc<Vec<String>>, ProcessorError> {
+        match &self.broadcast {
+            BroadcastReceiver::None => Ok(Arc::default()),
+            BroadcastReceiver::Config(emails) => Ok(Arc::new(emails.clone())),
+            BroadcastReceiver::Users => {
+                self.cached("user-emails:all".to_owned(), async {
+                    let users = self
+                        .catalog
+                        .users()
+                        .await
+                        .map_err(|e| ProcessorError::Transient(e.to_string()))?;
+                    Ok(users.iter().filter_map(|u| u.email.clone()).collect())
+                })
+                .await
+            }
+        }
+    }
+
+    fn message(&self, to: &str, rendered: &Rendered) -> Result<Message, String> {
+        let to: Mailbox = to.parse().map_err(|e| format!("{to}: {e}"))?;
+        let mut builder = Message::builder()
+            .from(self.sender.clone())
+            .to(to)
+            .subject(rendered.subject.clone());
+        if let Some(reply_to) = &self.reply_to {
+            builder = builder.reply_to(reply_to.clone());
+        }
+        builder
+            .multipart(MultiPart::alternative_plain_html(
+                rendered.text.clone(),
+                rendered.html.clone(),
+            ))
+            .map_err(|e| e.to_string())
+    }
+}
+
+#[async_trait]
+impl Processor for EmailProcessor {
+    fn name(&self) -> &str {
+        CHANNEL
+    }
+
+    fn filters(&self) -> NotificationProcessorFilters {
+        self.filter.clone()
+    }
+
+    async fn post_process(
+        &self,
+        notification: &Notification,
+        _options: &NotificationSendOptions,
+    ) -> Result<(), ProcessorError> {
+        let found = match &notification.user {
+            Some(user) => self.user_emails(user).await?,
+            None => self.broadcast_emails().await?,
+        };
+        let emails = self.policy.filter(found.to_vec());
+        if emails.is_empty() {
+            tracing::debug!(notification = %notification.id, "no e-mail recipients; nothing to send");
+            return Ok(());
+        }
+        let rendered = render(notification, &self.app_base_url);
+        let (mut sent, mut failures) = (0usize, Vec::new());
+        let started = Instant::now();
+        for (i, email) in emails.iter().enumerate() {
+            if sent > 0 && started.elapsed() >= self.budget {
+                return Err(ProcessorError::Permanent(format!(
+                    "sent to {sent} of {} addresses, then stopped: the delivery timeout is too \
+                     short for this many (not sent to {} more)",
+                    emails.len(),
+                    emails.len() - i
+                )));
+            }
+            let message = match self.message(email, &rendered) {
+                Ok(message) => message,
+                Err(e) => {
+                    tracing::warn!(email, error = e, "skipping an address mail cannot go to");
+                    continue;
+                }
+            };
+            self.throttle.wait().await;
+            tracing::debug!(notification = %notification.id, email, "sending e-mail");
+            match self.transport.send(&message).await {
+                Ok(()) => sent += 1,
+                Err(e) => {
+                    tracing::warn!(notification = %notification.id, email, error = %e, "e-mail not sent");
+                    failures.push((email.clone(), e));
+                }
+            }
+        }
+        match failures.len() {
+            0 => Ok(()),
+            1 if sent == 0 => Err(failures.remove(0).1),
+            // A retry would mail again those already mailed: a partial failure is final.
+            _ if sent > 0 => Err(ProcessorError::Permanent(format!(
+                "sent to {sent} of {} addresses; not to {}",
+                sent + failures.len(),
+                describe(&failures)
+            ))),
+            _ => {
+                let reason = describe(&failures);
+                if failures
+                    .iter()
+                    .any(|(_, e)| matches!(e, ProcessorError::Transient(_)))
+                {
+                    Err(ProcessorError::Transient(reason))
+                } else {
+                    Err(ProcessorError::Permanent(reason))
+                }
+            }
+        }
+    }
+}
+
+fn describe(failures: &[(String, ProcessorError)]) -> String {
+    failures
+        .iter()
+        .map(|(email, e)| format!("{email} ({e})"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Upstream's `p-throttle`: at most `limit` mails start in any `interval`, here shared by all the
+/// deliveries of this processor.
+struct Throttle {
+    limit: usize,
+    interval: Duration,
+    starts: tokio::sync::Mutex<VecDeque<Instant>>,
+}
+
+impl Throttle {
+    fn new(limit: usize, interval: Duration) -> Self {
+        Self {
+            limit: limit.max(1),
+            interval,
+            starts: tokio::sync::Mutex::new(VecDeque::new()),
+        }
+    }
+
+    async fn wait(&self) {
+        let mut starts = self.starts.lock().await;
+        let now = Instant::now();
+        while starts
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= self.interval)
+        {
+            starts.pop_front();
+        }
+        if starts.len() >= self.limit
+            && let Some(oldest) = starts.pop_front()
+        {
+            tokio::time::sleep_until(oldest + self.interval).await;
+        }
+        starts.push_back(Instant::now());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use notifications_common::NotificationRecipients;
+    use notifications_node::{CatalogEntity, CatalogError};
+    use serde_json::json;
+
+    use super::*;
+    use crate::config::EmailTransport;
+
+    /// One user with an address; cannot list users (the trait's default).
+    struct OneUser;
+
+    #[async_trait]
+    impl Catalog for OneUser {
+        async fn entities_by_refs(
+            &self,
+            refs: &[EntityRef],
+        ) -> Result<Vec<Option<Arc<CatalogEntity>>>, CatalogError> {
+            Ok(refs
+                .iter()
+                .map(|r| {
+                    (r.name() == "a").then(|| {
+                        Arc::new(CatalogEntity {
+                            entity_ref: r.clone(),
+                            relations: vec![],
+                            email: Some("a@example.com".into()),
+                        })
+                    })
+                })
+                .collect())
+        }
+    }
+
+    fn processor(broadcast: BroadcastReceiver) -> EmailProcessor {
+        let config = EmailConfig {
+            transport: EmailTransport::Stream,
+            sender: "Backstage <noreply@example.com>".into(),
+            reply_to: None,
+            concurrency_limit: 2,
+            throttle_interval: Duration::from_millis(1),
+            broadcast,
+            cache_ttl: Duration::from_secs(60),
+            filter: NotificationProcessorFilters::default(),
+            allowed_email_domains: None,
+            allowlist_email_addresses: None,
+            denylist_email_addresses: None,
+        };
+        EmailProcessor::new(
+            config,
+            Url::parse("http://localhost").unwrap(),
+            Arc::new(OneUser),
+            Duration::from_secs(30),
+        )
+        .unwrap()
+    }
+
+    fn notification(user: Option<&str>) -> (Notification, NotificationSendOptions) {
+        let n: Notification = serde_json::from_value(json!({
+            "id": "9b3c7f8e-2a4d-4c1e-8f6a-1d2e3f4a5b6c", "user": user,
+            "created": "2026-01-01T00:00:00.000Z", "origin": "o", "payload": {"title": "t"},
+        }))
+        .unwrap();
+        let options = NotificationSendOptions {
+            recipients: NotificationRecipients::Broadcast,
+            payload: n.payload.clone(),
+        };
+        (n, options)
+    }
+
+    #[tokio::test]
+    async fn stream_transport_and_catalog_failures() {
+        let p = processor(BroadcastReceiver::Users);
+        assert_eq!(p.name(), "Email");
+        let (n, o) = notification(Some("user:default/a"));
+        p.post_process(&n, &o).await.unwrap();
+        let (n, o) = notification(Some("user:default/nobody"));
+        p.post_process(&n, &o).await.unwrap();
+        let (n, o) = notification(None);
+        assert!(matches!(
+            p.post_process(&n, &o).await,
+            Err(ProcessorError::Transient(e)) if e.contains("cannot list its users")
+        ));
+        let p = processor(BroadcastReceiver::None);
+        p.post_process(&n, &o).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn throttle_limits_starts_per_interval() {
+        let throttle = Throttle::new(2, Duration::from_millis(50));
+        let start = Instant::now();
+        for _ in 0..5 {
+            throttle.wait().await;
+        }
+        // Starts at 0, 0, 50, 50, 100 ms.
+        let elapsed = start.elapsed();
+        assert!(elapsed >= Duration::from_millis(100), "{elapsed:?}");
+        assert!(elapsed < Duration::from_millis(1000), "{elapsed:?}");
+    }
+}
