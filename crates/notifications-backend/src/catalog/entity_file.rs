@@ -441,7 +441,10 @@ mod tests {
         assert_eq!(docs[0].email.as_deref(), Some("jdoe@example.com"));
         assert!(docs[0].annotations.is_empty());
         assert_eq!(
-            docs[1].annotations.get("slack.com/bot-notify").map(String::as_str),
+            docs[1]
+                .annotations
+                .get("slack.com/bot-notify")
+                .map(String::as_str),
             Some("C123")
         );
         assert_eq!(

@@ -15,6 +15,7 @@ mod discovery;
 mod duration;
 mod error;
 mod notifications;
+mod slack;
 mod source;
 
 use std::fmt;
@@ -34,6 +35,7 @@ pub use discovery::Discovery;
 pub use duration::{Retention, parse_duration};
 pub use error::ConfigError;
 pub use notifications::NotificationsConfig;
+pub use slack::{BroadcastRoute, SLACK_CHANNEL, SlackConfig, slack_configs};
 
 use auth::RawAuth;
 use coerce::{HttpUrl, UInt};
