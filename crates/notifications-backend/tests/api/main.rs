@@ -14,5 +14,6 @@ mod remote_catalog;
 mod routes;
 mod scope;
 mod settings;
+mod slack;
 mod store;
 mod update;
