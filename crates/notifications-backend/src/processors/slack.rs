@@ -513,6 +513,35 @@ impl Processor for SlackProcessor {
     }
 }
 
+/// One processor per entry of `notifications.processors.slack`.
+pub fn from_config(
+    config: &crate::config::Config,
+    catalog: &Arc<dyn Catalog>,
+    store: &Store,
+) -> Result<Vec<Arc<dyn Processor>>, crate::server::StartError> {
+    use crate::server::StartError;
+    let configs = crate::config::slack_configs(&config.notifications.processors)
+        .map_err(|e| StartError::Processors(e.to_string()))?;
+    configs
+        .into_iter()
+        .map(|c| {
+            let name = c.name.clone();
+            let processor = SlackProcessor::new(
+                c,
+                catalog.clone(),
+                store.clone(),
+                config.app.base_url.clone(),
+                config.notifications.delivery.timeout,
+            )
+            .map_err(|e| {
+                StartError::Processors(format!("{name}: cannot set up the HTTP client: {e}"))
+            })?;
+            tracing::info!(processor = name, "Slack processor configured");
+            Ok(Arc::new(processor) as Arc<dyn Processor>)
+        })
+        .collect()
+}
+
 /// At most `limit` calls per `interval` (upstream's p-throttle), per processor and instance.
 struct Throttle {
     limit: usize,
@@ -626,33 +655,4 @@ mod tests {
         t.wait(Duration::from_secs(5)).await.unwrap();
         assert!(Instant::now() - start >= Duration::from_millis(200));
     }
-}
-
-/// One processor per entry of `notifications.processors.slack`.
-pub fn from_config(
-    config: &crate::config::Config,
-    catalog: &Arc<dyn Catalog>,
-    store: &Store,
-) -> Result<Vec<Arc<dyn Processor>>, crate::server::StartError> {
-    use crate::server::StartError;
-    let configs = crate::config::slack_configs(&config.notifications.processors)
-        .map_err(|e| StartError::Processors(e.to_string()))?;
-    configs
-        .into_iter()
-        .map(|c| {
-            let name = c.name.clone();
-            let processor = SlackProcessor::new(
-                c,
-                catalog.clone(),
-                store.clone(),
-                config.app.base_url.clone(),
-                config.notifications.delivery.timeout,
-            )
-            .map_err(|e| {
-                StartError::Processors(format!("{name}: cannot set up the HTTP client: {e}"))
-            })?;
-            tracing::info!(processor = name, "Slack processor configured");
-            Ok(Arc::new(processor) as Arc<dyn Processor>)
-        })
-        .collect()
 }
