@@ -133,10 +133,10 @@ impl BackendBuilder {
         let resolver = self
             .resolver
             .unwrap_or_else(|| Arc::new(CatalogResolver::new(catalog.clone())));
-        let mut processors = processors::from_config(&config, &catalog)?;
+        let store = Store::new(db.clone());
+        let mut processors = processors::from_config(&config, &catalog, &store)?;
         processors.extend(self.processors);
         check_channel_names(&processors)?;
-        let store = Store::new(db.clone());
         let signals = SignalHub::default();
         let deliveries_queued = Arc::new(tokio::sync::Notify::new());
         let worker = DeliveryWorker::new(

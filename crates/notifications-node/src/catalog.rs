@@ -1,5 +1,6 @@
 //! What recipient resolution needs from a software catalog: entities by ref, with relations.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -26,6 +27,8 @@ pub struct CatalogEntity {
     pub relations: Vec<EntityRelation>,
     /// `spec.profile.email`, for processors that mail users.
     pub email: Option<String>,
+    /// `metadata.annotations` with string values, e.g. `slack.com/bot-notify` for Slack.
+    pub annotations: BTreeMap<String, String>,
 }
 
 impl CatalogEntity {

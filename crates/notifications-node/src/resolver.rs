@@ -171,6 +171,7 @@ mod tests {
                     })
                     .collect(),
                 email: None,
+                annotations: Default::default(),
             };
             self.entities
                 .insert(entity.entity_ref.canonical(), Arc::new(entity));

@@ -1,6 +1,7 @@
 //! Reading one Backstage entity file: multi-document YAML in `catalog-info.yaml` form, keeping
 //! what notifications need (refs, relations as the catalog derives them, e-mail addresses).
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -54,6 +55,8 @@ pub struct EntityDoc {
     pub entity_ref: EntityRef,
     /// `spec.profile.email` of users and groups.
     pub email: Option<String>,
+    /// `metadata.annotations` (Backstage requires string values).
+    pub annotations: BTreeMap<String, String>,
     pub relations: Vec<DeclaredRelation>,
     /// The files a `Location` entity points at, resolved against this file's directory.
     pub targets: Vec<PathBuf>,
@@ -71,6 +74,8 @@ struct Header {
 struct Metadata {
     name: String,
     namespace: Option<String>,
+    #[serde(default)]
+    annotations: BTreeMap<String, String>,
 }
 
 #[derive(Deserialize)]
@@ -234,6 +239,7 @@ impl Document<'_> {
             at: self.at(None),
             entity_ref,
             email: None,
+            annotations: header.metadata.annotations,
             relations: Vec::new(),
             targets: Vec::new(),
         };
@@ -413,7 +419,7 @@ mod tests {
             "spec: {profile: {email: jdoe@example.com}, memberOf: [team-a, other/team-b]}\n",
             "---\n",
             "apiVersion: backstage.io/v1alpha1\nkind: Group\n",
-            "metadata: {name: team-a, namespace: ops}\n",
+            "metadata: {name: team-a, namespace: ops, annotations: {slack.com/bot-notify: C123}}\n",
             "spec: {type: team, parent: root, children: [sub], members: [jdoe, 'user:default/x']}\n",
             "--- # a component\n",
             "apiVersion: backstage.io/v1alpha1\nkind: Component\n",
@@ -433,6 +439,14 @@ mod tests {
             "comments are skipped"
         );
         assert_eq!(docs[0].email.as_deref(), Some("jdoe@example.com"));
+        assert!(docs[0].annotations.is_empty());
+        assert_eq!(
+            docs[1]
+                .annotations
+                .get("slack.com/bot-notify")
+                .map(String::as_str),
+            Some("C123")
+        );
         assert_eq!(
             relations(&docs[0]),
             [

@@ -115,6 +115,7 @@ fn index(docs: Vec<EntityDoc>) -> Result<Entities, LoadError> {
             entity_ref: doc.entity_ref.clone(),
             relations: Vec::new(),
             email: doc.email.clone(),
+            annotations: doc.annotations.clone(),
         };
         entities.insert(key, (doc.at.clone(), entity));
     }

@@ -1,6 +1,7 @@
 //! A Backstage catalog over HTTP: `POST <catalog>/entities/by-refs` with only the fields
 //! notifications need, a bounded cache with a time to live, and timeouts.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -13,10 +14,11 @@ use url::Url;
 use crate::config::{RemoteCatalogConfig, loggable_url};
 
 /// What the resolver and the processors read of an entity.
-const FIELDS: [&str; 5] = [
+const FIELDS: [&str; 6] = [
     "kind",
     "metadata.name",
     "metadata.namespace",
+    "metadata.annotations",
     "relations",
     "spec.profile.email",
 ];
@@ -246,6 +248,9 @@ struct RawEntity {
 struct RawMetadata {
     name: String,
     namespace: Option<String>,
+    /// Values that are not strings (invalid in Backstage) are dropped, not fatal.
+    #[serde(default)]
+    annotations: BTreeMap<String, Value>,
 }
 
 #[derive(Deserialize)]
@@ -277,10 +282,20 @@ impl RawEntity {
             .pointer("/profile/email")
             .and_then(Value::as_str)
             .map(str::to_owned);
+        let annotations = self
+            .metadata
+            .annotations
+            .into_iter()
+            .filter_map(|(k, v)| match v {
+                Value::String(s) => Some((k, s)),
+                _ => None,
+            })
+            .collect();
         Some(CatalogEntity {
             entity_ref,
             relations,
             email,
+            annotations,
         })
     }
 }

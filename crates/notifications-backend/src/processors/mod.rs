@@ -1,7 +1,8 @@
 //! The built-in processors, configured under `notifications.processors` with upstream's keys
-//! (and `webhook`, beyond upstream).
+//! (and `webhook`, beyond upstream): e-mail, Slack, webhooks.
 
 pub mod email;
+pub mod slack;
 pub mod webhook;
 
 use std::sync::Arc;
@@ -10,11 +11,13 @@ use notifications_node::{Catalog, Processor};
 
 use crate::config::{Config, webhooks};
 use crate::server::StartError;
+use crate::store::Store;
 
 /// The processors `notifications.processors` configures, in a fixed order.
 pub fn from_config(
     config: &Config,
     catalog: &Arc<dyn Catalog>,
+    store: &Store,
 ) -> Result<Vec<Arc<dyn Processor>>, StartError> {
     let mut processors: Vec<Arc<dyn Processor>> = Vec::new();
     let hooks = webhooks(&config.notifications.processors)
@@ -43,5 +46,6 @@ pub fn from_config(
         tracing::info!(?processor, "e-mail processor configured");
         processors.push(Arc::new(processor));
     }
+    processors.extend(slack::from_config(config, catalog, store)?);
     Ok(processors)
 }

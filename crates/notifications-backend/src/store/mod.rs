@@ -7,6 +7,7 @@ mod notifications;
 mod retention;
 mod rows;
 mod settings;
+mod slack;
 
 use crate::db::{Db, DbError};
 
@@ -14,6 +15,7 @@ pub use deliveries::{DELIVERED, DELIVERY_CHANNEL, DeliveryRow, FAILED, Outcome, 
 pub use list::ListFilters;
 pub use notifications::{Recipient, SendContext, StoredNotification};
 pub use settings::SettingRow;
+pub use slack::{SLACK_TS_LIFETIME, SlackMessage};
 
 /// The notifications storage, over either database.
 #[derive(Clone, Debug)]

@@ -15,6 +15,7 @@ mod remote_catalog;
 mod routes;
 mod scope;
 mod settings;
+mod slack;
 mod store;
 mod update;
 mod webhook;

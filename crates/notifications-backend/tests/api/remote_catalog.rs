@@ -196,6 +196,7 @@ async fn owners_groups_and_child_groups_come_from_the_catalog_and_are_cached() {
                 "kind",
                 "metadata.name",
                 "metadata.namespace",
+                "metadata.annotations",
                 "relations",
                 "spec.profile.email"
             ])

@@ -316,6 +316,7 @@ mod tests {
                             entity_ref: r.clone(),
                             relations: vec![],
                             email: Some("a@example.com".into()),
+                            annotations: Default::default(),
                         })
                     })
                 })

@@ -1,0 +1,124 @@
+//! What the Slack processor keeps: the messages it posted per (origin, scope, target), so that
+//! a scope re-send edits the message, and deliveries it queues itself (channel messages of
+//! `process_options`).
+
+use diesel::sql_types::Text;
+use diesel::{QueryableByName, RunQueryDsl};
+use notifications_common::Notification;
+use time::OffsetDateTime;
+
+use super::{SendContext, Store, StoreResult};
+use crate::db::{Bind, DbError, Sql, per_backend, write_transaction};
+
+/// Messages older than this are neither edited nor kept (upstream purges them daily).
+pub const SLACK_TS_LIFETIME: time::Duration = time::Duration::hours(24);
+
+/// A posted message: where Slack put it and its `ts`.
+#[derive(Clone, Debug, PartialEq, Eq, QueryableByName)]
+pub struct SlackMessage {
+    #[diesel(sql_type = Text)]
+    pub message_channel: String,
+    #[diesel(sql_type = Text)]
+    pub ts: String,
+}
+
+impl Store {
+    /// The message posted for (origin, scope) to `channel` within the last 24 hours.
+    pub async fn slack_message(
+        &self,
+        origin: &str,
+        scope: &str,
+        channel: &str,
+    ) -> StoreResult<Option<SlackMessage>> {
+        let mut sql =
+            Sql::new("SELECT message_channel, ts FROM slack_message_timestamp WHERE origin = ");
+        sql.bind(Bind::Text(origin.to_owned()))
+            .push(" AND scope = ")
+            .bind(Bind::Text(scope.to_owned()))
+            .push(" AND channel = ")
+            .bind(Bind::Text(channel.to_owned()))
+            .push(" AND created_at > ")
+            .bind(Bind::Timestamp(
+                OffsetDateTime::now_utc() - SLACK_TS_LIFETIME,
+            ));
+        self.db
+            .run(move |conn| {
+                let mut rows: Vec<SlackMessage> =
+                    per_backend!(conn, |c| sql.load::<SlackMessage>(c))?;
+                Ok::<_, DbError>(rows.pop())
+            })
+            .await
+    }
+
+    /// Records (or replaces) the message posted for (origin, scope) to `channel`, and purges
+    /// records past their lifetime.
+    pub async fn save_slack_message(
+        &self,
+        origin: &str,
+        scope: &str,
+        channel: &str,
+        message: SlackMessage,
+    ) -> StoreResult<()> {
+        let now = OffsetDateTime::now_utc();
+        let mut upsert = Sql::new(
+            "INSERT INTO slack_message_timestamp (origin, scope, channel, message_channel, ts, \
+             created_at) VALUES (",
+        );
+        upsert
+            .bind(Bind::Text(origin.to_owned()))
+            .push(", ")
+            .bind(Bind::Text(scope.to_owned()))
+            .push(", ")
+            .bind(Bind::Text(channel.to_owned()))
+            .push(", ")
+            .bind(Bind::Text(message.message_channel))
+            .push(", ")
+            .bind(Bind::Text(message.ts))
+            .push(", ")
+            .bind(Bind::Timestamp(now))
+            .push(
+                ") ON CONFLICT (origin, scope, channel) DO UPDATE SET \
+                 message_channel = excluded.message_channel, ts = excluded.ts, \
+                 created_at = excluded.created_at",
+            );
+        let mut purge = Sql::new("DELETE FROM slack_message_timestamp WHERE created_at <= ");
+        purge.bind(Bind::Timestamp(now - SLACK_TS_LIFETIME));
+        self.db
+            .run(move |conn| {
+                write_transaction(conn, |conn| {
+                    per_backend!(conn, |c| upsert.execute(c))?;
+                    per_backend!(conn, |c| purge.execute(c))?;
+                    Ok::<_, DbError>(())
+                })
+            })
+            .await
+    }
+
+    /// Queues one delivery of `notification` to `channel` outside a send's transaction (a
+    /// processor's own follow-up work); workers are woken as for a send's deliveries.
+    pub async fn queue_delivery(
+        &self,
+        notification: Notification,
+        options: serde_json::Value,
+        channel: String,
+    ) -> StoreResult<()> {
+        self.db
+            .run(move |conn| {
+                let send = SendContext {
+                    origin: notification.origin.clone(),
+                    created: notification.created,
+                    options,
+                };
+                let channels = [channel];
+                write_transaction(conn, |conn| {
+                    super::deliveries::queue_deliveries(
+                        conn,
+                        &send,
+                        [(notification, &channels[..])],
+                    )?;
+                    Ok::<_, DbError>(())
+                })
+            })
+            .await
+    }
+}
