@@ -72,6 +72,9 @@ impl From<DbError> for Error {
                     // SQLite: a writer that waited out busy_timeout; PostgreSQL: a deadlock victim.
                     || info.message().contains("database is locked")
                     || info.message().contains("deadlock detected")
+                    // A full disk (SQLite; PostgreSQL): nothing was written, the operator must act.
+                    || info.message().contains("database or disk is full")
+                    || info.message().contains("No space left on device")
             }
             _ => false,
         };

@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+use crate::on_both_databases;
 use crate::support::{DbKind, SERVICE, TestApp};
 
 const SINK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/smtp_sink.py");
@@ -60,7 +61,7 @@ fn python() -> &'static Path {
 }
 
 /// A free port on the loopback interface (free when asked; the sink binds it later).
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -69,13 +70,13 @@ fn free_port() -> u16 {
 }
 
 /// A running SMTP sink and the mails it received.
-struct Sink {
+pub(crate) struct Sink {
     _child: Child,
     dir: tempfile::TempDir,
 }
 
 impl Sink {
-    async fn start(port: u16, reject: &[&str]) -> Self {
+    pub(crate) async fn start(port: u16, reject: &[&str]) -> Self {
         Self::start_with(port, reject, None).await
     }
 
@@ -147,7 +148,7 @@ impl Sink {
     }
 
     /// The recipients of the mails, sorted.
-    async fn expect_to(&self, to: &[&str]) -> Vec<Value> {
+    pub(crate) async fn expect_to(&self, to: &[&str]) -> Vec<Value> {
         let mails = self.expect(to.len()).await;
         let mut got: Vec<String> = mails
             .iter()
@@ -179,24 +180,6 @@ notifications:
       {extra}
 "#
     )
-}
-
-macro_rules! on_both_databases {
-    ($name:ident) => {
-        mod $name {
-            use super::*;
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name(DbKind::Sqlite).await
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::$name(DbKind::Postgres).await
-            }
-        }
-    };
 }
 
 fn to(entity_ref: &str, payload: Value) -> Value {

@@ -7,6 +7,7 @@ mod auth;
 mod cli;
 mod create;
 mod email;
+mod end_to_end;
 mod jwks;
 mod list;
 mod processors;

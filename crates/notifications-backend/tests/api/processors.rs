@@ -14,6 +14,8 @@ use notifications_common::{Notification, NotificationSendOptions, NotificationSe
 use notifications_node::{NotificationProcessorFilters, Processor, ProcessorError};
 use serde_json::{Value, json};
 
+use crate::on_both_databases;
+use crate::support::outcome;
 use crate::support::{DbKind, SERVICE, TestApp, USER};
 
 /// What processors saw, shared between processors (and instances) of a test.
@@ -172,24 +174,6 @@ async fn start(kind: DbKind, yaml: &str, processors: Vec<Recorder>) -> Option<Te
 /// Fast retries for the tests.
 const QUICK: &str = "notifications: {delivery: {retryDelay: 20ms, maxRetryDelay: 50ms, pollInterval: 50ms, maxAttempts: 3}}";
 
-macro_rules! on_both_databases {
-    ($name:ident) => {
-        mod $name {
-            use super::*;
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name(DbKind::Sqlite).await
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::$name(DbKind::Postgres).await
-            }
-        }
-    };
-}
-
 fn to(users: Value, payload: Value) -> Value {
     json!({"recipients": {"type": "entity", "entityRef": users}, "payload": payload})
 }
@@ -333,31 +317,6 @@ async fn filters_and_user_settings_choose_the_channels(kind: DbKind) {
 }
 on_both_databases!(filters_and_user_settings_choose_the_channels);
 
-/// Waits until the send's delivery on `channel` has `status`; returns it.
-async fn outcome(
-    app: &TestApp,
-    id: &str,
-    channel: &str,
-    status: &str,
-) -> notifications_backend::store::DeliveryRow {
-    let id = uuid::Uuid::parse_str(id).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let rows = app.db.store().deliveries(None, Some(id), 10).await.unwrap();
-        if let Some(row) = rows
-            .iter()
-            .find(|r| r.channel == channel && r.status == status)
-        {
-            return row.clone();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{channel} not {status}: {rows:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 async fn failures_are_retried_then_kept_as_failed(kind: DbKind) {
     let journal = Journal::default();
     let processors = vec![
@@ -371,19 +330,19 @@ async fn failures_are_retried_then_kept_as_failed(kind: DbKind) {
         return;
     };
     let id = app.send_to(USER, json!({"title": "t"})).await;
-    let flaky = outcome(&app, &id, "Flaky", "delivered").await;
+    let flaky = outcome(&app.db.store(), &id, "Flaky", "delivered").await;
     assert_eq!(flaky.attempts, 3);
     assert_eq!(journal.delivered("Flaky").len(), 1, "delivered once");
-    let down = outcome(&app, &id, "Down", "failed").await;
+    let down = outcome(&app.db.store(), &id, "Down", "failed").await;
     assert_eq!(down.attempts, 3);
     assert_eq!(
         down.last_error.as_deref(),
         Some("peer is down (gave up after 3 attempts)")
     );
-    let refused = outcome(&app, &id, "Refused", "failed").await;
+    let refused = outcome(&app.db.store(), &id, "Refused", "failed").await;
     assert_eq!(refused.attempts, 1, "permanent failures are not retried");
     assert_eq!(refused.last_error.as_deref(), Some("bad address"));
-    outcome(&app, &id, "Broken", "delivered").await;
+    outcome(&app.db.store(), &id, "Broken", "delivered").await;
     let failed = app
         .db
         .store()
@@ -414,7 +373,7 @@ async fn a_delivery_in_flight_at_a_crash_is_made_after_restart(kind: DbKind) {
         .await;
     let delivered = journal.wait_for("Mail", 1).await;
     assert_eq!(delivered[0].0.id.to_string(), id);
-    let row = outcome(&app, &id, "Mail", "delivered").await;
+    let row = outcome(&app.db.store(), &id, "Mail", "delivered").await;
     assert_eq!(row.attempts, 2);
     assert_eq!(journal.delivered("Mail").len(), 1);
 }
@@ -585,7 +544,7 @@ async fn retention_removes_finished_deliveries_only(kind: DbKind) {
         return;
     };
     let id = app.send_to(USER, json!({"title": "t"})).await;
-    outcome(&app, &id, "Mail", "delivered").await;
+    outcome(&app.db.store(), &id, "Mail", "delivered").await;
     let store = app.db.store();
     let deadline = Instant::now() + Duration::from_secs(20);
     // The Down delivery failed once and waits an hour for its next attempt.

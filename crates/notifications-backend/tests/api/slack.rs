@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use serde_json::{Value, json};
 
+use crate::on_both_databases;
+use crate::support::outcome;
 use crate::support::{DbKind, SERVICE, TestApp};
 
 const TOKEN: &str = "xoxb-test-token";
@@ -16,7 +18,7 @@ const CHANNEL: &str = "SlackNotificationProcessor";
 
 /// One call the fake Slack received.
 #[derive(Clone, Debug)]
-struct Call {
+pub(crate) struct Call {
     method: String,
     authorization: String,
     body: Value,
@@ -31,14 +33,14 @@ struct SlackState {
 }
 
 /// A fake Slack on 127.0.0.1: `chat.postMessage`, `chat.update`, `users.lookupByEmail`.
-struct FakeSlack {
+pub(crate) struct FakeSlack {
     state: Arc<SlackState>,
-    url: String,
+    pub(crate) url: String,
     _server: actix_web::dev::ServerHandle,
 }
 
 impl FakeSlack {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let state = Arc::new(SlackState::default());
         let data = web::Data::from(state.clone());
         let server = HttpServer::new(move || {
@@ -71,7 +73,7 @@ impl FakeSlack {
     }
 
     /// The successful posts and updates, by target channel.
-    fn channels(&self, method: &str) -> Vec<String> {
+    pub(crate) fn channels(&self, method: &str) -> Vec<String> {
         let mut channels: Vec<String> = self
             .calls(method)
             .iter()
@@ -83,7 +85,7 @@ impl FakeSlack {
 
     /// Waits until `method` was called `count` times, then a little more to see that no more
     /// calls come.
-    async fn wait_for(&self, method: &str, count: usize) -> Vec<Call> {
+    pub(crate) async fn wait_for(&self, method: &str, count: usize) -> Vec<Call> {
         let deadline = Instant::now() + Duration::from_secs(20);
         while self.calls(method).len() < count {
             assert!(
@@ -185,45 +187,6 @@ notifications:
 
 async fn start(kind: DbKind, slack: &FakeSlack, extra: &str) -> Option<TestApp> {
     TestApp::start(kind, &config(slack, extra)).await
-}
-
-macro_rules! on_both_databases {
-    ($name:ident) => {
-        mod $name {
-            use super::*;
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name(DbKind::Sqlite).await
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::$name(DbKind::Postgres).await
-            }
-        }
-    };
-}
-
-/// The delivery of notification `id` to Slack once it reaches `status`.
-async fn outcome(
-    app: &TestApp,
-    id: &str,
-    status: &str,
-) -> notifications_backend::store::DeliveryRow {
-    let id = uuid::Uuid::parse_str(id).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let rows = app.db.store().deliveries(None, Some(id), 10).await.unwrap();
-        if let Some(row) = rows
-            .iter()
-            .find(|r| r.channel == CHANNEL && r.status == status)
-        {
-            return row.clone();
-        }
-        assert!(Instant::now() < deadline, "not {status}: {rows:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 fn send_body(refs: Value, payload: Value) -> Value {
@@ -373,7 +336,7 @@ async fn scope_resend_edits_the_message(kind: DbKind) {
             json!({"title": "v1", "scope": "build-42"}),
         )
         .await;
-    outcome(&app, &first, "delivered").await;
+    outcome(&app.db.store(), &first, CHANNEL, "delivered").await;
     let posts = slack.wait_for("chat.postMessage", 1).await;
     let again = app
         .send_to(
@@ -433,7 +396,7 @@ async fn rate_limited_then_delivered_once(kind: DbKind) {
     let id = app
         .send_to("user:default/alice", json!({"title": "t"}))
         .await;
-    let row = outcome(&app, &id, "delivered").await;
+    let row = outcome(&app.db.store(), &id, CHANNEL, "delivered").await;
     assert_eq!(row.attempts, 2, "one 429, then success");
     let posts = slack.wait_for("chat.postMessage", 1).await;
     assert_eq!(posts[0].body["channel"], "U_ALICE");
@@ -448,7 +411,7 @@ async fn channel_not_found_fails_the_delivery(kind: DbKind) {
     let id = app
         .send_to("user:default/erin", json!({"title": "t"}))
         .await;
-    let row = outcome(&app, &id, "failed").await;
+    let row = outcome(&app.db.store(), &id, CHANNEL, "failed").await;
     assert_eq!(row.attempts, 1, "not retried");
     assert!(
         row.last_error

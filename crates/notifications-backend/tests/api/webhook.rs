@@ -16,6 +16,8 @@ use sha2::Sha256;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+use crate::on_both_databases;
+use crate::support::outcome;
 use crate::support::{Api, DbKind, SERVICE, TestApp, TestDb, USER};
 
 const SECRET: &str = "a-webhook-secret-of-some-length";
@@ -259,49 +261,6 @@ fn config(hook: &Hook, more_hooks: &str) -> String {
 {more_hooks}",
         url = hook.url
     )
-}
-
-macro_rules! on_both_databases {
-    ($name:ident) => {
-        mod $name {
-            use super::*;
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name(DbKind::Sqlite).await
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::$name(DbKind::Postgres).await
-            }
-        }
-    };
-}
-
-/// Waits until the delivery of notification `id` on `channel` has `status`.
-async fn outcome(
-    store: &notifications_backend::store::Store,
-    id: &str,
-    channel: &str,
-    status: &str,
-) -> notifications_backend::store::DeliveryRow {
-    let id = uuid::Uuid::parse_str(id).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let rows = store.deliveries(None, Some(id), 10).await.unwrap();
-        if let Some(row) = rows
-            .iter()
-            .find(|r| r.channel == channel && r.status == status)
-        {
-            return row.clone();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{channel} not {status}: {rows:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 async fn a_send_reaches_the_hook_signed(kind: DbKind) {

@@ -315,6 +315,31 @@ impl TestApp {
     }
 }
 
+/// Waits until the delivery of notification `id` on `channel` has `status`; returns its row.
+pub async fn outcome(
+    store: &notifications_backend::store::Store,
+    id: &str,
+    channel: &str,
+    status: &str,
+) -> notifications_backend::store::DeliveryRow {
+    let id = uuid::Uuid::parse_str(id).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let rows = store.deliveries(None, Some(id), 10).await.unwrap();
+        if let Some(row) = rows
+            .iter()
+            .find(|r| r.channel == channel && r.status == status)
+        {
+            return row.clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{channel} not {status}: {rows:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// The fixture configuration plus the database's and `extra_yaml`, for a backend in `data_dir`.
 fn builder(db: &TestDb, data_dir: &std::path::Path, extra_yaml: &str) -> BackendBuilder {
     let base = data_dir.join("base.yaml");
@@ -420,6 +445,25 @@ pub fn ids(notifications: &Value) -> Vec<String> {
 
 /// Declares a test that runs once on SQLite and once on PostgreSQL, each with a fresh backend
 /// started with the fixture configuration plus the optional `config` YAML.
+/// Runs `async fn name(kind: DbKind)` as two tests, `name::sqlite` and `name::postgres`, for
+/// tests that set up their backends themselves.
+#[macro_export]
+macro_rules! on_both_databases {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::support::DbKind::Sqlite).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name($crate::support::DbKind::Postgres).await
+            }
+        }
+    };
+}
+
 #[macro_export]
 macro_rules! db_test {
     ($(#[$meta:meta])* $name:ident $(, config = $config:expr)?, |$app:ident| $body:block) => {
