@@ -9,7 +9,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::StreamExt;
+use std::panic::AssertUnwindSafe;
+
+use futures_util::{FutureExt, StreamExt};
 use notifications_common::{Notification, NotificationSendOptions};
 use notifications_node::{Processor, ProcessorError};
 use rand::Rng;
@@ -79,6 +81,7 @@ impl DeliveryWorker {
                 self.processors.keys().cloned().collect(),
                 batch as i64,
                 self.lease(),
+                self.config.max_attempts,
             )
             .await
             .inspect_err(|e| tracing::warn!(error = %e, "cannot take deliveries from the queue"))?;
@@ -106,6 +109,13 @@ impl DeliveryWorker {
                 }
             }
         };
+        let label = match &outcome {
+            Outcome::Delivered => "delivered",
+            Outcome::Retry { .. } => "retry",
+            Outcome::Failed { .. } => "failed",
+        };
+        metrics::counter!(crate::metrics::DELIVERIES, "channel" => row.channel.clone(), "outcome" => label)
+            .increment(1);
         let (id, channel, attempts) = (row.id, &row.channel, row.attempts);
         let notification = row.notification_id;
         match &outcome {
@@ -119,9 +129,34 @@ impl DeliveryWorker {
                 tracing::error!(%id, %notification, channel, attempts, error, "delivery failed for good");
             }
         }
-        if let Err(e) = self.store.finish_delivery(row.id, outcome).await {
-            // The lease runs out and the delivery is made again: at least once.
-            tracing::warn!(%id, error = %e, "cannot record the delivery outcome");
+        self.record(&row, outcome).await;
+    }
+
+    /// Records the outcome, trying again for a while if the database fails: a row left leased
+    /// is delivered again once the lease runs out (at least once), which an outcome that made it
+    /// avoids.
+    async fn record(&self, row: &DeliveryRow, outcome: Outcome) {
+        let mut wait = Duration::from_millis(100);
+        for attempt in 1..=5 {
+            match self
+                .store
+                .finish_delivery(row.id, row.locked_until, outcome.clone())
+                .await
+            {
+                Ok(true) => return,
+                Ok(false) => {
+                    tracing::warn!(id = %row.id, "the delivery's lease ran out before its outcome was recorded; another worker has it");
+                    return;
+                }
+                Err(e) if attempt < 5 => {
+                    tracing::warn!(id = %row.id, error = %e, "cannot record the delivery outcome; trying again");
+                    tokio::time::sleep(wait).await;
+                    wait *= 2;
+                }
+                Err(e) => {
+                    tracing::error!(id = %row.id, error = %e, "cannot record the delivery outcome; it will be made again");
+                }
+            }
         }
     }
 
@@ -133,14 +168,17 @@ impl DeliveryWorker {
             .map_err(|e| ProcessorError::Permanent(format!("unreadable notification: {e}")))?;
         let options: NotificationSendOptions = serde_json::from_value(row.options.clone())
             .map_err(|e| ProcessorError::Permanent(format!("unreadable send options: {e}")))?;
-        tokio::time::timeout(
-            self.config.timeout,
-            processor.post_process(&notification, &options),
-        )
-        .await
-        .map_err(|_| {
-            ProcessorError::Transient(format!("no answer within {:?}", self.config.timeout))
-        })?
+        // A panicking processor fails this delivery, not the worker (and with it every delivery).
+        let attempt =
+            AssertUnwindSafe(processor.post_process(&notification, &options)).catch_unwind();
+        match tokio::time::timeout(self.config.timeout, attempt).await {
+            Err(_) => Err(ProcessorError::Transient(format!(
+                "no answer within {:?}",
+                self.config.timeout
+            ))),
+            Ok(Err(_panic)) => Err(ProcessorError::Permanent("the processor panicked".into())),
+            Ok(Ok(result)) => result,
+        }
     }
 
     /// How long claimed rows stay with this worker: past the attempts' timeout (after which

@@ -9,6 +9,7 @@ pub mod db;
 pub mod delivery;
 pub mod error;
 pub mod http;
+pub mod metrics;
 pub mod processors;
 pub mod server;
 pub mod service;

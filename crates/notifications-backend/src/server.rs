@@ -133,6 +133,8 @@ impl BackendBuilder {
         let resolver = self
             .resolver
             .unwrap_or_else(|| Arc::new(CatalogResolver::new(catalog.clone())));
+        // Installed before anything counts.
+        crate::metrics::handle();
         let store = Store::new(db.clone());
         let mut processors = processors::from_config(&config, &catalog, &store)?;
         processors.extend(self.processors);
@@ -175,14 +177,20 @@ impl BackendBuilder {
             config.backend.listen.host, config.backend.listen.port
         );
         let cors = config.backend.cors.clone();
+        let metrics = config.notifications.metrics;
         let mut server = HttpServer::new(move || {
-            App::new()
+            let app = App::new()
                 // Outside the plugin's authentication: preflights are answered without a token,
                 // and every answer (errors included) carries the CORS headers.
                 .wrap(http::cors_layer(cors.as_ref()))
                 .wrap(from_fn(http::log_request))
-                .app_data(state.clone())
-                .configure(http::configure)
+                .app_data(state.clone());
+            let app = if metrics {
+                app.route("/metrics", web::get().to(http::metrics::metrics))
+            } else {
+                app
+            };
+            app.configure(http::configure)
         });
         if let Some(workers) = self.workers {
             server = server.workers(workers);

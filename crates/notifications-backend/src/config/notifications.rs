@@ -25,6 +25,8 @@ pub struct NotificationsConfig {
     pub processors: Value,
     pub catalog: CatalogConfig,
     pub delivery: DeliveryConfig,
+    /// `notifications.metrics.enabled`: serve `GET /metrics`.
+    pub metrics: bool,
 }
 
 /// `processors` is shown by key only: processors' options hold secrets (webhook keys, SMTP
@@ -58,6 +60,7 @@ impl Default for NotificationsConfig {
             processors: Value::Null,
             catalog: CatalogConfig::default(),
             delivery: DeliveryConfig::default(),
+            metrics: false,
         }
     }
 }
@@ -73,6 +76,13 @@ pub(super) struct RawNotifications {
     processors: Value,
     catalog: CatalogConfig,
     delivery: DeliveryConfig,
+    metrics: RawMetrics,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default, expecting = "a map with enabled")]
+struct RawMetrics {
+    enabled: Option<Bool>,
 }
 
 impl From<RawNotifications> for NotificationsConfig {
@@ -90,6 +100,7 @@ impl From<RawNotifications> for NotificationsConfig {
             processors: raw.processors,
             catalog: raw.catalog,
             delivery: raw.delivery,
+            metrics: raw.metrics.enabled.is_some_and(|b| b.0),
         }
     }
 }

@@ -49,10 +49,14 @@ impl fmt::Debug for WebhookConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WebhookConfig")
             .field("name", &self.name)
-            .field("url", &self.url.as_str())
+            // The URL and extra headers may carry credentials: only where it goes is shown.
+            .field("host", &self.url.host_str())
             .field("secret", &"***")
             .field("timeout", &self.timeout)
-            .field("headers", &self.headers)
+            .field(
+                "headers",
+                &self.headers.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+            )
             .field("filters", &self.filters)
             .finish()
     }

@@ -199,7 +199,11 @@ impl SlackProcessor {
                 return out;
             };
             let inner = &after[..end];
-            let is_user = inner.len() > 5 && inner[..5].eq_ignore_ascii_case("user:");
+            // `get`, not indexing: byte 5 need not be a character boundary.
+            let is_user = inner.len() > 5
+                && inner
+                    .get(..5)
+                    .is_some_and(|p| p.eq_ignore_ascii_case("user:"));
             let replaced = if is_user {
                 let key = inner.to_lowercase();
                 if !cache.contains_key(&key) {
@@ -473,11 +477,11 @@ impl Processor for SlackProcessor {
             )
         });
         let Some(user) = &notification.user else {
-            let channels =
-                self.broadcast_channels(&notification.origin, options.payload.topic.as_deref());
+            let channels = self
+                .broadcast_channels(&notification.origin, notification.payload.topic.as_deref());
             let mut failure = None;
             for channel in channels {
-                if let Err(e) = self.send(channel, &options.payload, scope).await {
+                if let Err(e) = self.send(channel, &notification.payload, scope).await {
                     failure = Some(e);
                 }
             }
@@ -496,7 +500,7 @@ impl Processor for SlackProcessor {
                 .ok_or_else(|| {
                     ProcessorError::Permanent("no Slack channel in the delivery".into())
                 })?;
-            return self.send(channel, &options.payload, None).await;
+            return self.send(channel, &notification.payload, None).await;
         }
         let canonical = recipient.canonical();
         if !explicit_refs(options)
@@ -509,7 +513,8 @@ impl Processor for SlackProcessor {
             tracing::warn!(user = %recipient, "no slack.com/bot-notify annotation nor Slack user by e-mail");
             return Ok(());
         };
-        self.send(&target, &options.payload, scope).await
+        // The content as stored: what other processors' pre_process made of it.
+        self.send(&target, &notification.payload, scope).await
     }
 }
 

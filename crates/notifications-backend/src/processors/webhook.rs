@@ -4,8 +4,9 @@
 //! The request:
 //! * body: `{"notification": <the notification as stored>, "recipients": <the send's recipients>}`;
 //! * `Content-Type: application/json`;
-//! * `X-Notifications-Delivery: <notification id>:<channel>`, the same on every retry of the
-//!   delivery, for receivers to drop duplicates (delivery is at least once);
+//! * `X-Notifications-Delivery: <notification id>:<channel>[:<updated>]`, the same on every retry
+//!   of the delivery, for receivers to drop duplicates (delivery is at least once); a scope
+//!   re-send, which updates the notification, is a new delivery with its update time added;
 //! * `X-Notifications-Timestamp: <unix seconds>` of this attempt;
 //! * `X-Notifications-Signature: sha256=<lower-case hex HMAC-SHA256 of "<timestamp>.<body>">`
 //!   keyed with the configured secret.
@@ -26,6 +27,14 @@ use sha2::Sha256;
 use crate::config::WebhookConfig;
 
 pub const DELIVERY_HEADER: &str = "X-Notifications-Delivery";
+
+/// One per delivery: an update by scope keeps the notification's id, so its time tells it apart.
+fn delivery_id(notification: &notifications_common::Notification, channel: &str) -> String {
+    match notification.updated {
+        Some(updated) => format!("{}:{channel}:{updated}", notification.id),
+        None => format!("{}:{channel}", notification.id),
+    }
+}
 pub const TIMESTAMP_HEADER: &str = "X-Notifications-Timestamp";
 pub const SIGNATURE_HEADER: &str = "X-Notifications-Signature";
 
@@ -97,7 +106,7 @@ impl Processor for WebhookProcessor {
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header(
                 DELIVERY_HEADER,
-                format!("{}:{}", notification.id, self.config.name),
+                delivery_id(notification, &self.config.name),
             )
             .header(TIMESTAMP_HEADER, timestamp.to_string())
             .header(

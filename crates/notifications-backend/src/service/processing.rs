@@ -6,6 +6,8 @@ use std::sync::Arc;
 use notifications_common::{Notification, NotificationPayload, NotificationSendOptions};
 use notifications_node::{NotificationProcessorFilters, Processor};
 
+use crate::error::Error;
+
 /// A processor and its filters (read once: they do not change).
 #[derive(Clone)]
 pub struct Installed {
@@ -47,11 +49,13 @@ pub async fn process_options(
     options
 }
 
-/// The `pre_process` of each of `selected` in turn; what the last returns is stored.
+/// The `pre_process` of each of `selected` in turn; what the last returns is stored. A result
+/// that `valid` refuses (an empty title, a `javascript:` link...) is dropped like a failure.
 pub async fn pre_process(
     selected: &[&Installed],
     mut notification: Notification,
     options: &NotificationSendOptions,
+    valid: &(dyn Fn(&NotificationPayload) -> Result<(), Error> + Sync),
 ) -> Notification {
     for p in selected {
         // A processor may rewrite the content, not who or what the notification is.
@@ -61,7 +65,13 @@ pub async fn pre_process(
             notification.origin.clone(),
             notification.created,
         );
-        match p.processor.pre_process(notification.clone(), options).await {
+        let result = p
+            .processor
+            .pre_process(notification.clone(), options)
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|n| valid(&n.payload).map(|()| n).map_err(|e| e.to_string()));
+        match result {
             Ok(mut processed) => {
                 processed.id = id;
                 processed.user = user;

@@ -5,8 +5,8 @@
 use std::collections::HashSet;
 
 use notifications_common::{
-    EntityRef, FreshNotification, Notification, NotificationId, NotificationRecipients,
-    NotificationSendOptions, NotificationSignal, Timestamp, WEB_CHANNEL,
+    EntityRef, FreshNotification, Notification, NotificationId, NotificationPayload,
+    NotificationRecipients, NotificationSendOptions, NotificationSignal, Timestamp, WEB_CHANNEL,
 };
 use serde::{Serialize, Serializer};
 
@@ -51,16 +51,8 @@ impl NotificationsService {
         // topic would show up as a nameless (and unsaveable) topic in the user's settings.
         payload.topic = payload.topic.take().filter(|t| !t.is_empty());
         payload.scope = payload.scope.take().filter(|s| !s.is_empty());
-        if payload.title.is_empty() {
-            return Err(Error::invalid(
-                "Invalid notification request received: missing title",
-            ));
-        }
         validate::short_text("origin", origin)?;
-        validate::payload(payload)?;
-        if let Some(l) = &payload.link {
-            link::validate_link(l, &self.inner.app_base_url)?;
-        }
+        self.check_payload(payload)?;
         let send = SendContext {
             origin: origin.to_owned(),
             created: Timestamp::now(),
@@ -86,6 +78,20 @@ impl NotificationsService {
         Ok(outcome)
     }
 
+    /// What a stored payload must be: a title, sane field lengths, a safe link.
+    fn check_payload(&self, payload: &NotificationPayload) -> Result<(), Error> {
+        if payload.title.is_empty() {
+            return Err(Error::invalid(
+                "Invalid notification request received: missing title",
+            ));
+        }
+        validate::payload(payload)?;
+        if let Some(l) = &payload.link {
+            link::validate_link(l, &self.inner.app_base_url)?;
+        }
+        Ok(())
+    }
+
     async fn send_broadcast(
         &self,
         send: SendContext,
@@ -98,8 +104,13 @@ impl NotificationsService {
             .iter()
             .filter(|p| p.accepts(&options.payload))
             .collect();
-        let n = processing::pre_process(&selected, new_notification(&send, None, options), options)
-            .await;
+        let n = processing::pre_process(
+            &selected,
+            new_notification(&send, None, options),
+            options,
+            &|p| self.check_payload(p),
+        )
+        .await;
         let recipient = Recipient {
             user: None,
             id: n.id,
@@ -109,6 +120,7 @@ impl NotificationsService {
         };
         let queued = !recipient.channels.is_empty();
         let stored = self.inner.store.create_broadcast(send, recipient).await?;
+        metrics::counter!(crate::metrics::CREATED, "kind" => "broadcast").increment(1);
         self.inner
             .signals
             .to_everyone(NotificationSignal::NewNotification {
@@ -150,6 +162,7 @@ impl NotificationsService {
                 &selected,
                 new_notification(&send, Some(user.clone()), options),
                 options,
+                &|p| self.check_payload(p),
             )
             .await;
             let web = enabled(WEB_CHANNEL, n.payload.topic.as_deref());
@@ -166,6 +179,7 @@ impl NotificationsService {
         }
         let queued = recipients.iter().any(|r| !r.channels.is_empty());
         let stored = self.inner.store.create_for_users(send, recipients).await?;
+        metrics::counter!(crate::metrics::CREATED, "kind" => "user").increment(stored.len() as u64);
         for s in &stored {
             if let Some(user) = &s.notification.user {
                 self.inner.signals.to_user(

@@ -24,7 +24,7 @@ pub const FAILED: &str = "failed";
 
 /// The columns a [`DeliveryRow`] is read from.
 const COLUMNS: &str = "id, notification_id, user_ref, channel, notification, options, status, \
-                       attempts, last_error, created, updated";
+                       attempts, locked_until, last_error, created, updated";
 
 /// A delivery as a worker gets it.
 #[derive(Clone, Debug, QueryableByName)]
@@ -46,6 +46,9 @@ pub struct DeliveryRow {
     /// Including the current one, once claimed.
     #[diesel(sql_type = Integer)]
     pub attempts: i32,
+    /// The lease of the worker that claimed it; finishing requires it still to be this.
+    #[diesel(sql_type = Nullable<UtcTimestamp>)]
+    pub locked_until: Option<OffsetDateTime>,
     #[diesel(sql_type = Nullable<Text>)]
     pub last_error: Option<String>,
     #[diesel(sql_type = UtcTimestamp)]
@@ -127,16 +130,33 @@ pub(super) fn queue_deliveries<'a>(
 impl Store {
     /// Takes up to `limit` due deliveries to `channels` for `lease`: no other worker gets them
     /// until then (after a crash, the lease runs out and another worker takes them). Counts the
-    /// attempt. Instances with other processors leave each other's channels alone.
+    /// attempt. Instances with other processors leave each other's channels alone. Rows whose
+    /// lease ran out after `max_attempts` attempts (their workers keep dying on them) are given
+    /// up as failed instead.
     pub async fn claim_deliveries(
         &self,
         channels: Vec<String>,
         limit: i64,
         lease: Duration,
+        max_attempts: u32,
     ) -> StoreResult<Vec<DeliveryRow>> {
         self.db
             .run(move |conn| {
                 let now = OffsetDateTime::now_utc();
+                let mut abandoned = Sql::new(
+                    "UPDATE delivery SET status = 'failed', locked_until = NULL, last_error = ",
+                );
+                abandoned
+                    .bind(Bind::Text(format!(
+                        "abandoned: the worker stopped during each of {max_attempts} attempts"
+                    )))
+                    .push(", updated = ")
+                    .bind(Bind::Timestamp(now))
+                    .push(" WHERE status = 'pending' AND locked_until < ")
+                    .bind(Bind::Timestamp(now))
+                    .push(" AND attempts >= ")
+                    .bind(Bind::BigInt(max_attempts.into()));
+                per_backend!(conn, |c| abandoned.execute(c))?;
                 let mut sql = Sql::new("UPDATE delivery SET locked_until = ");
                 sql.bind(Bind::Timestamp(now + lease))
                     .push(
@@ -166,8 +186,14 @@ impl Store {
             .await
     }
 
-    /// Records how an attempt ended and releases the row.
-    pub async fn finish_delivery(&self, id: uuid::Uuid, outcome: Outcome) -> StoreResult<()> {
+    /// Records how an attempt ended and releases the row, if the row is still under the lease
+    /// `locked_until` of its claim (false: the lease ran out and another worker has it).
+    pub async fn finish_delivery(
+        &self,
+        id: uuid::Uuid,
+        locked_until: Option<OffsetDateTime>,
+        outcome: Outcome,
+    ) -> StoreResult<bool> {
         self.db
             .run(move |conn| {
                 let now = OffsetDateTime::now_utc();
@@ -191,9 +217,11 @@ impl Store {
                             .bind(Bind::Text(FAILED.into()));
                     }
                 }
-                sql.push(" WHERE id = ").bind(Bind::Uuid(id));
-                per_backend!(conn, |c| sql.execute(c))?;
-                Ok::<_, DbError>(())
+                sql.push(" WHERE id = ")
+                    .bind(Bind::Uuid(id))
+                    .push(" AND locked_until = ")
+                    .bind(Bind::OptTimestamp(locked_until));
+                Ok::<_, DbError>(per_backend!(conn, |c| sql.execute(c))? == 1)
             })
             .await
     }

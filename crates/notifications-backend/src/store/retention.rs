@@ -21,13 +21,17 @@ impl Store {
         self.db
             .run(move |conn| {
                 let mut deleted = 0;
-                for (table, only) in [
-                    ("notification", ""),
-                    ("broadcast", ""),
-                    ("delivery", " AND status <> 'pending'"),
+                // Finished deliveries always have `updated`; the condition uses their index.
+                for (table, inactive) in [
+                    ("notification", "COALESCE(updated, created) <= "),
+                    ("broadcast", "COALESCE(updated, created) <= "),
+                    (
+                        "delivery",
+                        "status IN ('delivered', 'failed') AND updated <= ",
+                    ),
                 ] {
                     loop {
-                        let Some(batch) = delete_batch(conn, table, only, cutoff)? else {
+                        let Some(batch) = delete_batch(conn, table, inactive, cutoff)? else {
                             return Ok(deleted);
                         };
                         if table != "delivery" {
@@ -44,12 +48,12 @@ impl Store {
     }
 }
 
-/// One short transaction; `None` when another instance holds the cleaner lock. `only` narrows
-/// the rows (SQL after the activity condition).
+/// One short transaction; `None` when another instance holds the cleaner lock. `inactive` is
+/// the condition, up to the cutoff time.
 fn delete_batch(
     conn: &mut DbConnection,
     table: &str,
-    only: &str,
+    inactive: &str,
     cutoff: OffsetDateTime,
 ) -> Result<Option<u64>, DbError> {
     write_transaction(conn, |conn| {
@@ -57,10 +61,9 @@ fn delete_batch(
             return Ok(None);
         }
         let mut sql = Sql::new(&format!(
-            "DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE COALESCE(updated, created) <= "
+            "DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE {inactive}"
         ));
         sql.bind(Bind::Timestamp(cutoff))
-            .push(only)
             .push(" LIMIT ")
             .bind(Bind::BigInt(DELETE_BATCH))
             .push(")");

@@ -67,6 +67,7 @@ enum Failing {
     Permanently,
     /// Never answers.
     Hangs,
+    Panics,
 }
 
 struct Recorder {
@@ -127,6 +128,10 @@ impl Processor for Recorder {
         if self.name == "Broken" {
             return Err(ProcessorError::Permanent("pre_process fails".into()));
         }
+        if self.name == "Evil" {
+            notification.payload.link = Some("javascript:alert(1)".into());
+            return Ok(notification);
+        }
         let description = notification.payload.description.take().unwrap_or_default();
         notification.payload.description = Some(format!("{description}|{}", self.name));
         Ok(notification)
@@ -146,6 +151,7 @@ impl Processor for Recorder {
             Failing::Always => return Err(ProcessorError::Transient("peer is down".into())),
             Failing::Permanently => return Err(ProcessorError::Permanent("bad address".into())),
             Failing::Hangs => std::future::pending::<()>().await,
+            Failing::Panics => panic!("a bug in the processor"),
             _ => {}
         }
         self.journal.delivered.lock().unwrap().push((
@@ -325,6 +331,8 @@ async fn failures_are_retried_then_kept_as_failed(kind: DbKind) {
         recorder("Refused", &journal).failing(Failing::Permanently),
         // Its pre_process fails: logged and skipped, the send goes on.
         recorder("Broken", &journal),
+        // A panic fails its delivery, not the worker.
+        recorder("Buggy", &journal).failing(Failing::Panics),
     ];
     let Some(app) = start(kind, QUICK, processors).await else {
         return;
@@ -343,13 +351,18 @@ async fn failures_are_retried_then_kept_as_failed(kind: DbKind) {
     assert_eq!(refused.attempts, 1, "permanent failures are not retried");
     assert_eq!(refused.last_error.as_deref(), Some("bad address"));
     outcome(&app.db.store(), &id, "Broken", "delivered").await;
+    let buggy = outcome(&app.db.store(), &id, "Buggy", "failed").await;
+    assert_eq!(buggy.last_error.as_deref(), Some("the processor panicked"));
     let failed = app
         .db
         .store()
         .deliveries(Some("failed"), None, 10)
         .await
         .unwrap();
-    assert_eq!(failed.len(), 2, "failed deliveries stay visible");
+    assert_eq!(failed.len(), 3, "failed deliveries stay visible");
+    // The worker lives on.
+    let next = app.send_to(USER, json!({"title": "next"})).await;
+    outcome(&app.db.store(), &next, "Broken", "delivered").await;
 }
 on_both_databases!(failures_are_retried_then_kept_as_failed);
 
@@ -562,3 +575,54 @@ async fn retention_removes_finished_deliveries_only(kind: DbKind) {
     assert_eq!(left, [("Down", "pending")]);
 }
 on_both_databases!(retention_removes_finished_deliveries_only);
+
+/// What `pre_process` returns is checked like a send: an unsafe result is dropped.
+async fn invalid_pre_process_results_are_dropped(kind: DbKind) {
+    let journal = Journal::default();
+    let processors = vec![recorder("Evil", &journal), recorder("Beta", &journal)];
+    let Some(app) = start(kind, "", processors).await else {
+        return;
+    };
+    let created = app.send_ok(to(json!(USER), json!({"title": "t"}))).await;
+    assert_eq!(created[0]["payload"]["link"], Value::Null);
+    assert_eq!(created[0]["payload"]["description"], "|Beta");
+}
+on_both_databases!(invalid_pre_process_results_are_dropped);
+
+/// With `notifications.metrics.enabled`, deliveries are counted at `GET /metrics`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_are_counted_in_metrics() {
+    let journal = Journal::default();
+    let config = "notifications: {metrics: {enabled: true}, delivery: {retryDelay: 20ms, pollInterval: 50ms, maxAttempts: 2}}";
+    let processors = vec![
+        recorder("MetricsMail", &journal),
+        recorder("MetricsDown", &journal).failing(Failing::Always),
+    ];
+    let app = start(DbKind::Sqlite, config, processors).await.unwrap();
+    let id = app.send_to(USER, json!({"title": "t"})).await;
+    outcome(&app.db.store(), &id, "MetricsMail", "delivered").await;
+    outcome(&app.db.store(), &id, "MetricsDown", "failed").await;
+    let text = reqwest::get(format!("{}/metrics", app.root))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        r#"notifications_deliveries_total{channel="MetricsMail",outcome="delivered"} 1"#,
+        r#"notifications_deliveries_total{channel="MetricsDown",outcome="retry"} 1"#,
+        r#"notifications_deliveries_total{channel="MetricsDown",outcome="failed"} 1"#,
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "{line} missing from:\n{text}"
+        );
+    }
+    assert!(text.contains("notifications_created_total{kind=\"user\"}"));
+    // Off by default.
+    let plain = start(DbKind::Sqlite, "", vec![]).await.unwrap();
+    let r = reqwest::get(format!("{}/metrics", plain.root))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+}

@@ -263,6 +263,27 @@ fn config(hook: &Hook, more_hooks: &str) -> String {
     )
 }
 
+/// A scope re-send updates the notification (same id) and is a delivery of its own: receivers
+/// that drop duplicate delivery ids still get it.
+async fn a_scope_resend_is_a_new_delivery(kind: DbKind) {
+    let hook = Hook::start().await;
+    let Some(app) = TestApp::start(kind, &config(&hook, "")).await else {
+        return;
+    };
+    let send = |title: &str| json!({"recipients": {"type": "entity", "entityRef": USER}, "payload": {"title": title, "scope": "build-7"}});
+    let first = app.send_ok(send("running")).await;
+    let second = app.send_ok(send("failed")).await;
+    assert_eq!(first[0]["id"], second[0]["id"]);
+    let received = hook.wait_for_requests(2).await;
+    let ids: HashSet<String> = received
+        .iter()
+        .map(|r| r.header("X-Notifications-Delivery").to_owned())
+        .collect();
+    assert_eq!(ids.len(), 2, "{ids:?}");
+    assert!(ids.contains(&format!("{}:Webhook", first[0]["id"].as_str().unwrap())));
+}
+on_both_databases!(a_scope_resend_is_a_new_delivery);
+
 async fn a_send_reaches_the_hook_signed(kind: DbKind) {
     let hook = Hook::start().await;
     let Some(app) = TestApp::start(kind, &config(&hook, "")).await else {
