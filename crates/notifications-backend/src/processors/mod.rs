@@ -40,6 +40,7 @@ pub fn from_config(
             email,
             config.app.base_url.clone(),
             catalog.clone(),
+            store.clone(),
             config.notifications.delivery.timeout,
         )
         .map_err(StartError::Processors)?;

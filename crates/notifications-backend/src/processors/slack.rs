@@ -450,7 +450,7 @@ impl Processor for SlackProcessor {
             let json = serde_json::to_value(&options).unwrap_or(Value::Null);
             if let Err(e) = self
                 .store
-                .queue_delivery(delivery, json, self.config.name.clone())
+                .queue_follow_ups(vec![delivery], json, self.config.name.clone())
                 .await
             {
                 tracing::error!(entity = %entity_ref, channel, error = %e, "cannot queue the Slack channel message; skipped");

@@ -226,6 +226,40 @@ impl Store {
             .await
     }
 
+    /// Queues deliveries of `notifications` to `channel` outside a send's transaction, all or
+    /// none: a processor's follow-up work (a Slack channel message, one mail per address of a
+    /// broadcast), made and retried like any delivery.
+    pub async fn queue_follow_ups(
+        &self,
+        notifications: Vec<Notification>,
+        options: serde_json::Value,
+        channel: String,
+    ) -> StoreResult<()> {
+        self.db
+            .run(move |conn| {
+                let send = super::SendContext {
+                    origin: notifications
+                        .first()
+                        .map(|n| n.origin.clone())
+                        .unwrap_or_default(),
+                    created: notifications
+                        .first()
+                        .map_or_else(notifications_common::Timestamp::now, |n| n.created),
+                    options,
+                };
+                let channels = [channel];
+                write_transaction(conn, |conn| {
+                    queue_deliveries(
+                        conn,
+                        &send,
+                        notifications.into_iter().map(|n| (n, &channels[..])),
+                    )?;
+                    Ok::<_, DbError>(())
+                })
+            })
+            .await
+    }
+
     /// Queues failed deliveries among `ids` again, with a fresh count of attempts; returns how
     /// many.
     pub async fn retry_deliveries(&self, ids: Vec<uuid::Uuid>) -> StoreResult<usize> {

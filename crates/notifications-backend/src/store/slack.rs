@@ -4,10 +4,9 @@
 
 use diesel::sql_types::Text;
 use diesel::{QueryableByName, RunQueryDsl};
-use notifications_common::Notification;
 use time::OffsetDateTime;
 
-use super::{SendContext, Store, StoreResult};
+use super::{Store, StoreResult};
 use crate::db::{Bind, DbError, Sql, per_backend, write_transaction};
 
 /// Messages older than this are neither edited nor kept (upstream purges them daily).
@@ -88,34 +87,6 @@ impl Store {
                 write_transaction(conn, |conn| {
                     per_backend!(conn, |c| upsert.execute(c))?;
                     per_backend!(conn, |c| purge.execute(c))?;
-                    Ok::<_, DbError>(())
-                })
-            })
-            .await
-    }
-
-    /// Queues one delivery of `notification` to `channel` outside a send's transaction (a
-    /// processor's own follow-up work); workers are woken as for a send's deliveries.
-    pub async fn queue_delivery(
-        &self,
-        notification: Notification,
-        options: serde_json::Value,
-        channel: String,
-    ) -> StoreResult<()> {
-        self.db
-            .run(move |conn| {
-                let send = SendContext {
-                    origin: notification.origin.clone(),
-                    created: notification.created,
-                    options,
-                };
-                let channels = [channel];
-                write_transaction(conn, |conn| {
-                    super::deliveries::queue_deliveries(
-                        conn,
-                        &send,
-                        [(notification, &channels[..])],
-                    )?;
                     Ok::<_, DbError>(())
                 })
             })

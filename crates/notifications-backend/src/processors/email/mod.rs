@@ -25,6 +25,7 @@ pub use render::{MARKDOWN_BODY_KEY, Rendered, render};
 pub use transport::Transport;
 
 use crate::config::{BroadcastReceiver, EmailConfig};
+use crate::store::Store;
 
 /// The processor's name, and its channel in users' settings.
 pub const CHANNEL: &str = "Email";
@@ -41,10 +42,13 @@ pub struct EmailProcessor {
     /// Addresses by `user-emails:<ref>` / `user-emails:all`, as upstream's cache keys.
     cache: Option<moka::sync::Cache<String, Arc<Vec<String>>>>,
     throttle: Throttle,
-    /// No mail of a delivery starts after this long, so that a long broadcast ends (partly
-    /// sent, failed for good) before the delivery's timeout would have it retried.
-    budget: Duration,
+    /// Where follow-up deliveries (one per address) are queued.
+    store: Store,
 }
+
+/// A follow-up delivery's `user`: `mailto:<address>` (no sender can make a user ref of it: those
+/// are resolved entity refs of kind `user`).
+const ADDRESS_PREFIX: &str = "mailto:";
 
 impl std::fmt::Debug for EmailProcessor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -56,15 +60,15 @@ impl std::fmt::Debug for EmailProcessor {
 }
 
 impl EmailProcessor {
-    /// `delivery_timeout`: how long one delivery (one `post_process`) may take.
+    /// `delivery_timeout`: how long one delivery (one `post_process`, one mail) may take.
     pub fn new(
         config: EmailConfig,
         app_base_url: Url,
         catalog: Arc<dyn Catalog>,
+        store: Store,
         delivery_timeout: Duration,
     ) -> Result<Self, String> {
-        let budget = delivery_timeout.mul_f64(0.8);
-        let send_timeout = budget.min(Duration::from_secs(60));
+        let send_timeout = delivery_timeout.mul_f64(0.8).min(Duration::from_secs(60));
         let mailbox = |key: &str, text: &str| {
             text.parse::<Mailbox>().map_err(|e| {
                 format!("invalid configuration at notifications.processors.email.{key}: {e}")
@@ -95,7 +99,7 @@ impl EmailProcessor {
             catalog,
             cache,
             throttle: Throttle::new(config.concurrency_limit as usize, config.throttle_interval),
-            budget,
+            store,
         })
     }
 
@@ -183,76 +187,62 @@ impl Processor for EmailProcessor {
     async fn post_process(
         &self,
         notification: &Notification,
-        _options: &NotificationSendOptions,
+        options: &NotificationSendOptions,
     ) -> Result<(), ProcessorError> {
+        // A follow-up of a delivery to several addresses: one mail.
+        if let Some(address) = notification
+            .user
+            .as_deref()
+            .and_then(|u| u.strip_prefix(ADDRESS_PREFIX))
+        {
+            return match self.policy.filter(vec![address.to_owned()]).first() {
+                Some(address) => self.mail(notification, address).await,
+                None => Ok(()),
+            };
+        }
         let found = match &notification.user {
             Some(user) => self.user_emails(user).await?,
             None => self.broadcast_emails().await?,
         };
         let emails = self.policy.filter(found.to_vec());
-        if emails.is_empty() {
-            tracing::debug!(notification = %notification.id, "no e-mail recipients; nothing to send");
-            return Ok(());
-        }
-        let rendered = render(notification, &self.app_base_url);
-        let (mut sent, mut failures) = (0usize, Vec::new());
-        let started = Instant::now();
-        for (i, email) in emails.iter().enumerate() {
-            if sent > 0 && started.elapsed() >= self.budget {
-                return Err(ProcessorError::Permanent(format!(
-                    "sent to {sent} of {} addresses, then stopped: the delivery timeout is too \
-                     short for this many (not sent to {} more)",
-                    emails.len(),
-                    emails.len() - i
-                )));
+        match emails.as_slice() {
+            [] => {
+                tracing::debug!(notification = %notification.id, "no e-mail recipients; nothing to send");
+                Ok(())
             }
-            let message = match self.message(email, &rendered) {
-                Ok(message) => message,
-                Err(e) => {
-                    tracing::warn!(email, error = e, "skipping an address mail cannot go to");
-                    continue;
-                }
-            };
-            self.throttle.wait().await;
-            tracing::debug!(notification = %notification.id, email, "sending e-mail");
-            match self.transport.send(&message).await {
-                Ok(()) => sent += 1,
-                Err(e) => {
-                    tracing::warn!(notification = %notification.id, email, error = %e, "e-mail not sent");
-                    failures.push((email.clone(), e));
-                }
-            }
-        }
-        match failures.len() {
-            0 => Ok(()),
-            1 if sent == 0 => Err(failures.remove(0).1),
-            // A retry would mail again those already mailed: a partial failure is final.
-            _ if sent > 0 => Err(ProcessorError::Permanent(format!(
-                "sent to {sent} of {} addresses; not to {}",
-                sent + failures.len(),
-                describe(&failures)
-            ))),
-            _ => {
-                let reason = describe(&failures);
-                if failures
+            [address] => self.mail(notification, address).await,
+            // Each address becomes a delivery of its own, retried on its own: an outage or a
+            // bad address costs nobody else their mail, and nobody gets it twice.
+            many => {
+                let follow_ups = many
                     .iter()
-                    .any(|(_, e)| matches!(e, ProcessorError::Transient(_)))
-                {
-                    Err(ProcessorError::Transient(reason))
-                } else {
-                    Err(ProcessorError::Permanent(reason))
-                }
+                    .map(|address| Notification {
+                        user: Some(format!("{ADDRESS_PREFIX}{address}")),
+                        ..notification.clone()
+                    })
+                    .collect();
+                let options = serde_json::to_value(options)
+                    .map_err(|e| ProcessorError::Permanent(e.to_string()))?;
+                self.store
+                    .queue_follow_ups(follow_ups, options, CHANNEL.to_owned())
+                    .await
+                    .map_err(|e| ProcessorError::Transient(format!("cannot queue the mails: {e}")))
             }
         }
     }
 }
 
-fn describe(failures: &[(String, ProcessorError)]) -> String {
-    failures
-        .iter()
-        .map(|(email, e)| format!("{email} ({e})"))
-        .collect::<Vec<_>>()
-        .join(", ")
+impl EmailProcessor {
+    /// Mails `notification` to `address`.
+    async fn mail(&self, notification: &Notification, address: &str) -> Result<(), ProcessorError> {
+        let rendered = render(notification, &self.app_base_url);
+        let message = self
+            .message(address, &rendered)
+            .map_err(|e| ProcessorError::Permanent(format!("mail cannot go to {e}")))?;
+        self.throttle.wait().await;
+        tracing::debug!(notification = %notification.id, address, "sending e-mail");
+        self.transport.send(&message).await
+    }
 }
 
 /// Upstream's `p-throttle`: at most `limit` mails start in any `interval`, here shared by all the
@@ -324,6 +314,14 @@ mod tests {
         }
     }
 
+    /// Follow-ups go to an in-memory database (unused by these tests: one address each).
+    fn store() -> Store {
+        use crate::db::{Db, PoolOptions, Target};
+        let target = Target::Sqlite(":memory:".into());
+        let options = PoolOptions::for_target(&target);
+        Store::new(Db::open(target, &options).unwrap())
+    }
+
     fn processor(broadcast: BroadcastReceiver) -> EmailProcessor {
         let config = EmailConfig {
             transport: EmailTransport::Stream,
@@ -342,6 +340,7 @@ mod tests {
             config,
             Url::parse("http://localhost").unwrap(),
             Arc::new(OneUser),
+            store(),
             Duration::from_secs(30),
         )
         .unwrap()
