@@ -68,10 +68,10 @@ pub struct DeliveriesArgs {
     #[arg(long, value_name = "ID")]
     notification: Option<uuid::Uuid>,
     /// At most this many.
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(i64).range(1..=100_000))]
     limit: i64,
     /// Queue the listed failed deliveries again, with a fresh count of attempts.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "status")]
     retry: bool,
 }
 

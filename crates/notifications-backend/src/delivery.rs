@@ -22,6 +22,27 @@ use tokio::task::JoinHandle;
 use crate::config::DeliveryConfig;
 use crate::store::{DeliveryRow, Outcome, Store};
 
+/// A worker at work.
+pub struct RunningWorker {
+    stop: tokio::sync::watch::Sender<bool>,
+    task: JoinHandle<()>,
+    /// How long the deliveries in progress may take to finish (their timeout).
+    grace: Duration,
+}
+
+impl RunningWorker {
+    /// Takes no more deliveries and lets those in progress finish (or time out and be recorded
+    /// as such), so that a restart does not make them again; then stops.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let mut task = self.task;
+        if tokio::time::timeout(self.grace, &mut task).await.is_err() {
+            tracing::warn!("deliveries still in progress at shutdown; they are made again later");
+            task.abort();
+        }
+    }
+}
+
 pub struct DeliveryWorker {
     store: Store,
     processors: HashMap<String, Arc<dyn Processor>>,
@@ -47,29 +68,29 @@ impl DeliveryWorker {
         }
     }
 
-    /// Works the queue until aborted; `None` without processors (nothing to deliver to) or when
-    /// this instance runs no worker.
-    pub fn spawn(self) -> Option<JoinHandle<()>> {
+    /// Works the queue until shut down; `None` without processors (nothing to deliver to) or
+    /// when this instance runs no worker.
+    pub fn spawn(self) -> Option<RunningWorker> {
         if self.processors.is_empty() || !self.config.worker {
             return None;
         }
-        Some(self.spawn_loop())
-    }
-
-    fn spawn_loop(self) -> JoinHandle<()> {
-        tokio::spawn(async move {
-            loop {
+        let (stop, mut stopping) = tokio::sync::watch::channel(false);
+        let grace = self.config.timeout + Duration::from_secs(1);
+        let task = tokio::spawn(async move {
+            while !*stopping.borrow() {
                 match self.run_once().await {
                     Ok(0) | Err(_) => {
                         tokio::select! {
                             () = self.wake.notified() => {}
                             () = tokio::time::sleep(self.config.poll_interval) => {}
+                            _ = stopping.changed() => {}
                         }
                     }
                     Ok(_) => {}
                 }
             }
-        })
+        });
+        Some(RunningWorker { stop, task, grace })
     }
 
     /// Delivers one batch of due deliveries; returns how many there were.

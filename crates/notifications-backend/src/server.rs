@@ -16,7 +16,7 @@ use crate::cleaner;
 use crate::config::{Config, DatabaseConfig, PostgresConfig, SqliteLocation};
 use crate::db::listen::{Listener, listen};
 use crate::db::{Db, PoolOptions, Target};
-use crate::delivery::DeliveryWorker;
+use crate::delivery::{DeliveryWorker, RunningWorker};
 use crate::http::{self, AppState};
 use crate::service::{NotificationsService, ServiceParts};
 use crate::signals::SignalHub;
@@ -161,7 +161,6 @@ impl BackendBuilder {
             }
             _ => None,
         };
-        tasks.extend(worker);
         let service = NotificationsService::new(ServiceParts {
             store: store.clone(),
             resolver,
@@ -223,6 +222,7 @@ impl BackendBuilder {
             server: tokio::spawn(server),
             signals,
             tasks,
+            worker,
             _listener: listener,
         })
     }
@@ -236,6 +236,8 @@ pub struct RunningBackend {
     signals: SignalHub,
     /// Background work (retention, catalog reloads, deliveries) that ends with the server.
     tasks: Vec<JoinHandle<()>>,
+    /// Stopped gracefully, after the server: deliveries in progress finish.
+    worker: Option<RunningWorker>,
     _listener: Option<Listener>,
 }
 
@@ -253,6 +255,9 @@ impl RunningBackend {
         let result = (&mut self.server)
             .await
             .unwrap_or_else(|e| Err(io::Error::other(e)));
+        if let Some(worker) = self.worker.take() {
+            worker.shutdown().await;
+        }
         for task in self.tasks.drain(..) {
             task.abort();
         }
