@@ -117,6 +117,10 @@ impl DeliveryWorker {
         let outcome = match self.attempt(&row).await {
             Ok(()) => Outcome::Delivered,
             Err(ProcessorError::Permanent(error)) => Outcome::Failed { error },
+            Err(ProcessorError::Later { after, reason }) => Outcome::Later {
+                at: OffsetDateTime::now_utc() + after,
+                reason,
+            },
             Err(ProcessorError::Transient(error)) => {
                 if row.attempts >= self.config.max_attempts as i32 {
                     Outcome::Failed {
@@ -133,6 +137,7 @@ impl DeliveryWorker {
         let label = match &outcome {
             Outcome::Delivered => "delivered",
             Outcome::Retry { .. } => "retry",
+            Outcome::Later { .. } => "later",
             Outcome::Failed { .. } => "failed",
         };
         metrics::counter!(crate::metrics::DELIVERIES, "channel" => row.channel.clone(), "outcome" => label)
@@ -145,6 +150,9 @@ impl DeliveryWorker {
             }
             Outcome::Retry { at, error } => {
                 tracing::warn!(%id, %notification, channel, attempts, retry_at = %at, error, "delivery failed; will retry");
+            }
+            Outcome::Later { at, reason } => {
+                tracing::debug!(%id, %notification, channel, retry_at = %at, reason, "delivery put back");
             }
             Outcome::Failed { error } => {
                 tracing::error!(%id, %notification, channel, attempts, error, "delivery failed for good");

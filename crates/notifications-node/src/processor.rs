@@ -35,7 +35,8 @@ impl NotificationProcessorFilters {
 }
 
 /// Why a hook failed. Failures of `process_options` and `pre_process` are logged and skipped;
-/// a failed `post_process` (a delivery) is retried later unless it is `Permanent`.
+/// a failed `post_process` (a delivery) is retried later unless it is `Permanent`; `Later`
+/// puts a delivery back without using up an attempt.
 #[derive(Debug, thiserror::Error)]
 pub enum ProcessorError {
     /// Worth trying again: a peer is down, slow, or rate-limiting.
@@ -44,6 +45,13 @@ pub enum ProcessorError {
     /// Will fail the same way every time: a bad address, a refused message.
     #[error("{0}")]
     Permanent(String),
+    /// Not now (the processor's own rate limit, say): try again after this long. This does not
+    /// count as a failed attempt.
+    #[error("{reason}")]
+    Later {
+        after: std::time::Duration,
+        reason: String,
+    },
 }
 
 /// A processor; its [`name`](Processor::name) is also its channel in users' settings.

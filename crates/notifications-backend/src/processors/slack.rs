@@ -563,8 +563,8 @@ impl Throttle {
         }
     }
 
-    /// Waits for a slot; a slot further away than `max_wait` is a transient failure (the
-    /// delivery goes back to the queue).
+    /// Waits for a slot; a slot further away than `max_wait` puts the delivery back until then
+    /// (without using up an attempt).
     async fn wait(&self, max_wait: Duration) -> Result<(), ProcessorError> {
         let slot = {
             let mut starts = self.starts.lock().unwrap_or_else(|p| p.into_inner());
@@ -578,10 +578,13 @@ impl Throttle {
                 (starts[starts.len() - self.limit] + self.interval).max(now)
             };
             if slot - now > max_wait {
-                return Err(ProcessorError::Transient(format!(
-                    "throttled: {} Slack calls per {:?} reached",
-                    self.limit, self.interval
-                )));
+                return Err(ProcessorError::Later {
+                    after: slot - now,
+                    reason: format!(
+                        "throttled: {} Slack calls per {:?} reached",
+                        self.limit, self.interval
+                    ),
+                });
             }
             let at = starts.partition_point(|t| *t <= slot);
             starts.insert(at, slot);

@@ -70,6 +70,11 @@ pub enum Outcome {
     Failed {
         error: String,
     },
+    /// Put back until the instant given, without counting the attempt.
+    Later {
+        at: OffsetDateTime,
+        reason: String,
+    },
 }
 
 /// Queues one delivery per (notification, channel), in the caller's transaction.
@@ -207,6 +212,12 @@ impl Store {
                     Outcome::Retry { at, error } => {
                         sql.push("last_error = ")
                             .bind(Bind::Text(error))
+                            .push(", run_at = ")
+                            .bind(Bind::Timestamp(at));
+                    }
+                    Outcome::Later { at, reason } => {
+                        sql.push("attempts = attempts - 1, last_error = ")
+                            .bind(Bind::Text(reason))
                             .push(", run_at = ")
                             .bind(Bind::Timestamp(at));
                     }

@@ -70,6 +70,8 @@ enum Failing {
     Panics,
     /// Takes half a second.
     Slow,
+    /// Says "later" this many times, then it works.
+    LaterTimes(usize),
 }
 
 struct Recorder {
@@ -155,6 +157,12 @@ impl Processor for Recorder {
             Failing::Hangs => std::future::pending::<()>().await,
             Failing::Panics => panic!("a bug in the processor"),
             Failing::Slow => tokio::time::sleep(Duration::from_millis(500)).await,
+            Failing::LaterTimes(n) if failures < n => {
+                return Err(ProcessorError::Later {
+                    after: Duration::from_millis(10),
+                    reason: "rate limit of my own".into(),
+                });
+            }
             _ => {}
         }
         self.journal.delivered.lock().unwrap().push((
@@ -336,6 +344,8 @@ async fn failures_are_retried_then_kept_as_failed(kind: DbKind) {
         recorder("Broken", &journal),
         // A panic fails its delivery, not the worker.
         recorder("Buggy", &journal).failing(Failing::Panics),
+        // "Later" uses up no attempt: five of them with three attempts allowed still deliver.
+        recorder("Patient", &journal).failing(Failing::LaterTimes(5)),
     ];
     let Some(app) = start(kind, QUICK, processors).await else {
         return;
@@ -354,6 +364,8 @@ async fn failures_are_retried_then_kept_as_failed(kind: DbKind) {
     assert_eq!(refused.attempts, 1, "permanent failures are not retried");
     assert_eq!(refused.last_error.as_deref(), Some("bad address"));
     outcome(&app.db.store(), &id, "Broken", "delivered").await;
+    let patient = outcome(&app.db.store(), &id, "Patient", "delivered").await;
+    assert_eq!(patient.attempts, 1);
     let buggy = outcome(&app.db.store(), &id, "Buggy", "failed").await;
     assert_eq!(buggy.last_error.as_deref(), Some("the processor panicked"));
     let failed = app
