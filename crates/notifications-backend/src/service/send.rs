@@ -45,14 +45,14 @@ impl NotificationsService {
         origin: &str,
         options: NotificationSendOptions,
     ) -> Result<Vec<SendOutcome>, Error> {
-        let mut options = processing::process_options(&self.inner.processors, options).await;
-        let payload = &mut options.payload;
-        // An empty topic or scope is none: upstream only honours a non-empty scope, and an empty
-        // topic would show up as a nameless (and unsaveable) topic in the user's settings.
-        payload.topic = payload.topic.take().filter(|t| !t.is_empty());
-        payload.scope = payload.scope.take().filter(|s| !s.is_empty());
         validate::short_text("origin", origin)?;
-        self.check_payload(payload)?;
+        // Checked before the processors see the send, too: a send refused here has no effect in
+        // any processor's process_options (a Slack channel message, say).
+        let options = normalized(options);
+        self.check_payload(&options.payload)?;
+        let options =
+            normalized(processing::process_options(&self.inner.processors, options).await);
+        self.check_payload(&options.payload)?;
         let send = SendContext {
             origin: origin.to_owned(),
             created: Timestamp::now(),
@@ -231,6 +231,15 @@ impl NotificationsService {
         }
         Ok(users)
     }
+}
+
+/// An empty topic or scope is none: upstream only honours a non-empty scope, and an empty topic
+/// would show up as a nameless (and unsaveable) topic in the user's settings.
+fn normalized(mut options: NotificationSendOptions) -> NotificationSendOptions {
+    let payload = &mut options.payload;
+    payload.topic = payload.topic.take().filter(|t| !t.is_empty());
+    payload.scope = payload.scope.take().filter(|s| !s.is_empty());
+    options
 }
 
 /// A new notification of this send for `user` (or everyone), before the processors.

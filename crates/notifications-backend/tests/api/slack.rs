@@ -443,3 +443,21 @@ async fn configuration_errors_stop_the_start() {
         "{err}"
     );
 }
+
+/// A send refused as invalid posts nothing, not even the channel messages of its groups.
+async fn a_refused_send_posts_nothing(kind: DbKind) {
+    let slack = FakeSlack::start().await;
+    let Some(app) = start(kind, &slack, "").await else {
+        return;
+    };
+    let r = app
+        .send(send_body(
+            json!("group:default/team"),
+            json!({"title": "x", "link": "javascript:alert(1)"}),
+        ))
+        .await;
+    r.assert_error(400, "InputError");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(slack.calls("chat.postMessage").is_empty());
+}
+on_both_databases!(a_refused_send_posts_nothing);
