@@ -72,6 +72,10 @@ impl From<DbError> for Error {
                     // SQLite: a writer that waited out busy_timeout; PostgreSQL: a deadlock victim.
                     || info.message().contains("database is locked")
                     || info.message().contains("deadlock detected")
+                    // PostgreSQL restarted or the connection was cut: the pool replaces it.
+                    || info.message().contains("no connection to the server")
+                    || info.message().contains("server closed the connection")
+                    || info.message().contains("terminating connection")
                     // A full disk (SQLite; PostgreSQL): nothing was written, the operator must act.
                     || info.message().contains("database or disk is full")
                     || info.message().contains("No space left on device")

@@ -127,13 +127,23 @@ impl r2d2::ManageConnection for ConnectionManager {
             .map_err(diesel::r2d2::Error::ConnectionError)
     }
 
+    /// Checked at every check-out, without a round trip: a PostgreSQL connection whose server
+    /// closed it (a restart, an administrator) has its socket at end-of-file, which libpq's
+    /// non-blocking read (`PQconsumeInput`, behind `notifications_iter`) reports at once. Pooled
+    /// connections never LISTEN, so nothing is taken from them. SQLite cannot lose its file.
     fn is_valid(&self, conn: &mut DbConnection) -> Result<(), Self::Error> {
-        use diesel::r2d2::R2D2Connection;
-        conn.ping().map_err(diesel::r2d2::Error::QueryError)
+        match conn {
+            DbConnection::Postgres(c) => match c.notifications_iter().next() {
+                Some(Err(e)) => Err(diesel::r2d2::Error::QueryError(e)),
+                _ => Ok(()),
+            },
+            DbConnection::Sqlite(_) => Ok(()),
+        }
     }
 
+    /// A connection that failed mid-transaction, or whose server closed it, is not given back.
     fn has_broken(&self, conn: &mut DbConnection) -> bool {
         use diesel::r2d2::R2D2Connection;
-        conn.is_broken()
+        conn.is_broken() || self.is_valid(conn).is_err()
     }
 }

@@ -77,9 +77,8 @@ impl Db {
             .max_size(options.max_size)
             .min_idle(options.min_idle)
             .connection_timeout(options.connection_timeout)
-            // No round trip before every query: a connection the database dropped fails its
-            // next request (a 503 to retry) and is then discarded as broken.
-            .test_on_check_out(false);
+            // Cheap: no round trip (see `ConnectionManager::is_valid`).
+            .test_on_check_out(true);
         if in_memory {
             builder = builder
                 .idle_timeout(None)
