@@ -19,7 +19,7 @@ use crate::db::{Db, PoolOptions, Target};
 use crate::delivery::{DeliveryWorker, RunningWorker};
 use crate::http::{self, AppState};
 use crate::service::{NotificationsService, ServiceParts};
-use crate::signals::SignalHub;
+use crate::signals::{Publisher, Relay, SignalHub};
 use crate::store::DELIVERY_CHANNEL;
 use crate::store::Store;
 use crate::{catalog, processors};
@@ -139,7 +139,21 @@ impl BackendBuilder {
         let mut processors = processors::from_config(&config, &catalog, &store)?;
         processors.extend(self.processors);
         check_channel_names(&processors)?;
-        let signals = SignalHub::default();
+        let signals = SignalHub::new(config.notifications.signals.queue_size);
+        // Other instances' signals reach this one's connections through PostgreSQL.
+        let (publisher, relay) = match &config.backend.database {
+            DatabaseConfig::Postgres(pg) => {
+                let (publisher, relay) =
+                    Publisher::relayed(signals.clone(), store.clone(), pg.url.clone()).map_err(
+                        |e| StartError::Database {
+                            what: "LISTEN".into(),
+                            message: e.to_string(),
+                        },
+                    )?;
+                (publisher, Some(relay))
+            }
+            DatabaseConfig::Sqlite { .. } => (Publisher::local(signals.clone()), None),
+        };
         let deliveries_queued = Arc::new(tokio::sync::Notify::new());
         let worker = DeliveryWorker::new(
             store.clone(),
@@ -165,12 +179,17 @@ impl BackendBuilder {
             store: store.clone(),
             resolver,
             processors,
-            signals: signals.clone(),
+            signals: publisher,
             defaults: config.notifications.default_settings.clone(),
             app_base_url: config.app.base_url.clone(),
             deliveries_queued,
         });
-        let state = web::Data::new(AppState::new(service, authenticator, db));
+        let state = web::Data::new(AppState::new(
+            service,
+            authenticator,
+            db,
+            config.notifications.signals.clone(),
+        ));
         let address = format!(
             "{}:{}",
             config.backend.listen.host, config.backend.listen.port
@@ -211,6 +230,10 @@ impl BackendBuilder {
             })?;
         let server = server.run();
         let handle = server.handle();
+        tasks.push(crate::signals::spawn_pruning(
+            store.clone(),
+            config.notifications.signals.replay_window,
+        ));
         tasks.extend(cleaner::spawn(
             store,
             config.notifications.retention.clone(),
@@ -224,6 +247,7 @@ impl BackendBuilder {
             tasks,
             worker,
             _listener: listener,
+            _relay: relay,
         })
     }
 }
@@ -239,6 +263,7 @@ pub struct RunningBackend {
     /// Stopped gracefully, after the server: deliveries in progress finish.
     worker: Option<RunningWorker>,
     _listener: Option<Listener>,
+    _relay: Option<Relay>,
 }
 
 impl RunningBackend {

@@ -16,6 +16,7 @@ mod duration;
 mod email;
 mod error;
 mod notifications;
+mod signals;
 mod slack;
 mod source;
 mod webhook;
@@ -38,6 +39,7 @@ pub use duration::{Retention, parse_duration};
 pub use email::{BroadcastReceiver, EmailConfig, EmailTransport, Newline, SmtpConfig};
 pub use error::ConfigError;
 pub use notifications::NotificationsConfig;
+pub use signals::SignalsConfig;
 pub use slack::{BroadcastRoute, SLACK_CHANNEL, SlackConfig, slack_configs};
 pub use webhook::{WebhookConfig, webhooks};
 

@@ -10,6 +10,7 @@ use super::catalog::CatalogConfig;
 use super::coerce::{Bool, Positive};
 use super::delivery::DeliveryConfig;
 use super::duration::{FixedDuration, Retention, RetentionSetting};
+use super::signals::SignalsConfig;
 
 #[derive(Clone, PartialEq)]
 pub struct NotificationsConfig {
@@ -25,6 +26,7 @@ pub struct NotificationsConfig {
     pub processors: Value,
     pub catalog: CatalogConfig,
     pub delivery: DeliveryConfig,
+    pub signals: SignalsConfig,
     /// `notifications.metrics.enabled`: serve `GET /metrics`.
     pub metrics: bool,
 }
@@ -46,6 +48,7 @@ impl std::fmt::Debug for NotificationsConfig {
             .field("processors", &processors)
             .field("catalog", &self.catalog)
             .field("delivery", &self.delivery)
+            .field("signals", &self.signals)
             .finish()
     }
 }
@@ -60,6 +63,7 @@ impl Default for NotificationsConfig {
             processors: Value::Null,
             catalog: CatalogConfig::default(),
             delivery: DeliveryConfig::default(),
+            signals: SignalsConfig::default(),
             metrics: false,
         }
     }
@@ -76,6 +80,7 @@ pub(super) struct RawNotifications {
     processors: Value,
     catalog: CatalogConfig,
     delivery: DeliveryConfig,
+    signals: SignalsConfig,
     metrics: RawMetrics,
 }
 
@@ -100,6 +105,7 @@ impl From<RawNotifications> for NotificationsConfig {
             processors: raw.processors,
             catalog: raw.catalog,
             delivery: raw.delivery,
+            signals: raw.signals,
             metrics: raw.metrics.enabled.is_some_and(|b| b.0),
         }
     }

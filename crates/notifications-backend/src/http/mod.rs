@@ -10,6 +10,8 @@ mod notifications;
 mod openapi;
 mod query;
 mod settings;
+mod signals;
+mod stream;
 
 use std::sync::Arc;
 
@@ -25,6 +27,7 @@ pub use error::ErrorBody;
 use error::{RequestDetail, error_response, with_request_details};
 
 use crate::auth::Authenticator;
+use crate::config::SignalsConfig;
 use crate::db::Db;
 use crate::error::Error;
 use crate::service::NotificationsService;
@@ -37,16 +40,23 @@ pub struct AppState {
     pub service: NotificationsService,
     pub auth: Arc<Authenticator>,
     pub db: Db,
+    pub signals: SignalsConfig,
     /// The OpenAPI document, rendered once.
     pub openapi: web::Bytes,
 }
 
 impl AppState {
-    pub fn new(service: NotificationsService, auth: Arc<Authenticator>, db: Db) -> Self {
+    pub fn new(
+        service: NotificationsService,
+        auth: Arc<Authenticator>,
+        db: Db,
+        signals: SignalsConfig,
+    ) -> Self {
         Self {
             service,
             auth,
             db,
+            signals,
             openapi: web::Bytes::from(openapi::document()),
         }
     }
@@ -85,6 +95,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         "/.backstage/health/v1/readiness",
         web::get().to(health::readiness),
     )
+    // The signals plugin has no HTTP authentication: the WebSocket carries its own token.
+    .service(
+        web::scope(signals::SIGNALS_MOUNT)
+            .service(resource("").get(signals::connect))
+            .service(resource("/health").get(signals::health))
+            .default_service(not_found()),
+    )
     .service(
         web::scope(PLUGIN_MOUNT)
             .wrap(from_fn(plugin_boundary))
@@ -93,6 +110,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(resource("/notifications/{id}").get(get_one))
             .service(resource("/status").get(status))
             .service(resource("/topics").get(topics))
+            .service(resource("/stream").get(stream::stream))
             .service(
                 resource("/settings")
                     .get(settings::get)

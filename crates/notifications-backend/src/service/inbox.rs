@@ -46,23 +46,21 @@ impl NotificationsService {
             .collect();
         let now = time::OffsetDateTime::now_utc();
         let mark = |flag: Option<bool>| flag.map(|on| on.then_some(now));
-        let updated = self
+        let notification_ids = request.ids;
+        let signal = request.read.map(|read| {
+            if read {
+                NotificationSignal::NotificationRead { notification_ids }
+            } else {
+                NotificationSignal::NotificationUnread { notification_ids }
+            }
+        });
+        let committed = self
             .inner
             .store
-            .mark(user, ids, mark(request.read), mark(request.saved))
+            .mark(user, ids, mark(request.read), mark(request.saved), signal)
             .await?;
-        if let Some(read) = request.read {
-            let notification_ids = request.ids;
-            self.inner.signals.to_user(
-                user,
-                if read {
-                    NotificationSignal::NotificationRead { notification_ids }
-                } else {
-                    NotificationSignal::NotificationUnread { notification_ids }
-                },
-            );
-        }
-        Ok(updated)
+        self.inner.signals.publish(committed.signals);
+        Ok(committed.value)
     }
 
     pub async fn status(&self, user: &str) -> Result<NotificationStatus, Error> {

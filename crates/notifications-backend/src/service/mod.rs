@@ -3,6 +3,7 @@
 mod inbox;
 pub mod link;
 mod processing;
+mod replay;
 mod send;
 pub mod settings;
 mod validate;
@@ -14,11 +15,12 @@ use notifications_node::{Processor, RecipientResolver};
 use tokio::sync::Notify;
 use url::Url;
 
+pub use replay::Missed;
 pub use send::SendOutcome;
 
 use processing::Installed;
 
-use crate::signals::SignalHub;
+use crate::signals::Publisher;
 use crate::store::Store;
 
 /// Everything the service needs; cheap to clone.
@@ -32,7 +34,7 @@ struct Inner {
     resolver: Arc<dyn RecipientResolver>,
     /// In registration order.
     processors: Vec<Installed>,
-    signals: SignalHub,
+    signals: Publisher,
     defaults: NotificationSettings,
     /// `Web` and the names of the installed processors: the channels a user may configure.
     channels: Vec<String>,
@@ -46,7 +48,7 @@ pub struct ServiceParts {
     pub store: Store,
     pub resolver: Arc<dyn RecipientResolver>,
     pub processors: Vec<Arc<dyn Processor>>,
-    pub signals: SignalHub,
+    pub signals: Publisher,
     pub defaults: NotificationSettings,
     pub app_base_url: Url,
     pub deliveries_queued: Arc<Notify>,
@@ -71,7 +73,7 @@ impl NotificationsService {
         }
     }
 
-    pub fn signals(&self) -> &SignalHub {
+    pub fn signals(&self) -> &Publisher {
         &self.inner.signals
     }
 }

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 
 use notifications_common::{
     EntityRef, FreshNotification, Notification, NotificationId, NotificationPayload,
-    NotificationRecipients, NotificationSendOptions, NotificationSignal, Timestamp, WEB_CHANNEL,
+    NotificationRecipients, NotificationSendOptions, Timestamp, WEB_CHANNEL,
 };
 use serde::{Serialize, Serializer};
 
@@ -119,17 +119,13 @@ impl NotificationsService {
             channels: processing::delivery_channels(&selected),
         };
         let queued = !recipient.channels.is_empty();
-        let stored = self.inner.store.create_broadcast(send, recipient).await?;
+        let committed = self.inner.store.create_broadcast(send, recipient).await?;
         metrics::counter!(crate::metrics::CREATED, "kind" => "broadcast").increment(1);
-        self.inner
-            .signals
-            .to_everyone(NotificationSignal::NewNotification {
-                notification_id: stored.notification.id.to_string(),
-            });
+        self.inner.signals.publish(committed.signals);
         if queued {
             self.inner.deliveries_queued.notify_one();
         }
-        Ok(vec![SendOutcome(stored)])
+        Ok(vec![SendOutcome(committed.value)])
     }
 
     /// Each user gets the processors their settings allow (and the filters accept), and an
@@ -178,18 +174,10 @@ impl NotificationsService {
             }
         }
         let queued = recipients.iter().any(|r| !r.channels.is_empty());
-        let stored = self.inner.store.create_for_users(send, recipients).await?;
+        let committed = self.inner.store.create_for_users(send, recipients).await?;
+        let stored = committed.value;
         metrics::counter!(crate::metrics::CREATED, "kind" => "user").increment(stored.len() as u64);
-        for s in &stored {
-            if let Some(user) = &s.notification.user {
-                self.inner.signals.to_user(
-                    user,
-                    NotificationSignal::NewNotification {
-                        notification_id: s.notification.id.to_string(),
-                    },
-                );
-            }
-        }
+        self.inner.signals.publish(committed.signals);
         if queued {
             self.inner.deliveries_queued.notify_one();
         }

@@ -1,55 +1,87 @@
-//! Publishing signals to connected clients. For now in-process only: subscribers (the signals
-//! transports) receive every published message and pick what their connection may see.
+//! Real-time signals: committed events go to this instance's connections (see [`hub`]) and, on
+//! PostgreSQL, to every other instance's (see [`relay`]). The transports (WebSocket, event
+//! stream) live in `http`.
 
-use notifications_common::{
-    NOTIFICATIONS_CHANNEL, NotificationSignal, SignalMessage, SignalRecipients,
-};
-use tokio::sync::broadcast;
+mod event;
+mod hub;
+mod relay;
 
-/// Messages kept for subscribers that fall behind before they lose some.
-const CAPACITY: usize = 4096;
+use std::sync::Arc;
 
-/// Fans signals out to every subscriber in this process.
-#[derive(Clone, Debug)]
-pub struct SignalHub {
-    sender: broadcast::Sender<SignalMessage>,
+pub use event::SignalEvent;
+pub use hub::{CONNECTIONS, DROPPED, SignalHub, Subscription, Transport};
+pub use relay::{Relay, SIGNALS_CHANNEL};
+
+use crate::store::Store;
+
+/// Publishes committed signals. Cheap to clone.
+#[derive(Clone)]
+pub struct Publisher {
+    hub: SignalHub,
+    announcer: Option<relay::Announcer>,
 }
 
-impl Default for SignalHub {
-    fn default() -> Self {
+impl std::fmt::Debug for Publisher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Publisher")
+            .field("hub", &self.hub)
+            .field("relayed", &self.announcer.is_some())
+            .finish()
+    }
+}
+
+impl Publisher {
+    /// To this instance's connections only (SQLite: there is no other instance).
+    pub fn local(hub: SignalHub) -> Self {
         Self {
-            sender: broadcast::channel(CAPACITY).0,
+            hub,
+            announcer: None,
+        }
+    }
+
+    /// To every instance sharing the PostgreSQL database at `url`; the relay runs until dropped.
+    pub fn relayed(hub: SignalHub, store: Store, url: String) -> std::io::Result<(Self, Relay)> {
+        let (relay, announcer) = relay::start(store, hub.clone(), url)?;
+        Ok((
+            Self {
+                hub,
+                announcer: Some(announcer),
+            },
+            relay,
+        ))
+    }
+
+    pub fn hub(&self) -> &SignalHub {
+        &self.hub
+    }
+
+    /// Publishes events whose transaction has committed.
+    pub fn publish(&self, events: Vec<SignalEvent>) {
+        if events.is_empty() {
+            return;
+        }
+        let events: Vec<Arc<SignalEvent>> = events.into_iter().map(Arc::new).collect();
+        self.hub.deliver(&events);
+        if let Some(announcer) = &self.announcer {
+            announcer.announce(&events);
         }
     }
 }
 
-impl SignalHub {
-    pub fn publish(&self, message: SignalMessage) {
-        // No subscriber is not an error: nobody is listening right now.
-        let _ = self.sender.send(message);
-    }
-
-    pub fn subscribe(&self) -> broadcast::Receiver<SignalMessage> {
-        self.sender.subscribe()
-    }
-
-    /// A notifications-channel signal to one user's connections.
-    pub fn to_user(&self, user_ref: &str, message: NotificationSignal) {
-        self.publish(SignalMessage {
-            recipients: SignalRecipients::User {
-                entity_ref: vec![user_ref.to_owned()],
-            },
-            channel: NOTIFICATIONS_CHANNEL.to_owned(),
-            message,
-        });
-    }
-
-    /// A notifications-channel signal to everyone.
-    pub fn to_everyone(&self, message: NotificationSignal) {
-        self.publish(SignalMessage {
-            recipients: SignalRecipients::Broadcast,
-            channel: NOTIFICATIONS_CHANNEL.to_owned(),
-            message,
-        });
-    }
+/// Deletes the events older than the replay window, a few times per window.
+pub fn spawn_pruning(store: Store, window: std::time::Duration) -> tokio::task::JoinHandle<()> {
+    let every = (window / 4).clamp(
+        std::time::Duration::from_secs(1),
+        std::time::Duration::from_secs(60),
+    );
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            let cutoff = time::OffsetDateTime::now_utc() - window;
+            if let Err(e) = store.prune_signal_events(cutoff).await {
+                tracing::warn!(error = %e, "could not prune old signal events");
+            }
+        }
+    })
 }

@@ -7,6 +7,7 @@ mod notifications;
 mod retention;
 mod rows;
 mod settings;
+mod signal_events;
 mod slack;
 
 use crate::db::{Db, DbError};
@@ -15,6 +16,7 @@ pub use deliveries::{DELIVERED, DELIVERY_CHANNEL, DeliveryRow, FAILED, Outcome, 
 pub use list::ListFilters;
 pub use notifications::{Recipient, SendContext, StoredNotification};
 pub use settings::SettingRow;
+pub use signal_events::NewSignal;
 pub use slack::{SLACK_TS_LIFETIME, SlackMessage};
 
 /// The notifications storage, over either database.
@@ -34,3 +36,10 @@ impl Store {
 }
 
 pub type StoreResult<T> = Result<T, DbError>;
+
+/// What a write stored, with the signals it recorded: to publish now that it has committed.
+#[derive(Debug)]
+pub struct Committed<T> {
+    pub value: T,
+    pub signals: Vec<crate::signals::SignalEvent>,
+}

@@ -4,13 +4,16 @@
 use std::collections::HashMap;
 
 use diesel::RunQueryDsl;
-use notifications_common::{Notification, NotificationId, NotificationPayload, Timestamp};
+use notifications_common::{
+    Notification, NotificationId, NotificationPayload, NotificationSignal, Timestamp,
+};
 use time::OffsetDateTime;
 
 use super::deliveries::queue_deliveries;
 use super::list::get_many;
 use super::rows::{BROADCAST_RETURNING, NotificationRow, USER_RETURNING};
-use super::{Store, StoreResult};
+use super::signal_events::{NewSignal, record_signals};
+use super::{Committed, Store, StoreResult};
 use crate::db::{Bind, DbConnection, DbError, Sql, per_backend, write_transaction};
 
 /// What the recipients of one send share.
@@ -173,12 +176,13 @@ impl Store {
     ///
     /// Users who already have a notification with the same origin and scope get that one
     /// updated (and unread again) instead; its deliveries carry it as updated. The result lists
-    /// what was stored, in the order of `recipients`.
+    /// what was stored, in the order of `recipients`, and a `new_notification` signal to each
+    /// user with an inbox entry.
     pub async fn create_for_users(
         &self,
         send: SendContext,
         recipients: Vec<Recipient>,
-    ) -> StoreResult<Vec<StoredNotification>> {
+    ) -> StoreResult<Committed<Vec<StoredNotification>>> {
         self.db
             .run(move |conn| {
                 // Rows are written in user order, so that two sends to overlapping users take
@@ -204,19 +208,30 @@ impl Store {
                             (n, r.channels.as_slice())
                         }),
                     )?;
-                    Ok::<_, DbError>(notifications.into_iter().flatten().collect())
+                    let stored: Vec<StoredNotification> =
+                        notifications.into_iter().flatten().collect();
+                    let signals: Vec<NewSignal> = stored
+                        .iter()
+                        .map(|s| new_notification_signal(s.notification.user.clone(), s))
+                        .collect();
+                    let signals = record_signals(conn, &signals)?;
+                    Ok::<_, DbError>(Committed {
+                        value: stored,
+                        signals,
+                    })
                 })
             })
             .await
     }
 
     /// Stores a broadcast, or updates the earlier broadcast with the same origin and scope (which
-    /// then reads as unread again for everyone), and queues its deliveries.
+    /// then reads as unread again for everyone), queues its deliveries, and records a
+    /// `new_notification` signal to everyone.
     pub async fn create_broadcast(
         &self,
         send: SendContext,
         broadcast: Recipient,
-    ) -> StoreResult<StoredNotification> {
+    ) -> StoreResult<Committed<StoredNotification>> {
         self.db
             .run(move |conn| {
                 write_transaction(conn, |conn| {
@@ -249,7 +264,11 @@ impl Store {
                         &send,
                         [(stored.notification.clone(), broadcast.channels.as_slice())],
                     )?;
-                    Ok::<_, DbError>(stored)
+                    let signals = record_signals(conn, &[new_notification_signal(None, &stored)])?;
+                    Ok::<_, DbError>(Committed {
+                        value: stored,
+                        signals,
+                    })
                 })
             })
             .await
@@ -258,13 +277,15 @@ impl Store {
     /// Sets or clears the read mark (`Some(now)` / `None`) of the user's notifications among
     /// `ids`, own and broadcast; then the same for the saved mark. Returns the user's
     /// notifications among `ids` afterwards, newest first. Unknown and foreign ids are ignored.
+    /// `signal`, if any, is recorded for the user.
     pub async fn mark(
         &self,
         user: &str,
         ids: Vec<uuid::Uuid>,
         read: Option<Option<OffsetDateTime>>,
         saved: Option<Option<OffsetDateTime>>,
-    ) -> StoreResult<Vec<Notification>> {
+        signal: Option<NotificationSignal>,
+    ) -> StoreResult<Committed<Vec<Notification>>> {
         let user = user.to_owned();
         self.db
             .run(move |conn| {
@@ -277,10 +298,28 @@ impl Store {
                             set_state(conn, &user, &ids, "saved", value)?;
                         }
                     }
-                    Ok::<_, DbError>(get_many(conn, &user, ids)?)
+                    let value = get_many(conn, &user, ids)?;
+                    let signals: Vec<NewSignal> = signal
+                        .into_iter()
+                        .map(|message| NewSignal {
+                            recipient: Some(user.clone()),
+                            message,
+                        })
+                        .collect();
+                    let signals = record_signals(conn, &signals)?;
+                    Ok::<_, DbError>(Committed { value, signals })
                 })
             })
             .await
+    }
+}
+
+fn new_notification_signal(recipient: Option<String>, stored: &StoredNotification) -> NewSignal {
+    NewSignal {
+        recipient,
+        message: NotificationSignal::NewNotification {
+            notification_id: stored.notification.id.to_string(),
+        },
     }
 }
 

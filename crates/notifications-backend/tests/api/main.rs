@@ -16,6 +16,7 @@ mod remote_catalog;
 mod routes;
 mod scope;
 mod settings;
+mod signals;
 mod slack;
 mod store;
 mod update;

@@ -5,7 +5,6 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::Path;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -13,8 +12,7 @@ use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 
 use crate::on_both_databases;
 use crate::support::outcome;
@@ -555,42 +553,15 @@ on_both_databases!(filters_and_settings_choose_what_the_hook_hears);
 
 // The real binary, killed with SIGKILL while a delivery is in flight.
 
-const BIN: &str = env!("CARGO_BIN_EXE_notifications-backend");
 const CRASH_TOKEN: &str = "crash-test-token";
 
-/// Starts `serve` on `config` and waits until it says where it listens.
 async fn serve(dir: &Path, config: &Path, database: &Path) -> (Child, Api) {
-    let mut child = Command::new(BIN)
-        .current_dir(dir)
-        .env_remove("RUST_LOG")
-        .env_remove("NOTIFICATIONS_DATA_DIR")
-        .env("WEBHOOK_SECRET", SECRET)
-        .arg("--config")
-        .arg(config)
-        .arg("--config")
-        .arg(database)
-        .arg("--data-dir")
-        .arg(dir.join("data"))
-        .arg("serve")
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("serve starts");
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut seen = Vec::new();
-    let address = tokio::time::timeout(Duration::from_secs(30), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if let Some(rest) = line.split("address=").nth(1) {
-                return rest.split_whitespace().next().unwrap().to_owned();
-            }
-            seen.push(line);
-        }
-        panic!("serve exited early: {seen:#?}")
-    })
+    crate::support::serve_binary(
+        dir,
+        &[config.to_owned(), database.to_owned()],
+        &[("WEBHOOK_SECRET", SECRET)],
+    )
     .await
-    .expect("serve announces its address");
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, Api::new(&format!("http://{address}")))
 }
 
 async fn a_killed_binary_delivers_once_after_restart(kind: DbKind, mode: Mode) {

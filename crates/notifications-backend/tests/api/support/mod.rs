@@ -5,16 +5,21 @@
 
 mod db;
 
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use notifications_backend::auth::{TokenKind, mint};
 use notifications_backend::config::Config;
+use notifications_backend::signals::SignalEvent;
 use notifications_backend::store::{Recipient, SendContext};
 use notifications_backend::{BackendBuilder, RunningBackend};
-use notifications_common::SignalMessage;
+use notifications_common::{SignalMessage, SignalRecipients};
 use notifications_node::RecipientResolver;
 use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
 use tokio::sync::broadcast;
 
 pub use db::{DbKind, TestDb};
@@ -48,7 +53,7 @@ pub struct TestApp {
     pub db: TestDb,
     api: Api,
     running: Option<RunningBackend>,
-    signals: Mutex<broadcast::Receiver<SignalMessage>>,
+    signals: Mutex<broadcast::Receiver<std::sync::Arc<SignalEvent>>>,
     _data_dir: tempfile::TempDir,
 }
 
@@ -145,7 +150,7 @@ impl TestApp {
             builder = customise(builder);
         }
         let running = builder.start().await.expect("backend starts");
-        let signals = Mutex::new(running.signals().subscribe());
+        let signals = Mutex::new(running.signals().observe());
         Some(Self {
             db,
             api: Api::new(&format!("http://{}", running.local_addr())),
@@ -197,15 +202,7 @@ impl TestApp {
     }
 
     pub fn user_token(&self, user: &str) -> String {
-        mint(
-            KEY,
-            &TokenKind::User {
-                user_ref: user.into(),
-                ownership_refs: vec![],
-            },
-            Duration::from_secs(600),
-        )
-        .unwrap()
+        user_token(user)
     }
 
     pub fn service_token(&self, subject: &str) -> String {
@@ -295,21 +292,41 @@ impl TestApp {
                 .create_for_users(send, vec![recipient])
                 .await
                 .expect("insert")
+                .value
                 .remove(0),
-            None => store
-                .create_broadcast(send, recipient)
-                .await
-                .expect("insert"),
+            None => {
+                store
+                    .create_broadcast(send, recipient)
+                    .await
+                    .expect("insert")
+                    .value
+            }
         };
         stored.notification.id.to_string()
+    }
+
+    /// The signal connections open on this app's backend.
+    pub fn signal_connections(&self) -> usize {
+        self.running
+            .as_ref()
+            .map_or(0, |r| r.signals().connections())
     }
 
     /// Signals published since the last call.
     pub fn take_signals(&self) -> Vec<SignalMessage> {
         let mut rx = self.signals.lock().unwrap();
         let mut out = Vec::new();
-        while let Ok(m) = rx.try_recv() {
-            out.push(m);
+        while let Ok(e) = rx.try_recv() {
+            out.push(SignalMessage {
+                recipients: match &e.recipient {
+                    Some(r) => SignalRecipients::User {
+                        entity_ref: vec![r.clone()],
+                    },
+                    None => SignalRecipients::Broadcast,
+                },
+                channel: e.channel.clone(),
+                message: serde_json::from_str(&e.message).expect("a notifications signal"),
+            });
         }
         out
     }
@@ -340,16 +357,78 @@ pub async fn outcome(
     }
 }
 
-/// The fixture configuration plus the database's and `extra_yaml`, for a backend in `data_dir`.
-fn builder(db: &TestDb, data_dir: &std::path::Path, extra_yaml: &str) -> BackendBuilder {
-    let base = data_dir.join("base.yaml");
-    let database = data_dir.join("database.yaml");
-    let extra = data_dir.join("extra.yaml");
+/// The fixture configuration, the database's and `extra_yaml`, as files in `dir`.
+pub fn config_files(db: &TestDb, dir: &Path, extra_yaml: &str) -> Vec<PathBuf> {
+    let base = dir.join("base.yaml");
+    let database = dir.join("database.yaml");
+    let extra = dir.join("extra.yaml");
     std::fs::write(&base, BASE_CONFIG.replace("KEY", KEY_BASE64)).unwrap();
     std::fs::write(&database, db.config_yaml()).unwrap();
     std::fs::write(&extra, extra_yaml).unwrap();
-    let config =
-        Config::load_with_env(&[base, database, extra], &|_| None, &[]).expect("test config");
+    vec![base, database, extra]
+}
+
+/// A user token of the fixture signing key.
+pub fn user_token(user: &str) -> String {
+    mint(
+        KEY,
+        &TokenKind::User {
+            user_ref: user.into(),
+            ownership_refs: vec![],
+        },
+        Duration::from_secs(600),
+    )
+    .unwrap()
+}
+
+/// The real binary.
+pub const BIN: &str = env!("CARGO_BIN_EXE_notifications-backend");
+
+/// Starts the binary's `serve` in `dir` on the `configs` files (and `envs`), and waits until it
+/// says where it listens. It is killed when the child is dropped.
+pub async fn serve_binary(dir: &Path, configs: &[PathBuf], envs: &[(&str, &str)]) -> (Child, Api) {
+    let mut command = Command::new(BIN);
+    command
+        .current_dir(dir)
+        .env_remove("RUST_LOG")
+        .env_remove("NOTIFICATIONS_DATA_DIR")
+        .envs(envs.iter().copied());
+    for config in configs {
+        command.arg("--config").arg(config);
+    }
+    let mut child = command
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .arg("serve")
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("serve starts");
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    let address = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some(rest) = line.split("address=").nth(1) {
+                return rest.split_whitespace().next().unwrap().to_owned();
+            }
+            seen.push(line);
+        }
+        panic!("serve exited early: {seen:#?}")
+    })
+    .await
+    .expect("serve announces its address");
+    tokio::spawn(async move {
+        while let Ok(Some(l)) = lines.next_line().await {
+            eprintln!("child: {l}");
+        }
+    });
+    (child, Api::new(&format!("http://{address}")))
+}
+
+/// The fixture configuration plus the database's and `extra_yaml`, for a backend in `data_dir`.
+fn builder(db: &TestDb, data_dir: &Path, extra_yaml: &str) -> BackendBuilder {
+    let files = config_files(db, data_dir, extra_yaml);
+    let config = Config::load_with_env(&files, &|_| None, &[]).expect("test config");
     BackendBuilder::new(config, data_dir)
         .workers(1)
         .handle_signals(false)

@@ -1,0 +1,126 @@
+//! `GET /api/notifications/stream`: the signals as Server-Sent Events, for clients and proxies
+//! that cannot do WebSocket. Authenticated like every plugin route (bearer header); each event
+//! carries its id, and a client that reconnects with `Last-Event-ID` gets what it missed within
+//! the replay window (upstream drops events of reconnecting clients, issue #27225).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use actix_web::http::header;
+use actix_web::web::Bytes;
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use futures_util::{StreamExt, stream};
+use notifications_common::NOTIFICATIONS_CHANNEL;
+
+use super::AppState;
+use super::signals::refs_of;
+use crate::auth::Principal;
+use crate::error::Error;
+use crate::signals::{SignalEvent, Subscription, Transport};
+
+/// How long a client waits before reconnecting (the `retry` field).
+const RETRY_MS: u64 = 2000;
+
+pub async fn stream(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, Error> {
+    let principal = req.extensions().get::<Principal>().cloned();
+    let refs = match principal {
+        Some(p @ Principal::User { .. }) => refs_of(p),
+        Some(Principal::Service { .. }) => {
+            return Err(Error::NotAllowed(
+                "This endpoint does not allow 'service' credentials".into(),
+            ));
+        }
+        None => return Err(Error::Unauthenticated("Missing credentials".into())),
+    };
+    let last_seen = last_event_id(&req)?;
+    // Connected before the replay is read, so that nothing falls between the two.
+    let subscription = state
+        .service
+        .signals()
+        .hub()
+        .connect(refs.clone(), Transport::EventStream);
+    subscription.set_subscribed(NOTIFICATIONS_CHANNEL, true);
+    let mut opening = format!("retry: {RETRY_MS}\n: connected\n\n");
+    let mut replayed = HashSet::new();
+    if let Some(after) = last_seen {
+        let missed = state.service.missed_signals(refs, after).await?;
+        if missed.incomplete {
+            // The client cannot be brought up to date event by event: it reloads instead.
+            opening.push_str("event: reset\ndata: {}\n\n");
+        }
+        for event in &missed.events {
+            replayed.insert(event.id);
+            opening.push_str(&frame(event));
+        }
+    }
+    let live = Live {
+        subscription,
+        replayed,
+        heartbeat: tokio::time::interval_at(
+            tokio::time::Instant::now() + state.signals.heartbeat_interval,
+            state.signals.heartbeat_interval,
+        ),
+    };
+    let body = stream::once(async move { Ok::<_, actix_web::Error>(Bytes::from(opening)) }).chain(
+        stream::unfold(live, |mut live| async move {
+            let chunk = live.next().await?;
+            Some((Ok(chunk), live))
+        }),
+    );
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "text/event-stream"))
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        // Proxies such as nginx would otherwise hold events back.
+        .insert_header(("X-Accel-Buffering", "no"))
+        .streaming(body))
+}
+
+/// The id after which the client wants events: the `Last-Event-ID` header (sent by browsers'
+/// EventSource on reconnection) or, for clients that cannot set headers, `?lastEventId=`.
+fn last_event_id(req: &HttpRequest) -> Result<Option<i64>, Error> {
+    let from_query =
+        web::Query::<std::collections::HashMap<String, String>>::from_query(req.query_string())
+            .ok()
+            .and_then(|q| q.get("lastEventId").cloned());
+    let value = req
+        .headers()
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .or(from_query);
+    match value.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(v) => v.parse::<i64>().map(Some).map_err(|_| {
+            Error::invalid(format!("Invalid Last-Event-ID {v:?}: expected an event id"))
+        }),
+    }
+}
+
+fn frame(event: &SignalEvent) -> String {
+    format!("id: {}\ndata: {}\n\n", event.id, event.frame)
+}
+
+struct Live {
+    subscription: Subscription,
+    /// Sent in the replay already; the live queue may hold them too.
+    replayed: HashSet<i64>,
+    heartbeat: tokio::time::Interval,
+}
+
+impl Live {
+    /// The next chunk to send; `None` ends the response (the consumer fell behind: the client
+    /// reconnects and resumes).
+    async fn next(&mut self) -> Option<Bytes> {
+        loop {
+            tokio::select! {
+                event = self.subscription.next() => {
+                    let event: Arc<SignalEvent> = event?;
+                    if !self.replayed.remove(&event.id) {
+                        return Some(Bytes::from(frame(&event)));
+                    }
+                }
+                _ = self.heartbeat.tick() => return Some(Bytes::from_static(b": keepalive\n\n")),
+            }
+        }
+    }
+}

@@ -1,0 +1,38 @@
+//! What an event-stream client missed while it was away.
+
+use notifications_common::NOTIFICATIONS_CHANNEL;
+
+use super::NotificationsService;
+use crate::error::Error;
+use crate::signals::SignalEvent;
+
+/// Events replayed to one reconnecting client at most; one further behind starts afresh.
+const REPLAY_MAX: i64 = 1000;
+
+/// The events a client missed after the one it saw last.
+#[derive(Debug)]
+pub struct Missed {
+    pub events: Vec<SignalEvent>,
+    /// Some may be gone: older than the replay window, or more than a replay holds.
+    pub incomplete: bool,
+}
+
+impl NotificationsService {
+    /// The notifications-channel events for `refs` (and everyone) after the event `after`.
+    pub async fn missed_signals(&self, refs: Vec<String>, after: i64) -> Result<Missed, Error> {
+        let store = &self.inner.store;
+        let (oldest, _) = store.signal_event_bounds().await?;
+        let mut events = store
+            .signal_events_after(after, Some(refs), REPLAY_MAX + 1)
+            .await?;
+        let overflow = events.len() as i64 > REPLAY_MAX;
+        events.truncate(REPLAY_MAX as usize);
+        events.retain(|e| e.channel == NOTIFICATIONS_CHANNEL);
+        // Ids have gaps (rolled-back writes), so this errs on the side of "incomplete".
+        let pruned = oldest.is_some_and(|oldest| oldest > after.saturating_add(1));
+        Ok(Missed {
+            events,
+            incomplete: overflow || pruned,
+        })
+    }
+}

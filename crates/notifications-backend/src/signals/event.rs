@@ -1,0 +1,50 @@
+//! A published signal, as connections receive it.
+
+/// A committed signal with its id (which orders events and lets event-stream clients resume).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignalEvent {
+    pub id: i64,
+    /// The entity ref whose connections get it; `None`: every connection.
+    pub recipient: Option<String>,
+    pub channel: String,
+    /// The message as JSON text.
+    pub message: String,
+    /// `{"channel": ..., "message": ...}`: the frame every connection is sent, serialised once.
+    pub frame: String,
+}
+
+impl SignalEvent {
+    pub fn new(id: i64, recipient: Option<String>, channel: String, message: String) -> Self {
+        // `message` is JSON this service wrote; only the channel needs quoting.
+        let channel_json = serde_json::Value::String(channel.clone());
+        let frame = format!(r#"{{"channel":{channel_json},"message":{message}}}"#);
+        Self {
+            id,
+            recipient,
+            channel,
+            message,
+            frame,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_frame_is_upstreams() {
+        let e = SignalEvent::new(
+            7,
+            None,
+            "notifications".into(),
+            r#"{"action":"new_notification","notification_id":"x"}"#.into(),
+        );
+        let frame: serde_json::Value = serde_json::from_str(&e.frame).unwrap();
+        assert_eq!(
+            frame,
+            serde_json::json!({"channel": "notifications",
+                               "message": {"action": "new_notification", "notification_id": "x"}})
+        );
+    }
+}

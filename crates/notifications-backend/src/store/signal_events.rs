@@ -1,0 +1,178 @@
+//! Signals as published: written in the transaction that causes them, read back by id (by other
+//! instances, told over NOTIFY) and after an id (by resuming event-stream clients), and pruned
+//! once older than the replay window.
+
+use diesel::sql_types::{BigInt, Nullable, Text};
+use diesel::{QueryableByName, RunQueryDsl};
+use notifications_common::{NOTIFICATIONS_CHANNEL, NotificationSignal};
+use time::OffsetDateTime;
+
+use super::{Store, StoreResult};
+use crate::db::{Bind, DbConnection, Sql, per_backend};
+use crate::signals::SignalEvent;
+
+/// Rows per multi-row INSERT (four binds each).
+const INSERT_CHUNK: usize = 1000;
+
+/// A signal to publish once its transaction commits.
+#[derive(Clone, Debug)]
+pub struct NewSignal {
+    /// The entity ref whose connections get it; `None`: everyone's.
+    pub recipient: Option<String>,
+    pub message: NotificationSignal,
+}
+
+#[derive(QueryableByName)]
+struct EventRow {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+    #[diesel(sql_type = Nullable<Text>)]
+    recipient: Option<String>,
+    #[diesel(sql_type = Text)]
+    channel: String,
+    #[diesel(sql_type = Text)]
+    message: String,
+}
+
+impl From<EventRow> for SignalEvent {
+    fn from(r: EventRow) -> Self {
+        SignalEvent::new(r.id, r.recipient, r.channel, r.message)
+    }
+}
+
+const COLUMNS: &str = "id, recipient, channel, message";
+
+/// Records `signals` in the caller's transaction; gives them with their ids, in id order.
+pub(super) fn record_signals(
+    conn: &mut DbConnection,
+    signals: &[NewSignal],
+) -> diesel::QueryResult<Vec<SignalEvent>> {
+    let now = OffsetDateTime::now_utc();
+    let mut events = Vec::with_capacity(signals.len());
+    for chunk in signals.chunks(INSERT_CHUNK) {
+        let mut sql =
+            Sql::new("INSERT INTO signal_event (recipient, channel, message, created) VALUES ");
+        for (i, s) in chunk.iter().enumerate() {
+            let message = serde_json::to_string(&s.message)
+                .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
+            if i > 0 {
+                sql.push(", ");
+            }
+            sql.push("(")
+                .bind(Bind::OptText(s.recipient.clone()))
+                .push(", ")
+                .bind(Bind::Text(NOTIFICATIONS_CHANNEL.to_owned()))
+                .push(", ")
+                .bind(Bind::Text(message))
+                .push(", ")
+                .bind(Bind::Timestamp(now))
+                .push(")");
+        }
+        sql.push(" RETURNING ").push(COLUMNS);
+        let rows = per_backend!(conn, |c| sql.load::<EventRow>(c))?;
+        events.extend(rows.into_iter().map(SignalEvent::from));
+    }
+    events.sort_unstable_by_key(|e| e.id);
+    Ok(events)
+}
+
+impl Store {
+    /// The events with ids in any of the inclusive `ranges`, in id order.
+    pub async fn signal_events_in(&self, ranges: Vec<(i64, i64)>) -> StoreResult<Vec<SignalEvent>> {
+        if ranges.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.db
+            .run(move |conn| {
+                let mut sql = Sql::new(&format!("SELECT {COLUMNS} FROM signal_event WHERE "));
+                sql.uncacheable();
+                for (i, (first, last)) in ranges.iter().enumerate() {
+                    if i > 0 {
+                        sql.push(" OR ");
+                    }
+                    sql.push("id BETWEEN ")
+                        .bind(Bind::BigInt(*first))
+                        .push(" AND ")
+                        .bind(Bind::BigInt(*last));
+                }
+                sql.push(" ORDER BY id");
+                let rows = per_backend!(conn, |c| sql.load::<EventRow>(c))?;
+                Ok(rows.into_iter().map(SignalEvent::from).collect())
+            })
+            .await
+    }
+
+    /// Up to `limit` events after `after`, in id order: all of them (`refs: None`), or those for
+    /// any of `refs` and everyone's.
+    pub async fn signal_events_after(
+        &self,
+        after: i64,
+        refs: Option<Vec<String>>,
+        limit: i64,
+    ) -> StoreResult<Vec<SignalEvent>> {
+        self.db
+            .run(move |conn| {
+                let mut sql = Sql::new(&format!("SELECT {COLUMNS} FROM signal_event WHERE id > "));
+                sql.bind(Bind::BigInt(after));
+                if let Some(refs) = refs {
+                    sql.push(" AND (recipient IS NULL OR recipient IN ")
+                        .bind_list(refs.into_iter().map(Bind::Text))
+                        .push(")");
+                }
+                sql.push(" ORDER BY id LIMIT ").bind(Bind::BigInt(limit));
+                let rows = per_backend!(conn, |c| sql.load::<EventRow>(c))?;
+                Ok(rows.into_iter().map(SignalEvent::from).collect())
+            })
+            .await
+    }
+
+    /// The ids of the oldest and the newest event kept. A client that last saw an event older
+    /// than the oldest may have missed some.
+    pub async fn signal_event_bounds(&self) -> StoreResult<(Option<i64>, Option<i64>)> {
+        self.db
+            .run(|conn| {
+                #[derive(QueryableByName)]
+                struct Bounds {
+                    #[diesel(sql_type = Nullable<BigInt>)]
+                    oldest: Option<i64>,
+                    #[diesel(sql_type = Nullable<BigInt>)]
+                    newest: Option<i64>,
+                }
+                let sql = Sql::new("SELECT MIN(id) AS oldest, MAX(id) AS newest FROM signal_event");
+                let rows = per_backend!(conn, |c| sql.load::<Bounds>(c))?;
+                Ok(rows
+                    .into_iter()
+                    .next()
+                    .map_or((None, None), |b| (b.oldest, b.newest)))
+            })
+            .await
+    }
+
+    /// Sends a NOTIFY (PostgreSQL only; SQLite has no other instance to tell).
+    pub async fn notify(&self, channel: &'static str, payload: String) -> StoreResult<()> {
+        self.db
+            .run(move |conn| {
+                if let DbConnection::Postgres(c) = conn {
+                    let mut sql = Sql::new("SELECT pg_notify(");
+                    sql.bind(Bind::Text(channel.to_owned()))
+                        .push(", ")
+                        .bind(Bind::Text(payload))
+                        .push(")");
+                    sql.execute(c)?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    /// Deletes the events created before `cutoff`; gives how many.
+    pub async fn prune_signal_events(&self, cutoff: OffsetDateTime) -> StoreResult<usize> {
+        self.db
+            .run(move |conn| {
+                let mut sql = Sql::new("DELETE FROM signal_event WHERE created < ");
+                sql.bind(Bind::Timestamp(cutoff));
+                Ok(per_backend!(conn, |c| sql.execute(c))?)
+            })
+            .await
+    }
+}
