@@ -1,5 +1,6 @@
 //! The retention cleaner: every midnight (UTC), delete notifications without activity for the
-//! configured retention period (`notifications.retention`, one year by default).
+//! configured retention period (`notifications.retention`, one year by default), and the
+//! idempotency keys of sends older than a day.
 
 use time::{Duration, OffsetDateTime, Time};
 use tokio::task::JoinHandle;
@@ -30,8 +31,20 @@ pub async fn run_once(store: &Store, retention: &Retention) -> Result<u64, crate
         task = "notification-cleaner",
         "Starting notification cleaner task"
     );
-    let cutoff = retention.cutoff(OffsetDateTime::now_utc());
-    match store.delete_inactive_since(cutoff).await {
+    let now = OffsetDateTime::now_utc();
+    // Idempotency keys live a day whatever the retention; a failure here is only logged (an
+    // expired key is ignored anyway, and freed when it is used again).
+    match store.delete_expired_idempotency_keys(now).await {
+        Ok(deleted) => tracing::debug!(
+            task = "notification-cleaner",
+            "deleted {deleted} expired idempotency keys"
+        ),
+        Err(e) => tracing::warn!(
+            task = "notification-cleaner",
+            "deleting expired idempotency keys failed: {e}"
+        ),
+    }
+    match store.delete_inactive_since(retention.cutoff(now)).await {
         Ok(deleted) => {
             tracing::info!(
                 task = "notification-cleaner",

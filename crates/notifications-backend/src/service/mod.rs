@@ -1,5 +1,6 @@
 //! The rules of the notifications API, between the HTTP handlers and the store.
 
+mod idempotency;
 mod inbox;
 pub mod link;
 mod processing;
@@ -14,6 +15,7 @@ use notifications_node::{Processor, RecipientResolver};
 use tokio::sync::Notify;
 use url::Url;
 
+pub use idempotency::SendAnswer;
 pub use send::SendOutcome;
 
 use processing::Installed;

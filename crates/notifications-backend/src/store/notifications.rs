@@ -8,6 +8,7 @@ use notifications_common::{Notification, NotificationId, NotificationPayload, Ti
 use time::OffsetDateTime;
 
 use super::deliveries::queue_deliveries;
+use super::idempotency::{self, IdempotentSend, Written};
 use super::list::get_many;
 use super::rows::{BROADCAST_RETURNING, NotificationRow, USER_RETURNING};
 use super::{Store, StoreResult};
@@ -181,30 +182,23 @@ impl Store {
     ) -> StoreResult<Vec<StoredNotification>> {
         self.db
             .run(move |conn| {
-                // Rows are written in user order, so that two sends to overlapping users take
-                // their row locks in the same order and cannot deadlock.
-                let mut inbox: Vec<&Recipient> = recipients.iter().filter(|r| r.web).collect();
-                inbox.sort_unstable_by(|a, b| a.user.cmp(&b.user));
+                write_transaction(conn, |conn| write_for_users(conn, &send, &recipients))
+            })
+            .await
+    }
+
+    /// [`Store::create_for_users`] under an idempotency key (see [`idempotency`]).
+    pub async fn create_for_users_once(
+        &self,
+        send: SendContext,
+        recipients: Vec<Recipient>,
+        key: IdempotentSend,
+    ) -> StoreResult<Written<Vec<StoredNotification>>> {
+        self.db
+            .run(move |conn| {
                 write_transaction(conn, |conn| {
-                    let mut stored = HashMap::with_capacity(inbox.len());
-                    for chunk in inbox.chunks(INSERT_CHUNK) {
-                        stored.extend(insert_user_chunk(conn, &send, chunk)?);
-                    }
-                    let notifications: Vec<Option<StoredNotification>> = recipients
-                        .iter()
-                        .map(|r| r.user.as_ref().and_then(|u| stored.remove(u)))
-                        .collect();
-                    queue_deliveries(
-                        conn,
-                        &send,
-                        recipients.iter().zip(&notifications).map(|(r, s)| {
-                            let n = s
-                                .as_ref()
-                                .map_or_else(|| fresh(&send, r), |s| s.notification.clone());
-                            (n, r.channels.as_slice())
-                        }),
-                    )?;
-                    Ok::<_, DbError>(notifications.into_iter().flatten().collect())
+                    let write = |conn: &mut DbConnection| write_for_users(conn, &send, &recipients);
+                    idempotency::once(conn, &send.origin, &key, write, |stored| stored)
                 })
             })
             .await
@@ -219,37 +213,23 @@ impl Store {
     ) -> StoreResult<StoredNotification> {
         self.db
             .run(move |conn| {
+                write_transaction(conn, |conn| write_broadcast(conn, &send, &broadcast))
+            })
+            .await
+    }
+
+    /// [`Store::create_broadcast`] under an idempotency key (see [`idempotency`]).
+    pub async fn create_broadcast_once(
+        &self,
+        send: SendContext,
+        broadcast: Recipient,
+        key: IdempotentSend,
+    ) -> StoreResult<Written<StoredNotification>> {
+        self.db
+            .run(move |conn| {
                 write_transaction(conn, |conn| {
-                    let id = broadcast.id.0;
-                    let mut sql = Sql::new("INSERT INTO broadcast (id, ");
-                    sql.push(CONTENT_COLUMNS)
-                        .push(") VALUES (")
-                        .bind(Bind::Uuid(id))
-                        .push(", ");
-                    push_content(&mut sql, &send, &broadcast.payload);
-                    sql.push(")").push(&on_scope_conflict(Table::Broadcast));
-                    let row = load_returning(conn, sql)?
-                        .into_iter()
-                        .next()
-                        .ok_or(diesel::result::Error::NotFound)?;
-                    let stored = if row.id == id {
-                        StoredNotification {
-                            notification: fresh(&send, &broadcast),
-                            updated_existing: false,
-                        }
-                    } else {
-                        reset_broadcast_read(conn, row.id)?;
-                        StoredNotification {
-                            notification: row.into(),
-                            updated_existing: true,
-                        }
-                    };
-                    queue_deliveries(
-                        conn,
-                        &send,
-                        [(stored.notification.clone(), broadcast.channels.as_slice())],
-                    )?;
-                    Ok::<_, DbError>(stored)
+                    let write = |conn: &mut DbConnection| write_broadcast(conn, &send, &broadcast);
+                    idempotency::once(conn, &send.origin, &key, write, std::slice::from_ref)
                 })
             })
             .await
@@ -282,6 +262,75 @@ impl Store {
             })
             .await
     }
+}
+
+/// The statements of [`Store::create_for_users`], inside its transaction.
+fn write_for_users(
+    conn: &mut DbConnection,
+    send: &SendContext,
+    recipients: &[Recipient],
+) -> Result<Vec<StoredNotification>, DbError> {
+    // Rows are written in user order, so that two sends to overlapping users take their row
+    // locks in the same order and cannot deadlock.
+    let mut inbox: Vec<&Recipient> = recipients.iter().filter(|r| r.web).collect();
+    inbox.sort_unstable_by(|a, b| a.user.cmp(&b.user));
+    let mut stored = HashMap::with_capacity(inbox.len());
+    for chunk in inbox.chunks(INSERT_CHUNK) {
+        stored.extend(insert_user_chunk(conn, send, chunk)?);
+    }
+    let notifications: Vec<Option<StoredNotification>> = recipients
+        .iter()
+        .map(|r| r.user.as_ref().and_then(|u| stored.remove(u)))
+        .collect();
+    queue_deliveries(
+        conn,
+        send,
+        recipients.iter().zip(&notifications).map(|(r, s)| {
+            let n = s
+                .as_ref()
+                .map_or_else(|| fresh(send, r), |s| s.notification.clone());
+            (n, r.channels.as_slice())
+        }),
+    )?;
+    Ok(notifications.into_iter().flatten().collect())
+}
+
+/// The statements of [`Store::create_broadcast`], inside its transaction.
+fn write_broadcast(
+    conn: &mut DbConnection,
+    send: &SendContext,
+    broadcast: &Recipient,
+) -> Result<StoredNotification, DbError> {
+    let id = broadcast.id.0;
+    let mut sql = Sql::new("INSERT INTO broadcast (id, ");
+    sql.push(CONTENT_COLUMNS)
+        .push(") VALUES (")
+        .bind(Bind::Uuid(id))
+        .push(", ");
+    push_content(&mut sql, send, &broadcast.payload);
+    sql.push(")").push(&on_scope_conflict(Table::Broadcast));
+    let row = load_returning(conn, sql)?
+        .into_iter()
+        .next()
+        .ok_or(diesel::result::Error::NotFound)?;
+    let stored = if row.id == id {
+        StoredNotification {
+            notification: fresh(send, broadcast),
+            updated_existing: false,
+        }
+    } else {
+        reset_broadcast_read(conn, row.id)?;
+        StoredNotification {
+            notification: row.into(),
+            updated_existing: true,
+        }
+    };
+    queue_deliveries(
+        conn,
+        send,
+        [(stored.notification.clone(), broadcast.channels.as_slice())],
+    )?;
+    Ok(stored)
 }
 
 /// Inserts (or, by scope, updates) one notification per user; gives each user's result.

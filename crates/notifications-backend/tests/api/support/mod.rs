@@ -361,6 +361,14 @@ pub struct Instance {
     _data_dir: tempfile::TempDir,
 }
 
+impl Instance {
+    /// `http://127.0.0.1:<port>` of this instance.
+    pub fn root(&self) -> String {
+        let running = self.running.as_ref().expect("running");
+        format!("http://{}", running.local_addr())
+    }
+}
+
 impl Drop for Instance {
     fn drop(&mut self) {
         if let Some(running) = self.running.take() {
