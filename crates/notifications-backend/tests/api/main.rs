@@ -5,6 +5,7 @@ mod support;
 
 mod auth;
 mod cli;
+mod client;
 mod create;
 mod email;
 mod end_to_end;

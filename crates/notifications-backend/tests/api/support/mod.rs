@@ -4,6 +4,7 @@
 //! `CI=true`, where they fail.
 
 mod db;
+pub mod flaky;
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -25,7 +26,7 @@ pub const SERVICE: &str = "external:test-service";
 /// The user of upstream's fixtures.
 pub const USER: &str = "user:default/mock";
 /// base64 of "test-signing-key-for-the-api-tests".
-const KEY_BASE64: &str = "dGVzdC1zaWduaW5nLWtleS1mb3ItdGhlLWFwaS10ZXN0cw==";
+pub const KEY_BASE64: &str = "dGVzdC1zaWduaW5nLWtleS1mb3ItdGhlLWFwaS10ZXN0cw==";
 const KEY: &[u8] = b"test-signing-key-for-the-api-tests";
 
 const BASE_CONFIG: &str = r#"
