@@ -13,7 +13,7 @@ pub enum ClientError {
     #[error("could not obtain a token: {0}")]
     Token(#[source] TokenError),
     /// No answer, after every retry: the connection was refused or closed, or timed out.
-    #[error("request failed after {attempts} attempt(s): {source}")]
+    #[error("request failed after {attempts} attempt(s): {}", with_causes(.source))]
     Unreachable {
         attempts: u32,
         #[source]
@@ -52,6 +52,17 @@ impl ServerError {
         }
         serde_json::from_str::<Body>(body).ok().map(|b| b.error)
     }
+}
+
+/// reqwest's own message does not say why ("error sending request"): its causes do.
+fn with_causes(error: &reqwest::Error) -> String {
+    let mut message = error.to_string();
+    let mut cause = std::error::Error::source(error);
+    while let Some(c) = cause {
+        message.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    message
 }
 
 fn server_message(error: &Option<ServerError>) -> String {
