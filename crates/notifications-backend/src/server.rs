@@ -211,6 +211,7 @@ impl BackendBuilder {
             })?;
         let server = server.run();
         let handle = server.handle();
+        tasks.push(cleaner::spawn_key_sweeper(store.clone()));
         tasks.extend(cleaner::spawn(
             store,
             config.notifications.retention.clone(),

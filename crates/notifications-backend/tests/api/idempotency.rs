@@ -149,3 +149,52 @@ db_test!(keys_expire_after_a_day_and_are_cleaned, |app| {
     assert_eq!((status, replayed), (200, None), "the key is free again");
     assert_eq!(total(&app).await, 2);
 });
+
+db_test!(
+    the_sweeper_deletes_expired_keys_whatever_the_retention,
+    config = "notifications:\n  retention: false\n",
+    |app| {
+        use diesel::RunQueryDsl;
+        use notifications_backend::db::DbConnection;
+
+        let (status, _, _) = send_keyed(&app.root, SERVICE_TOKEN, "old", &to_user("one")).await;
+        assert_eq!(status, 200);
+        let store = app.db.store();
+        let run = |sql: &'static str| {
+            let store = store.clone();
+            async move {
+                store
+                    .db()
+                    .run(move |conn| {
+                        Ok::<_, notifications_backend::db::DbError>(match conn {
+                            DbConnection::Sqlite(c) => diesel::sql_query(sql).execute(c)?,
+                            DbConnection::Postgres(c) => diesel::sql_query(sql).execute(c)?,
+                        })
+                    })
+                    .await
+                    .unwrap()
+            }
+        };
+        // Two days old ('2000-...' sorts before any recent SQLite timestamp text).
+        let backdate = match &app.db {
+            crate::support::TestDb::Sqlite { .. } => {
+                "UPDATE idempotency_key SET created = '2000-01-01T00:00:00.000000Z'"
+            }
+            crate::support::TestDb::Postgres { .. } => {
+                "UPDATE idempotency_key SET created = now() - interval '2 days'"
+            }
+        };
+        assert_eq!(run(backdate).await, 1);
+        let sweeper = notifications_backend::cleaner::spawn_key_sweeper(store.clone());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        // It sweeps at once on start; nothing is left to update once it did.
+        while run("UPDATE idempotency_key SET response_status = 200").await != 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the expired key stays"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        sweeper.abort();
+    }
+);
