@@ -137,21 +137,10 @@ impl NotificationsService {
             channels: processing::delivery_channels(&selected),
         };
         let queued = !recipient.channels.is_empty();
-        let (stored, answer) = match key {
-            None => (
-                self.inner.store.create_broadcast(send, recipient).await?,
-                None,
-            ),
-            Some(key) => {
-                let store = &self.inner.store;
-                match store
-                    .create_broadcast_once(send, recipient, key.clone())
-                    .await?
-                {
-                    Written::Stored(stored, answer) => (stored, Some(answer)),
-                    Written::Used(recorded) => return idempotency::replay(&key, recorded),
-                }
-            }
+        let store = &self.inner.store;
+        let (stored, answer) = match store.create_broadcast_keyed(send, recipient, key).await? {
+            Written::Stored(stored, answer) => (stored, answer),
+            Written::Used(key, recorded) => return idempotency::replay(&key, recorded),
         };
         metrics::counter!(crate::metrics::CREATED, "kind" => "broadcast").increment(1);
         self.inner
@@ -213,21 +202,10 @@ impl NotificationsService {
             }
         }
         let queued = recipients.iter().any(|r| !r.channels.is_empty());
-        let (stored, answer) = match key {
-            None => (
-                self.inner.store.create_for_users(send, recipients).await?,
-                None,
-            ),
-            Some(key) => {
-                let store = &self.inner.store;
-                match store
-                    .create_for_users_once(send, recipients, key.clone())
-                    .await?
-                {
-                    Written::Stored(stored, answer) => (stored, Some(answer)),
-                    Written::Used(recorded) => return idempotency::replay(&key, recorded),
-                }
-            }
+        let store = &self.inner.store;
+        let (stored, answer) = match store.create_for_users_keyed(send, recipients, key).await? {
+            Written::Stored(stored, answer) => (stored, answer),
+            Written::Used(key, recorded) => return idempotency::replay(&key, recorded),
         };
         metrics::counter!(crate::metrics::CREATED, "kind" => "user").increment(stored.len() as u64);
         for s in &stored {

@@ -44,12 +44,12 @@ pub struct Recorded {
     pub answer: Answer,
 }
 
-/// What a send with a key did: stored something (and recorded its answer), or found the key
-/// already used.
+/// What a send did: stored something (and, under a key, recorded its answer), or found its key
+/// already used (the key is given back with what it was used for).
 #[derive(Debug)]
 pub enum Written<T> {
-    Stored(T, Answer),
-    Used(Recorded),
+    Stored(T, Option<Answer>),
+    Used(IdempotentSend, Recorded),
 }
 
 impl Store {
@@ -79,15 +79,19 @@ impl Store {
     }
 }
 
-/// Runs `write` (a send's statements, inside its transaction) under `send`'s key: claims the
-/// key first, and records the answer after `write`. A key already used skips `write`.
+/// Runs `write` (a send's statements, inside its transaction) under `send`'s key, if any:
+/// claims the key first, and records the answer after `write`. A key already used skips
+/// `write`.
 pub(super) fn once<T>(
     conn: &mut DbConnection,
     origin: &str,
-    send: &IdempotentSend,
+    send: Option<IdempotentSend>,
     write: impl FnOnce(&mut DbConnection) -> Result<T, DbError>,
     stored: impl Fn(&T) -> &[StoredNotification],
 ) -> Result<Written<T>, DbError> {
+    let Some(send) = send else {
+        return Ok(Written::Stored(write(conn)?, None));
+    };
     let now = OffsetDateTime::now_utc();
     // An expired row would block the claim until the cleaner's next run: it goes first.
     let mut expired = Sql::new("DELETE FROM idempotency_key WHERE origin = ");
@@ -115,7 +119,7 @@ pub(super) fn once<T>(
         .push(") ON CONFLICT (origin, idempotency_key) DO NOTHING");
     if per_backend!(conn, |c| claim.execute(c))? == 0 {
         let recorded = find(conn, origin, &send.key)?.ok_or(diesel::result::Error::NotFound)?;
-        return Ok(Written::Used(recorded));
+        return Ok(Written::Used(send, recorded));
     }
     let value = write(conn)?;
     let answer = (send.answer)(stored(&value))?;
@@ -129,7 +133,7 @@ pub(super) fn once<T>(
         .push(" AND idempotency_key = ")
         .bind(Bind::Text(send.key.clone()));
     per_backend!(conn, |c| record.execute(c))?;
-    Ok(Written::Stored(value, answer))
+    Ok(Written::Stored(value, Some(answer)))
 }
 
 fn find(conn: &mut DbConnection, origin: &str, key: &str) -> diesel::QueryResult<Option<Recorded>> {

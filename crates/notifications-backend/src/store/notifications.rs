@@ -187,18 +187,19 @@ impl Store {
             .await
     }
 
-    /// [`Store::create_for_users`] under an idempotency key (see [`idempotency`]).
-    pub async fn create_for_users_once(
+    /// [`Store::create_for_users`], under an idempotency key when there is one (see
+    /// [`idempotency`]).
+    pub async fn create_for_users_keyed(
         &self,
         send: SendContext,
         recipients: Vec<Recipient>,
-        key: IdempotentSend,
+        key: Option<IdempotentSend>,
     ) -> StoreResult<Written<Vec<StoredNotification>>> {
         self.db
             .run(move |conn| {
                 write_transaction(conn, |conn| {
                     let write = |conn: &mut DbConnection| write_for_users(conn, &send, &recipients);
-                    idempotency::once(conn, &send.origin, &key, write, |stored| stored)
+                    idempotency::once(conn, &send.origin, key, write, |stored| stored)
                 })
             })
             .await
@@ -218,18 +219,19 @@ impl Store {
             .await
     }
 
-    /// [`Store::create_broadcast`] under an idempotency key (see [`idempotency`]).
-    pub async fn create_broadcast_once(
+    /// [`Store::create_broadcast`], under an idempotency key when there is one (see
+    /// [`idempotency`]).
+    pub async fn create_broadcast_keyed(
         &self,
         send: SendContext,
         broadcast: Recipient,
-        key: IdempotentSend,
+        key: Option<IdempotentSend>,
     ) -> StoreResult<Written<StoredNotification>> {
         self.db
             .run(move |conn| {
                 write_transaction(conn, |conn| {
                     let write = |conn: &mut DbConnection| write_broadcast(conn, &send, &broadcast);
-                    idempotency::once(conn, &send.origin, &key, write, std::slice::from_ref)
+                    idempotency::once(conn, &send.origin, key, write, std::slice::from_ref)
                 })
             })
             .await

@@ -132,6 +132,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn clients_can_be_shared_across_tasks() {
+        fn shareable<T: Clone + Send + Sync + 'static>() {}
+        shareable::<NotificationService>();
+        shareable::<NotificationsClient>();
+    }
+
+    #[test]
     fn base_urls_are_http_and_lose_a_trailing_slash() {
         let build = |url: &str| {
             ClientBuilder::<NotificationService>::new(url)
