@@ -107,10 +107,11 @@ impl ClientError {
 
     /// Whether trying again later may succeed (the client has already retried what it may).
     pub fn is_transient(&self) -> bool {
-        matches!(
-            self.code(),
-            "unreachable" | "unavailable" | "token_unavailable"
-        )
+        match self {
+            Self::Token(_) | Self::Unreachable { .. } => true,
+            Self::Status { status, .. } => super::retry::is_retryable_status(*status),
+            Self::Config(_) | Self::Decode(_) => false,
+        }
     }
 }
 
