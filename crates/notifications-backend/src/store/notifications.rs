@@ -188,7 +188,7 @@ impl Store {
     }
 
     /// [`Store::create_for_users`], under an idempotency key when there is one (see
-    /// [`idempotency`]).
+    /// [`IdempotentSend`]).
     pub async fn create_for_users_keyed(
         &self,
         send: SendContext,
@@ -220,7 +220,7 @@ impl Store {
     }
 
     /// [`Store::create_broadcast`], under an idempotency key when there is one (see
-    /// [`idempotency`]).
+    /// [`IdempotentSend`]).
     pub async fn create_broadcast_keyed(
         &self,
         send: SendContext,
