@@ -1,5 +1,6 @@
 //! The retention cleaner: every midnight (UTC), delete notifications without activity for the
-//! configured retention period (`notifications.retention`, one year by default).
+//! configured retention period (`notifications.retention`, one year by default). And, whatever
+//! the retention, every hour: the idempotency keys of sends older than a day.
 
 use time::{Duration, OffsetDateTime, Time};
 use tokio::task::JoinHandle;
@@ -47,6 +48,30 @@ pub async fn run_once(store: &Store, retention: &Retention) -> Result<u64, crate
             Err(e)
         }
     }
+}
+
+/// How often expired idempotency keys are deleted: a key is only good for a day, and a table of
+/// old answers (one per send of every client) should not wait for a daily run to shrink.
+const KEY_SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Starts the hourly deletion of expired idempotency keys (a key is ignored once expired, and
+/// freed when it is used again; this keeps the table small). Failures are logged; the next hour
+/// tries again.
+pub fn spawn_key_sweeper(store: Store) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(KEY_SWEEP_INTERVAL);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            interval.tick().await;
+            match store
+                .delete_expired_idempotency_keys(OffsetDateTime::now_utc())
+                .await
+            {
+                Ok(deleted) => tracing::debug!("deleted {deleted} expired idempotency keys"),
+                Err(e) => tracing::warn!("deleting expired idempotency keys failed: {e}"),
+            }
+        }
+    })
 }
 
 fn next_midnight(now: OffsetDateTime) -> OffsetDateTime {

@@ -1,4 +1,6 @@
-//! The `notifications-backend` command line: `serve`, `migrate`, `token`, `deliveries`.
+//! The `notifications-backend` command line: `serve`, `migrate`, `token`, `deliveries`, `send`.
+
+mod send;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -18,7 +20,8 @@ use crate::server::{BackendBuilder, open_database};
     about = "A Backstage-compatible notifications server (SQLite by default, PostgreSQL for scale).",
     after_help = "Examples:\n  notifications-backend serve\n  notifications-backend --config app-config.yaml serve\n  \
                   notifications-backend token --user user:default/jane\n  notifications-backend token --service my-ci\n  \
-                  notifications-backend deliveries --status failed\n  notifications-backend deliveries --retry"
+                  notifications-backend deliveries --status failed\n  notifications-backend deliveries --retry\n  \
+                  NOTIFICATIONS_TOKEN=... notifications-backend send --entity user:default/jane --title 'Build failed'"
 )]
 pub struct Cli {
     /// A configuration file in Backstage's app-config format; repeat it, later files win.
@@ -57,6 +60,8 @@ pub enum Command {
     /// List deliveries to processors' channels (newest first), e.g. the failed ones; with
     /// --retry, queue the failed ones among them again.
     Deliveries(DeliveriesArgs),
+    /// Send a notification to a running backend, e.g. from a script (see `send --help`).
+    Send(send::SendArgs),
 }
 
 #[derive(Debug, Args)]
@@ -130,6 +135,10 @@ pub fn init_logging(format: LogFormat) {
 }
 
 pub async fn run(cli: Cli) -> ExitCode {
+    // A client of a running backend: this process's configuration plays no part.
+    if let Command::Send(args) = cli.command {
+        return send::run(args).await;
+    }
     let config = match Config::load(&cli.config) {
         Ok(config) => config,
         Err(e) => {
@@ -142,6 +151,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Migrate => migrate(config, cli.data_dir).await,
         Command::Token(args) => token(&config, &cli.data_dir, args),
         Command::Deliveries(args) => deliveries(config, cli.data_dir, args).await,
+        Command::Send(_) => unreachable!("sent above, without a configuration"),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

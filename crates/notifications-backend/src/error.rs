@@ -21,6 +21,10 @@ pub enum Error {
     /// A concurrent change got there first: 409 `ConflictError`; the caller may retry.
     #[error("{0}")]
     Conflict(String),
+    /// An `Idempotency-Key` sent again with a different request: 422
+    /// `IdempotencyKeyReusedError`.
+    #[error("{0}")]
+    IdempotencyKeyReused(String),
     /// A dependency (the database) is overloaded or down: 503 `ServiceUnavailableError`.
     #[error("{0}")]
     Unavailable(String),
@@ -42,6 +46,7 @@ impl Error {
             Self::NotAllowed(_) => "NotAllowedError",
             Self::NotFound(_) => "NotFoundError",
             Self::Conflict(_) => "ConflictError",
+            Self::IdempotencyKeyReused(_) => "IdempotencyKeyReusedError",
             Self::Unavailable(_) => "ServiceUnavailableError",
             Self::Internal(_) => "Error",
         }
@@ -54,6 +59,7 @@ impl Error {
             Self::NotAllowed(_) => 403,
             Self::NotFound(_) => 404,
             Self::Conflict(_) => 409,
+            Self::IdempotencyKeyReused(_) => 422,
             Self::Unavailable(_) => 503,
             Self::Internal(_) => 500,
         }

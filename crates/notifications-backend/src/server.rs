@@ -234,6 +234,7 @@ impl BackendBuilder {
             store.clone(),
             config.notifications.signals.replay_window,
         ));
+        tasks.push(cleaner::spawn_key_sweeper(store.clone()));
         tasks.extend(cleaner::spawn(
             store,
             config.notifications.retention.clone(),

@@ -6,14 +6,22 @@
 //!   default resolver over any catalog.
 //! * [`Processor`]: hooks around the storing of every notification, and its delivery to other
 //!   channels (upstream's `NotificationProcessor`).
+//! * [`NotificationService`]: sends notifications to the backend over HTTP (upstream's node
+//!   `NotificationService`), with retries and idempotency keys; [`NotificationsClient`]: a
+//!   user's notifications and settings (upstream's frontend `NotificationsClient`).
 
 mod catalog;
+mod client;
 mod processor;
 mod resolver;
 
 pub use catalog::{
     Catalog, CatalogEntity, CatalogError, EntityRelation, RELATION_CHILD_OF, RELATION_HAS_MEMBER,
     RELATION_MEMBER_OF, RELATION_OWNED_BY, RELATION_OWNER_OF, RELATION_PARENT_OF,
+};
+pub use client::{
+    ClientBuilder, ClientError, NotificationService, NotificationsClient, RetryPolicy, ServerError,
+    ServiceTokenSigner, StaticToken, TokenError, TokenProvider,
 };
 pub use notifications_common as common;
 pub use processor::{NotificationProcessorFilters, Processor, ProcessorError};

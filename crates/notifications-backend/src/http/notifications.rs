@@ -1,5 +1,6 @@
 //! The notification routes: list, get, update, status, topics (users) and create (services).
 
+use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use notifications_common::{
     Notification, NotificationListResponse, NotificationSendOptions, NotificationStatus,
@@ -10,6 +11,12 @@ use super::error::ErrorBody;
 use super::extract::{CallingService, CurrentUser, JsonBody};
 use super::{AppState, ok, query};
 use crate::error::Error;
+use crate::service::SendAnswer;
+
+/// Makes a send idempotent (beyond upstream): see docs/api.md.
+const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
+/// Set on the answer to a repeated key: the recorded answer, nothing was sent now.
+const IDEMPOTENT_REPLAYED: &str = "Idempotent-Replayed";
 
 /// List the caller's notifications and every broadcast.
 #[utoipa::path(
@@ -118,7 +125,9 @@ pub async fn topics(
     responses(
         (status = 200, description = "The notifications created or updated", body = Vec<Notification>),
         (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 422, description = "The Idempotency-Key was used with another request", body = ErrorBody),
     ),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Send once per origin and key for 24 hours; a repeat gets the first answer")),
     security(("bearer" = []))
 )]
 pub async fn create(
@@ -128,5 +137,27 @@ pub async fn create(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Error> {
     query::none(req.query_string())?;
-    ok(&state.service.send(&service.subject, body.0).await?)
+    let key = match req.headers().get(IDEMPOTENCY_KEY) {
+        None => None,
+        Some(value) => Some(
+            value
+                .to_str()
+                .map_err(|_| Error::invalid("Invalid Idempotency-Key: visible ASCII only"))?,
+        ),
+    };
+    match state.service.send(&service.subject, body.0, key).await? {
+        SendAnswer::Sent(outcomes) => ok(&outcomes),
+        SendAnswer::Recorded { answer, replayed } => {
+            let status = u16::try_from(answer.status)
+                .ok()
+                .and_then(|s| StatusCode::from_u16(s).ok())
+                .ok_or_else(|| Error::Internal(format!("recorded status {}", answer.status)))?;
+            let mut response = HttpResponse::build(status);
+            response.insert_header((header::CONTENT_TYPE, "application/json; charset=utf-8"));
+            if replayed {
+                response.insert_header((IDEMPOTENT_REPLAYED, "true"));
+            }
+            Ok(response.body(answer.body))
+        }
+    }
 }

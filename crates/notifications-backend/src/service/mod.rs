@@ -1,5 +1,6 @@
 //! The rules of the notifications API, between the HTTP handlers and the store.
 
+mod idempotency;
 mod inbox;
 pub mod link;
 mod processing;
@@ -15,6 +16,7 @@ use notifications_node::{Processor, RecipientResolver};
 use tokio::sync::Notify;
 use url::Url;
 
+pub use idempotency::SendAnswer;
 pub use replay::Missed;
 pub use send::SendOutcome;
 

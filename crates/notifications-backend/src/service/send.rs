@@ -12,10 +12,11 @@ use serde::{Serialize, Serializer};
 
 use notifications_node::ResolveError;
 
+use super::idempotency::{self, SendAnswer};
 use super::processing::{self, Installed};
 use super::{NotificationsService, link, settings, validate};
 use crate::error::Error;
-use crate::store::{Recipient, SendContext, StoredNotification};
+use crate::store::{Answer, IdempotentSend, Recipient, SendContext, StoredNotification, Written};
 
 /// One element of the create answer: a new notification in upstream's in-memory shape, or a
 /// notification a re-send with the same scope updated, as stored.
@@ -39,13 +40,29 @@ impl Serialize for SendOutcome {
 }
 
 impl NotificationsService {
-    /// Sends from `origin` (the service principal's subject).
+    /// Sends from `origin` (the service principal's subject), once per `idempotency_key` when
+    /// one is given.
     pub async fn send(
         &self,
         origin: &str,
         options: NotificationSendOptions,
-    ) -> Result<Vec<SendOutcome>, Error> {
+        idempotency_key: Option<&str>,
+    ) -> Result<SendAnswer, Error> {
         validate::short_text("origin", origin)?;
+        let key = idempotency_key
+            .map(|k| idempotency::keyed(k, &options))
+            .transpose()?;
+        if let Some(key) = &key {
+            // A repeated request skips the processors too (their process_options may post).
+            if let Some(recorded) = self
+                .inner
+                .store
+                .idempotency_record(origin, &key.key)
+                .await?
+            {
+                return idempotency::replay(key, recorded);
+            }
+        }
         // Checked before the processors see the send, too: a send refused here has no effect in
         // any processor's process_options (a Slack channel message, say).
         let options = normalized(options);
@@ -60,7 +77,7 @@ impl NotificationsService {
                 .map_err(|e| Error::Internal(format!("send options as JSON: {e}")))?,
         };
         let outcome = match &options.recipients {
-            NotificationRecipients::Broadcast => self.send_broadcast(send, &options).await?,
+            NotificationRecipients::Broadcast => self.send_broadcast(send, &options, key).await?,
             NotificationRecipients::Entity {
                 entity_ref,
                 exclude_entity_ref,
@@ -72,7 +89,7 @@ impl NotificationsService {
                 let users = self
                     .resolve_users(&entity_ref.clone().into_vec(), &excluded)
                     .await?;
-                self.send_to_users(send, &options, users).await?
+                self.send_to_users(send, &options, users, key).await?
             }
         };
         Ok(outcome)
@@ -96,7 +113,8 @@ impl NotificationsService {
         &self,
         send: SendContext,
         options: &NotificationSendOptions,
-    ) -> Result<Vec<SendOutcome>, Error> {
+        key: Option<IdempotentSend>,
+    ) -> Result<SendAnswer, Error> {
         // Broadcasts are not subject to anyone's settings, only to the processors' filters.
         let selected: Vec<&Installed> = self
             .inner
@@ -119,13 +137,17 @@ impl NotificationsService {
             channels: processing::delivery_channels(&selected),
         };
         let queued = !recipient.channels.is_empty();
-        let committed = self.inner.store.create_broadcast(send, recipient).await?;
+        let store = &self.inner.store;
+        let (committed, answer) = match store.create_broadcast_keyed(send, recipient, key).await? {
+            Written::Stored(committed, answer) => (committed, answer),
+            Written::Used(key, recorded) => return idempotency::replay(&key, recorded),
+        };
         metrics::counter!(crate::metrics::CREATED, "kind" => "broadcast").increment(1);
         self.inner.signals.publish(committed.signals);
         if queued {
             self.inner.deliveries_queued.notify_one();
         }
-        Ok(vec![SendOutcome(committed.value)])
+        Ok(answered(vec![SendOutcome(committed.value)], answer))
     }
 
     /// Each user gets the processors their settings allow (and the filters accept), and an
@@ -135,9 +157,11 @@ impl NotificationsService {
         send: SendContext,
         options: &NotificationSendOptions,
         users: Vec<String>,
-    ) -> Result<Vec<SendOutcome>, Error> {
-        if users.is_empty() {
-            return Ok(Vec::new());
+        key: Option<IdempotentSend>,
+    ) -> Result<SendAnswer, Error> {
+        // Under a key even an empty answer is recorded, so that it is the one replayed.
+        if users.is_empty() && key.is_none() {
+            return Ok(SendAnswer::Sent(Vec::new()));
         }
         let settings = self.inner.store.users_settings(users.clone()).await?;
         let defaults = &self.inner.defaults;
@@ -174,14 +198,21 @@ impl NotificationsService {
             }
         }
         let queued = recipients.iter().any(|r| !r.channels.is_empty());
-        let committed = self.inner.store.create_for_users(send, recipients).await?;
+        let store = &self.inner.store;
+        let (committed, answer) = match store.create_for_users_keyed(send, recipients, key).await? {
+            Written::Stored(committed, answer) => (committed, answer),
+            Written::Used(key, recorded) => return idempotency::replay(&key, recorded),
+        };
         let stored = committed.value;
         metrics::counter!(crate::metrics::CREATED, "kind" => "user").increment(stored.len() as u64);
         self.inner.signals.publish(committed.signals);
         if queued {
             self.inner.deliveries_queued.notify_one();
         }
-        Ok(stored.into_iter().map(SendOutcome).collect())
+        Ok(answered(
+            stored.into_iter().map(SendOutcome).collect(),
+            answer,
+        ))
     }
 
     /// The distinct users (canonical refs, in resolver order) the entity refs stand for.
@@ -218,6 +249,17 @@ impl NotificationsService {
             }
         }
         Ok(users)
+    }
+}
+
+/// What a send that stored `outcomes` answers: under a key, the answer it recorded.
+fn answered(outcomes: Vec<SendOutcome>, recorded: Option<Answer>) -> SendAnswer {
+    match recorded {
+        None => SendAnswer::Sent(outcomes),
+        Some(answer) => SendAnswer::Recorded {
+            answer,
+            replayed: false,
+        },
     }
 }
 

@@ -2,6 +2,7 @@
 //! above holds the rules.
 
 mod deliveries;
+mod idempotency;
 mod list;
 mod notifications;
 mod retention;
@@ -13,6 +14,7 @@ mod slack;
 use crate::db::{Db, DbError};
 
 pub use deliveries::{DELIVERED, DELIVERY_CHANNEL, DeliveryRow, FAILED, Outcome, PENDING};
+pub use idempotency::{Answer, IDEMPOTENCY_KEY_LIFETIME, IdempotentSend, Recorded, Written};
 pub use list::ListFilters;
 pub use notifications::{Recipient, SendContext, StoredNotification};
 pub use settings::SettingRow;

@@ -10,6 +10,7 @@ use notifications_common::{
 use time::OffsetDateTime;
 
 use super::deliveries::queue_deliveries;
+use super::idempotency::{self, IdempotentSend, Written};
 use super::list::get_many;
 use super::rows::{BROADCAST_RETURNING, NotificationRow, USER_RETURNING};
 use super::signal_events::{NewSignal, record_signals};
@@ -185,40 +186,24 @@ impl Store {
     ) -> StoreResult<Committed<Vec<StoredNotification>>> {
         self.db
             .run(move |conn| {
-                // Rows are written in user order, so that two sends to overlapping users take
-                // their row locks in the same order and cannot deadlock.
-                let mut inbox: Vec<&Recipient> = recipients.iter().filter(|r| r.web).collect();
-                inbox.sort_unstable_by(|a, b| a.user.cmp(&b.user));
+                write_transaction(conn, |conn| write_for_users(conn, &send, &recipients))
+            })
+            .await
+    }
+
+    /// [`Store::create_for_users`], under an idempotency key when there is one (see
+    /// [`IdempotentSend`]).
+    pub async fn create_for_users_keyed(
+        &self,
+        send: SendContext,
+        recipients: Vec<Recipient>,
+        key: Option<IdempotentSend>,
+    ) -> StoreResult<Written<Committed<Vec<StoredNotification>>>> {
+        self.db
+            .run(move |conn| {
                 write_transaction(conn, |conn| {
-                    let mut stored = HashMap::with_capacity(inbox.len());
-                    for chunk in inbox.chunks(INSERT_CHUNK) {
-                        stored.extend(insert_user_chunk(conn, &send, chunk)?);
-                    }
-                    let notifications: Vec<Option<StoredNotification>> = recipients
-                        .iter()
-                        .map(|r| r.user.as_ref().and_then(|u| stored.remove(u)))
-                        .collect();
-                    queue_deliveries(
-                        conn,
-                        &send,
-                        recipients.iter().zip(&notifications).map(|(r, s)| {
-                            let n = s
-                                .as_ref()
-                                .map_or_else(|| fresh(&send, r), |s| s.notification.clone());
-                            (n, r.channels.as_slice())
-                        }),
-                    )?;
-                    let stored: Vec<StoredNotification> =
-                        notifications.into_iter().flatten().collect();
-                    let signals: Vec<NewSignal> = stored
-                        .iter()
-                        .map(|s| new_notification_signal(s.notification.user.clone(), s))
-                        .collect();
-                    let signals = record_signals(conn, &signals)?;
-                    Ok::<_, DbError>(Committed {
-                        value: stored,
-                        signals,
-                    })
+                    let write = |conn: &mut DbConnection| write_for_users(conn, &send, &recipients);
+                    idempotency::once(conn, &send.origin, key, write, |c| &c.value)
                 })
             })
             .await
@@ -234,40 +219,25 @@ impl Store {
     ) -> StoreResult<Committed<StoredNotification>> {
         self.db
             .run(move |conn| {
+                write_transaction(conn, |conn| write_broadcast(conn, &send, &broadcast))
+            })
+            .await
+    }
+
+    /// [`Store::create_broadcast`], under an idempotency key when there is one (see
+    /// [`IdempotentSend`]).
+    pub async fn create_broadcast_keyed(
+        &self,
+        send: SendContext,
+        broadcast: Recipient,
+        key: Option<IdempotentSend>,
+    ) -> StoreResult<Written<Committed<StoredNotification>>> {
+        self.db
+            .run(move |conn| {
                 write_transaction(conn, |conn| {
-                    let id = broadcast.id.0;
-                    let mut sql = Sql::new("INSERT INTO broadcast (id, ");
-                    sql.push(CONTENT_COLUMNS)
-                        .push(") VALUES (")
-                        .bind(Bind::Uuid(id))
-                        .push(", ");
-                    push_content(&mut sql, &send, &broadcast.payload);
-                    sql.push(")").push(&on_scope_conflict(Table::Broadcast));
-                    let row = load_returning(conn, sql)?
-                        .into_iter()
-                        .next()
-                        .ok_or(diesel::result::Error::NotFound)?;
-                    let stored = if row.id == id {
-                        StoredNotification {
-                            notification: fresh(&send, &broadcast),
-                            updated_existing: false,
-                        }
-                    } else {
-                        reset_broadcast_read(conn, row.id)?;
-                        StoredNotification {
-                            notification: row.into(),
-                            updated_existing: true,
-                        }
-                    };
-                    queue_deliveries(
-                        conn,
-                        &send,
-                        [(stored.notification.clone(), broadcast.channels.as_slice())],
-                    )?;
-                    let signals = record_signals(conn, &[new_notification_signal(None, &stored)])?;
-                    Ok::<_, DbError>(Committed {
-                        value: stored,
-                        signals,
+                    let write = |conn: &mut DbConnection| write_broadcast(conn, &send, &broadcast);
+                    idempotency::once(conn, &send.origin, key, write, |c| {
+                        std::slice::from_ref(&c.value)
                     })
                 })
             })
@@ -312,6 +282,88 @@ impl Store {
             })
             .await
     }
+}
+
+/// The statements of [`Store::create_for_users`], inside its transaction.
+fn write_for_users(
+    conn: &mut DbConnection,
+    send: &SendContext,
+    recipients: &[Recipient],
+) -> Result<Committed<Vec<StoredNotification>>, DbError> {
+    // Rows are written in user order, so that two sends to overlapping users take their row
+    // locks in the same order and cannot deadlock.
+    let mut inbox: Vec<&Recipient> = recipients.iter().filter(|r| r.web).collect();
+    inbox.sort_unstable_by(|a, b| a.user.cmp(&b.user));
+    let mut stored = HashMap::with_capacity(inbox.len());
+    for chunk in inbox.chunks(INSERT_CHUNK) {
+        stored.extend(insert_user_chunk(conn, send, chunk)?);
+    }
+    let notifications: Vec<Option<StoredNotification>> = recipients
+        .iter()
+        .map(|r| r.user.as_ref().and_then(|u| stored.remove(u)))
+        .collect();
+    queue_deliveries(
+        conn,
+        send,
+        recipients.iter().zip(&notifications).map(|(r, s)| {
+            let n = s
+                .as_ref()
+                .map_or_else(|| fresh(send, r), |s| s.notification.clone());
+            (n, r.channels.as_slice())
+        }),
+    )?;
+    let stored: Vec<StoredNotification> = notifications.into_iter().flatten().collect();
+    let signals: Vec<NewSignal> = stored
+        .iter()
+        .map(|s| new_notification_signal(s.notification.user.clone(), s))
+        .collect();
+    let signals = record_signals(conn, &signals)?;
+    Ok(Committed {
+        value: stored,
+        signals,
+    })
+}
+
+/// The statements of [`Store::create_broadcast`], inside its transaction.
+fn write_broadcast(
+    conn: &mut DbConnection,
+    send: &SendContext,
+    broadcast: &Recipient,
+) -> Result<Committed<StoredNotification>, DbError> {
+    let id = broadcast.id.0;
+    let mut sql = Sql::new("INSERT INTO broadcast (id, ");
+    sql.push(CONTENT_COLUMNS)
+        .push(") VALUES (")
+        .bind(Bind::Uuid(id))
+        .push(", ");
+    push_content(&mut sql, send, &broadcast.payload);
+    sql.push(")").push(&on_scope_conflict(Table::Broadcast));
+    let row = load_returning(conn, sql)?
+        .into_iter()
+        .next()
+        .ok_or(diesel::result::Error::NotFound)?;
+    let stored = if row.id == id {
+        StoredNotification {
+            notification: fresh(send, broadcast),
+            updated_existing: false,
+        }
+    } else {
+        reset_broadcast_read(conn, row.id)?;
+        StoredNotification {
+            notification: row.into(),
+            updated_existing: true,
+        }
+    };
+    queue_deliveries(
+        conn,
+        send,
+        [(stored.notification.clone(), broadcast.channels.as_slice())],
+    )?;
+    let signals = record_signals(conn, &[new_notification_signal(None, &stored)])?;
+    Ok(Committed {
+        value: stored,
+        signals,
+    })
 }
 
 fn new_notification_signal(recipient: Option<String>, stored: &StoredNotification) -> NewSignal {

@@ -8,6 +8,7 @@ use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+use crate::db_test;
 use crate::support::Api;
 
 const BIN: &str = env!("CARGO_BIN_EXE_notifications-backend");
@@ -196,4 +197,174 @@ fn example_configurations_are_valid() {
         }
     }
     assert!(checked >= 2);
+}
+
+/// `send` against `app`, as a script runs it: the exit status, stdout and stderr.
+async fn send(app: &crate::support::TestApp, token: &str, args: &[&str]) -> (i32, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = command(dir.path())
+        .env("NOTIFICATIONS_URL", app.url(""))
+        .env("NOTIFICATIONS_TOKEN", token)
+        .arg("send")
+        .args(args)
+        .output()
+        .await
+        .expect("send runs");
+    (
+        out.status.code().expect("exited"),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+db_test!(send_reports_by_exit_status_and_one_line, |app| {
+    use crate::support::{SERVICE_TOKEN, USER};
+
+    let (status, out, err) = send(
+        &app,
+        SERVICE_TOKEN,
+        &[
+            "--entity",
+            USER,
+            "--title",
+            "Build 42 failed",
+            "--info",
+            "See the logs",
+            "--link",
+            "/catalog",
+            "--severity",
+            "high",
+            "--topic",
+            "builds",
+            "--scope",
+            "b42",
+        ],
+    )
+    .await;
+    assert_eq!(status, 0, "{err}");
+    let listed = app.list(USER, "").await;
+    let n = &listed["notifications"][0];
+    assert_eq!(out, format!("sent 1 {}\n", n["id"].as_str().unwrap()));
+    assert_eq!(
+        n["payload"],
+        json!({"title": "Build 42 failed", "description": "See the logs", "link": "/catalog",
+               "severity": "high", "topic": "builds", "scope": "b42", "icon": null})
+    );
+
+    // A script run twice with one key sends once and prints the same line.
+    let keyed = [
+        "--broadcast",
+        "--title",
+        "Maintenance",
+        "--idempotency-key",
+        "maint-1",
+    ];
+    let (first, second) = (
+        send(&app, SERVICE_TOKEN, &keyed).await,
+        send(&app, SERVICE_TOKEN, &keyed).await,
+    );
+    assert_eq!((first.0, second.0), (0, 0), "{} {}", first.2, second.2);
+    assert_eq!(first.1, second.1);
+    assert_eq!(app.list(USER, "").await["totalCount"], 2);
+    // Nobody qualified: sent 0.
+    let (status, out, _) = send(
+        &app,
+        SERVICE_TOKEN,
+        &["--entity", "group:default/none", "--title", "x"],
+    )
+    .await;
+    assert_eq!((status, out.as_str()), (0, "sent 0\n"));
+
+    // 1: refused by the backend, with its reason.
+    let (status, out, err) = send(
+        &app,
+        SERVICE_TOKEN,
+        &["--broadcast", "--title", "x", "--link", "javascript:x"],
+    )
+    .await;
+    assert_eq!((status, out.as_str()), (1, ""));
+    assert!(
+        err.contains(
+            "error rejected: Request failed with status 400: InputError: Invalid link provided"
+        ),
+        "{err}"
+    );
+    // 2: bad arguments (clap's, and no recipients, and no token).
+    assert_eq!(
+        send(&app, SERVICE_TOKEN, &["--broadcast"]).await.0,
+        2,
+        "no title"
+    );
+    let (status, _, err) = send(&app, SERVICE_TOKEN, &["--title", "x"]).await;
+    assert_eq!(status, 2);
+    assert!(err.contains("Entity references must be provided"), "{err}");
+    assert_eq!(send(&app, "", &["--broadcast", "--title", "x"]).await.0, 2);
+    assert_eq!(
+        send(
+            &app,
+            SERVICE_TOKEN,
+            &["--broadcast", "--title", "x", "--severity", "urgent"]
+        )
+        .await
+        .0,
+        2
+    );
+    // 3: the token is refused.
+    let (status, _, err) = send(&app, "wrong", &["--broadcast", "--title", "x"]).await;
+    assert_eq!(status, 3, "{err}");
+    let user_token = app.user_token(USER);
+    assert_eq!(
+        send(&app, &user_token, &["--broadcast", "--title", "x"])
+            .await
+            .0,
+        3
+    );
+    // --optional: never fails.
+    let (status, out, _) = send(&app, SERVICE_TOKEN, &["--title", "x", "--optional"]).await;
+    assert_eq!(status, 0);
+    assert!(out.starts_with("skipped usage: Entity references"), "{out}");
+    let (status, out, _) = send(
+        &app,
+        "wrong",
+        &["--broadcast", "--title", "x", "--optional"],
+    )
+    .await;
+    assert_eq!(status, 0);
+    assert!(
+        out.starts_with("skipped rejected: Request failed with status 401"),
+        "{out}"
+    );
+    assert_eq!(
+        app.list(USER, "").await["totalCount"],
+        2,
+        "nothing more sent"
+    );
+});
+
+#[tokio::test]
+async fn send_exits_4_when_the_backend_cannot_be_reached() {
+    let dir = tempfile::tempdir().unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let out = command(dir.path())
+        .env("NOTIFICATIONS_TOKEN", "t")
+        .args(["send", "--broadcast", "--title", "x", "--retries", "1"])
+        .args(["--url", &format!("http://{closed}/api/notifications")])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("error unreachable: request failed after 2 attempt(s)"),
+        "{err}"
+    );
+    let help = output(dir.path(), &["send", "--help"]).await;
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(
+        help.contains("Exit status:") && help.contains("Examples:"),
+        "{help}"
+    );
 }

@@ -5,9 +5,11 @@ mod support;
 
 mod auth;
 mod cli;
+mod client;
 mod create;
 mod email;
 mod end_to_end;
+mod idempotency;
 mod jwks;
 mod list;
 mod processors;

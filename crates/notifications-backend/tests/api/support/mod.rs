@@ -4,6 +4,7 @@
 //! `CI=true`, where they fail.
 
 mod db;
+pub mod flaky;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -30,7 +31,7 @@ pub const SERVICE: &str = "external:test-service";
 /// The user of upstream's fixtures.
 pub const USER: &str = "user:default/mock";
 /// base64 of "test-signing-key-for-the-api-tests".
-const KEY_BASE64: &str = "dGVzdC1zaWduaW5nLWtleS1mb3ItdGhlLWFwaS10ZXN0cw==";
+pub const KEY_BASE64: &str = "dGVzdC1zaWduaW5nLWtleS1mb3ItdGhlLWFwaS10ZXN0cw==";
 const KEY: &[u8] = b"test-signing-key-for-the-api-tests";
 
 const BASE_CONFIG: &str = r#"
@@ -438,6 +439,14 @@ fn builder(db: &TestDb, data_dir: &Path, extra_yaml: &str) -> BackendBuilder {
 pub struct Instance {
     running: Option<RunningBackend>,
     _data_dir: tempfile::TempDir,
+}
+
+impl Instance {
+    /// `http://127.0.0.1:<port>` of this instance.
+    pub fn root(&self) -> String {
+        let running = self.running.as_ref().expect("running");
+        format!("http://{}", running.local_addr())
+    }
 }
 
 impl Drop for Instance {

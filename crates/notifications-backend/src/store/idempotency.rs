@@ -1,0 +1,153 @@
+//! The answers to sends made with an `Idempotency-Key`, per origin, for 24 hours.
+//!
+//! A key is claimed in the transaction that stores the send, by inserting its row: the primary
+//! key (origin, key) lets one transaction through, and a concurrent one with the same key waits
+//! on it (PostgreSQL: the unique index; SQLite: the write lock) and then finds the answer.
+
+use diesel::sql_types::{Integer, Text};
+use diesel::{QueryableByName, RunQueryDsl};
+use time::OffsetDateTime;
+
+use super::notifications::StoredNotification;
+use super::{Store, StoreResult};
+use crate::db::{Bind, DbConnection, DbError, Sql, per_backend, write_transaction};
+
+/// How long a key is remembered; a key older than this is free again.
+pub const IDEMPOTENCY_KEY_LIFETIME: time::Duration = time::Duration::hours(24);
+
+/// A send made with a key.
+#[derive(Clone, Debug)]
+pub struct IdempotentSend {
+    pub key: String,
+    /// Tells a repeated request from another request under the same key.
+    pub request_hash: String,
+    /// Renders the send's answer from what it stored, in the transaction that stores it, so
+    /// that the recorded answer is exactly the one given.
+    pub answer: fn(&[StoredNotification]) -> Result<Answer, DbError>,
+}
+
+/// An answer as recorded.
+#[derive(Clone, Debug, PartialEq, Eq, QueryableByName)]
+pub struct Answer {
+    #[diesel(sql_type = Integer)]
+    pub status: i32,
+    #[diesel(sql_type = Text)]
+    pub body: String,
+}
+
+/// A key's row: the request it was first used with and the answer to it.
+#[derive(Clone, Debug, PartialEq, Eq, QueryableByName)]
+pub struct Recorded {
+    #[diesel(sql_type = Text)]
+    pub request_hash: String,
+    #[diesel(embed)]
+    pub answer: Answer,
+}
+
+/// What a send did: stored something (and, under a key, recorded its answer), or found its key
+/// already used (the key is given back with what it was used for).
+#[derive(Debug)]
+pub enum Written<T> {
+    Stored(T, Option<Answer>),
+    Used(IdempotentSend, Recorded),
+}
+
+impl Store {
+    /// The live record of `key` from `origin`, if any.
+    pub async fn idempotency_record(
+        &self,
+        origin: &str,
+        key: &str,
+    ) -> StoreResult<Option<Recorded>> {
+        let (origin, key) = (origin.to_owned(), key.to_owned());
+        self.db
+            .run(move |conn| Ok::<_, DbError>(find(conn, &origin, &key)?))
+            .await
+    }
+
+    /// Deletes the keys that expired by `now`; returns how many.
+    pub async fn delete_expired_idempotency_keys(&self, now: OffsetDateTime) -> StoreResult<u64> {
+        let mut sql = Sql::new("DELETE FROM idempotency_key WHERE created <= ");
+        sql.bind(Bind::Timestamp(now - IDEMPOTENCY_KEY_LIFETIME));
+        self.db
+            .run(move |conn| {
+                write_transaction(conn, |conn| {
+                    Ok::<_, DbError>(per_backend!(conn, |c| sql.execute(c))? as u64)
+                })
+            })
+            .await
+    }
+}
+
+/// Runs `write` (a send's statements, inside its transaction) under `send`'s key, if any:
+/// claims the key first, and records the answer after `write`. A key already used skips
+/// `write`.
+pub(super) fn once<T>(
+    conn: &mut DbConnection,
+    origin: &str,
+    send: Option<IdempotentSend>,
+    write: impl FnOnce(&mut DbConnection) -> Result<T, DbError>,
+    stored: impl Fn(&T) -> &[StoredNotification],
+) -> Result<Written<T>, DbError> {
+    let Some(send) = send else {
+        return Ok(Written::Stored(write(conn)?, None));
+    };
+    let now = OffsetDateTime::now_utc();
+    // An expired row would block the claim until the cleaner's next run: it goes first.
+    let mut expired = Sql::new("DELETE FROM idempotency_key WHERE origin = ");
+    expired
+        .bind(Bind::Text(origin.to_owned()))
+        .push(" AND idempotency_key = ")
+        .bind(Bind::Text(send.key.clone()))
+        .push(" AND created <= ")
+        .bind(Bind::Timestamp(now - IDEMPOTENCY_KEY_LIFETIME));
+    per_backend!(conn, |c| expired.execute(c))?;
+    // The answer is not known yet: the row is claimed with a placeholder and completed below,
+    // in the same transaction, so nobody ever reads the placeholder.
+    let mut claim = Sql::new(
+        "INSERT INTO idempotency_key (origin, idempotency_key, request_hash, response_status, \
+         response_body, created) VALUES (",
+    );
+    claim
+        .bind(Bind::Text(origin.to_owned()))
+        .push(", ")
+        .bind(Bind::Text(send.key.clone()))
+        .push(", ")
+        .bind(Bind::Text(send.request_hash.clone()))
+        .push(", 0, '', ")
+        .bind(Bind::Timestamp(now))
+        .push(") ON CONFLICT (origin, idempotency_key) DO NOTHING");
+    if per_backend!(conn, |c| claim.execute(c))? == 0 {
+        let recorded = find(conn, origin, &send.key)?.ok_or(diesel::result::Error::NotFound)?;
+        return Ok(Written::Used(send, recorded));
+    }
+    let value = write(conn)?;
+    let answer = (send.answer)(stored(&value))?;
+    let mut record = Sql::new("UPDATE idempotency_key SET response_status = ");
+    record
+        .bind(Bind::BigInt(answer.status.into()))
+        .push(", response_body = ")
+        .bind(Bind::Text(answer.body.clone()))
+        .push(" WHERE origin = ")
+        .bind(Bind::Text(origin.to_owned()))
+        .push(" AND idempotency_key = ")
+        .bind(Bind::Text(send.key.clone()));
+    per_backend!(conn, |c| record.execute(c))?;
+    Ok(Written::Stored(value, Some(answer)))
+}
+
+fn find(conn: &mut DbConnection, origin: &str, key: &str) -> diesel::QueryResult<Option<Recorded>> {
+    let mut sql = Sql::new(
+        "SELECT request_hash, response_status AS status, response_body AS body \
+         FROM idempotency_key WHERE origin = ",
+    );
+    sql.bind(Bind::Text(origin.to_owned()))
+        .push(" AND idempotency_key = ")
+        .bind(Bind::Text(key.to_owned()))
+        .push(" AND created > ")
+        .bind(Bind::Timestamp(
+            OffsetDateTime::now_utc() - IDEMPOTENCY_KEY_LIFETIME,
+        ));
+    let mut rows: Vec<Recorded> = per_backend!(conn, |c| sql.load::<Recorded>(c))?;
+    Ok(rows.pop())
+}
