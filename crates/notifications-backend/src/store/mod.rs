@@ -2,6 +2,7 @@
 //! above holds the rules.
 
 mod deliveries;
+mod janus;
 mod list;
 mod notifications;
 mod retention;
@@ -12,6 +13,9 @@ mod slack;
 use crate::db::{Db, DbError};
 
 pub use deliveries::{DELIVERED, DELIVERY_CHANNEL, DeliveryRow, FAILED, Outcome, PENDING};
+pub use janus::{
+    ActionRow, MessageFilter, MessageOrder, MessageRow, MessageScope, NewMessage, OrderColumn, Page,
+};
 pub use list::ListFilters;
 pub use notifications::{Recipient, SendContext, StoredNotification};
 pub use settings::SettingRow;
