@@ -7,9 +7,10 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::catalog::CatalogConfig;
-use super::coerce::{Bool, Positive};
+use super::coerce::{Bool, Positive, SecretString};
 use super::delivery::DeliveryConfig;
 use super::duration::{FixedDuration, Retention, RetentionSetting};
+use super::janus::JanusConfig;
 
 #[derive(Clone, PartialEq)]
 pub struct NotificationsConfig {
@@ -27,6 +28,8 @@ pub struct NotificationsConfig {
     pub delivery: DeliveryConfig,
     /// `notifications.metrics.enabled`: serve `GET /metrics`.
     pub metrics: bool,
+    /// `notifications.legacyJanus` and `notifications.externalCallerSecret`.
+    pub janus: JanusConfig,
 }
 
 /// `processors` is shown by key only: processors' options hold secrets (webhook keys, SMTP
@@ -46,6 +49,7 @@ impl std::fmt::Debug for NotificationsConfig {
             .field("processors", &processors)
             .field("catalog", &self.catalog)
             .field("delivery", &self.delivery)
+            .field("janus", &self.janus)
             .finish()
     }
 }
@@ -61,6 +65,7 @@ impl Default for NotificationsConfig {
             catalog: CatalogConfig::default(),
             delivery: DeliveryConfig::default(),
             metrics: false,
+            janus: JanusConfig::default(),
         }
     }
 }
@@ -77,6 +82,8 @@ pub(super) struct RawNotifications {
     catalog: CatalogConfig,
     delivery: DeliveryConfig,
     metrics: RawMetrics,
+    legacy_janus: JanusConfig,
+    external_caller_secret: Option<SecretString>,
 }
 
 #[derive(Default, Deserialize)]
@@ -101,6 +108,7 @@ impl From<RawNotifications> for NotificationsConfig {
             catalog: raw.catalog,
             delivery: raw.delivery,
             metrics: raw.metrics.enabled.is_some_and(|b| b.0),
+            janus: raw.legacy_janus.with_secret(raw.external_caller_secret),
         }
     }
 }
