@@ -1,6 +1,7 @@
 //! The rules of the notifications API, between the HTTP handlers and the store.
 
 mod inbox;
+pub mod janus;
 pub mod link;
 mod processing;
 mod send;
