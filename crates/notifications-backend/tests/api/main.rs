@@ -8,6 +8,7 @@ mod cli;
 mod create;
 mod email;
 mod end_to_end;
+mod janus;
 mod jwks;
 mod list;
 mod processors;
