@@ -184,3 +184,74 @@ impl JanusConfig {
         self.enabled && self.mount != JanusMount::Off
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn janus(yaml: &str) -> Result<JanusConfig, String> {
+        Config::from_yaml_str(yaml)
+            .map(|c| c.notifications.janus)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn keys_defaults_and_errors() {
+        assert_eq!(janus("").unwrap(), JanusConfig::default());
+        let config = janus(
+            "notifications:\n  externalCallerSecret: s3cret\n  legacyJanus:\n    mount: exclusive\n    \
+             extraBasePath: /api/notifications-legacy/\n    ambiguousListGoesTo: janus\n    \
+             allowUnauthenticated: 'true'\n    validationErrorStatus: 400\n    permissions:\n      \
+             deny: [{permission: notifications.create, users: [default/guest]}]\n",
+        )
+        .unwrap();
+        assert_eq!(
+            config,
+            JanusConfig {
+                mount: JanusMount::Exclusive,
+                extra_base_path: Some("/api/notifications-legacy".into()),
+                ambiguous_list_goes_to: ApiSide::Janus,
+                allow_unauthenticated: true,
+                validation_error_status: 400,
+                external_caller_secret: Some("s3cret".into()),
+                deny: Some(vec![DenyRule {
+                    permission: "notifications.create".into(),
+                    users: Some(vec!["default/guest".into()]),
+                }]),
+                ..JanusConfig::default()
+            }
+        );
+        assert!(!format!("{config:?}").contains("s3cret"));
+        assert_eq!(
+            janus("notifications: {externalCallerSecret: ''}")
+                .unwrap()
+                .external_caller_secret,
+            None,
+            "an empty secret is none, as janus"
+        );
+        assert!(
+            !janus("notifications: {legacyJanus: {mount: off}}")
+                .unwrap()
+                .on_plugin_mount()
+        );
+        for (yaml, message) in [
+            (
+                "{extraBasePath: /api/notifications/legacy}",
+                "extraBasePath: expected a path",
+            ),
+            ("{extraBasePath: legacy}", "extraBasePath: expected a path"),
+            (
+                "{validationErrorStatus: 418}",
+                "validationErrorStatus: expected 400 or 500",
+            ),
+            ("{mount: both}", "unknown variant `both`"),
+        ] {
+            let error = janus(&format!("notifications: {{legacyJanus: {yaml}}}")).unwrap_err();
+            assert!(
+                error.contains("notifications.legacyJanus") && error.contains(message),
+                "{error}"
+            );
+        }
+    }
+}

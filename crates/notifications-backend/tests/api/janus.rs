@@ -927,16 +927,34 @@ db_test!(
 );
 
 db_test!(
-    service_tokens_refused_as_janus_did,
-    config = janus_config!("    acceptServiceTokens: false\n"),
+    strictness_switches,
+    config = janus_config!(
+        "    acceptServiceTokens: false\n    validationErrorStatus: 400\n    allowUnauthenticated: true\n    guestUser: default/ghost\n"
+    ),
     |app| {
-        // 60
+        // 60: janus 1.6.0 checked every token as a user token.
         let r = get(&app, "/notifications/count")
             .header("authorization", &format!("Bearer {SERVICE_TOKEN}"))
             .send(&app)
             .await;
         assert_eq!(r.status, 401, "{}", r.text);
         assert_eq!(r.body["error"]["name"], "AuthenticationError");
+        // The optional 400 for schema violations.
+        let r = get(&app, "/notifications?messageScope=bad")
+            .send(&app)
+            .await;
+        assert_eq!(
+            (r.status, r.body["status"].clone()),
+            (400, json!(400)),
+            "{}",
+            r.text
+        );
+        assert_eq!(r.body["err"][0]["keyword"], "enum");
+        // 41: the guest user must be in the catalog to list.
+        let r = get(&app, "/notifications?messageScope=all")
+            .send(&app)
+            .await;
+        assert_framework_error(&r, 500, "Error", "user 'default/ghost' does not exist");
     }
 );
 

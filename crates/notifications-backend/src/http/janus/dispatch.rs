@@ -99,15 +99,15 @@ pub async fn dispatch(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let config = req
+    let janus = req
         .app_data::<web::Data<JanusService>>()
-        .map(|janus| janus.config().clone())
-        .filter(JanusConfig::on_plugin_mount);
+        .filter(|janus| janus.config().on_plugin_mount())
+        .cloned();
     let below_mount = req.path().strip_prefix(PLUGIN_MOUNT).map(|rest| {
         let rest = rest.strip_suffix('/').unwrap_or(rest);
         rest.to_owned()
     });
-    if let (Some(config), Some(path)) = (config, below_mount) {
+    if let (Some(janus), Some(path)) = (janus, below_mount) {
         let body_keys = if *req.method() == Method::POST && path == "/notifications" {
             peek_body_keys(&mut req).await
         } else {
@@ -132,7 +132,7 @@ pub async fn dispatch(
             }),
             body_keys,
         };
-        let side = side(&config, req.method(), &markers);
+        let side = side(janus.config(), req.method(), &markers);
         tracing::debug!(method = %req.method(), path, api = ?side, "dispatched");
         req.extensions_mut().insert(Dispatched(side));
     }
