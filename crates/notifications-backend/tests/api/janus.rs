@@ -1092,6 +1092,14 @@ db_test!(
         let upstream_send = json!({"recipients": {"type": "broadcast"}, "payload": {"title": "b"}});
         let r = app.send(upstream_send.clone()).await;
         assert!(r.body[0]["payload"]["title"] == "b", "{}", r.text);
+        // Row 2 comes before row 6: janus's secret header does not take an upstream send.
+        let r = post(&app, "/notifications")
+            .header("authorization", &format!("Bearer {SERVICE_TOKEN}"))
+            .header("notifications-secret", "anything")
+            .json(&upstream_send)
+            .send(&app)
+            .await;
+        assert!(r.body[0]["payload"]["title"] == "b", "{}", r.text);
         let r = post(&app, "/notifications")
             .by("alice")
             .json(&upstream_send)
