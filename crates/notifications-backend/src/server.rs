@@ -18,6 +18,7 @@ use crate::db::listen::{Listener, listen};
 use crate::db::{Db, PoolOptions, Target};
 use crate::delivery::{DeliveryWorker, RunningWorker};
 use crate::http::{self, AppState};
+use crate::service::janus::JanusService;
 use crate::service::{NotificationsService, ServiceParts};
 use crate::signals::{Publisher, Relay, SignalHub};
 use crate::store::DELIVERY_CHANNEL;
@@ -190,6 +191,12 @@ impl BackendBuilder {
             db,
             config.notifications.signals.clone(),
         ));
+        let janus_config = config.notifications.janus.clone();
+        let janus = web::Data::new(JanusService::new(
+            store.clone(),
+            catalog.clone(),
+            janus_config.clone(),
+        ));
         let address = format!(
             "{}:{}",
             config.backend.listen.host, config.backend.listen.port
@@ -198,17 +205,21 @@ impl BackendBuilder {
         let metrics = config.notifications.metrics;
         let mut server = HttpServer::new(move || {
             let app = App::new()
+                // Before routing: decides which API answers a request on the shared mount.
+                .wrap(from_fn(http::janus::dispatch))
                 // Outside the plugin's authentication: preflights are answered without a token,
                 // and every answer (errors included) carries the CORS headers.
                 .wrap(http::cors_layer(cors.as_ref()))
                 .wrap(from_fn(http::log_request))
-                .app_data(state.clone());
+                .app_data(state.clone())
+                .app_data(janus.clone());
             let app = if metrics {
                 app.route("/metrics", web::get().to(http::metrics::metrics))
             } else {
                 app
             };
-            app.configure(http::configure)
+            app.configure(|cfg| http::janus::configure(cfg, &janus_config))
+                .configure(http::configure)
         });
         if let Some(workers) = self.workers {
             server = server.workers(workers);

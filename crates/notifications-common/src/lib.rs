@@ -5,6 +5,7 @@
 //! processors and the backend all share these definitions.
 
 mod entity_ref;
+mod janus;
 mod list;
 mod notification;
 mod recipients;
@@ -14,6 +15,10 @@ mod signals;
 mod timestamp;
 
 pub use entity_ref::{DEFAULT_NAMESPACE, EntityRef, EntityRefError};
+pub use janus::{
+    JanusAction, JanusActionInput, JanusCount, JanusCreateRequest, JanusCreateResponse,
+    JanusMessage,
+};
 pub use list::{
     NotificationListOptions, NotificationListResponse, NotificationStatus, OrderBy, OrderField,
     SortDirection, TopicsResponse, UpdateNotificationsRequest,

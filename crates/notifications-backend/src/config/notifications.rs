@@ -7,9 +7,10 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::catalog::CatalogConfig;
-use super::coerce::{Bool, Positive};
+use super::coerce::{Bool, Positive, SecretString};
 use super::delivery::DeliveryConfig;
 use super::duration::{FixedDuration, Retention, RetentionSetting};
+use super::janus::JanusConfig;
 use super::signals::SignalsConfig;
 
 #[derive(Clone, PartialEq)]
@@ -29,6 +30,8 @@ pub struct NotificationsConfig {
     pub signals: SignalsConfig,
     /// `notifications.metrics.enabled`: serve `GET /metrics`.
     pub metrics: bool,
+    /// `notifications.legacyJanus` and `notifications.externalCallerSecret`.
+    pub janus: JanusConfig,
 }
 
 /// `processors` is shown by key only: processors' options hold secrets (webhook keys, SMTP
@@ -49,6 +52,7 @@ impl std::fmt::Debug for NotificationsConfig {
             .field("catalog", &self.catalog)
             .field("delivery", &self.delivery)
             .field("signals", &self.signals)
+            .field("janus", &self.janus)
             .finish()
     }
 }
@@ -65,6 +69,7 @@ impl Default for NotificationsConfig {
             delivery: DeliveryConfig::default(),
             signals: SignalsConfig::default(),
             metrics: false,
+            janus: JanusConfig::default(),
         }
     }
 }
@@ -82,6 +87,8 @@ pub(super) struct RawNotifications {
     delivery: DeliveryConfig,
     signals: SignalsConfig,
     metrics: RawMetrics,
+    legacy_janus: JanusConfig,
+    external_caller_secret: Option<SecretString>,
 }
 
 #[derive(Default, Deserialize)]
@@ -107,6 +114,7 @@ impl From<RawNotifications> for NotificationsConfig {
             delivery: raw.delivery,
             signals: raw.signals,
             metrics: raw.metrics.enabled.is_some_and(|b| b.0),
+            janus: raw.legacy_janus.with_secret(raw.external_caller_secret),
         }
     }
 }

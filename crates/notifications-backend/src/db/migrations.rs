@@ -38,3 +38,37 @@ fn applied(
 ) -> Result<Vec<String>, MigrationError> {
     Ok(result?.into_iter().map(|v| v.to_string()).collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use diesel::migration::MigrationSource;
+
+    use super::*;
+
+    fn versions(source: EmbeddedMigrations) -> Vec<String> {
+        MigrationSource::<diesel::pg::Pg>::migrations(&source)
+            .unwrap()
+            .iter()
+            .map(|m| m.name().version().to_string())
+            .collect()
+    }
+
+    /// diesel knows a migration by the date before the first underscore: two folders with one
+    /// date would be one migration, and the second would never run.
+    #[test]
+    fn every_migration_has_its_own_version_on_both_databases() {
+        let postgres = versions(POSTGRES);
+        let mut unique = postgres.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), postgres.len(), "{postgres:?}");
+        let names = |source: EmbeddedMigrations| -> Vec<String> {
+            MigrationSource::<diesel::sqlite::Sqlite>::migrations(&source)
+                .unwrap()
+                .iter()
+                .map(|m| m.name().to_string())
+                .collect()
+        };
+        assert_eq!(names(POSTGRES), names(SQLITE), "mirrored folders");
+    }
+}

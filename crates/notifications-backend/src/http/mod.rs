@@ -5,6 +5,7 @@ mod cors;
 mod error;
 mod extract;
 mod health;
+pub mod janus;
 pub mod metrics;
 mod notifications;
 mod openapi;

@@ -2,6 +2,7 @@
 
 mod idempotency;
 mod inbox;
+pub mod janus;
 pub mod link;
 mod processing;
 mod replay;

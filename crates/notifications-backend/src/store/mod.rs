@@ -3,6 +3,7 @@
 
 mod deliveries;
 mod idempotency;
+mod janus;
 mod list;
 mod notifications;
 mod retention;
@@ -15,6 +16,9 @@ use crate::db::{Db, DbError};
 
 pub use deliveries::{DELIVERED, DELIVERY_CHANNEL, DeliveryRow, FAILED, Outcome, PENDING};
 pub use idempotency::{Answer, IDEMPOTENCY_KEY_LIFETIME, IdempotentSend, Recorded, Written};
+pub use janus::{
+    ActionRow, MessageFilter, MessageOrder, MessageRow, MessageScope, NewMessage, OrderColumn, Page,
+};
 pub use list::ListFilters;
 pub use notifications::{Recipient, SendContext, StoredNotification};
 pub use settings::SettingRow;

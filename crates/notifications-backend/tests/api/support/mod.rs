@@ -145,6 +145,15 @@ impl TestApp {
         resolver: Option<Box<dyn FnOnce(BackendBuilder) -> BackendBuilder>>,
     ) -> Option<Self> {
         let db = TestDb::create(kind)?;
+        Some(Self::start_on(db, extra_yaml, resolver).await)
+    }
+
+    /// Starts on a database the test prepared (tables and rows already there).
+    pub async fn start_on(
+        db: TestDb,
+        extra_yaml: &str,
+        resolver: Option<Box<dyn FnOnce(BackendBuilder) -> BackendBuilder>>,
+    ) -> Self {
         let data_dir = tempfile::tempdir().expect("temp dir");
         let mut builder = builder(&db, data_dir.path(), extra_yaml);
         if let Some(customise) = resolver {
@@ -152,13 +161,13 @@ impl TestApp {
         }
         let running = builder.start().await.expect("backend starts");
         let signals = Mutex::new(running.signals().observe());
-        Some(Self {
+        Self {
             db,
             api: Api::new(&format!("http://{}", running.local_addr())),
             running: Some(running),
             signals,
             _data_dir: data_dir,
-        })
+        }
     }
 
     /// Another backend on this app's database (another instance of a deployment), set up by
@@ -466,7 +475,7 @@ impl Drop for TestApp {
 }
 
 impl Response {
-    async fn read(res: reqwest::Response) -> Self {
+    pub async fn read(res: reqwest::Response) -> Self {
         let status = res.status().as_u16();
         let content_type = res
             .headers()

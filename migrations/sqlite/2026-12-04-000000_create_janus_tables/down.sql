@@ -1,0 +1,4 @@
+DROP TABLE actions;
+DROP TABLE "groups";
+DROP TABLE users;
+DROP TABLE messages;
