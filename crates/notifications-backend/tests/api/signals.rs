@@ -209,7 +209,7 @@ on_both_databases!(unsubscribe_stops_a_channel);
 async fn pings_are_answered_and_silent_clients_dropped() {
     let Some(app) = TestApp::start(
         DbKind::Sqlite,
-        "notifications: {signals: {pingInterval: 200ms}}",
+        "notifications: {signals: {pingInterval: 200ms}, metrics: {enabled: true}}",
     )
     .await
     else {
@@ -249,6 +249,17 @@ async fn pings_are_answered_and_silent_clients_dropped() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // Connections are counted by transport (the recorder is the process's, shared by tests).
+    let metrics = reqwest::get(format!("{}/metrics", app.root))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("notifications_signal_connections{transport=\"websocket\"}"),
+        "{metrics}"
+    );
     drop(lively);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while app.signal_connections() > 0 {
