@@ -12,8 +12,8 @@
 mod bench;
 mod child;
 mod commands;
-mod interrupt;
-mod pg;
+
+use xtask::{interrupt, pg};
 
 use std::ffi::OsString;
 use std::process::ExitCode;

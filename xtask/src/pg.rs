@@ -148,6 +148,19 @@ impl TempPostgres {
         sys::run_quiet(&mut cmd, "pg_ctl start").map_err(|e| self.with_log_tail(e))
     }
 
+    /// Restarts the server (fast shutdown: sessions are cut, as in a real restart) and waits
+    /// until it accepts connections again.
+    pub fn restart(&self) -> Result<(), String> {
+        let mut cmd = self.server_command("pg_ctl");
+        cmd.arg("-D")
+            .arg(self.data_dir())
+            .arg("-l")
+            .arg(self.log_file())
+            .args(["-w", "-t", "60", "-m", "fast", "restart"]);
+        sys::run_quiet(&mut cmd, "pg_ctl restart").map_err(|e| self.with_log_tail(e))?;
+        self.wait_until_ready()
+    }
+
     fn wait_until_ready(&self) -> Result<(), String> {
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {

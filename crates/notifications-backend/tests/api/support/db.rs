@@ -24,7 +24,8 @@ pub enum TestDb {
 
 const PG_URL_VAR: &str = "NOTIFICATIONS_TEST_PG_URL";
 
-fn ci() -> bool {
+/// Whether this is a CI run (where PostgreSQL tests must not be skipped).
+pub fn in_ci() -> bool {
     matches!(std::env::var("CI").as_deref(), Ok("true" | "1" | "yes"))
 }
 
@@ -38,7 +39,7 @@ impl TestDb {
             DbKind::Postgres => {
                 let Ok(admin_url) = std::env::var(PG_URL_VAR) else {
                     assert!(
-                        !ci(),
+                        !in_ci(),
                         "{PG_URL_VAR} is not set: in CI the PostgreSQL tests must run (use `cargo xtask test`)"
                     );
                     eprintln!(

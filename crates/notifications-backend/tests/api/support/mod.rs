@@ -23,7 +23,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::broadcast;
 
-pub use db::{DbKind, TestDb};
+pub use db::{DbKind, TestDb, in_ci};
 
 /// The static token of the test service; its subject is upstream's fixture origin.
 pub const SERVICE_TOKEN: &str = "test-service-token";
@@ -369,11 +369,16 @@ pub async fn outcome(
 
 /// The fixture configuration, the database's and `extra_yaml`, as files in `dir`.
 pub fn config_files(db: &TestDb, dir: &Path, extra_yaml: &str) -> Vec<PathBuf> {
+    config_files_with(dir, &db.config_yaml(), extra_yaml)
+}
+
+/// As [`config_files`], with the `backend.database` section given.
+pub fn config_files_with(dir: &Path, database_yaml: &str, extra_yaml: &str) -> Vec<PathBuf> {
     let base = dir.join("base.yaml");
     let database = dir.join("database.yaml");
     let extra = dir.join("extra.yaml");
     std::fs::write(&base, BASE_CONFIG.replace("KEY", KEY_BASE64)).unwrap();
-    std::fs::write(&database, db.config_yaml()).unwrap();
+    std::fs::write(&database, database_yaml).unwrap();
     std::fs::write(&extra, extra_yaml).unwrap();
     vec![base, database, extra]
 }
