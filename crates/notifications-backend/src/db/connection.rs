@@ -129,14 +129,19 @@ impl r2d2::ManageConnection for ConnectionManager {
 
     /// Checked at every check-out, without a round trip: a PostgreSQL connection whose server
     /// closed it (a restart, an administrator) has its socket at end-of-file, which libpq's
-    /// non-blocking read (`PQconsumeInput`, behind `notifications_iter`) reports at once. Pooled
-    /// connections never LISTEN, so nothing is taken from them. SQLite cannot lose its file.
+    /// non-blocking read (`PQconsumeInput`, behind `notifications_iter`) reports. The first read
+    /// may only take the server's farewell message, so there are two. Pooled connections never
+    /// LISTEN, so nothing is taken from them. SQLite cannot lose its file.
     fn is_valid(&self, conn: &mut DbConnection) -> Result<(), Self::Error> {
         match conn {
-            DbConnection::Postgres(c) => match c.notifications_iter().next() {
-                Some(Err(e)) => Err(diesel::r2d2::Error::QueryError(e)),
-                _ => Ok(()),
-            },
+            DbConnection::Postgres(c) => {
+                for _ in 0..2 {
+                    if let Some(Err(e)) = c.notifications_iter().next() {
+                        return Err(diesel::r2d2::Error::QueryError(e));
+                    }
+                }
+                Ok(())
+            }
             DbConnection::Sqlite(_) => Ok(()),
         }
     }

@@ -110,11 +110,18 @@ async fn serve(
                 Some(Ok(Message::Close(_)) | Err(_)) | None => break End::ClientLeft,
             },
             event = subscription.next() => match event {
-                Some(event) => {
-                    if session.text(event.frame.clone()).await.is_err() {
-                        break End::ClientLeft;
-                    }
-                }
+                // A client that stops reading fills the socket's buffers and this send waits;
+                // after a ping interval it has fallen behind (and could not answer pings).
+                Some(event) => match tokio::time::timeout(
+                    ping_interval,
+                    session.text(event.frame.clone()),
+                )
+                .await
+                {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) => break End::ClientLeft,
+                    Err(_) => break End::FellBehind,
+                },
                 None => break End::FellBehind,
             },
             _ = ping.tick() => {

@@ -8,6 +8,11 @@ use crate::signals::SignalEvent;
 
 /// Events replayed to one reconnecting client at most; one further behind starts afresh.
 const REPLAY_MAX: i64 = 1000;
+/// Events recorded this long before the last one seen are replayed too: ids are not delivered
+/// in id order (other instances' events arrive later; concurrent commits finish in any order),
+/// so a lower id may still have been on its way. A client may see such an event twice; the
+/// notifications signals only tell it to refetch.
+const REORDER_SLACK: time::Duration = time::Duration::seconds(2);
 
 /// The events a client missed after the one it saw last.
 #[derive(Debug)]
@@ -22,9 +27,15 @@ impl NotificationsService {
     pub async fn missed_signals(&self, refs: Vec<String>, after: i64) -> Result<Missed, Error> {
         let store = &self.inner.store;
         let (oldest, _) = store.signal_event_bounds().await?;
+        let since = store
+            .signal_event_created(after)
+            .await?
+            .map(|seen| seen - REORDER_SLACK);
         let mut events = store
-            .signal_events_after(after, Some(refs), REPLAY_MAX + 1)
+            .signal_events_after(after, since, Some(refs), REPLAY_MAX + 1)
             .await?;
+        // The last one the client saw is not news to it.
+        events.retain(|e| e.id != after);
         let overflow = events.len() as i64 > REPLAY_MAX;
         events.truncate(REPLAY_MAX as usize);
         events.retain(|e| e.channel == NOTIFICATIONS_CHANNEL);

@@ -14,6 +14,11 @@ use tokio::sync::{broadcast, mpsc};
 
 use super::SignalEvent;
 
+/// Channels one connection may subscribe to, and the longest channel name: a client (even the
+/// anonymous guest) cannot make the registry grow without bound.
+const MAX_CHANNELS: usize = 16;
+const MAX_CHANNEL_NAME: usize = 255;
+
 /// Events kept for in-process observers ([`SignalHub::observe`]) that fall behind.
 const OBSERVER_CAPACITY: usize = 4096;
 
@@ -151,7 +156,6 @@ impl SignalHub {
                 let mut offer = |id: &u64, c: &Connection| {
                     if c.channels.contains(&event.channel)
                         && c.queue.try_send(event.clone()).is_err()
-                        && !behind.contains(id)
                     {
                         behind.push(*id);
                     }
@@ -171,6 +175,8 @@ impl SignalHub {
         if behind.is_empty() {
             return;
         }
+        behind.sort_unstable();
+        behind.dedup();
         let mut registry = self.write();
         for id in behind {
             // Dropping the queue's sender ends the consumer's stream once it has drained it.
@@ -215,13 +221,18 @@ impl Subscription {
         self.fell_behind.load(Ordering::Relaxed)
     }
 
-    /// Starts or stops receiving the events of `channel`.
+    /// Starts or stops receiving the events of `channel`. Subscriptions beyond
+    /// [`MAX_CHANNELS`], and channel names longer than [`MAX_CHANNEL_NAME`], are ignored.
     pub fn set_subscribed(&self, channel: &str, subscribed: bool) {
         let mut registry = self.hub.write();
         if let Some(c) = registry.connections.get_mut(&self.id) {
             let present = c.channels.iter().position(|ch| ch == channel);
             match (subscribed, present) {
-                (true, None) => c.channels.push(channel.to_owned()),
+                (true, None)
+                    if c.channels.len() < MAX_CHANNELS && channel.len() <= MAX_CHANNEL_NAME =>
+                {
+                    c.channels.push(channel.to_owned())
+                }
                 (false, Some(i)) => {
                     c.channels.swap_remove(i);
                 }
@@ -294,6 +305,17 @@ mod tests {
         assert_eq!(slow.next().await.unwrap().id, 1);
         assert_eq!(slow.next().await.unwrap().id, 2);
         assert!(slow.next().await.is_none());
+    }
+
+    #[test]
+    fn subscriptions_are_bounded() {
+        let hub = SignalHub::new(2);
+        let s = hub.connect(vec!["user:default/guest".into()], Transport::WebSocket);
+        for i in 0..1000 {
+            s.set_subscribed(&format!("channel-{i}"), true);
+        }
+        s.set_subscribed(&"x".repeat(MAX_CHANNEL_NAME + 1), true);
+        assert_eq!(hub.read().connections[&s.id].channels.len(), MAX_CHANNELS);
     }
 
     #[test]

@@ -4,8 +4,9 @@
 //!
 //! The NOTIFY is sent after the commit, batched, on its own statement: a NOTIFY inside the
 //! writing transaction would serialise every commit of the cluster (PostgreSQL takes a global
-//! lock to order notifying commits). After the LISTEN connection is lost and regained, events
-//! committed meanwhile are caught up by id, so a database restart loses nothing.
+//! lock to order notifying commits). After the LISTEN connection is lost and regained, every
+//! event still kept (the replay window) is read again and those not delivered here yet are
+//! delivered, so a database restart loses nothing, whatever order ids were committed in.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -44,7 +45,6 @@ struct Announcement {
 struct Seen {
     order: VecDeque<i64>,
     ids: HashSet<i64>,
-    newest: Option<i64>,
 }
 
 impl Seen {
@@ -59,7 +59,6 @@ impl Seen {
         {
             self.ids.remove(&old);
         }
-        self.newest = Some(self.newest.map_or(id, |n| n.max(id)));
         true
     }
 }
@@ -211,7 +210,8 @@ async fn receive_loop(
     mut notifications: mpsc::UnboundedReceiver<Option<String>>,
     seen: Arc<Mutex<Seen>>,
 ) {
-    let mut started = false;
+    // Events up to this id were committed before this instance listened: history, not news.
+    let mut history: Option<i64> = None;
     while let Some(payload) = notifications.recv().await {
         let result = match payload {
             Some(payload) => match serde_json::from_str::<Announcement>(&payload) {
@@ -222,21 +222,14 @@ async fn receive_loop(
                     Ok(())
                 }
             },
-            // (Re)connected: what was committed while nobody listened is caught up (the first
-            // time, everything before now is history).
-            None if !started => {
-                started = true;
-                match retrying(|| store.signal_event_bounds()).await {
-                    Ok((_, newest)) => {
-                        if let Some(newest) = newest {
-                            lock(&seen).newest.get_or_insert(newest);
-                        }
-                        Ok(())
-                    }
-                    Err(e) => Err(e),
-                }
-            }
-            None => catch_up(&store, &hub, &seen).await,
+            // Connected: the first time, what is kept is history; after a reconnection, what
+            // was committed while nobody listened is caught up.
+            None => match history {
+                None => retrying(|| store.signal_event_bounds())
+                    .await
+                    .map(|(_, newest)| history = Some(newest.unwrap_or(0))),
+                Some(after) => catch_up(&store, &hub, &seen, after).await,
+            },
         };
         if let Err(e) = result {
             tracing::warn!(error = %e, "could not fetch other instances' signals");
@@ -255,18 +248,22 @@ async fn fetch_and_deliver(
     Ok(())
 }
 
-async fn catch_up(store: &Store, hub: &SignalHub, seen: &Mutex<Seen>) -> Result<(), DbError> {
-    let Some(mut after) = lock(seen).newest else {
-        return Ok(());
-    };
-    let mut caught = 0;
-    while caught < CATCH_UP_MAX {
-        let events = retrying(|| store.signal_events_after(after, None, CATCH_UP_BATCH)).await?;
+/// Reads every event kept after `after` and delivers those not delivered here yet.
+async fn catch_up(
+    store: &Store,
+    hub: &SignalHub,
+    seen: &Mutex<Seen>,
+    mut after: i64,
+) -> Result<(), DbError> {
+    let (mut read, mut caught) = (0, 0);
+    while read < CATCH_UP_MAX {
+        let events =
+            retrying(|| store.signal_events_after(after, None, None, CATCH_UP_BATCH)).await?;
         let Some(last) = events.last() else { break };
         after = last.id;
-        caught += events.len();
+        read += events.len();
         let full = events.len() as i64 == CATCH_UP_BATCH;
-        deliver_unseen(hub, seen, events);
+        caught += deliver_unseen(hub, seen, events);
         if !full {
             break;
         }
@@ -280,7 +277,8 @@ async fn catch_up(store: &Store, hub: &SignalHub, seen: &Mutex<Seen>) -> Result<
     Ok(())
 }
 
-fn deliver_unseen(hub: &SignalHub, seen: &Mutex<Seen>, events: Vec<SignalEvent>) {
+/// Delivers the events not delivered here yet; gives how many.
+fn deliver_unseen(hub: &SignalHub, seen: &Mutex<Seen>, events: Vec<SignalEvent>) -> usize {
     let fresh: Vec<Arc<SignalEvent>> = {
         let mut seen = lock(seen);
         events
@@ -290,6 +288,7 @@ fn deliver_unseen(hub: &SignalHub, seen: &Mutex<Seen>, events: Vec<SignalEvent>)
             .collect()
     };
     hub.deliver(&fresh);
+    fresh.len()
 }
 
 #[cfg(test)]
@@ -320,7 +319,7 @@ mod tests {
     }
 
     #[test]
-    fn seen_forgets_the_oldest_and_keeps_the_newest() {
+    fn seen_forgets_the_oldest() {
         let mut seen = Seen::default();
         assert!(seen.insert(3));
         assert!(!seen.insert(3));
@@ -328,6 +327,6 @@ mod tests {
             seen.insert(id);
         }
         assert!(seen.insert(3), "forgotten");
-        assert_eq!(seen.newest, Some(9 + REMEMBERED as i64));
+        assert!(!seen.insert(9 + REMEMBERED as i64));
     }
 }

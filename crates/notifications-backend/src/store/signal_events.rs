@@ -102,18 +102,23 @@ impl Store {
             .await
     }
 
-    /// Up to `limit` events after `after`, in id order: all of them (`refs: None`), or those for
-    /// any of `refs` and everyone's.
+    /// Up to `limit` events after `after` (and, with `since`, also those created since then), in
+    /// id order: all of them (`refs: None`), or those for any of `refs` and everyone's.
     pub async fn signal_events_after(
         &self,
         after: i64,
+        since: Option<OffsetDateTime>,
         refs: Option<Vec<String>>,
         limit: i64,
     ) -> StoreResult<Vec<SignalEvent>> {
         self.db
             .run(move |conn| {
-                let mut sql = Sql::new(&format!("SELECT {COLUMNS} FROM signal_event WHERE id > "));
+                let mut sql = Sql::new(&format!("SELECT {COLUMNS} FROM signal_event WHERE (id > "));
                 sql.bind(Bind::BigInt(after));
+                if let Some(since) = since {
+                    sql.push(" OR created >= ").bind(Bind::Timestamp(since));
+                }
+                sql.push(")");
                 if let Some(refs) = refs {
                     sql.push(" AND (recipient IS NULL OR recipient IN ")
                         .bind_list(refs.into_iter().map(Bind::Text))
@@ -165,11 +170,32 @@ impl Store {
             .await
     }
 
-    /// Deletes the events created before `cutoff`; gives how many.
+    /// When the event `id` was recorded, if it is still kept.
+    pub async fn signal_event_created(&self, id: i64) -> StoreResult<Option<OffsetDateTime>> {
+        self.db
+            .run(move |conn| {
+                #[derive(QueryableByName)]
+                struct Created {
+                    #[diesel(sql_type = crate::db::sql_types::UtcTimestamp)]
+                    created: OffsetDateTime,
+                }
+                let mut sql = Sql::new("SELECT created FROM signal_event WHERE id = ");
+                sql.bind(Bind::BigInt(id));
+                let rows = per_backend!(conn, |c| sql.load::<Created>(c))?;
+                Ok(rows.into_iter().next().map(|r| r.created))
+            })
+            .await
+    }
+
+    /// Deletes the events created before `cutoff`, except the newest event, which keeps telling
+    /// resuming clients how far the ids went; gives how many.
     pub async fn prune_signal_events(&self, cutoff: OffsetDateTime) -> StoreResult<usize> {
         self.db
             .run(move |conn| {
-                let mut sql = Sql::new("DELETE FROM signal_event WHERE created < ");
+                let mut sql = Sql::new(
+                    "DELETE FROM signal_event WHERE id < (SELECT MAX(id) FROM signal_event) \
+                     AND created < ",
+                );
                 sql.bind(Bind::Timestamp(cutoff));
                 Ok(per_backend!(conn, |c| sql.execute(c))?)
             })
