@@ -149,9 +149,10 @@ impl SignalsBuilder {
     }
 
     /// How to reconnect after the connection drops: the delay doubles from `initial_delay` up
-    /// to `max_delay`, with jitter; after `max_retries` failed reconnects in a row the
-    /// subscriber yields the last error and ends. The default retries forever, from 1 s to
-    /// 30 s. A refused token (401) or another 4xx ends it at once.
+    /// to `max_delay`, with jitter (the first attempt waits too, so that the clients of a
+    /// restarting backend do not all come back at once); a failed reconnect is retried
+    /// `max_retries` times, then the subscriber yields the last error and ends. The default
+    /// retries forever, from 1 s to 30 s. A refused token (401) or another 4xx ends it at once.
     pub fn reconnect(mut self, policy: RetryPolicy) -> Self {
         self.reconnect = policy;
         self
