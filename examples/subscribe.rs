@@ -8,6 +8,9 @@
 //! The subscriber reconnects with backoff when the connection drops, and says so: signals sent
 //! meanwhile were missed, so a UI would refetch then. A refused token ends it at once.
 
+// Printing is what this example is for; the lint is aimed at the library and service crates.
+#![allow(clippy::print_stdout)]
+
 use notifications_node::common::NotificationSignal;
 use notifications_node::{SignalEvent, SignalsSubscriber};
 
