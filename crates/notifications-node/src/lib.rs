@@ -8,7 +8,9 @@
 //!   channels (upstream's `NotificationProcessor`).
 //! * [`NotificationService`]: sends notifications to the backend over HTTP (upstream's node
 //!   `NotificationService`), with retries and idempotency keys; [`NotificationsClient`]: a
-//!   user's notifications and settings (upstream's frontend `NotificationsClient`).
+//!   user's notifications and settings (upstream's frontend `NotificationsClient`);
+//!   [`SignalsSubscriber`]: a user's live signals over the signals WebSocket, reconnecting
+//!   (upstream's frontend `SignalClient`).
 
 mod catalog;
 mod client;
@@ -21,7 +23,8 @@ pub use catalog::{
 };
 pub use client::{
     ClientBuilder, ClientError, NotificationService, NotificationsClient, RetryPolicy, ServerError,
-    ServiceTokenSigner, StaticToken, TokenError, TokenProvider,
+    ServiceTokenSigner, SignalEvent, SignalsBuilder, SignalsError, SignalsSubscriber, StaticToken,
+    TokenError, TokenProvider,
 };
 pub use notifications_common as common;
 pub use processor::{NotificationProcessorFilters, Processor, ProcessorError};

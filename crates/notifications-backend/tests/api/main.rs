@@ -20,6 +20,7 @@ mod routes;
 mod scope;
 mod settings;
 mod signals;
+mod signals_client;
 mod slack;
 mod store;
 mod update;

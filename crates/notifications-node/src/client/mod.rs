@@ -1,6 +1,8 @@
 //! HTTP clients of the notifications backend: [`NotificationService`] sends (upstream's node
 //! `NotificationService`), [`NotificationsClient`] reads and marks a user's notifications
-//! (upstream's frontend `NotificationsClient`). Both are built the same way:
+//! (upstream's frontend `NotificationsClient`), [`SignalsSubscriber`] follows a user's live signals
+//! over the signals WebSocket (upstream's frontend `SignalClient`). The HTTP clients are built
+//! the same way:
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), notifications_node::ClientError> {
@@ -23,6 +25,7 @@ mod error;
 mod inbox;
 mod retry;
 mod service;
+mod signals;
 mod token;
 mod transport;
 
@@ -36,6 +39,7 @@ pub use error::{ClientError, ServerError};
 pub use inbox::NotificationsClient;
 pub use retry::RetryPolicy;
 pub use service::NotificationService;
+pub use signals::{SignalEvent, SignalsBuilder, SignalsError, SignalsSubscriber};
 pub use token::{ServiceTokenSigner, StaticToken, TokenError, TokenProvider};
 use transport::Transport;
 
