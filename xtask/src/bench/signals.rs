@@ -181,16 +181,26 @@ impl SignalsFanOut {
         wait_for(&frames, connected, DELIVERY_TIMEOUT).await;
         interrupt::check()?;
 
-        // The measured broadcasts, `spacing` apart; each timed from just
-        // before its POST is sent.
-        let mut sent: HashMap<String, Instant> = HashMap::new();
+        // The measured broadcasts, `spacing` apart, each timed from just
+        // before its POST is sent. They go from a thread of their own (its
+        // own runtime and HTTP client), so the schedule holds however busy
+        // the subscribers keep this runtime: a server that cannot keep up
+        // shows as growing latencies, not as fewer broadcasts.
+        let cpu_before = (cpu_ticks(ctx.server_pid), cpu_ticks(std::process::id()));
         let first = tokio::time::Instant::now();
-        for i in 0..broadcasts {
-            tokio::time::sleep_until(first + self.spacing * i as u32).await;
-            interrupt::check()?;
-            let before = Instant::now();
-            match publish(ctx, &format!("signal {i}")).await {
-                Ok(id) => {
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+        let (base_url, token, spacing) =
+            (ctx.base_url.clone(), ctx.sender_token.clone(), self.spacing);
+        std::thread::spawn(move || {
+            let _ = done_tx.send(publish_on_schedule(&base_url, &token, broadcasts, spacing));
+        });
+        let published = done_rx
+            .await
+            .map_err(|_| "the publishing thread died".to_owned())??;
+        let mut sent: HashMap<String, Instant> = HashMap::new();
+        for (i, result) in published.into_iter().enumerate() {
+            match result {
+                Ok((id, before)) => {
                     sent.insert(id, before);
                 }
                 Err(e) => samples.error(format!("broadcast {i} failed: {e}")),
@@ -198,7 +208,19 @@ impl SignalsFanOut {
         }
         let expected = connected * (1 + sent.len() as u64);
         wait_for(&frames, expected, DELIVERY_TIMEOUT).await;
+        let wall = first.elapsed();
+        let cpu_after = (cpu_ticks(ctx.server_pid), cpu_ticks(std::process::id()));
         let _ = stop_tx.send(true);
+        // Who was busy: a side near 1 CPU-second per second was the limit.
+        if let ((Some(s0), Some(x0)), (Some(s1), Some(x1))) = (cpu_before, cpu_after) {
+            eprintln!(
+                "xtask: bench: broadcasts and deliveries took {:.2} s; CPU used: server {:.2} s, \
+                 xtask {:.2} s",
+                wall.as_secs_f64(),
+                (s1 - s0) as f64 / TICKS_PER_SECOND,
+                (x1 - x0) as f64 / TICKS_PER_SECOND,
+            );
+        }
 
         let mut received = Vec::with_capacity(handles.len());
         for handle in handles {
@@ -223,6 +245,9 @@ impl SignalsFanOut {
 /// is `None`).
 fn tally(samples: &mut Samples, received: &[Option<Received>], sent: &HashMap<String, Instant>) {
     let first_post = sent.values().min().copied();
+    // The last delivery of each broadcast, for the log: a backlog shows as a
+    // growing delay from one broadcast to the next.
+    let mut last_of: HashMap<&str, Duration> = HashMap::new();
     let mut last_arrival = None;
     let mut delivered = 0u64;
     for (index, subscriber) in received.iter().enumerate() {
@@ -234,11 +259,12 @@ fn tally(samples: &mut Samples, received: &[Option<Received>], sent: &HashMap<St
             let Some(id) = notification_id(text) else {
                 continue;
             };
-            if let Some(before) = sent.get(&id) {
+            if let Some((key, before)) = sent.get_key_value(&id) {
                 if seen.insert(id) {
-                    samples
-                        .latencies
-                        .push(at.saturating_duration_since(*before));
+                    let latency = at.saturating_duration_since(*before);
+                    let last = last_of.entry(key.as_str()).or_default();
+                    *last = (*last).max(latency);
+                    samples.latencies.push(latency);
                     delivered += 1;
                     last_arrival = last_arrival.max(Some(*at));
                 }
@@ -257,6 +283,23 @@ fn tally(samples: &mut Samples, received: &[Option<Received>], sent: &HashMap<St
                 ));
             }
         }
+    }
+    let mut by_post: Vec<(&Instant, &str)> =
+        sent.iter().map(|(id, at)| (at, id.as_str())).collect();
+    by_post.sort_unstable();
+    let lasts: Vec<String> = by_post
+        .iter()
+        .map(|(_, id)| {
+            last_of
+                .get(id)
+                .map_or_else(|| "-".to_owned(), |d| d.as_millis().to_string())
+        })
+        .collect();
+    if !lasts.is_empty() {
+        eprintln!(
+            "xtask: bench: last delivery of each broadcast after (ms): {}",
+            lasts.join(" ")
+        );
     }
     // Deliveries per second: the measured part runs from the first POST to
     // the last delivery.
@@ -377,6 +420,50 @@ async fn wait_for(counter: &AtomicU64, target: u64, timeout: Duration) {
 }
 
 /// POSTs a broadcast as the sender; returns the notification's id.
+/// Publishes `broadcasts` broadcasts `spacing` apart (from the start of one
+/// to the start of the next, or right after the previous one if it took
+/// longer), on a runtime and an HTTP client of its own. Each: the id and
+/// the instant just before its POST was sent.
+#[allow(clippy::type_complexity)]
+fn publish_on_schedule(
+    base_url: &str,
+    sender_token: &str,
+    broadcasts: usize,
+    spacing: Duration,
+) -> Result<Vec<Result<(String, Instant), String>>, String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("could not start the publisher's runtime: {e}"))?;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .map_err(|e| format!("could not build the publisher's HTTP client: {e}"))?;
+    let ctx = Ctx {
+        rt: &rt,
+        client: &client,
+        base_url: base_url.to_owned(),
+        sender_token: sender_token.to_owned(),
+        quick: false,
+        server_pid: 0,
+    };
+    rt.block_on(async {
+        let first = tokio::time::Instant::now();
+        let mut published = Vec::with_capacity(broadcasts);
+        for i in 0..broadcasts {
+            tokio::time::sleep_until(first + spacing * i as u32).await;
+            interrupt::check()?;
+            let before = Instant::now();
+            published.push(
+                publish(&ctx, &format!("signal {i}"))
+                    .await
+                    .map(|id| (id, before)),
+            );
+        }
+        Ok(published)
+    })
+}
+
 async fn publish(ctx: &Ctx<'_>, title: &str) -> Result<String, String> {
     let body = json!({"recipients": {"type": "broadcast"}, "payload": {"title": title}});
     let answer = ctx.post_as_sender_async(CREATE_PATH, &body).await?;
@@ -411,6 +498,24 @@ fn user_token(user_ref: &str) -> Result<String, String> {
     let claims = json!({"sub": user_ref, "ent": [user_ref], "iat": now, "exp": now + 3600});
     jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(SECRET))
         .map_err(|e| format!("could not sign a user token: {e}"))
+}
+
+/// Clock ticks of `/proc/<pid>/stat` (USER_HZ, 100 on Linux).
+const TICKS_PER_SECOND: f64 = 100.0;
+
+/// User + system CPU time of process `pid` so far, in clock ticks.
+fn cpu_ticks(pid: u32) -> Option<u64> {
+    parse_cpu_ticks(&fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// `utime + stime` (fields 14 and 15) of a `/proc/<pid>/stat` line; the
+/// command name (field 2) may hold spaces, so fields count from its `)`.
+fn parse_cpu_ticks(stat: &str) -> Option<u64> {
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    let mut fields = after_name.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
 }
 
 fn vm_rss_kb(pid: u32) -> Option<u64> {
@@ -504,6 +609,14 @@ mod tests {
         .unwrap()
         .claims;
         assert_eq!(claims["sub"], "user:default/subscriber-00001");
+    }
+
+    #[test]
+    fn cpu_time_is_read_from_proc_stat() {
+        let stat = "4242 (notifications b) S 1 4242 4242 0 -1 4194560 900 0 0 0 250 70 0 0 20 0 \
+                    3 0 1000 100000 2000 18446744073709551615";
+        assert_eq!(parse_cpu_ticks(stat), Some(320));
+        assert_eq!(parse_cpu_ticks("garbage"), None);
     }
 
     #[test]
