@@ -420,17 +420,20 @@ async fn wait_for(counter: &AtomicU64, target: u64, timeout: Duration) {
 }
 
 /// POSTs a broadcast as the sender; returns the notification's id.
+/// A broadcast's id and the instant just before its POST was sent, or why
+/// it failed.
+type Published = Result<(String, Instant), String>;
+
 /// Publishes `broadcasts` broadcasts `spacing` apart (from the start of one
 /// to the start of the next, or right after the previous one if it took
 /// longer), on a runtime and an HTTP client of its own. Each: the id and
 /// the instant just before its POST was sent.
-#[allow(clippy::type_complexity)]
 fn publish_on_schedule(
     base_url: &str,
     sender_token: &str,
     broadcasts: usize,
     spacing: Duration,
-) -> Result<Vec<Result<(String, Instant), String>>, String> {
+) -> Result<Vec<Published>, String> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
