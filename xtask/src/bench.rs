@@ -9,6 +9,7 @@
 mod backend;
 mod report;
 mod scenario;
+mod signals;
 
 use std::env;
 use std::ffi::OsString;
@@ -281,6 +282,7 @@ impl RunOne<'_> {
             base_url,
             sender_token: SENDER_TOKEN.to_owned(),
             quick: self.quick,
+            server_pid: server.pid(),
         };
         let samples = scenario.run(&ctx).map_err(|e| server.with_log_tail(e))?;
         let peak_rss_kb = server.peak_rss_kb();

@@ -18,6 +18,18 @@ pub struct Samples {
     pub elapsed: Duration,
     /// The first error seen, kept for the summary.
     pub first_error: Option<String>,
+    /// Scenarios that hold connections open: how many, and the server's
+    /// resident memory before they opened.
+    pub connections: Option<Connections>,
+}
+
+/// Open connections a scenario measured the server's memory with.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Connections {
+    /// Connections that opened (and stayed open until the end).
+    pub open: u64,
+    /// The server's VmRSS before the first one opened, in kB.
+    pub idle_rss_kb: Option<u64>,
 }
 
 impl Samples {
@@ -46,10 +58,22 @@ pub struct Record {
     pub requests_per_s: f64,
     /// `null` when no request succeeded.
     pub p50_ms: Option<f64>,
+    pub p90_ms: Option<f64>,
     pub p99_ms: Option<f64>,
+    /// The slowest successful sample.
+    pub max_ms: Option<f64>,
     pub errors: u64,
     /// The server's VmHWM; `null` where /proc cannot tell.
     pub peak_rss_mb: Option<f64>,
+    /// Connection scenarios only: the connections open at the peak.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connections: Option<u64>,
+    /// Connection scenarios only: the server's VmRSS before they opened.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idle_rss_mb: Option<f64>,
+    /// Connection scenarios only: (peak RSS − idle RSS) / connections, in KiB.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rss_per_connection_kb: Option<f64>,
 }
 
 impl Record {
@@ -67,11 +91,32 @@ impl Record {
                 0.0
             },
             p50_ms: percentile(&sorted, 50.0).map(ms),
+            p90_ms: percentile(&sorted, 90.0).map(ms),
             p99_ms: percentile(&sorted, 99.0).map(ms),
+            max_ms: sorted.last().copied().map(ms),
             errors: samples.errors,
             peak_rss_mb: peak_rss_kb.map(|kb| round2(kb as f64 / 1024.0)),
+            connections: samples.connections.map(|c| c.open),
+            idle_rss_mb: samples
+                .connections
+                .and_then(|c| c.idle_rss_kb)
+                .map(|kb| round2(kb as f64 / 1024.0)),
+            rss_per_connection_kb: samples
+                .connections
+                .and_then(|c| per_connection_kb(c, peak_rss_kb?)),
         }
     }
+}
+
+/// (peak − idle) / open, in KiB; `None` without connections or an idle figure.
+fn per_connection_kb(connections: Connections, peak_rss_kb: u64) -> Option<f64> {
+    let idle = connections.idle_rss_kb?;
+    if connections.open == 0 {
+        return None;
+    }
+    Some(round2(
+        peak_rss_kb.saturating_sub(idle) as f64 / connections.open as f64,
+    ))
 }
 
 fn round2(x: f64) -> f64 {
@@ -93,9 +138,18 @@ pub fn percentile<T: Copy>(sorted: &[T], p: f64) -> Option<T> {
 /// `VmHWM` (peak resident set size) in kB, from the text of
 /// `/proc/<pid>/status`: a line like `VmHWM:\t  123456 kB`.
 pub fn parse_vm_hwm_kb(status: &str) -> Option<u64> {
+    status_kb(status, "VmHWM:")
+}
+
+/// `VmRSS` (current resident set size) in kB, from `/proc/<pid>/status`.
+pub fn parse_vm_rss_kb(status: &str) -> Option<u64> {
+    status_kb(status, "VmRSS:")
+}
+
+fn status_kb(status: &str, field: &str) -> Option<u64> {
     let value = status
         .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))?
+        .find_map(|line| line.strip_prefix(field))?
         .trim();
     let number = value.strip_suffix("kB").unwrap_or(value).trim();
     number.parse().ok()
@@ -116,12 +170,15 @@ pub fn table(records: &[Record]) -> String {
         "db",
         "req/s",
         "p50 ms",
+        "p90 ms",
         "p99 ms",
+        "max ms",
         "errors",
         "peak RSS MB",
+        "KB/conn",
     ];
     let opt = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.1}"));
-    let rows: Vec<[String; 7]> = records
+    let rows: Vec<[String; 10]> = records
         .iter()
         .map(|r| {
             [
@@ -129,9 +186,12 @@ pub fn table(records: &[Record]) -> String {
                 r.db.clone(),
                 format!("{:.2}", r.requests_per_s),
                 opt(r.p50_ms),
+                opt(r.p90_ms),
                 opt(r.p99_ms),
+                opt(r.max_ms),
                 r.errors.to_string(),
                 opt(r.peak_rss_mb),
+                opt(r.rss_per_connection_kb),
             ]
         })
         .collect();
@@ -202,9 +262,14 @@ mod tests {
                 db: "sqlite".into(),
                 requests_per_s: 2.0,
                 p50_ms: Some(200.0),
+                p90_ms: Some(300.0),
                 p99_ms: Some(300.0),
+                max_ms: Some(300.0),
                 errors: 1,
                 peak_rss_mb: Some(50.0),
+                connections: None,
+                idle_rss_mb: None,
+                rss_per_connection_kb: None,
             }
         );
     }
@@ -217,18 +282,42 @@ mod tests {
                 db: "postgres".into(),
                 requests_per_s: 3.25,
                 p50_ms: Some(301.5),
+                p90_ms: Some(310.0),
                 p99_ms: Some(320.0),
+                max_ms: Some(320.0),
                 errors: 0,
                 peak_rss_mb: Some(42.13),
+                connections: None,
+                idle_rss_mb: None,
+                rss_per_connection_kb: None,
             },
             Record {
                 name: "fanout-10k".into(),
                 db: "sqlite".into(),
                 requests_per_s: 0.0,
                 p50_ms: None,
+                p90_ms: None,
                 p99_ms: None,
+                max_ms: None,
                 errors: 2,
                 peak_rss_mb: None,
+                connections: None,
+                idle_rss_mb: None,
+                rss_per_connection_kb: None,
+            },
+            Record {
+                name: "signals-fanout".into(),
+                db: "sqlite".into(),
+                requests_per_s: 9000.0,
+                p50_ms: Some(20.0),
+                p90_ms: Some(40.0),
+                p99_ms: Some(60.0),
+                max_ms: Some(70.0),
+                errors: 0,
+                peak_rss_mb: Some(120.0),
+                connections: Some(10_000),
+                idle_rss_mb: Some(20.0),
+                rss_per_connection_kb: Some(10.24),
             },
         ];
         let value: serde_json::Value = serde_json::from_str(&to_json(&records)).unwrap();
@@ -236,9 +325,14 @@ mod tests {
             value,
             serde_json::json!([
                 {"name": "fanout-10k", "db": "postgres", "requests_per_s": 3.25, "p50_ms": 301.5,
-                 "p99_ms": 320.0, "errors": 0, "peak_rss_mb": 42.13},
+                 "p90_ms": 310.0, "p99_ms": 320.0, "max_ms": 320.0, "errors": 0,
+                 "peak_rss_mb": 42.13},
                 {"name": "fanout-10k", "db": "sqlite", "requests_per_s": 0.0, "p50_ms": null,
-                 "p99_ms": null, "errors": 2, "peak_rss_mb": null}
+                 "p90_ms": null, "p99_ms": null, "max_ms": null, "errors": 2, "peak_rss_mb": null},
+                {"name": "signals-fanout", "db": "sqlite", "requests_per_s": 9000.0,
+                 "p50_ms": 20.0, "p90_ms": 40.0, "p99_ms": 60.0, "max_ms": 70.0, "errors": 0,
+                 "peak_rss_mb": 120.0, "connections": 10000, "idle_rss_mb": 20.0,
+                 "rss_per_connection_kb": 10.24}
             ])
         );
     }
@@ -250,6 +344,36 @@ mod tests {
         assert_eq!(parse_vm_hwm_kb("VmHWM: 12 kB"), Some(12));
         assert_eq!(parse_vm_hwm_kb("Name:\tx\nVmRSS:\t1 kB\n"), None);
         assert_eq!(parse_vm_hwm_kb("VmHWM:\tlots kB\n"), None);
+        assert_eq!(parse_vm_rss_kb(status), Some(40_000));
+    }
+
+    #[test]
+    fn memory_per_connection() {
+        let mut samples = Samples::default();
+        samples.success(Duration::from_millis(5));
+        samples.elapsed = Duration::from_secs(1);
+        samples.connections = Some(Connections {
+            open: 1000,
+            idle_rss_kb: Some(20_480),
+        });
+        let record = Record::new("signals-fanout", "sqlite", &samples, Some(30_720));
+        assert_eq!(record.connections, Some(1000));
+        assert_eq!(record.idle_rss_mb, Some(20.0));
+        assert_eq!(record.rss_per_connection_kb, Some(10.24));
+        assert_eq!(record.max_ms, Some(5.0));
+        // No connections open, or no idle figure: nothing to divide.
+        samples.connections = Some(Connections {
+            open: 0,
+            idle_rss_kb: Some(20_480),
+        });
+        let record = Record::new("signals-fanout", "sqlite", &samples, Some(30_720));
+        assert_eq!(record.rss_per_connection_kb, None);
+        samples.connections = Some(Connections {
+            open: 10,
+            idle_rss_kb: None,
+        });
+        let record = Record::new("signals-fanout", "sqlite", &samples, Some(30_720));
+        assert_eq!(record.rss_per_connection_kb, None);
     }
 
     #[test]
@@ -259,15 +383,25 @@ mod tests {
             db: "sqlite".into(),
             requests_per_s: 4.0,
             p50_ms: Some(250.0),
+            p90_ms: None,
             p99_ms: None,
+            max_ms: None,
             errors: 0,
             peak_rss_mb: Some(60.5),
+            connections: None,
+            idle_rss_mb: None,
+            rss_per_connection_kb: None,
         };
         let table = table(&[record]);
         let lines: Vec<&str> = table.lines().collect();
         assert_eq!(lines.len(), 2);
         assert!(lines[0].starts_with("scenario"));
         assert!(lines[1].starts_with("fanout-10k  sqlite"));
-        assert!(lines[1].contains("250.0") && lines[1].ends_with("60.5"));
+        assert!(lines[1].contains("250.0") && lines[1].contains("60.5"));
+        assert!(
+            lines[1].ends_with(" -"),
+            "no memory per connection: {}",
+            lines[1]
+        );
     }
 }

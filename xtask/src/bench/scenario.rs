@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::report::Samples;
+use super::signals::SignalsFanOut;
 use crate::interrupt;
 
 pub trait Scenario {
@@ -29,10 +30,13 @@ pub trait Scenario {
 
 /// Every scenario, in the order they run.
 pub fn all() -> Vec<Box<dyn Scenario>> {
-    vec![Box::new(FanOut {
-        name: "fanout-10k",
-        members: 10_000,
-    })]
+    vec![
+        Box::new(FanOut {
+            name: "fanout-10k",
+            members: 10_000,
+        }),
+        Box::new(SignalsFanOut::default()),
+    ]
 }
 
 /// What a scenario gets to talk to the server with.
@@ -45,6 +49,8 @@ pub struct Ctx<'a> {
     pub sender_token: String,
     /// `--quick`: fewer repetitions, to check the scenario works.
     pub quick: bool,
+    /// The server's process id (for its memory and its limits).
+    pub server_pid: u32,
 }
 
 /// A finished HTTP exchange.
@@ -58,28 +64,31 @@ pub struct Answer {
 impl Ctx<'_> {
     /// POSTs `body` as the sender and reads the whole answer.
     pub fn post_as_sender(&self, path: &str, body: &Value) -> Result<Answer, String> {
+        self.rt.block_on(self.post_as_sender_async(path, body))
+    }
+
+    /// `post_as_sender`, from inside the runtime.
+    pub async fn post_as_sender_async(&self, path: &str, body: &Value) -> Result<Answer, String> {
         let url = format!("{}{path}", self.base_url);
-        self.rt.block_on(async {
-            let start = Instant::now();
-            let response = self
-                .client
-                .post(&url)
-                .bearer_auth(&self.sender_token)
-                .json(body)
-                .send()
-                .await
-                .map_err(|e| format!("POST {path}: {e}"))?;
-            let status = response.status().as_u16();
-            let body = response
-                .bytes()
-                .await
-                .map_err(|e| format!("POST {path}: reading the answer: {e}"))?;
-            let latency = start.elapsed();
-            Ok(Answer {
-                status,
-                body: body.to_vec(),
-                latency,
-            })
+        let start = Instant::now();
+        let response = self
+            .client
+            .post(&url)
+            .bearer_auth(&self.sender_token)
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| format!("POST {path}: {e}"))?;
+        let status = response.status().as_u16();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| format!("POST {path}: reading the answer: {e}"))?;
+        let latency = start.elapsed();
+        Ok(Answer {
+            status,
+            body: body.to_vec(),
+            latency,
         })
     }
 }
@@ -188,6 +197,7 @@ mod tests {
         unique.dedup();
         assert_eq!(names.len(), unique.len());
         assert!(names.contains(&"fanout-10k"));
+        assert!(names.contains(&"signals-fanout"));
     }
 
     #[test]
