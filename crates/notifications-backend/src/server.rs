@@ -224,7 +224,11 @@ impl BackendBuilder {
         if let Some(workers) = self.workers {
             server = server.workers(workers);
         }
-        if !self.handle_signals {
+        if self.handle_signals {
+            // actix stops gracefully on SIGTERM, waiting for open connections: the live ones
+            // (WebSocket, event streams) are told to go first.
+            tasks.push(close_live_connections_on_sigterm(signals.clone()));
+        } else {
             server = server.disable_signals();
         }
         let server = server.bind(&address).map_err(|source| StartError::Listen {
@@ -301,8 +305,10 @@ impl RunningBackend {
         result
     }
 
-    /// Stops accepting connections and finishes (or, not graceful, drops) requests in flight.
+    /// Stops accepting connections and finishes (or, not graceful, drops) requests in flight;
+    /// live connections (WebSocket, event streams) are closed first.
     pub async fn stop(self, graceful: bool) -> io::Result<()> {
+        self.signals.close_all();
         self.handle.stop(graceful).await;
         self.wait().await
     }
@@ -312,6 +318,19 @@ impl RunningBackend {
         // The command is sent on call; the returned future only waits for completion.
         drop(self.handle.stop(false));
     }
+}
+
+fn close_live_connections_on_sigterm(signals: SignalHub) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                terminate.recv().await;
+                signals.close_all();
+            }
+            Err(e) => tracing::warn!("cannot watch for SIGTERM: {e}"),
+        }
+    })
 }
 
 /// Processors' names are channels of users' settings, next to `Web`: each must be its own.

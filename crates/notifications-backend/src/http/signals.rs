@@ -84,6 +84,7 @@ enum End {
     ClientLeft,
     NoPong,
     FellBehind,
+    ServerStopping,
 }
 
 async fn serve(
@@ -122,7 +123,8 @@ async fn serve(
                     Ok(Err(_)) => break End::ClientLeft,
                     Err(_) => break End::FellBehind,
                 },
-                None => break End::FellBehind,
+                None if subscription.fell_behind() => break End::FellBehind,
+                None => break End::ServerStopping,
             },
             _ = ping.tick() => {
                 if !answered {
@@ -150,6 +152,11 @@ async fn serve(
         End::FellBehind => Some(CloseReason {
             code: CloseCode::Again,
             description: Some("too slow: events were not read in time".into()),
+        }),
+        // 1012 "service restart": Backstage's client reconnects, to another instance if any.
+        End::ServerStopping => Some(CloseReason {
+            code: CloseCode::Restart,
+            description: Some("the server is stopping".into()),
         }),
     };
     // The client may be gone already.

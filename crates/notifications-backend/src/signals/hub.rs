@@ -140,6 +140,16 @@ impl SignalHub {
         self.read().connections.len()
     }
 
+    /// Ends every connection (the server is stopping): their transports close them, and a
+    /// graceful stop need not wait for clients that would never leave by themselves.
+    pub fn close_all(&self) {
+        let mut registry = self.write();
+        let ids: Vec<u64> = registry.connections.keys().copied().collect();
+        for id in ids {
+            registry.remove(id);
+        }
+    }
+
     /// Every event delivered from now on, whoever it is for (for tests and embedders).
     pub fn observe(&self) -> broadcast::Receiver<Arc<SignalEvent>> {
         self.hub.observers.subscribe()
@@ -211,7 +221,8 @@ pub struct Subscription {
 }
 
 impl Subscription {
-    /// The next event; `None` once the hub dropped this consumer (see [`Self::fell_behind`]).
+    /// The next event; `None` once the hub dropped this consumer (see [`Self::fell_behind`]) or
+    /// closed every connection.
     pub async fn next(&mut self) -> Option<Arc<SignalEvent>> {
         self.events.recv().await
     }

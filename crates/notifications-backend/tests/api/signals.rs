@@ -271,6 +271,29 @@ async fn pings_are_answered_and_silent_clients_dropped() {
     }
 }
 
+/// A graceful stop does not wait for live connections to leave by themselves (actix would wait
+/// 30 s): WebSocket clients are told to reconnect (1012), event streams end.
+#[tokio::test]
+async fn a_graceful_stop_closes_live_connections() {
+    let Some(mut app) = TestApp::start(DbKind::Sqlite, "").await else {
+        return;
+    };
+    let mut socket = subscribed(&app, Some(&app.user_token(USER))).await;
+    let mut stream = EventStream::connect(&app, &app.user_token(USER), None).await;
+    tokio::time::timeout(Duration::from_secs(10), app.stop_backend_gracefully())
+        .await
+        .expect("the stop does not wait for the clients");
+    let close = loop {
+        match next_message(&mut socket, Duration::from_secs(5)).await {
+            Some(Message::Close(frame)) => break frame,
+            Some(_) => {}
+            None => panic!("no close frame"),
+        }
+    };
+    assert_eq!(u16::from(close.expect("a close code").code), 1012);
+    assert_eq!(stream.next().await, None, "the event stream ended");
+}
+
 // The event stream.
 
 /// An open `GET /notifications/stream`, read event by event.

@@ -196,6 +196,13 @@ impl TestApp {
         }
     }
 
+    /// Stops this app's backend as an operator would: requests in flight finish.
+    pub async fn stop_backend_gracefully(&mut self) {
+        if let Some(running) = self.running.take() {
+            running.stop(true).await.unwrap();
+        }
+    }
+
     /// Starts with a custom recipient resolver.
     pub async fn start_with_resolver(
         kind: DbKind,
