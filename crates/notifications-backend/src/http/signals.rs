@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use super::AppState;
 use crate::auth::Principal;
+use crate::error::Error;
 use crate::signals::{Subscription, Transport};
 
 /// Where the signals plugin is mounted, as in Backstage.
@@ -64,7 +65,8 @@ pub async fn connect(
         },
     };
     let protocols: Vec<&str> = offered.iter().map(String::as_str).collect();
-    let (response, session, messages) = actix_ws::handle_with_protocols(&req, body, &protocols)?;
+    let (response, session, messages) = actix_ws::handle_with_protocols(&req, body, &protocols)
+        .map_err(|e| Error::invalid(format!("Expected a WebSocket upgrade: {e}")))?;
     let subscription = state
         .service
         .signals()

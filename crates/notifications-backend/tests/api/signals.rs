@@ -223,6 +223,13 @@ async fn pings_are_answered_and_silent_clients_dropped() {
         health.json::<Value>().await.unwrap(),
         json!({"status": "ok"})
     );
+    // A plain GET is not an upgrade: a 400 with the JSON error body.
+    let plain = reqwest::get(format!("{}/api/signals", app.root))
+        .await
+        .unwrap();
+    assert_eq!(plain.status(), 400);
+    let body: Value = plain.json().await.unwrap();
+    assert_eq!(body["error"]["name"], "InputError", "{body}");
 
     // A client that reads (and so answers pings, as tungstenite does) stays.
     let mut lively = subscribed(&app, Some(&app.user_token(USER))).await;
