@@ -7,13 +7,17 @@
 //! the server is that scenario's.
 
 mod backend;
+mod load;
 mod report;
 mod scenario;
 mod signals;
+mod throughput;
+mod tokens;
 
 use std::env;
 use std::ffi::OsString;
 use std::fs;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
@@ -275,11 +279,13 @@ impl RunOne<'_> {
         )?;
         let base_url = format!("http://127.0.0.1:{port}");
         server.wait_until_ready(self.rt, self.client, &format!("{base_url}{READINESS_PATH}"))?;
+        let idle_rss_kb = server.rss_kb();
 
         let ctx = Ctx {
             rt: self.rt,
             client: self.client,
             base_url,
+            addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
             sender_token: SENDER_TOKEN.to_owned(),
             quick: self.quick,
             server_pid: server.pid(),
@@ -295,6 +301,7 @@ impl RunOne<'_> {
             scenario.name(),
             self.db.name(),
             &samples,
+            idle_rss_kb,
             peak_rss_kb,
         ))
     }

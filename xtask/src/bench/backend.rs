@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::report::parse_vm_hwm_kb;
+use super::report::{parse_vm_hwm_kb, parse_vm_rss_kb};
 use crate::interrupt;
 
 /// How long the server may take to answer readiness (it migrates first).
@@ -116,11 +116,19 @@ impl Backend {
 
     /// The server's peak resident memory so far, in kB (Linux only).
     pub fn peak_rss_kb(&self) -> Option<u64> {
+        parse_vm_hwm_kb(&self.proc_status()?)
+    }
+
+    /// The server's resident memory now, in kB (Linux only).
+    pub fn rss_kb(&self) -> Option<u64> {
+        parse_vm_rss_kb(&self.proc_status()?)
+    }
+
+    fn proc_status(&self) -> Option<String> {
         if self.reaped {
             return None;
         }
-        let status = fs::read_to_string(format!("/proc/{}/status", self.pid())).ok()?;
-        parse_vm_hwm_kb(&status)
+        fs::read_to_string(format!("/proc/{}/status", self.pid())).ok()
     }
 
     /// Stops the server as an operator would (SIGTERM, a graceful shutdown),

@@ -18,18 +18,9 @@ pub struct Samples {
     pub elapsed: Duration,
     /// The first error seen, kept for the summary.
     pub first_error: Option<String>,
-    /// Scenarios that hold connections open: how many, and the server's
-    /// resident memory before they opened.
-    pub connections: Option<Connections>,
-}
-
-/// Open connections a scenario measured the server's memory with.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Connections {
-    /// Connections that opened (and stayed open until the end).
-    pub open: u64,
-    /// The server's VmRSS before the first one opened, in kB.
-    pub idle_rss_kb: Option<u64>,
+    /// Scenarios that hold connections open: how many stayed open until the
+    /// end.
+    pub connections: Option<u64>,
 }
 
 impl Samples {
@@ -65,19 +56,24 @@ pub struct Record {
     pub errors: u64,
     /// The server's VmHWM; `null` where /proc cannot tell.
     pub peak_rss_mb: Option<f64>,
+    /// The server's VmRSS once ready, before the scenario started.
+    pub idle_rss_mb: Option<f64>,
     /// Connection scenarios only: the connections open at the peak.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub connections: Option<u64>,
-    /// Connection scenarios only: the server's VmRSS before they opened.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub idle_rss_mb: Option<f64>,
     /// Connection scenarios only: (peak RSS − idle RSS) / connections, in KiB.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rss_per_connection_kb: Option<f64>,
 }
 
 impl Record {
-    pub fn new(name: &str, db: &str, samples: &Samples, peak_rss_kb: Option<u64>) -> Record {
+    pub fn new(
+        name: &str,
+        db: &str,
+        samples: &Samples,
+        idle_rss_kb: Option<u64>,
+        peak_rss_kb: Option<u64>,
+    ) -> Record {
         let mut sorted = samples.latencies.clone();
         sorted.sort_unstable();
         let ms = |d: Duration| round2(d.as_secs_f64() * 1000.0);
@@ -95,28 +91,28 @@ impl Record {
             p99_ms: percentile(&sorted, 99.0).map(ms),
             max_ms: sorted.last().copied().map(ms),
             errors: samples.errors,
-            peak_rss_mb: peak_rss_kb.map(|kb| round2(kb as f64 / 1024.0)),
-            connections: samples.connections.map(|c| c.open),
-            idle_rss_mb: samples
-                .connections
-                .and_then(|c| c.idle_rss_kb)
-                .map(|kb| round2(kb as f64 / 1024.0)),
+            peak_rss_mb: peak_rss_kb.map(mib),
+            idle_rss_mb: idle_rss_kb.map(mib),
+            connections: samples.connections,
             rss_per_connection_kb: samples
                 .connections
-                .and_then(|c| per_connection_kb(c, peak_rss_kb?)),
+                .and_then(|open| per_connection_kb(open, idle_rss_kb?, peak_rss_kb?)),
         }
     }
 }
 
-/// (peak − idle) / open, in KiB; `None` without connections or an idle figure.
-fn per_connection_kb(connections: Connections, peak_rss_kb: u64) -> Option<f64> {
-    let idle = connections.idle_rss_kb?;
-    if connections.open == 0 {
+/// (peak − idle) / open, in KiB; `None` without connections.
+fn per_connection_kb(open: u64, idle_rss_kb: u64, peak_rss_kb: u64) -> Option<f64> {
+    if open == 0 {
         return None;
     }
     Some(round2(
-        peak_rss_kb.saturating_sub(idle) as f64 / connections.open as f64,
+        peak_rss_kb.saturating_sub(idle_rss_kb) as f64 / open as f64,
     ))
+}
+
+fn mib(kb: u64) -> f64 {
+    round2(kb as f64 / 1024.0)
 }
 
 fn round2(x: f64) -> f64 {
@@ -174,11 +170,12 @@ pub fn table(records: &[Record]) -> String {
         "p99 ms",
         "max ms",
         "errors",
+        "idle RSS MB",
         "peak RSS MB",
         "KB/conn",
     ];
     let opt = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.1}"));
-    let rows: Vec<[String; 10]> = records
+    let rows: Vec<[String; 11]> = records
         .iter()
         .map(|r| {
             [
@@ -190,6 +187,7 @@ pub fn table(records: &[Record]) -> String {
                 opt(r.p99_ms),
                 opt(r.max_ms),
                 r.errors.to_string(),
+                opt(r.idle_rss_mb),
                 opt(r.peak_rss_mb),
                 opt(r.rss_per_connection_kb),
             ]
@@ -254,7 +252,7 @@ mod tests {
         }
         samples.error("HTTP 500".into());
         samples.elapsed = Duration::from_secs(2);
-        let record = Record::new("fanout-10k", "sqlite", &samples, Some(51_200));
+        let record = Record::new("fanout-10k", "sqlite", &samples, Some(10_240), Some(51_200));
         assert_eq!(
             record,
             Record {
@@ -267,8 +265,8 @@ mod tests {
                 max_ms: Some(300.0),
                 errors: 1,
                 peak_rss_mb: Some(50.0),
+                idle_rss_mb: Some(10.0),
                 connections: None,
-                idle_rss_mb: None,
                 rss_per_connection_kb: None,
             }
         );
@@ -287,8 +285,8 @@ mod tests {
                 max_ms: Some(320.0),
                 errors: 0,
                 peak_rss_mb: Some(42.13),
+                idle_rss_mb: Some(12.5),
                 connections: None,
-                idle_rss_mb: None,
                 rss_per_connection_kb: None,
             },
             Record {
@@ -301,8 +299,8 @@ mod tests {
                 max_ms: None,
                 errors: 2,
                 peak_rss_mb: None,
-                connections: None,
                 idle_rss_mb: None,
+                connections: None,
                 rss_per_connection_kb: None,
             },
             Record {
@@ -315,8 +313,8 @@ mod tests {
                 max_ms: Some(70.0),
                 errors: 0,
                 peak_rss_mb: Some(120.0),
-                connections: Some(10_000),
                 idle_rss_mb: Some(20.0),
+                connections: Some(10_000),
                 rss_per_connection_kb: Some(10.24),
             },
         ];
@@ -326,9 +324,10 @@ mod tests {
             serde_json::json!([
                 {"name": "fanout-10k", "db": "postgres", "requests_per_s": 3.25, "p50_ms": 301.5,
                  "p90_ms": 310.0, "p99_ms": 320.0, "max_ms": 320.0, "errors": 0,
-                 "peak_rss_mb": 42.13},
+                 "peak_rss_mb": 42.13, "idle_rss_mb": 12.5},
                 {"name": "fanout-10k", "db": "sqlite", "requests_per_s": 0.0, "p50_ms": null,
-                 "p90_ms": null, "p99_ms": null, "max_ms": null, "errors": 2, "peak_rss_mb": null},
+                 "p90_ms": null, "p99_ms": null, "max_ms": null, "errors": 2, "peak_rss_mb": null,
+                 "idle_rss_mb": null},
                 {"name": "signals-fanout", "db": "sqlite", "requests_per_s": 9000.0,
                  "p50_ms": 20.0, "p90_ms": 40.0, "p99_ms": 60.0, "max_ms": 70.0, "errors": 0,
                  "peak_rss_mb": 120.0, "connections": 10000, "idle_rss_mb": 20.0,
@@ -352,27 +351,30 @@ mod tests {
         let mut samples = Samples::default();
         samples.success(Duration::from_millis(5));
         samples.elapsed = Duration::from_secs(1);
-        samples.connections = Some(Connections {
-            open: 1000,
-            idle_rss_kb: Some(20_480),
-        });
-        let record = Record::new("signals-fanout", "sqlite", &samples, Some(30_720));
+        samples.connections = Some(1000);
+        let record = Record::new(
+            "signals-fanout",
+            "sqlite",
+            &samples,
+            Some(20_480),
+            Some(30_720),
+        );
         assert_eq!(record.connections, Some(1000));
         assert_eq!(record.idle_rss_mb, Some(20.0));
         assert_eq!(record.rss_per_connection_kb, Some(10.24));
         assert_eq!(record.max_ms, Some(5.0));
         // No connections open, or no idle figure: nothing to divide.
-        samples.connections = Some(Connections {
-            open: 0,
-            idle_rss_kb: Some(20_480),
-        });
-        let record = Record::new("signals-fanout", "sqlite", &samples, Some(30_720));
+        samples.connections = Some(0);
+        let record = Record::new(
+            "signals-fanout",
+            "sqlite",
+            &samples,
+            Some(20_480),
+            Some(30_720),
+        );
         assert_eq!(record.rss_per_connection_kb, None);
-        samples.connections = Some(Connections {
-            open: 10,
-            idle_rss_kb: None,
-        });
-        let record = Record::new("signals-fanout", "sqlite", &samples, Some(30_720));
+        samples.connections = Some(10);
+        let record = Record::new("signals-fanout", "sqlite", &samples, None, Some(30_720));
         assert_eq!(record.rss_per_connection_kb, None);
     }
 
@@ -388,8 +390,8 @@ mod tests {
             max_ms: None,
             errors: 0,
             peak_rss_mb: Some(60.5),
+            idle_rss_mb: Some(14.0),
             connections: None,
-            idle_rss_mb: None,
             rss_per_connection_kb: None,
         };
         let table = table(&[record]);
@@ -398,6 +400,7 @@ mod tests {
         assert!(lines[0].starts_with("scenario"));
         assert!(lines[1].starts_with("fanout-10k  sqlite"));
         assert!(lines[1].contains("250.0") && lines[1].contains("60.5"));
+        assert!(lines[1].contains("14.0"));
         assert!(
             lines[1].ends_with(" -"),
             "no memory per connection: {}",

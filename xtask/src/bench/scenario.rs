@@ -4,6 +4,7 @@
 //! is a type implementing `Scenario`, listed in `all()`.
 
 use std::fmt::Write as _;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -11,6 +12,7 @@ use serde_json::{Value, json};
 
 use super::report::Samples;
 use super::signals::SignalsFanOut;
+use super::throughput::{Create, Read};
 use crate::interrupt;
 
 pub trait Scenario {
@@ -31,10 +33,13 @@ pub trait Scenario {
 /// Every scenario, in the order they run.
 pub fn all() -> Vec<Box<dyn Scenario>> {
     vec![
-        Box::new(FanOut {
-            name: "fanout-10k",
-            members: 10_000,
-        }),
+        Box::new(Create::broadcast()),
+        Box::new(Create::for_one_user()),
+        Box::new(Read::list_20_of_10k()),
+        Box::new(Read::status_10k()),
+        Box::new(Read::list_all_10k()),
+        Box::new(Read::list_20_of_1m()),
+        Box::new(FanOut),
         Box::new(SignalsFanOut::default()),
     ]
 }
@@ -45,6 +50,8 @@ pub struct Ctx<'a> {
     pub client: &'a reqwest::Client,
     /// `http://127.0.0.1:<port>`.
     pub base_url: String,
+    /// The same address, for the load generator.
+    pub addr: SocketAddr,
     /// A static `externalAccess` token: the create route accepts it.
     pub sender_token: String,
     /// `--quick`: fewer repetitions, to check the scenario works.
@@ -65,6 +72,28 @@ impl Ctx<'_> {
     /// POSTs `body` as the sender and reads the whole answer.
     pub fn post_as_sender(&self, path: &str, body: &Value) -> Result<Answer, String> {
         self.rt.block_on(self.post_as_sender_async(path, body))
+    }
+
+    /// GETs `path` with `token` and parses the 200 answer.
+    pub fn get_json(&self, path: &str, token: &str) -> Result<Value, String> {
+        self.rt.block_on(async {
+            let response = self
+                .client
+                .get(format!("{}{path}", self.base_url))
+                .bearer_auth(token)
+                .send()
+                .await
+                .map_err(|e| format!("GET {path}: {e}"))?;
+            let status = response.status();
+            let body = response
+                .text()
+                .await
+                .map_err(|e| format!("GET {path}: reading the answer: {e}"))?;
+            if !status.is_success() {
+                return Err(format!("GET {path}: {status}: {body:.300}"));
+            }
+            serde_json::from_str(&body).map_err(|e| format!("GET {path}: not JSON: {e}"))
+        })
     }
 
     /// `post_as_sender`, from inside the runtime.
@@ -93,20 +122,20 @@ impl Ctx<'_> {
     }
 }
 
-/// Sends to one group of `members` users, sequentially: how long storing a
+/// Sends to one group of `MEMBERS` users, sequentially: how long storing a
 /// big fan-out takes. Upstream throttles recipients (10 per 50 ms), so a
 /// 10,000-member group takes it about 50 s.
-struct FanOut {
-    name: &'static str,
-    members: usize,
-}
+pub struct FanOut;
 
 /// Measured requests after the warm-up.
 const FANOUT_REQUESTS: usize = 10;
 const FANOUT_REQUESTS_QUICK: usize = 2;
 
 impl FanOut {
-    fn send(&self, ctx: &Ctx<'_>, title: &str) -> Result<Duration, String> {
+    pub const MEMBERS: usize = 10_000;
+
+    /// One send to the group; its latency if all members got a notification.
+    pub fn send(&self, ctx: &Ctx<'_>, title: &str) -> Result<Duration, String> {
         let body = json!({
             "recipients": {"type": "entity", "entityRef": "group:default/big"},
             "payload": {"title": title}
@@ -122,10 +151,10 @@ impl FanOut {
         let created: Value = serde_json::from_slice(&answer.body)
             .map_err(|e| format!("the answer is not JSON: {e}"))?;
         match created.as_array().map(Vec::len) {
-            Some(n) if n == self.members => Ok(answer.latency),
+            Some(n) if n == Self::MEMBERS => Ok(answer.latency),
             Some(n) => Err(format!(
                 "{n} notifications created, {} expected",
-                self.members
+                Self::MEMBERS
             )),
             None => Err(format!("the answer is not an array: {created:.200}")),
         }
@@ -134,7 +163,7 @@ impl FanOut {
 
 impl Scenario for FanOut {
     fn name(&self) -> &'static str {
-        self.name
+        "fanout-10k"
     }
 
     fn about(&self) -> &'static str {
@@ -144,7 +173,7 @@ impl Scenario for FanOut {
 
     fn prepare(&self, dir: &Path) -> Result<Value, String> {
         let file = dir.join("catalog.yaml");
-        std::fs::write(&file, group_yaml("big", self.members))
+        std::fs::write(&file, group_yaml("big", Self::MEMBERS))
             .map_err(|e| format!("{}: {e}", file.display()))?;
         Ok(json!({"notifications": {"catalog": {"files": [file]}}}))
     }

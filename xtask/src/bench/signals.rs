@@ -14,26 +14,18 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use base64::Engine as _;
 use futures_util::{SinkExt, StreamExt};
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use super::report::{Connections, Samples, parse_vm_rss_kb};
+use super::report::{Samples, parse_vm_rss_kb};
 use super::scenario::{Ctx, Scenario};
+use super::tokens::{self, user_token};
 use crate::interrupt;
-
-/// The HS256 secret the scenario configures in `backend.auth.keys` and signs
-/// the subscribers' user tokens with (32 bytes; the server wants >= 16).
-const SECRET: &[u8; 32] = b"bench-signals-hs256-secret-32byt";
-
-/// The `typ` header of Backstage user tokens.
-const USER_TOKEN_TYPE: &str = "vnd.backstage.user";
 
 /// WebSocket handshakes in flight at once: enough to open 10,000 in a few
 /// seconds without overflowing the server's accept queue.
@@ -84,9 +76,7 @@ impl Scenario for SignalsFanOut {
     }
 
     fn prepare(&self, _dir: &Path) -> Result<Value, String> {
-        Ok(json!({"backend": {"auth": {"keys": [
-            {"secret": base64::engine::general_purpose::STANDARD.encode(SECRET)}
-        ]}}}))
+        Ok(tokens::config())
     }
 
     fn run(&self, ctx: &Ctx<'_>) -> Result<Samples, String> {
@@ -189,10 +179,16 @@ impl SignalsFanOut {
         let cpu_before = (cpu_ticks(ctx.server_pid), cpu_ticks(std::process::id()));
         let first = tokio::time::Instant::now();
         let (done_tx, done_rx) = tokio::sync::oneshot::channel();
-        let (base_url, token, spacing) =
-            (ctx.base_url.clone(), ctx.sender_token.clone(), self.spacing);
+        let (base_url, addr, token, spacing) = (
+            ctx.base_url.clone(),
+            ctx.addr,
+            ctx.sender_token.clone(),
+            self.spacing,
+        );
         std::thread::spawn(move || {
-            let _ = done_tx.send(publish_on_schedule(&base_url, &token, broadcasts, spacing));
+            let _ = done_tx.send(publish_on_schedule(
+                &base_url, addr, &token, broadcasts, spacing,
+            ));
         });
         let published = done_rx
             .await
@@ -232,10 +228,7 @@ impl SignalsFanOut {
         }
 
         tally(&mut samples, &received, &sent);
-        samples.connections = Some(Connections {
-            open: connected,
-            idle_rss_kb,
-        });
+        samples.connections = Some(connected);
         Ok(samples)
     }
 }
@@ -430,6 +423,7 @@ type Published = Result<(String, Instant), String>;
 /// the instant just before its POST was sent.
 fn publish_on_schedule(
     base_url: &str,
+    addr: std::net::SocketAddr,
     sender_token: &str,
     broadcasts: usize,
     spacing: Duration,
@@ -446,6 +440,7 @@ fn publish_on_schedule(
         rt: &rt,
         client: &client,
         base_url: base_url.to_owned(),
+        addr,
         sender_token: sender_token.to_owned(),
         quick: false,
         server_pid: 0,
@@ -488,19 +483,6 @@ async fn publish(ctx: &Ctx<'_>, title: &str) -> Result<String, String> {
             "expected one broadcast notification, got {created:.200}"
         )),
     }
-}
-
-/// A Backstage user token for `user_ref`, valid for an hour.
-fn user_token(user_ref: &str) -> Result<String, String> {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_err(|e| e.to_string())?
-        .as_secs();
-    let mut header = Header::new(Algorithm::HS256);
-    header.typ = Some(USER_TOKEN_TYPE.to_owned());
-    let claims = json!({"sub": user_ref, "ent": [user_ref], "iat": now, "exp": now + 3600});
-    jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(SECRET))
-        .map_err(|e| format!("could not sign a user token: {e}"))
 }
 
 /// Clock ticks of `/proc/<pid>/stat` (USER_HZ, 100 on Linux).
@@ -582,37 +564,6 @@ fn ensure_open_files(pid: u32, needed: u64, who: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_secret_is_a_valid_key_for_the_server() {
-        let config = SignalsFanOut::default().prepare(Path::new(".")).unwrap();
-        let secret = config["backend"]["auth"]["keys"][0]["secret"]
-            .as_str()
-            .unwrap();
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(secret)
-            .unwrap();
-        assert_eq!(decoded, SECRET);
-        assert!(decoded.len() >= 16);
-    }
-
-    #[test]
-    fn user_tokens_are_backstage_user_tokens() {
-        let token = user_token("user:default/subscriber-00001").unwrap();
-        let header = jsonwebtoken::decode_header(&token).unwrap();
-        assert_eq!(header.alg, Algorithm::HS256);
-        assert_eq!(header.typ.as_deref(), Some(USER_TOKEN_TYPE));
-        let mut validation = jsonwebtoken::Validation::new(Algorithm::HS256);
-        validation.set_required_spec_claims(&["exp", "sub"]);
-        let claims = jsonwebtoken::decode::<Value>(
-            &token,
-            &jsonwebtoken::DecodingKey::from_secret(SECRET),
-            &validation,
-        )
-        .unwrap()
-        .claims;
-        assert_eq!(claims["sub"], "user:default/subscriber-00001");
-    }
 
     #[test]
     fn cpu_time_is_read_from_proc_stat() {

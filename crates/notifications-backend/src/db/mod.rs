@@ -8,13 +8,14 @@ pub mod schema;
 mod sql;
 pub mod sql_types;
 mod transaction;
+mod writer;
 
 use std::time::Duration;
 
 pub(crate) use connection::per_backend;
 pub use connection::{Backend, ConnectionManager, DbConnection, MultiBackend, Target};
 pub use sql::{Bind, Sql};
-pub use transaction::write_transaction;
+use transaction::write_transaction;
 
 /// Pool sizes and waits.
 #[derive(Clone, Debug)]
@@ -51,6 +52,9 @@ pub enum DbError {
     Unavailable(#[from] r2d2::Error),
     #[error("database task failed: {0}")]
     Task(String),
+    /// SQLite's writer could not get a connection or start a transaction.
+    #[error("no database connection to write with: {0}")]
+    NoWriter(String),
 }
 
 /// A pool of connections to the configured database.
@@ -58,6 +62,8 @@ pub enum DbError {
 pub struct Db {
     pool: r2d2::Pool<ConnectionManager>,
     backend: Backend,
+    /// SQLite only: the one writer of the process.
+    writer: Option<writer::Writer>,
 }
 
 impl std::fmt::Debug for Db {
@@ -70,7 +76,7 @@ impl std::fmt::Debug for Db {
 
 impl Db {
     /// Opens the pool (and at least one connection, so a bad address fails here, not later).
-    pub fn open(target: Target, options: &PoolOptions) -> Result<Self, r2d2::Error> {
+    pub fn open(target: Target, options: &PoolOptions) -> Result<Self, DbError> {
         let backend = target.backend();
         let in_memory = matches!(&target, Target::Sqlite(p) if p == ":memory:");
         let mut builder = r2d2::Pool::builder()
@@ -91,7 +97,18 @@ impl Db {
             tracing::debug!("preparing the database failed: {e}");
         }
         let pool = builder.build(manager)?;
-        Ok(Self { pool, backend })
+        let writer = match backend {
+            Backend::Sqlite => Some(
+                writer::Writer::start(pool.clone())
+                    .map_err(|e| DbError::NoWriter(format!("could not start its thread: {e}")))?,
+            ),
+            Backend::Postgres => None,
+        };
+        Ok(Self {
+            pool,
+            backend,
+            writer,
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -112,6 +129,20 @@ impl Db {
         })
         .await
         .map_err(|e| E::from(DbError::Task(e.to_string())))?
+    }
+
+    /// Runs `f` in a write transaction: on SQLite through the process's one writer, grouped with
+    /// other writes into one commit (see `writer`); on PostgreSQL on a pooled connection.
+    pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + From<diesel::result::Error> + Send + 'static,
+    {
+        match &self.writer {
+            Some(writer) => writer.write(f).await,
+            None => self.run(move |conn| write_transaction(conn, f)).await,
+        }
     }
 
     /// Applies pending migrations; returns the versions applied.

@@ -17,12 +17,7 @@ pub fn write_transaction<T, E>(
 where
     E: From<DieselError>,
 {
-    match conn {
-        DbConnection::Sqlite(c) => {
-            AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?
-        }
-        DbConnection::Postgres(c) => AnsiTransactionManager::begin_transaction(c)?,
-    }
+    begin_write(conn)?;
     match f(conn) {
         // A failed COMMIT is rolled back by diesel's transaction manager itself.
         Ok(value) => DbConnection::commit_transaction(conn)
@@ -36,5 +31,15 @@ where
             }
             Err(error)
         }
+    }
+}
+
+/// `BEGIN IMMEDIATE` on SQLite (see [`write_transaction`]), `BEGIN` on PostgreSQL.
+pub(super) fn begin_write(conn: &mut DbConnection) -> Result<(), DieselError> {
+    match conn {
+        DbConnection::Sqlite(c) => {
+            AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")
+        }
+        DbConnection::Postgres(c) => AnsiTransactionManager::begin_transaction(c),
     }
 }

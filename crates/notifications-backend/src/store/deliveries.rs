@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 
 use super::{Store, StoreResult};
 use crate::db::sql_types::{Jsonb, UtcTimestamp, Uuid};
-use crate::db::{Bind, DbConnection, DbError, Sql, per_backend, write_transaction};
+use crate::db::{Bind, DbConnection, DbError, Sql, per_backend};
 
 /// Rows per multi-row INSERT (ten binds each): within both databases' limits.
 const INSERT_CHUNK: usize = 1_000;
@@ -146,7 +146,7 @@ impl Store {
         max_attempts: u32,
     ) -> StoreResult<Vec<DeliveryRow>> {
         self.db
-            .run(move |conn| {
+            .write(move |conn| {
                 let now = OffsetDateTime::now_utc();
                 let mut abandoned = Sql::new(
                     "UPDATE delivery SET status = 'failed', locked_until = NULL, last_error = ",
@@ -180,13 +180,11 @@ impl Store {
                     sql.push(" FOR UPDATE SKIP LOCKED");
                 }
                 sql.push(") RETURNING ").push(COLUMNS);
-                // On SQLite the immediate transaction is the lock: one writer at a time.
-                write_transaction(conn, |conn| {
-                    let mut rows: Vec<DeliveryRow> =
-                        per_backend!(conn, |c| sql.load::<DeliveryRow>(c))?;
-                    rows.sort_by_key(|r| r.created);
-                    Ok::<_, DbError>(rows)
-                })
+                // On SQLite the write transaction is the lock: one writer at a time.
+                let mut rows: Vec<DeliveryRow> =
+                    per_backend!(conn, |c| sql.load::<DeliveryRow>(c))?;
+                rows.sort_by_key(|r| r.created);
+                Ok::<_, DbError>(rows)
             })
             .await
     }
@@ -247,7 +245,7 @@ impl Store {
         channel: String,
     ) -> StoreResult<()> {
         self.db
-            .run(move |conn| {
+            .write(move |conn| {
                 let send = super::SendContext {
                     origin: notifications
                         .first()
@@ -259,14 +257,12 @@ impl Store {
                     options,
                 };
                 let channels = [channel];
-                write_transaction(conn, |conn| {
-                    queue_deliveries(
-                        conn,
-                        &send,
-                        notifications.into_iter().map(|n| (n, &channels[..])),
-                    )?;
-                    Ok::<_, DbError>(())
-                })
+                queue_deliveries(
+                    conn,
+                    &send,
+                    notifications.into_iter().map(|n| (n, &channels[..])),
+                )?;
+                Ok::<_, DbError>(())
             })
             .await
     }

@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 
 use super::notifications::StoredNotification;
 use super::{Store, StoreResult};
-use crate::db::{Bind, DbConnection, DbError, Sql, per_backend, write_transaction};
+use crate::db::{Bind, DbConnection, DbError, Sql, per_backend};
 
 /// How long a key is remembered; a key older than this is free again.
 pub const IDEMPOTENCY_KEY_LIFETIME: time::Duration = time::Duration::hours(24);
@@ -70,11 +70,7 @@ impl Store {
         let mut sql = Sql::new("DELETE FROM idempotency_key WHERE created <= ");
         sql.bind(Bind::Timestamp(now - IDEMPOTENCY_KEY_LIFETIME));
         self.db
-            .run(move |conn| {
-                write_transaction(conn, |conn| {
-                    Ok::<_, DbError>(per_backend!(conn, |c| sql.execute(c))? as u64)
-                })
-            })
+            .write(move |conn| Ok::<_, DbError>(per_backend!(conn, |c| sql.execute(c))? as u64))
             .await
     }
 }

@@ -7,7 +7,7 @@ use diesel::sql_types::{BigInt, Bool, Nullable, Text};
 
 use super::{Store, StoreResult};
 use crate::db::sql_types::Uuid;
-use crate::db::{Backend, Bind, DbError, Sql, per_backend, write_transaction};
+use crate::db::{Backend, Bind, DbError, Sql, per_backend};
 
 /// A new janus message and its targets, as the create route received them.
 #[derive(Clone, Debug)]
@@ -214,63 +214,61 @@ impl Store {
     /// breaks a primary key and nothing is stored.
     pub async fn janus_create(&self, message: NewMessage) -> StoreResult<()> {
         self.db()
-            .run(move |conn| {
-                write_transaction(conn, |conn| {
-                    let mut insert = Sql::new(
-                        "INSERT INTO messages (id, origin, created, title, message, topic, \
-                         is_system) VALUES (",
-                    );
-                    insert
+            .write(move |conn| {
+                let mut insert = Sql::new(
+                    "INSERT INTO messages (id, origin, created, title, message, topic, \
+                     is_system) VALUES (",
+                );
+                insert
+                    .bind(Bind::Uuid(message.id))
+                    .push(", ")
+                    .bind(Bind::Text(message.origin))
+                    .push(", ")
+                    .bind(Bind::Text(message.created))
+                    .push(", ")
+                    .bind(Bind::Text(message.title))
+                    .push(", ")
+                    .bind(Bind::OptText(message.message))
+                    .push(", ")
+                    .bind(Bind::OptText(message.topic))
+                    .push(", ")
+                    .bind(Bind::Bool(message.is_system))
+                    .push(")");
+                execute(conn, insert)?;
+                for user in message.users {
+                    let mut sql =
+                        Sql::new("INSERT INTO users (message_id, \"user\", read) VALUES (");
+                    sql.bind(Bind::Uuid(message.id))
+                        .push(", ")
+                        .bind(Bind::Text(user))
+                        .push(", ")
+                        .bind(Bind::Bool(false))
+                        .push(")");
+                    execute(conn, sql)?;
+                }
+                for group in message.groups {
+                    let mut sql =
+                        Sql::new("INSERT INTO \"groups\" (message_id, \"group\") VALUES (");
+                    sql.bind(Bind::Uuid(message.id))
+                        .push(", ")
+                        .bind(Bind::Text(group))
+                        .push(")");
+                    execute(conn, sql)?;
+                }
+                for (id, title, url) in message.actions {
+                    let mut sql =
+                        Sql::new("INSERT INTO actions (id, message_id, url, title) VALUES (");
+                    sql.bind(Bind::Uuid(id))
+                        .push(", ")
                         .bind(Bind::Uuid(message.id))
                         .push(", ")
-                        .bind(Bind::Text(message.origin))
+                        .bind(Bind::Text(url))
                         .push(", ")
-                        .bind(Bind::Text(message.created))
-                        .push(", ")
-                        .bind(Bind::Text(message.title))
-                        .push(", ")
-                        .bind(Bind::OptText(message.message))
-                        .push(", ")
-                        .bind(Bind::OptText(message.topic))
-                        .push(", ")
-                        .bind(Bind::Bool(message.is_system))
+                        .bind(Bind::Text(title))
                         .push(")");
-                    execute(conn, insert)?;
-                    for user in message.users {
-                        let mut sql =
-                            Sql::new("INSERT INTO users (message_id, \"user\", read) VALUES (");
-                        sql.bind(Bind::Uuid(message.id))
-                            .push(", ")
-                            .bind(Bind::Text(user))
-                            .push(", ")
-                            .bind(Bind::Bool(false))
-                            .push(")");
-                        execute(conn, sql)?;
-                    }
-                    for group in message.groups {
-                        let mut sql =
-                            Sql::new("INSERT INTO \"groups\" (message_id, \"group\") VALUES (");
-                        sql.bind(Bind::Uuid(message.id))
-                            .push(", ")
-                            .bind(Bind::Text(group))
-                            .push(")");
-                        execute(conn, sql)?;
-                    }
-                    for (id, title, url) in message.actions {
-                        let mut sql =
-                            Sql::new("INSERT INTO actions (id, message_id, url, title) VALUES (");
-                        sql.bind(Bind::Uuid(id))
-                            .push(", ")
-                            .bind(Bind::Uuid(message.id))
-                            .push(", ")
-                            .bind(Bind::Text(url))
-                            .push(", ")
-                            .bind(Bind::Text(title))
-                            .push(")");
-                        execute(conn, sql)?;
-                    }
-                    Ok::<_, DbError>(())
-                })
+                    execute(conn, sql)?;
+                }
+                Ok::<_, DbError>(())
             })
             .await
     }

@@ -15,7 +15,7 @@ use super::list::get_many;
 use super::rows::{BROADCAST_RETURNING, NotificationRow, USER_RETURNING};
 use super::signal_events::{NewSignal, record_signals};
 use super::{Committed, Store, StoreResult};
-use crate::db::{Bind, DbConnection, DbError, Sql, per_backend, write_transaction};
+use crate::db::{Bind, DbConnection, DbError, Sql, per_backend};
 
 /// What the recipients of one send share.
 #[derive(Clone, Debug)]
@@ -185,9 +185,7 @@ impl Store {
         recipients: Vec<Recipient>,
     ) -> StoreResult<Committed<Vec<StoredNotification>>> {
         self.db
-            .run(move |conn| {
-                write_transaction(conn, |conn| write_for_users(conn, &send, &recipients))
-            })
+            .write(move |conn| write_for_users(conn, &send, &recipients))
             .await
     }
 
@@ -200,11 +198,9 @@ impl Store {
         key: Option<IdempotentSend>,
     ) -> StoreResult<Written<Committed<Vec<StoredNotification>>>> {
         self.db
-            .run(move |conn| {
-                write_transaction(conn, |conn| {
-                    let write = |conn: &mut DbConnection| write_for_users(conn, &send, &recipients);
-                    idempotency::once(conn, &send.origin, key, write, |c| &c.value)
-                })
+            .write(move |conn| {
+                let write = |conn: &mut DbConnection| write_for_users(conn, &send, &recipients);
+                idempotency::once(conn, &send.origin, key, write, |c| &c.value)
             })
             .await
     }
@@ -218,9 +214,7 @@ impl Store {
         broadcast: Recipient,
     ) -> StoreResult<Committed<StoredNotification>> {
         self.db
-            .run(move |conn| {
-                write_transaction(conn, |conn| write_broadcast(conn, &send, &broadcast))
-            })
+            .write(move |conn| write_broadcast(conn, &send, &broadcast))
             .await
     }
 
@@ -233,12 +227,10 @@ impl Store {
         key: Option<IdempotentSend>,
     ) -> StoreResult<Written<Committed<StoredNotification>>> {
         self.db
-            .run(move |conn| {
-                write_transaction(conn, |conn| {
-                    let write = |conn: &mut DbConnection| write_broadcast(conn, &send, &broadcast);
-                    idempotency::once(conn, &send.origin, key, write, |c| {
-                        std::slice::from_ref(&c.value)
-                    })
+            .write(move |conn| {
+                let write = |conn: &mut DbConnection| write_broadcast(conn, &send, &broadcast);
+                idempotency::once(conn, &send.origin, key, write, |c| {
+                    std::slice::from_ref(&c.value)
                 })
             })
             .await
@@ -258,27 +250,25 @@ impl Store {
     ) -> StoreResult<Committed<Vec<Notification>>> {
         let user = user.to_owned();
         self.db
-            .run(move |conn| {
-                write_transaction(conn, |conn| {
-                    if !ids.is_empty() {
-                        if let Some(value) = read {
-                            set_state(conn, &user, &ids, "read", value)?;
-                        }
-                        if let Some(value) = saved {
-                            set_state(conn, &user, &ids, "saved", value)?;
-                        }
+            .write(move |conn| {
+                if !ids.is_empty() {
+                    if let Some(value) = read {
+                        set_state(conn, &user, &ids, "read", value)?;
                     }
-                    let value = get_many(conn, &user, ids)?;
-                    let signals: Vec<NewSignal> = signal
-                        .into_iter()
-                        .map(|message| NewSignal {
-                            recipient: Some(user.clone()),
-                            message,
-                        })
-                        .collect();
-                    let signals = record_signals(conn, &signals)?;
-                    Ok::<_, DbError>(Committed { value, signals })
-                })
+                    if let Some(value) = saved {
+                        set_state(conn, &user, &ids, "saved", value)?;
+                    }
+                }
+                let value = get_many(conn, &user, ids)?;
+                let signals: Vec<NewSignal> = signal
+                    .into_iter()
+                    .map(|message| NewSignal {
+                        recipient: Some(user.clone()),
+                        message,
+                    })
+                    .collect();
+                let signals = record_signals(conn, &signals)?;
+                Ok::<_, DbError>(Committed { value, signals })
             })
             .await
     }

@@ -4,7 +4,7 @@ use diesel::RunQueryDsl;
 use time::OffsetDateTime;
 
 use super::{Store, StoreResult};
-use crate::db::{Bind, DbConnection, DbError, Sql, per_backend, write_transaction};
+use crate::db::{Bind, DbConnection, DbError, Sql, per_backend};
 
 /// Serialises cleaners of several instances on one PostgreSQL ("notifcln" in ASCII).
 const CLEANER_LOCK_KEY: i64 = 0x6e6f_7469_6663_6c6e;
@@ -18,57 +18,55 @@ impl Store {
     /// ended (delivered or failed) by then; returns how many notifications were deleted.
     /// On PostgreSQL a second instance cleaning at the same time stops and returns what it did.
     pub async fn delete_inactive_since(&self, cutoff: OffsetDateTime) -> StoreResult<u64> {
-        self.db
-            .run(move |conn| {
-                let mut deleted = 0;
-                // Finished deliveries always have `updated`; the condition uses their index.
-                for (table, inactive) in [
-                    ("notification", "COALESCE(updated, created) <= "),
-                    ("broadcast", "COALESCE(updated, created) <= "),
-                    (
-                        "delivery",
-                        "status IN ('delivered', 'failed') AND updated <= ",
-                    ),
-                ] {
-                    loop {
-                        let Some(batch) = delete_batch(conn, table, inactive, cutoff)? else {
-                            return Ok(deleted);
-                        };
-                        if table != "delivery" {
-                            deleted += batch;
-                        }
-                        if batch < DELETE_BATCH as u64 {
-                            break;
-                        }
-                    }
+        let mut deleted = 0;
+        // Finished deliveries always have `updated`; the condition uses their index.
+        for (table, inactive) in [
+            ("notification", "COALESCE(updated, created) <= "),
+            ("broadcast", "COALESCE(updated, created) <= "),
+            (
+                "delivery",
+                "status IN ('delivered', 'failed') AND updated <= ",
+            ),
+        ] {
+            loop {
+                let batch = self
+                    .db
+                    .write(move |conn| delete_batch(conn, table, inactive, cutoff))
+                    .await?;
+                let Some(batch) = batch else {
+                    return Ok(deleted);
+                };
+                if table != "delivery" {
+                    deleted += batch;
                 }
-                Ok(deleted)
-            })
-            .await
+                if batch < DELETE_BATCH as u64 {
+                    break;
+                }
+            }
+        }
+        Ok(deleted)
     }
 }
 
-/// One short transaction; `None` when another instance holds the cleaner lock. `inactive` is
-/// the condition, up to the cutoff time.
+/// One batch, in the caller's short transaction; `None` when another instance holds the cleaner
+/// lock. `inactive` is the condition, up to the cutoff time.
 fn delete_batch(
     conn: &mut DbConnection,
     table: &str,
     inactive: &str,
     cutoff: OffsetDateTime,
 ) -> Result<Option<u64>, DbError> {
-    write_transaction(conn, |conn| {
-        if !take_cleaner_lock(conn)? {
-            return Ok(None);
-        }
-        let mut sql = Sql::new(&format!(
-            "DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE {inactive}"
-        ));
-        sql.bind(Bind::Timestamp(cutoff))
-            .push(" LIMIT ")
-            .bind(Bind::BigInt(DELETE_BATCH))
-            .push(")");
-        Ok(Some(per_backend!(conn, |c| sql.execute(c))? as u64))
-    })
+    if !take_cleaner_lock(conn)? {
+        return Ok(None);
+    }
+    let mut sql = Sql::new(&format!(
+        "DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE {inactive}"
+    ));
+    sql.bind(Bind::Timestamp(cutoff))
+        .push(" LIMIT ")
+        .bind(Bind::BigInt(DELETE_BATCH))
+        .push(")");
+    Ok(Some(per_backend!(conn, |c| sql.execute(c))? as u64))
 }
 
 fn take_cleaner_lock(conn: &mut DbConnection) -> diesel::QueryResult<bool> {

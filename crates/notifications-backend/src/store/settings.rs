@@ -6,7 +6,7 @@ use diesel::prelude::*;
 
 use super::{Store, StoreResult};
 use crate::db::schema::{notification, user_settings};
-use crate::db::{DbError, per_backend, write_transaction};
+use crate::db::{DbError, per_backend};
 
 /// One stored switch. `topic: None` is the origin-level switch.
 #[derive(Clone, Debug, PartialEq, Eq, Queryable, Selectable)]
@@ -54,30 +54,28 @@ impl Store {
     pub async fn replace_settings(&self, user: &str, rows: Vec<SettingRow>) -> StoreResult<()> {
         let user = user.to_owned();
         self.db
-            .run(move |conn| {
-                write_transaction(conn, |conn| {
-                    diesel::delete(user_settings::table.filter(user_settings::user_ref.eq(&user)))
-                        .execute(conn)?;
-                    let new: Vec<NewSettingRow<'_>> = rows
-                        .iter()
-                        .map(|r| NewSettingRow {
-                            user_ref: &user,
-                            channel: &r.channel,
-                            origin: &r.origin,
-                            topic: r.topic.as_deref(),
-                            enabled: r.enabled,
-                        })
-                        .collect();
-                    for chunk in new.chunks(ROWS_PER_INSERT) {
-                        // diesel's multi-row INSERT is per database, not on the shared backend.
-                        per_backend!(conn, |c| {
-                            diesel::insert_into(user_settings::table)
-                                .values(chunk)
-                                .execute(c)
-                        })?;
-                    }
-                    Ok::<_, DbError>(())
-                })
+            .write(move |conn| {
+                diesel::delete(user_settings::table.filter(user_settings::user_ref.eq(&user)))
+                    .execute(conn)?;
+                let new: Vec<NewSettingRow<'_>> = rows
+                    .iter()
+                    .map(|r| NewSettingRow {
+                        user_ref: &user,
+                        channel: &r.channel,
+                        origin: &r.origin,
+                        topic: r.topic.as_deref(),
+                        enabled: r.enabled,
+                    })
+                    .collect();
+                for chunk in new.chunks(ROWS_PER_INSERT) {
+                    // diesel's multi-row INSERT is per database, not on the shared backend.
+                    per_backend!(conn, |c| {
+                        diesel::insert_into(user_settings::table)
+                            .values(chunk)
+                            .execute(c)
+                    })?;
+                }
+                Ok::<_, DbError>(())
             })
             .await
     }

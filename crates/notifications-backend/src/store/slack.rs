@@ -7,7 +7,7 @@ use diesel::{QueryableByName, RunQueryDsl};
 use time::OffsetDateTime;
 
 use super::{Store, StoreResult};
-use crate::db::{Bind, DbError, Sql, per_backend, write_transaction};
+use crate::db::{Bind, DbError, Sql, per_backend};
 
 /// Messages older than this are neither edited nor kept (upstream purges them daily).
 pub const SLACK_TS_LIFETIME: time::Duration = time::Duration::hours(24);
@@ -83,12 +83,10 @@ impl Store {
         let mut purge = Sql::new("DELETE FROM slack_message_timestamp WHERE created_at <= ");
         purge.bind(Bind::Timestamp(now - SLACK_TS_LIFETIME));
         self.db
-            .run(move |conn| {
-                write_transaction(conn, |conn| {
-                    per_backend!(conn, |c| upsert.execute(c))?;
-                    per_backend!(conn, |c| purge.execute(c))?;
-                    Ok::<_, DbError>(())
-                })
+            .write(move |conn| {
+                per_backend!(conn, |c| upsert.execute(c))?;
+                per_backend!(conn, |c| purge.execute(c))?;
+                Ok::<_, DbError>(())
             })
             .await
     }
