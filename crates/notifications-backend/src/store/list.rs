@@ -154,7 +154,9 @@ fn visible(user_columns: &str, broadcast_columns: &str, user: &str, f: &ListFilt
     sql
 }
 
-fn order_clause(order: &[OrderBy]) -> String {
+/// The ORDER BY terms, on columns of the union `v` (`prefix` "v.") or, inside a branch, on the
+/// branch's own output columns (`prefix` "").
+fn order_clause(order: &[OrderBy], prefix: &str) -> String {
     let mut terms: Vec<String> = order
         .iter()
         .map(|o| {
@@ -167,15 +169,36 @@ fn order_clause(order: &[OrderBy]) -> String {
                 SortDirection::Desc => "DESC",
             };
             // Both databases put NULLs last, whatever the direction.
-            format!("v.{column} {dir} NULLS LAST")
+            format!("{prefix}{column} {dir} NULLS LAST")
         })
         .collect();
     if order.is_empty() {
-        terms.push("v.created DESC".into());
+        terms.push(format!("{prefix}created DESC"));
     }
     // Ties break by id so that pages never overlap or skip rows.
-    terms.push("v.id DESC".into());
+    terms.push(format!("{prefix}id DESC"));
     terms.join(", ")
+}
+
+/// [`visible`] for a page: only the first `window` rows of each branch in `order` can be among
+/// the first `window` of the union, so each branch stops there (through its index, for the
+/// default newest-first order) instead of handing every row to the final sort.
+fn visible_window(user: &str, f: &ListFilters, order: &[OrderBy], window: i64) -> Sql {
+    let branch_order = order_clause(order, "");
+    let mut sql = Sql::new("(SELECT * FROM (");
+    sql.append(&branch(Branch::User, &USER_COLUMNS, user, f))
+        .push(" ORDER BY ")
+        .push(&branch_order)
+        .push(" LIMIT ")
+        .bind(Bind::BigInt(window))
+        .push(") own UNION ALL SELECT * FROM (")
+        .append(&branch(Branch::Broadcast, &BROADCAST_COLUMNS, user, f))
+        .push(" ORDER BY ")
+        .push(&branch_order)
+        .push(" LIMIT ")
+        .bind(Bind::BigInt(window))
+        .push(") everyone)");
+    sql
 }
 
 fn load_rows(conn: &mut DbConnection, sql: Sql) -> diesel::QueryResult<Vec<NotificationRow>> {
@@ -183,8 +206,10 @@ fn load_rows(conn: &mut DbConnection, sql: Sql) -> diesel::QueryResult<Vec<Notif
 }
 
 fn count(conn: &mut DbConnection, user: &str, f: &ListFilters) -> diesel::QueryResult<u64> {
-    let mut sql = Sql::new("SELECT COUNT(*) AS count FROM ");
-    sql.append(&visible("n.id", "b.id", user, f)).push(" v");
+    // Each side counts its own rows (through its index); only the two counts meet in the union.
+    let mut sql = Sql::new("SELECT CAST(SUM(v.count) AS BIGINT) AS count FROM ");
+    sql.append(&visible("COUNT(*) AS count", "COUNT(*) AS count", user, f))
+        .push(" v");
     let rows = per_backend!(conn, |c| sql.load::<CountRow>(c))?;
     Ok(rows.first().map_or(0, |r| r.count.max(0) as u64))
 }
@@ -198,8 +223,8 @@ impl Store {
     ) -> StoreResult<(Vec<Notification>, u64)> {
         let filters = ListFilters::from(options);
         let user = user.to_owned();
-        let order = order_clause(&options.order);
-        let custom_order = !options.order.is_empty();
+        let order_by = options.order.clone();
+        let custom_order = !order_by.is_empty();
         let (limit, offset) = (options.limit, options.offset);
         self.db
             .run(move |conn| {
@@ -207,19 +232,27 @@ impl Store {
                 if limit == Some(0) {
                     return Ok((Vec::new(), total));
                 }
+                // SQLite needs a LIMIT before an OFFSET; PostgreSQL refuses -1, so "no limit" is
+                // the largest value both accept.
+                let page = (limit.is_some() || offset.is_some()).then(|| {
+                    let limit = limit.map_or(i64::MAX, |l| i64::try_from(l).unwrap_or(i64::MAX));
+                    let offset = offset.map_or(0, |o| i64::try_from(o).unwrap_or(i64::MAX));
+                    (limit, offset)
+                });
                 let mut sql = Sql::new("SELECT * FROM ");
-                sql.append(&visible(&USER_COLUMNS, &BROADCAST_COLUMNS, &user, &filters))
-                    .push(" v ORDER BY ")
-                    .push(&order);
+                match page.and_then(|(limit, offset)| limit.checked_add(offset)) {
+                    Some(window) if limit.is_some() => {
+                        sql.append(&visible_window(&user, &filters, &order_by, window))
+                    }
+                    _ => sql.append(&visible(&USER_COLUMNS, &BROADCAST_COLUMNS, &user, &filters)),
+                };
+                sql.push(" v ORDER BY ")
+                    .push(&order_clause(&order_by, "v."));
                 if custom_order {
                     // Orderings are chosen by clients: keep them out of the statement cache.
                     sql.uncacheable();
                 }
-                if limit.is_some() || offset.is_some() {
-                    // SQLite needs a LIMIT before an OFFSET; PostgreSQL refuses -1, so "no limit"
-                    // is the largest value both accept.
-                    let limit = limit.map_or(i64::MAX, |l| i64::try_from(l).unwrap_or(i64::MAX));
-                    let offset = offset.map_or(0, |o| i64::try_from(o).unwrap_or(i64::MAX));
+                if let Some((limit, offset)) = page {
                     sql.push(" LIMIT ").bind(Bind::BigInt(limit));
                     sql.push(" OFFSET ").bind(Bind::BigInt(offset));
                 }
@@ -253,9 +286,18 @@ impl Store {
         let user = user.to_owned();
         self.db
             .run(move |conn| {
-                let mut sql = Sql::new("SELECT COUNT(*) AS total, COUNT(v.read) AS read FROM ");
-                sql.append(&visible("n.read", "s.read", &user, &ListFilters::default()))
-                    .push(" v");
+                // As in `count`: each side counts, the union adds up two rows.
+                let mut sql = Sql::new(
+                    "SELECT CAST(SUM(v.total) AS BIGINT) AS total, \
+                     CAST(SUM(v.read) AS BIGINT) AS read FROM ",
+                );
+                sql.append(&visible(
+                    "COUNT(*) AS total, COUNT(n.read) AS read",
+                    "COUNT(*) AS total, COUNT(s.read) AS read",
+                    &user,
+                    &ListFilters::default(),
+                ))
+                .push(" v");
                 let rows = per_backend!(conn, |c| sql.load::<StatusRow>(c))?;
                 let (total, read) = rows.first().map_or((0, 0), |r| (r.total, r.read));
                 Ok(NotificationStatus {
@@ -299,7 +341,7 @@ pub(super) fn get_many(
     let mut sql = Sql::new("SELECT * FROM ");
     sql.append(&visible(&USER_COLUMNS, &BROADCAST_COLUMNS, user, &filters))
         .push(" v ORDER BY ")
-        .push(&order_clause(&[]));
+        .push(&order_clause(&[], "v."));
     Ok(load_rows(conn, sql)?
         .into_iter()
         .map(Notification::from)
@@ -317,11 +359,15 @@ mod tests {
 
     #[test]
     fn default_order_is_newest_first_with_id_tiebreak() {
-        assert_eq!(order_clause(&[]), "v.created DESC, v.id DESC");
+        assert_eq!(order_clause(&[], "v."), "v.created DESC, v.id DESC");
+        assert_eq!(order_clause(&[], ""), "created DESC, id DESC");
         let o = [OrderBy {
             field: OrderField::User,
             direction: SortDirection::Asc,
         }];
-        assert_eq!(order_clause(&o), "v.user_ref ASC NULLS LAST, v.id DESC");
+        assert_eq!(
+            order_clause(&o, "v."),
+            "v.user_ref ASC NULLS LAST, v.id DESC"
+        );
     }
 }

@@ -316,7 +316,16 @@ db_test!(case_44_order_fields, |app| {
     assert_eq!(
         app.list_ids(USER, "orderField=user,asc&orderField=created,desc")
             .await,
-        [b, a, no_topic, c]
+        [b.clone(), a.clone(), no_topic.clone(), c.clone()]
+    );
+    // A page cuts each side (own, broadcast) to its first rows in the same order first.
+    assert_eq!(
+        app.list_ids(
+            USER,
+            "orderField=user,asc&orderField=created,desc&limit=3&offset=1"
+        )
+        .await,
+        [a, no_topic, c]
     );
 });
 

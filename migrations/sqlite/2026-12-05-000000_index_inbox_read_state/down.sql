@@ -1,0 +1,1 @@
+DROP INDEX notification_user_read_idx;
