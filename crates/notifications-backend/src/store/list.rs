@@ -24,6 +24,27 @@ pub struct ListFilters {
     pub ids: Option<Vec<uuid::Uuid>>,
 }
 
+impl ListFilters {
+    /// No filter but (perhaps) read/unread: the count comes from the maintained totals.
+    fn only_read_state(&self) -> bool {
+        let Self {
+            topic,
+            search,
+            read: _,
+            saved,
+            created_after,
+            minimum_severity,
+            ids,
+        } = self;
+        topic.is_none()
+            && search.is_none()
+            && saved.is_none()
+            && created_after.is_none()
+            && minimum_severity.is_none()
+            && ids.is_none()
+    }
+}
+
 impl From<&NotificationListOptions> for ListFilters {
     fn from(o: &NotificationListOptions) -> Self {
         Self {
@@ -206,12 +227,56 @@ fn load_rows(conn: &mut DbConnection, sql: Sql) -> diesel::QueryResult<Vec<Notif
 }
 
 fn count(conn: &mut DbConnection, user: &str, f: &ListFilters) -> diesel::QueryResult<u64> {
+    if f.only_read_state() {
+        let totals = InboxTotals::read(conn, user)?;
+        return Ok(match f.read {
+            None => totals.total,
+            Some(true) => totals.read,
+            Some(false) => totals.total - totals.read,
+        }
+        .max(0) as u64);
+    }
     // Each side counts its own rows (through its index); only the two counts meet in the union.
     let mut sql = Sql::new("SELECT CAST(SUM(v.count) AS BIGINT) AS count FROM ");
     sql.append(&visible("COUNT(*) AS count", "COUNT(*) AS count", user, f))
         .push(" v");
     let rows = per_backend!(conn, |c| sql.load::<CountRow>(c))?;
     Ok(rows.first().map_or(0, |r| r.count.max(0) as u64))
+}
+
+/// The whole inbox of a user, counted: their own notifications from `inbox_count` (kept by
+/// triggers, see its migration) without visiting them, plus the broadcasts (usually few) and
+/// the user's read marks on them.
+#[derive(diesel::QueryableByName)]
+struct InboxTotals {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    total: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    read: i64,
+}
+
+impl InboxTotals {
+    fn read(conn: &mut DbConnection, user: &str) -> diesel::QueryResult<Self> {
+        let own = |column: &str, sql: &mut Sql| {
+            sql.push(&format!(
+                "COALESCE((SELECT c.{column} FROM inbox_count c WHERE c.user_ref = "
+            ))
+            .bind(Bind::Text(user.to_owned()))
+            .push("), 0)");
+        };
+        let mut sql = Sql::new("SELECT ");
+        own("total", &mut sql);
+        sql.push(" + (SELECT COUNT(*) FROM broadcast) AS total, ");
+        own("read", &mut sql);
+        sql.push(" + (SELECT COUNT(*) FROM broadcast_user_status s WHERE s.user_ref = ")
+            .bind(Bind::Text(user.to_owned()))
+            .push(" AND s.read IS NOT NULL) AS read");
+        let rows = per_backend!(conn, |c| sql.load::<InboxTotals>(c))?;
+        Ok(rows
+            .into_iter()
+            .next()
+            .unwrap_or(Self { total: 0, read: 0 }))
+    }
 }
 
 impl Store {
@@ -276,33 +341,13 @@ impl Store {
 
     /// Read and unread counts over the user's whole inbox.
     pub async fn status(&self, user: &str) -> StoreResult<NotificationStatus> {
-        #[derive(diesel::QueryableByName)]
-        struct StatusRow {
-            #[diesel(sql_type = diesel::sql_types::BigInt)]
-            total: i64,
-            #[diesel(sql_type = diesel::sql_types::BigInt)]
-            read: i64,
-        }
         let user = user.to_owned();
         self.db
             .run(move |conn| {
-                // As in `count`: each side counts, the union adds up two rows.
-                let mut sql = Sql::new(
-                    "SELECT CAST(SUM(v.total) AS BIGINT) AS total, \
-                     CAST(SUM(v.read) AS BIGINT) AS read FROM ",
-                );
-                sql.append(&visible(
-                    "COUNT(*) AS total, COUNT(n.read) AS read",
-                    "COUNT(*) AS total, COUNT(s.read) AS read",
-                    &user,
-                    &ListFilters::default(),
-                ))
-                .push(" v");
-                let rows = per_backend!(conn, |c| sql.load::<StatusRow>(c))?;
-                let (total, read) = rows.first().map_or((0, 0), |r| (r.total, r.read));
+                let totals = InboxTotals::read(conn, &user)?;
                 Ok(NotificationStatus {
-                    unread: (total - read).max(0) as u64,
-                    read: read.max(0) as u64,
+                    unread: (totals.total - totals.read).max(0) as u64,
+                    read: totals.read.max(0) as u64,
                 })
             })
             .await

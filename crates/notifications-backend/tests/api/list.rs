@@ -517,3 +517,77 @@ db_test!(case_52_services_cannot_use_user_routes, |app| {
         .await
         .assert_error(403, "NotAllowedError");
 });
+
+/// Status and the unfiltered (or read/unread only) totalCount come from counts the database
+/// keeps as rows change (`inbox_count`); after every kind of change they must agree with the
+/// inbox as listed.
+async fn assert_counts(app: &crate::support::TestApp, user: &str, step: &str) {
+    let all = app.list(user, "").await;
+    let rows = all["notifications"].as_array().unwrap();
+    let read = rows.iter().filter(|n| !n["read"].is_null()).count();
+    let unread = rows.len() - read;
+    assert_eq!(all["totalCount"], rows.len(), "{step}: totalCount");
+    let status = app.get("/status", &app.user_token(user)).await;
+    assert_eq!(
+        status.body,
+        json!({"unread": unread, "read": read}),
+        "{step}: status"
+    );
+    for (query, expected) in [("read=true&limit=1", read), ("read=false&limit=1", unread)] {
+        assert_eq!(
+            app.list(user, query).await["totalCount"],
+            expected,
+            "{step}: {query}"
+        );
+    }
+}
+
+db_test!(counts_follow_every_change_of_the_inbox, |app| {
+    let token = app.user_token(USER);
+    let mark = |ids: Vec<&str>, read: bool| {
+        let body = json!({"ids": ids, "read": read});
+        let app = &app;
+        let token = &token;
+        async move {
+            let r = app.post("/notifications/update", token, &body).await;
+            assert_eq!(r.status, 200, "{}", r.text);
+        }
+    };
+    assert_counts(&app, USER, "empty").await;
+
+    let scoped = app
+        .send_to(USER, json!({"title": "s", "scope": "the-scope"}))
+        .await;
+    let plain = app.send_to(USER, json!({"title": "p"})).await;
+    let third = app.send_to(USER, json!({"title": "t"})).await;
+    let b = app.broadcast(json!({"title": "b"})).await;
+    app.send_to(OTHER, json!({"title": "o"})).await;
+    assert_counts(&app, USER, "sent").await;
+
+    mark(vec![&scoped, &b, &plain], true).await;
+    mark(vec![&plain], true).await;
+    assert_counts(&app, USER, "marked read, twice for one").await;
+
+    // A re-send with the same scope updates the row and makes it unread again.
+    let again = app
+        .send_to(USER, json!({"title": "s2", "scope": "the-scope"}))
+        .await;
+    assert_eq!(again, scoped);
+    assert_counts(&app, USER, "re-sent by scope").await;
+
+    mark(vec![&plain, &third], false).await;
+    assert_counts(&app, USER, "marked unread").await;
+    mark(vec![&third, &b], true).await;
+    assert_counts(&app, USER, "read again").await;
+    assert_counts(&app, OTHER, "the other user").await;
+
+    // The retention cleaner deletes everything older than its cutoff.
+    let later = OffsetDateTime::now_utc() + Duration::minutes(1);
+    assert_eq!(
+        app.db.store().delete_inactive_since(later).await.unwrap(),
+        5
+    );
+    assert_counts(&app, USER, "after retention").await;
+    assert_counts(&app, OTHER, "the other user after retention").await;
+    assert_eq!(app.list(USER, "").await["totalCount"], 0);
+});

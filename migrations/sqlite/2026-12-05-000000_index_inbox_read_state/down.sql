@@ -1,1 +1,0 @@
-DROP INDEX notification_user_read_idx;
