@@ -1,6 +1,7 @@
 //! The retention cleaner: every midnight (UTC), delete notifications without activity for the
 //! configured retention period (`notifications.retention`, one year by default). And, whatever
-//! the retention, every hour: the idempotency keys of sends older than a day.
+//! the retention, every hour: the idempotency keys of sends older than a day; and on PostgreSQL,
+//! every second, the inbox counter changes.
 
 use time::{Duration, OffsetDateTime, Time};
 use tokio::task::JoinHandle;
@@ -69,6 +70,21 @@ pub fn spawn_key_sweeper(store: Store) -> JoinHandle<()> {
             {
                 Ok(deleted) => tracing::debug!("deleted {deleted} expired idempotency keys"),
                 Err(e) => tracing::warn!("deleting expired idempotency keys failed: {e}"),
+            }
+        }
+    })
+}
+
+/// PostgreSQL: folds the inbox counter changes every `FOLD_INTERVAL` (see `store::inbox_count`).
+/// A failed fold leaves the changes for the next one; counts stay right meanwhile.
+pub fn spawn_count_folder(store: Store) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(crate::store::FOLD_INTERVAL);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            interval.tick().await;
+            if let Err(e) = store.fold_inbox_counts().await {
+                tracing::warn!("folding inbox counter changes failed: {e}");
             }
         }
     })

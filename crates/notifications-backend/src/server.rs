@@ -250,6 +250,9 @@ impl BackendBuilder {
             config.notifications.signals.replay_window,
         ));
         tasks.push(cleaner::spawn_key_sweeper(store.clone()));
+        if store.db().backend() == crate::db::Backend::Postgres {
+            tasks.push(cleaner::spawn_count_folder(store.clone()));
+        }
         tasks.extend(cleaner::spawn(
             store,
             config.notifications.retention.clone(),

@@ -4,4 +4,5 @@ DROP TRIGGER notification_counted_insert ON notification;
 DROP FUNCTION inbox_count_updated();
 DROP FUNCTION inbox_count_deleted();
 DROP FUNCTION inbox_count_inserted();
+DROP TABLE inbox_count_change;
 DROP TABLE inbox_count;

@@ -1,5 +1,6 @@
--- Mirrors migrations/postgres (see there), with row-level triggers: SQLite runs them in-process,
--- and it has one writer, so there is no lock order to keep.
+-- Mirrors migrations/postgres (see there), with row-level triggers that update the counts in
+-- place: SQLite has one writer, so concurrent sends do not queue for a counter row, and the change
+-- table PostgreSQL needs for that is left out.
 CREATE TABLE inbox_count (
     user_ref TEXT PRIMARY KEY NOT NULL,
     total    INTEGER NOT NULL,

@@ -6,6 +6,7 @@ use notifications_common::{
     OrderField, SortDirection,
 };
 
+use super::inbox_count::InboxTotals;
 use super::rows::{BROADCAST_COLUMNS, CountRow, NotificationRow, TopicRow, USER_COLUMNS};
 use super::{Store, StoreResult};
 use crate::db::{Bind, DbConnection, Sql, per_backend};
@@ -242,41 +243,6 @@ fn count(conn: &mut DbConnection, user: &str, f: &ListFilters) -> diesel::QueryR
         .push(" v");
     let rows = per_backend!(conn, |c| sql.load::<CountRow>(c))?;
     Ok(rows.first().map_or(0, |r| r.count.max(0) as u64))
-}
-
-/// The whole inbox of a user, counted: their own notifications from `inbox_count` (kept by
-/// triggers, see its migration) without visiting them, plus the broadcasts (usually few) and
-/// the user's read marks on them.
-#[derive(diesel::QueryableByName)]
-struct InboxTotals {
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    total: i64,
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    read: i64,
-}
-
-impl InboxTotals {
-    fn read(conn: &mut DbConnection, user: &str) -> diesel::QueryResult<Self> {
-        let own = |column: &str, sql: &mut Sql| {
-            sql.push(&format!(
-                "COALESCE((SELECT c.{column} FROM inbox_count c WHERE c.user_ref = "
-            ))
-            .bind(Bind::Text(user.to_owned()))
-            .push("), 0)");
-        };
-        let mut sql = Sql::new("SELECT ");
-        own("total", &mut sql);
-        sql.push(" + (SELECT COUNT(*) FROM broadcast) AS total, ");
-        own("read", &mut sql);
-        sql.push(" + (SELECT COUNT(*) FROM broadcast_user_status s WHERE s.user_ref = ")
-            .bind(Bind::Text(user.to_owned()))
-            .push(" AND s.read IS NOT NULL) AS read");
-        let rows = per_backend!(conn, |c| sql.load::<InboxTotals>(c))?;
-        Ok(rows
-            .into_iter()
-            .next()
-            .unwrap_or(Self { total: 0, read: 0 }))
-    }
 }
 
 impl Store {

@@ -3,6 +3,7 @@
 
 mod deliveries;
 mod idempotency;
+mod inbox_count;
 mod janus;
 mod list;
 mod notifications;
@@ -16,6 +17,7 @@ use crate::db::{Db, DbError};
 
 pub use deliveries::{DELIVERED, DELIVERY_CHANNEL, DeliveryRow, FAILED, Outcome, PENDING};
 pub use idempotency::{Answer, IDEMPOTENCY_KEY_LIFETIME, IdempotentSend, Recorded, Written};
+pub use inbox_count::FOLD_INTERVAL;
 pub use janus::{
     ActionRow, MessageFilter, MessageOrder, MessageRow, MessageScope, NewMessage, OrderColumn, Page,
 };
