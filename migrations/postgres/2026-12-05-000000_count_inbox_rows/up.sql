@@ -8,6 +8,9 @@ CREATE TABLE inbox_count (
     total    bigint NOT NULL,
     read     bigint NOT NULL
 );
+-- Instances of the previous version may still be writing (a rolling upgrade): until the
+-- triggers exist (this migration's transaction commits), their changes would be in no count.
+LOCK TABLE notification IN SHARE ROW EXCLUSIVE MODE;
 INSERT INTO inbox_count (user_ref, total, read)
     SELECT user_ref, COUNT(*), COUNT(read) FROM notification GROUP BY user_ref;
 

@@ -15,11 +15,11 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use diesel::Connection;
-use diesel::connection::TransactionManager;
+use diesel::connection::{AnsiTransactionManager, TransactionManager};
 use diesel::result::Error as DieselError;
 
 use super::transaction::begin_write;
-use super::{ConnectionManager, DbConnection, DbError};
+use super::{ConnectionManager, DbConnection, DbError, per_backend};
 
 /// Writes per transaction at most, and how long a transaction keeps taking newcomers: enough to
 /// share an fsync among many, little enough to keep each writer's wait short.
@@ -128,14 +128,25 @@ where
     match catch_unwind(AssertUnwindSafe(|| conn.transaction(f))) {
         Ok(result) => result,
         Err(_) => {
-            // The panic left the savepoint open; if it cannot be rolled back, the group's
-            // commit fails and every write in it reports that.
+            // The panic left the savepoint open. If it cannot be rolled back, the group's
+            // transaction is no longer intact and the whole group fails (see `run`).
             if let Err(e) = DbConnection::rollback_transaction(conn) {
                 tracing::error!("rolling back a write that panicked failed: {e}");
             }
             Err(E::from(DbError::Task("a write panicked".into())))
         }
     }
+}
+
+/// Whether the group's transaction is as every write must leave it: open, one level deep, not
+/// broken. A savepoint that could not be rolled back leaves it otherwise, and so does SQLite
+/// rolling back the whole transaction by itself (a full disk, an I/O error): the next write
+/// would then run outside it and commit on its own.
+fn transaction_intact(conn: &mut DbConnection) -> bool {
+    let depth = per_backend!(conn, |c| {
+        AnsiTransactionManager::transaction_manager_status_mut(c).transaction_depth()
+    });
+    matches!(depth, Ok(Some(depth)) if depth.get() == 1)
 }
 
 fn run(pool: &r2d2::Pool<ConnectionManager>, queue: &mpsc::Receiver<Job>) {
@@ -153,20 +164,36 @@ fn run(pool: &r2d2::Pool<ConnectionManager>, queue: &mpsc::Receiver<Job>) {
             continue;
         }
         let started = Instant::now();
-        let mut finishes = vec![first(Ok(&mut *conn))];
-        while finishes.len() < MAX_GROUP && started.elapsed() < MAX_GROUP_TIME {
-            match queue.try_recv() {
-                Ok(job) => finishes.push(job(Ok(&mut *conn))),
-                Err(_) => break,
+        let mut finishes = Vec::new();
+        let mut next = Some(first);
+        let mut intact = true;
+        while let Some(job) = next.take() {
+            finishes.push(job(Ok(&mut *conn)));
+            intact = transaction_intact(conn);
+            if intact && finishes.len() < MAX_GROUP && started.elapsed() < MAX_GROUP_TIME {
+                next = queue.try_recv().ok();
             }
         }
-        let outcome = DbConnection::commit_transaction(conn).map_err(|e| {
-            tracing::error!("a group of {} writes failed to commit: {e}", finishes.len());
-            if let Err(rollback) = DbConnection::rollback_transaction(conn) {
-                tracing::warn!("rollback failed: {rollback}");
-            }
-            CommitFailed::new(&e)
-        });
+        let outcome = if intact {
+            // On failure diesel has rolled the transaction back already.
+            DbConnection::commit_transaction(conn).map_err(|e| {
+                tracing::error!("a group of {} writes failed to commit: {e}", finishes.len());
+                CommitFailed::new(&e)
+            })
+        } else {
+            let message = format!(
+                "a write left the group's transaction broken; none of its {} writes were kept",
+                finishes.len()
+            );
+            tracing::error!("{message}");
+            // Whatever remains of it goes; a connection still mid-transaction afterwards is
+            // discarded by the pool (`has_broken`).
+            let _ = DbConnection::rollback_transaction(conn);
+            Err(CommitFailed {
+                kind: None,
+                message,
+            })
+        };
         for finish in finishes {
             finish(&outcome);
         }
@@ -226,36 +253,76 @@ mod tests {
         (dir, db)
     }
 
-    #[tokio::test]
+    /// Rows of `t` as another connection sees them: committed ones only.
+    fn committed_rows(path: &str) -> i64 {
+        let mut other = diesel::SqliteConnection::establish(path).unwrap();
+        diesel::sql_query("SELECT COUNT(*) AS id FROM t")
+            .get_result::<Id>(&mut other)
+            .unwrap()
+            .id
+    }
+
+    /// Occupies the writer for a while, so that the writes sent meanwhile queue up and then
+    /// form one group.
+    fn hold_the_writer(db: &Db) -> tokio::task::JoinHandle<Result<(), DbError>> {
+        let db = db.clone();
+        tokio::spawn(async move {
+            db.write(|_| {
+                std::thread::sleep(Duration::from_millis(300));
+                Ok(())
+            })
+            .await
+        })
+    }
+
+    /// Hands `f` to the writer before returning (so writes queue in call order); its result
+    /// comes from the task.
+    async fn queue<F>(db: &Db, f: F) -> tokio::task::JoinHandle<Result<(), DbError>>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<(), DbError> + Send + 'static,
+    {
+        let db = db.clone();
+        let mut write = Box::pin(async move { db.write(f).await });
+        // The first poll queues the write; it then waits for its group to commit.
+        let ready = tokio::select! {
+            biased;
+            result = &mut write => Some(result),
+            () = std::future::ready(()) => None,
+        };
+        match ready {
+            Some(result) => tokio::spawn(async move { result }),
+            None => tokio::spawn(write),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn writes_queued_meanwhile_share_a_commit_and_fail_alone() {
-        let (_dir, db) = open().await;
-        // The first write holds the writer while the others queue behind it.
-        let first = tokio::spawn({
-            let db = db.clone();
-            async move {
-                db.write(|conn| {
-                    std::thread::sleep(Duration::from_millis(300));
-                    insert(conn, 1)
-                })
-                .await
-            }
-        });
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        // Sees the first write's row (same transaction, not yet committed), so its second
-        // insert breaks the key: its own first insert must go too.
-        let failing = tokio::spawn({
-            let db = db.clone();
-            async move {
-                db.write(|conn| {
-                    insert(conn, 2)?;
-                    insert(conn, 1)
-                })
-                .await
-            }
-        });
+        let (dir, db) = open().await;
+        let path = dir.path().join("w.sqlite").display().to_string();
+        let holder = hold_the_writer(&db);
         tokio::time::sleep(Duration::from_millis(50)).await;
-        let last = db.write(|conn| insert(conn, 3));
-        let (first, failing, last) = (first.await.unwrap(), failing.await.unwrap(), last.await);
+        let first = queue(&db, |conn| insert(conn, 1)).await;
+        // In the same transaction as the first: another connection does not see row 1 yet, and
+        // inserting it again breaks the key, so this write's own first insert must go too.
+        let (seen_tx, seen) = std::sync::mpsc::channel();
+        let failing = queue(&db, move |conn| {
+            seen_tx.send(committed_rows(&path)).unwrap();
+            insert(conn, 2)?;
+            insert(conn, 1)
+        })
+        .await;
+        let last = queue(&db, |conn| insert(conn, 3)).await;
+        holder.await.unwrap().unwrap();
+        let (first, failing, last) = (
+            first.await.unwrap(),
+            failing.await.unwrap(),
+            last.await.unwrap(),
+        );
+        assert_eq!(
+            seen.recv().unwrap(),
+            0,
+            "the first write had committed alone"
+        );
         first.unwrap();
         last.unwrap();
         match failing {
@@ -268,6 +335,33 @@ mod tests {
             other => panic!("expected a unique violation, got {other:?}"),
         }
         assert_eq!(ids(&db).await, [1, 3]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_write_that_breaks_the_transaction_fails_its_group_and_no_more() {
+        let (_dir, db) = open().await;
+        let holder = hold_the_writer(&db);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let first = queue(&db, |conn| insert(conn, 10)).await;
+        // As SQLite does by itself after a full disk or an I/O error: the whole transaction is
+        // gone under diesel's feet.
+        let breaking = queue(&db, |conn| {
+            insert(conn, 11)?;
+            conn.batch_execute("ROLLBACK")?;
+            Ok(())
+        })
+        .await;
+        let after = queue(&db, |conn| insert(conn, 12)).await;
+        holder.await.unwrap().unwrap();
+        let (first, breaking, after) = (
+            first.await.unwrap(),
+            breaking.await.unwrap(),
+            after.await.unwrap(),
+        );
+        assert!(first.is_err(), "its group did not commit: {first:?}");
+        assert!(breaking.is_err(), "{breaking:?}");
+        after.unwrap();
+        assert_eq!(ids(&db).await, [12], "nothing of the broken group was kept");
     }
 
     #[tokio::test]

@@ -198,7 +198,7 @@ impl Store {
         outcome: Outcome,
     ) -> StoreResult<bool> {
         self.db
-            .run(move |conn| {
+            .write(move |conn| {
                 let now = OffsetDateTime::now_utc();
                 let mut sql = Sql::new("UPDATE delivery SET locked_until = NULL, updated = ");
                 sql.bind(Bind::Timestamp(now)).push(", ");
@@ -281,7 +281,7 @@ impl Store {
             .push(" WHERE status = 'failed' AND id IN ")
             .bind_list(ids.into_iter().map(Bind::Uuid));
         self.db
-            .run(move |conn| Ok::<_, DbError>(per_backend!(conn, |c| sql.execute(c))?))
+            .write(move |conn| Ok::<_, DbError>(per_backend!(conn, |c| sql.execute(c))?))
             .await
     }
 

@@ -368,7 +368,7 @@ impl Store {
         read: bool,
     ) -> StoreResult<()> {
         self.db()
-            .run(move |conn| {
+            .write(move |conn| {
                 let mut sql = Sql::new("INSERT INTO users (message_id, \"user\", read) VALUES (");
                 sql.bind(Bind::Uuid(id))
                     .push(", ")

@@ -191,7 +191,7 @@ impl Store {
     /// resuming clients how far the ids went; gives how many.
     pub async fn prune_signal_events(&self, cutoff: OffsetDateTime) -> StoreResult<usize> {
         self.db
-            .run(move |conn| {
+            .write(move |conn| {
                 let mut sql = Sql::new(
                     "DELETE FROM signal_event WHERE id < (SELECT MAX(id) FROM signal_event) \
                      AND created < ",
