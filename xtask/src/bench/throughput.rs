@@ -100,15 +100,18 @@ impl Scenario for Create {
             let body = create_body(&recipients(n), n);
             load::request(Method::POST, addr, CREATE_PATH, &token, Some(body))
         });
-        Ok(ctx.rt.block_on(
-            Load {
-                addr,
-                connections: CONNECTIONS,
-                until: timed(ctx),
-            }
-            .run(make, load::ok_json),
-        ))
+        Ok(drive(ctx, CONNECTIONS, timed(ctx), make))
     }
+}
+
+/// Runs a load of `make`'s requests against the server, each answer expected 200 with JSON.
+fn drive(ctx: &Ctx<'_>, connections: usize, until: Until, make: Arc<MakeRequest>) -> Samples {
+    let generator = Load {
+        addr: ctx.addr,
+        connections,
+        until,
+    };
+    ctx.rt.block_on(generator.run(make, load::ok_json))
 }
 
 /// What the read scenarios store before they measure.
@@ -209,14 +212,7 @@ impl Read {
             let body = create_body(&json!({"type": "entity", "entityRef": READER}), n);
             load::request(Method::POST, addr, CREATE_PATH, &token, Some(body))
         });
-        let seeded = ctx.rt.block_on(
-            Load {
-                addr,
-                connections: CONNECTIONS,
-                until: Until::Requests(reader),
-            }
-            .run(make, load::ok_json),
-        );
+        let seeded = drive(ctx, CONNECTIONS, Until::Requests(reader), make);
         interrupt::check()?;
         if let Some(e) = seeded.first_error {
             return Err(format!("seeding the reader's inbox: {e}"));
@@ -259,14 +255,7 @@ impl Scenario for Read {
         let (addr, path) = (ctx.addr, self.path);
         let make: Arc<MakeRequest> =
             Arc::new(move |_| load::request(Method::GET, addr, path, &token, None));
-        Ok(ctx.rt.block_on(
-            Load {
-                addr,
-                connections: self.connections,
-                until: timed(ctx),
-            }
-            .run(make, load::ok_json),
-        ))
+        Ok(drive(ctx, self.connections, timed(ctx), make))
     }
 }
 
