@@ -265,13 +265,13 @@ fn token(config: &Config, data_dir: &std::path::Path, args: TokenArgs) -> Result
         (None, Some(subject)) if !subject.trim().is_empty() => TokenKind::Service { subject },
         _ => return Err("--service needs a subject".into()),
     };
-    let keys = auth::signing_keys(&config.backend.auth, data_dir).map_err(|e| {
-        format!(
-            "cannot read or create the signing key in {}: {e}",
-            data_dir.display()
-        )
-    })?;
-    let token = auth::mint(&keys[0], &kind, ttl).map_err(|e| e.to_string())?;
+    let keys = auth::SigningKeys::load(config, data_dir).map_err(|e| e.to_string())?;
+    // Each role has its own key: senders hold the service key, only this command the user key.
+    let key = match kind {
+        TokenKind::User { .. } => &keys.user[0],
+        TokenKind::Service { .. } => &keys.service[0],
+    };
+    let token = auth::mint(key, &kind, ttl).map_err(|e| e.to_string())?;
     println!("{token}");
     Ok(())
 }

@@ -36,8 +36,8 @@ pub enum StartError {
     Database { what: String, message: String },
     #[error("cannot migrate the database: {0}")]
     Migration(String),
-    #[error("cannot read or create the signing key in {path}: {source}")]
-    SigningKey { path: PathBuf, source: io::Error },
+    #[error(transparent)]
+    SigningKey(#[from] auth::SigningKeyError),
     #[error("{0}")]
     Processors(String),
     #[error("cannot load the catalog: {0}")]
@@ -107,20 +107,27 @@ impl BackendBuilder {
         if !applied.is_empty() {
             tracing::info!(versions = ?applied, "applied database migrations");
         }
-        let keys = auth::signing_keys(&config.backend.auth, &self.data_dir).map_err(|source| {
-            StartError::SigningKey {
-                path: self.data_dir.clone(),
-                source,
+        let keys = auth::SigningKeys::load(&config, &self.data_dir)?;
+        for (configured, which) in [
+            (!config.backend.auth.keys.is_empty(), auth::KeyFile::Service),
+            (
+                !config.notifications.user_token_keys.is_empty(),
+                auth::KeyFile::User,
+            ),
+        ] {
+            if configured {
+                continue;
             }
-        })?;
-        if config.backend.auth.keys.is_empty() {
-            let key_file = auth::key_path(&self.data_dir);
+            let key_file = auth::key_path(&self.data_dir, which);
             let key_file = std::path::absolute(&key_file).unwrap_or(key_file);
-            tracing::info!(path = %key_file.display(), "tokens are signed with the generated key");
+            tracing::info!(path = %key_file.display(), key = ?which, "tokens are signed with the generated key");
             if db.backend() == crate::db::Backend::Postgres {
                 tracing::warn!(
-                    "no backend.auth.keys configured: instances sharing this PostgreSQL database \
-                     each generate their own key and refuse each other's tokens; configure one"
+                    key = ?which,
+                    "no key configured (backend.auth.keys for services, \
+                     notifications.userTokenKeys for users): instances sharing this PostgreSQL \
+                     database each generate their own key and refuse each other's tokens; \
+                     configure one"
                 );
             }
         }

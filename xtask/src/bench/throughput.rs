@@ -244,7 +244,13 @@ impl Scenario for Read {
     fn prepare(&self, dir: &Path) -> Result<Value, String> {
         let mut config = tokens::config();
         if self.seed.group_sends > 0 {
-            config["notifications"] = FanOut.prepare(dir)?["notifications"].take();
+            // The fan-out's catalog beside the user-token key.
+            if let (Some(ours), Value::Object(catalog)) = (
+                config["notifications"].as_object_mut(),
+                FanOut.prepare(dir)?["notifications"].take(),
+            ) {
+                ours.extend(catalog);
+            }
         }
         Ok(config)
     }

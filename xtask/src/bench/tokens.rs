@@ -1,6 +1,7 @@
 //! User tokens for the scenarios that act as users (readers, subscribers):
 //! HS256 Backstage user tokens, signed with a secret the scenario adds to
-//! the server's `backend.auth.keys`.
+//! the server's `notifications.userTokenKeys` (service keys do not verify
+//! user tokens).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -16,9 +17,9 @@ const USER_TOKEN_TYPE: &str = "vnd.backstage.user";
 
 /// The configuration under which the server accepts `user_token`s.
 pub fn config() -> Value {
-    json!({"backend": {"auth": {"keys": [
+    json!({"notifications": {"userTokenKeys": [
         {"secret": base64::engine::general_purpose::STANDARD.encode(SECRET)}
-    ]}}})
+    ]}})
 }
 
 /// A Backstage user token for `user_ref`, valid for an hour.
@@ -41,7 +42,7 @@ mod tests {
     #[test]
     fn the_secret_is_a_valid_key_for_the_server() {
         let config = config();
-        let secret = config["backend"]["auth"]["keys"][0]["secret"]
+        let secret = config["notifications"]["userTokenKeys"][0]["secret"]
             .as_str()
             .unwrap();
         let decoded = base64::engine::general_purpose::STANDARD

@@ -94,13 +94,18 @@ pub fn mint(secret: &[u8], kind: &TokenKind, ttl: Duration) -> Result<String, To
         .map_err(|e| TokenError::Invalid(e.to_string()))
 }
 
+/// Whether the header says a user token (else a service token).
+pub fn is_user_token(header: &Header) -> bool {
+    header.typ.as_deref() == Some(USER_TOKEN_TYPE)
+}
+
 /// Verifies `token`, whose header is `header`, against one secret.
 pub fn verify(token: &str, header: &Header, secret: &[u8]) -> Result<Verified, TokenError> {
     let mut validation = validation(Algorithm::HS256);
     validation.validate_aud = false;
     validation.set_required_spec_claims(&["exp", "sub"]);
     let claims = decode(token, &DecodingKey::from_secret(secret), &validation)?;
-    let kind = if header.typ.as_deref() == Some(USER_TOKEN_TYPE) {
+    let kind = if is_user_token(header) {
         user_kind(&claims)?
     } else if claims.sub.trim().is_empty() {
         return Err(TokenError::Invalid("empty subject".into()));

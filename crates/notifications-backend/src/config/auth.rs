@@ -83,10 +83,17 @@ pub(super) struct RawAuth {
     external_access: Vec<RawExternalAccess>,
 }
 
+/// An entry of a key list: `{secret: <base64>}`.
 #[derive(Deserialize)]
 #[serde(expecting = "a map with a secret")]
-struct RawKey {
+pub(super) struct RawKey {
     secret: Secret,
+}
+
+impl RawKey {
+    pub(super) fn into_secret(self) -> Vec<u8> {
+        self.secret.0
+    }
 }
 
 #[derive(Deserialize)]
@@ -288,7 +295,7 @@ impl RawAuth {
             })
             .collect::<Result<_, ConfigError>>()?;
         Ok(AuthConfig {
-            keys: self.keys.into_iter().map(|k| k.secret.0).collect(),
+            keys: self.keys.into_iter().map(RawKey::into_secret).collect(),
             external_access,
         })
     }

@@ -6,6 +6,7 @@ use notifications_common::{ChannelSetting, NotificationSettings, OriginSetting, 
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::auth::RawKey;
 use super::catalog::CatalogConfig;
 use super::coerce::{Bool, Positive, SecretString};
 use super::delivery::DeliveryConfig;
@@ -32,6 +33,10 @@ pub struct NotificationsConfig {
     pub metrics: bool,
     /// `notifications.legacyJanus` and `notifications.externalCallerSecret`.
     pub janus: JanusConfig,
+    /// `notifications.userTokenKeys`: decoded HS256 secrets that sign and verify user tokens
+    /// (the `token --user` command's) and nothing else. Unlike `backend.auth.keys`, which
+    /// senders hold, these stay with the service. Empty: the generated `user-key` file.
+    pub user_token_keys: Vec<Vec<u8>>,
 }
 
 /// `processors` is shown by key only: processors' options hold secrets (webhook keys, SMTP
@@ -53,6 +58,7 @@ impl std::fmt::Debug for NotificationsConfig {
             .field("delivery", &self.delivery)
             .field("signals", &self.signals)
             .field("janus", &self.janus)
+            .field("user_token_keys", &vec!["***"; self.user_token_keys.len()])
             .finish()
     }
 }
@@ -70,6 +76,7 @@ impl Default for NotificationsConfig {
             signals: SignalsConfig::default(),
             metrics: false,
             janus: JanusConfig::default(),
+            user_token_keys: Vec::new(),
         }
     }
 }
@@ -89,6 +96,7 @@ pub(super) struct RawNotifications {
     metrics: RawMetrics,
     legacy_janus: JanusConfig,
     external_caller_secret: Option<SecretString>,
+    user_token_keys: Vec<RawKey>,
 }
 
 #[derive(Default, Deserialize)]
@@ -115,6 +123,11 @@ impl From<RawNotifications> for NotificationsConfig {
             signals: raw.signals,
             metrics: raw.metrics.enabled.is_some_and(|b| b.0),
             janus: raw.legacy_janus.with_secret(raw.external_caller_secret),
+            user_token_keys: raw
+                .user_token_keys
+                .into_iter()
+                .map(RawKey::into_secret)
+                .collect(),
         }
     }
 }

@@ -4,7 +4,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::json;
 
 use crate::db_test;
-use crate::support::USER;
+use crate::support::{KEY, USER};
 
 db_test!(every_plugin_route_needs_a_bearer_token, |app| {
     for (method, path) in [
@@ -35,7 +35,7 @@ db_test!(invalid_tokens_are_401, |app| {
         header.typ = Some(typ.into());
         jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(key)).unwrap()
     };
-    let key = b"test-signing-key-for-the-api-tests";
+    let key = KEY;
     let cases = [
         "garbage".to_owned(),
         sign(
@@ -147,4 +147,42 @@ db_test!(users_never_see_each_others_data, |app| {
     );
     // A token's subject is matched case-insensitively, like catalog refs.
     assert_eq!(app.list("User:Default/ALICE", "").await["totalCount"], 1);
+});
+
+// Senders are given `backend.auth.keys` to sign their service tokens. A user token signed with
+// that key must not pass, or any sender could read and change any user's inbox.
+db_test!(a_service_key_cannot_sign_user_tokens, |app| {
+    let id = app.send_to(USER, json!({"title": "private"})).await;
+    let now = jsonwebtoken::get_current_timestamp();
+    let mut header = Header::new(Algorithm::HS256);
+    header.typ = Some("vnd.backstage.user".into());
+    let forged = jsonwebtoken::encode(
+        &header,
+        &json!({"sub": USER, "ent": [USER], "exp": now + 60}),
+        &EncodingKey::from_secret(KEY),
+    )
+    .unwrap();
+    for (method, path, body) in [
+        (reqwest::Method::GET, "/notifications".to_owned(), None),
+        (reqwest::Method::GET, format!("/notifications/{id}"), None),
+        (reqwest::Method::GET, "/status".to_owned(), None),
+        (reqwest::Method::GET, "/settings".to_owned(), None),
+        (
+            reqwest::Method::POST,
+            "/notifications/update".to_owned(),
+            Some(json!({"ids": [id], "read": true})),
+        ),
+    ] {
+        let r = app
+            .request(method, &path, Some(&forged), body.as_ref())
+            .await;
+        r.assert_error(401, "AuthenticationError");
+        assert!(r.message().contains("service key"), "{path}: {}", r.text);
+    }
+    // The notification is untouched, and the user's own token still reads it.
+    let r = app
+        .get(&format!("/notifications/{id}"), &app.user_token(USER))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["read"], serde_json::Value::Null);
 });

@@ -83,6 +83,7 @@ async fn serve_with_no_configuration_uses_embedded_sqlite_and_stops_on_sigterm()
     );
     assert!(dir.path().join("data/notifications.sqlite").exists());
     assert!(dir.path().join("data/auth-key").exists());
+    assert!(dir.path().join("data/user-key").exists());
 
     // Tokens minted by the CLI work against the server it started.
     let service = token(dir.path(), &["--service", "cli-test"]).await;
@@ -93,6 +94,23 @@ async fn serve_with_no_configuration_uses_embedded_sqlite_and_stops_on_sigterm()
     let list = api.get("/notifications", &user).await.body;
     assert_eq!(list["totalCount"], 1);
     assert_eq!(list["notifications"][0]["origin"], "cli-test");
+    // The generated service key, which senders are given, does not sign user tokens.
+    let service_key = std::fs::read_to_string(dir.path().join("data/auth-key")).unwrap();
+    let service_key = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        service_key.trim(),
+    )
+    .unwrap();
+    let forged = notifications_backend::auth::mint(
+        &service_key,
+        &notifications_backend::auth::TokenKind::User {
+            user_ref: "user:default/jane".into(),
+            ownership_refs: vec![],
+        },
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    assert_eq!(api.get("/notifications", &forged).await.status, 401);
 
     let pid = child.id().unwrap().to_string();
     let killed = Command::new("kill")
@@ -181,6 +199,7 @@ fn example_configurations_are_valid() {
     let env = |name: &str| match name {
         "PG_PASSWORD" => Some("secret".to_owned()),
         "AUTH_SECRET" => Some("c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0".to_owned()),
+        "USER_TOKEN_SECRET" => Some("dXNlci11c2VyLXVzZXItdXNlci11c2VyLXVzZXI=".to_owned()),
         _ => None,
     };
     let mut checked = 0;

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use notifications_backend::auth::{Authenticator, Principal};
+use notifications_backend::auth::{Authenticator, Principal, SigningKeys};
 use notifications_backend::config::Config;
 use p256::pkcs8::EncodePrivateKey;
 use serde_json::{Value, json};
@@ -227,7 +227,11 @@ async fn user_tokens_give_their_ownership_refs() {
     let key = Signer::new(1, "k1");
     let keys = KeyServer::start(&[&key]);
     let config = Config::from_yaml_str(&keys.config("")).unwrap();
-    let auth = Authenticator::new(vec![], &config.backend.auth, &config.discovery).unwrap();
+    let no_keys = SigningKeys {
+        service: vec![],
+        user: vec![],
+    };
+    let auth = Authenticator::new(no_keys, &config.backend.auth, &config.discovery).unwrap();
     let token = key.sign("vnd.backstage.user", &user_claims("User:default/Jane"));
     assert_eq!(
         auth.authenticate_header(Some(&format!("Bearer {token}")))

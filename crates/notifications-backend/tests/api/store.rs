@@ -191,19 +191,26 @@ async fn in_memory_sqlite_keeps_its_data_across_requests() {
         .start()
         .await
         .unwrap();
-    let key = std::fs::read_to_string(dir.path().join("auth-key")).unwrap();
-    let key =
-        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, key.trim()).unwrap();
-    let mint = |kind| {
-        notifications_backend::auth::mint(&key, &kind, std::time::Duration::from_secs(60)).unwrap()
+    let key = |file: &str| {
+        let text = std::fs::read_to_string(dir.path().join(file)).unwrap();
+        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, text.trim()).unwrap()
     };
-    let service = mint(notifications_backend::auth::TokenKind::Service {
-        subject: "s".into(),
-    });
-    let user = mint(notifications_backend::auth::TokenKind::User {
-        user_ref: USER.into(),
-        ownership_refs: vec![],
-    });
+    let mint = |key: &[u8], kind| {
+        notifications_backend::auth::mint(key, &kind, std::time::Duration::from_secs(60)).unwrap()
+    };
+    let service = mint(
+        &key("auth-key"),
+        notifications_backend::auth::TokenKind::Service {
+            subject: "s".into(),
+        },
+    );
+    let user = mint(
+        &key("user-key"),
+        notifications_backend::auth::TokenKind::User {
+            user_ref: USER.into(),
+            ownership_refs: vec![],
+        },
+    );
     let api = Api::new(&format!("http://{}", running.local_addr()));
     let body =
         json!({"recipients": {"type": "entity", "entityRef": USER}, "payload": {"title": "t"}});

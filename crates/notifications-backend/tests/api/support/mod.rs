@@ -30,9 +30,11 @@ pub const SERVICE_TOKEN: &str = "test-service-token";
 pub const SERVICE: &str = "external:test-service";
 /// The user of upstream's fixtures.
 pub const USER: &str = "user:default/mock";
-/// base64 of "test-signing-key-for-the-api-tests".
+/// base64 of "test-signing-key-for-the-api-tests": the service key (`backend.auth.keys`).
 pub const KEY_BASE64: &str = "dGVzdC1zaWduaW5nLWtleS1mb3ItdGhlLWFwaS10ZXN0cw==";
-const KEY: &[u8] = b"test-signing-key-for-the-api-tests";
+pub const KEY: &[u8] = b"test-signing-key-for-the-api-tests";
+/// The user-token key (`notifications.userTokenKeys`).
+const USER_KEY: &[u8] = b"test-user-token-key-for-the-api-tests";
 
 const BASE_CONFIG: &str = r#"
 app:
@@ -41,12 +43,15 @@ backend:
   listen: { host: 127.0.0.1, port: 0 }
   auth:
     keys:
-      - secret: KEY
+      - secret: SERVICE_KEY_BASE64
     externalAccess:
       - type: static
         options: { token: test-service-token, subject: external:test-service }
       - type: static
         options: { token: test-service2-token, subject: external:test-service2 }
+notifications:
+  userTokenKeys:
+    - secret: USER_KEY_BASE64
 "#;
 
 /// A running backend and a client for it.
@@ -384,16 +389,20 @@ pub fn config_files_with(dir: &Path, database_yaml: &str, extra_yaml: &str) -> V
     let base = dir.join("base.yaml");
     let database = dir.join("database.yaml");
     let extra = dir.join("extra.yaml");
-    std::fs::write(&base, BASE_CONFIG.replace("KEY", KEY_BASE64)).unwrap();
+    let b64 = |key| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, key);
+    let base_config = BASE_CONFIG
+        .replace("SERVICE_KEY_BASE64", KEY_BASE64)
+        .replace("USER_KEY_BASE64", &b64(USER_KEY));
+    std::fs::write(&base, base_config).unwrap();
     std::fs::write(&database, database_yaml).unwrap();
     std::fs::write(&extra, extra_yaml).unwrap();
     vec![base, database, extra]
 }
 
-/// A user token of the fixture signing key.
+/// A user token of the fixture user-token key.
 pub fn user_token(user: &str) -> String {
     mint(
-        KEY,
+        USER_KEY,
         &TokenKind::User {
             user_ref: user.into(),
             ownership_refs: vec![],
