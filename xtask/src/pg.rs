@@ -148,6 +148,22 @@ impl TempPostgres {
         sys::run_quiet(&mut cmd, "pg_ctl start").map_err(|e| self.with_log_tail(e))
     }
 
+    /// Kills the server as a crash would (`pg_ctl stop -m immediate`: no checkpoint, sessions
+    /// cut); [`Self::start_again`] brings it back, on the same port, through crash recovery.
+    pub fn crash(&self) -> Result<(), String> {
+        let mut cmd = self.server_command("pg_ctl");
+        cmd.arg("-D")
+            .arg(self.data_dir())
+            .args(["-w", "-t", "60", "-m", "immediate", "stop"]);
+        sys::run_quiet(&mut cmd, "pg_ctl stop").map_err(|e| self.with_log_tail(e))
+    }
+
+    /// Starts the server again after [`Self::crash`] and waits until it accepts connections.
+    pub fn start_again(&mut self, durable: bool) -> Result<(), String> {
+        self.launch(durable)?;
+        self.wait_until_ready()
+    }
+
     /// Restarts the server (fast shutdown: sessions are cut, as in a real restart) and waits
     /// until it accepts connections again.
     pub fn restart(&self) -> Result<(), String> {

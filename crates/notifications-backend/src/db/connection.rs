@@ -96,7 +96,7 @@ impl ConnectionManager {
 
     pub fn establish(&self) -> diesel::ConnectionResult<DbConnection> {
         match &self.target {
-            Target::Postgres(url) => PgConnection::establish(url).map(DbConnection::Postgres),
+            Target::Postgres(url) => establish_postgres(url).map(DbConnection::Postgres),
             Target::Sqlite(path) => {
                 let mut conn = SqliteConnection::establish(path)?;
                 let pragmas = if path == ":memory:" {
@@ -116,6 +116,21 @@ impl ConnectionManager {
             }
         }
     }
+}
+
+/// How long libpq waits for a server that does not answer (its minimum). Without it an
+/// unreachable host holds a connection attempt for as long as the OS retries (minutes).
+const PG_CONNECT_TIMEOUT_SECONDS: u32 = 2;
+
+/// Connects to PostgreSQL, with [`PG_CONNECT_TIMEOUT_SECONDS`] unless the URL sets its own.
+pub fn establish_postgres(url: &str) -> diesel::ConnectionResult<PgConnection> {
+    if url.contains("connect_timeout=") {
+        return PgConnection::establish(url);
+    }
+    let separator = if url.contains('?') { '&' } else { '?' };
+    PgConnection::establish(&format!(
+        "{url}{separator}connect_timeout={PG_CONNECT_TIMEOUT_SECONDS}"
+    ))
 }
 
 impl r2d2::ManageConnection for ConnectionManager {

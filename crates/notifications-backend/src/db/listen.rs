@@ -8,13 +8,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use diesel::RunQueryDsl;
 use diesel::pg::PgConnection;
-use diesel::{Connection, RunQueryDsl};
 
 const TICK: Duration = Duration::from_millis(50);
 /// How often an idle connection is checked (a silently dead network is found this way).
 const KEEPALIVE: Duration = Duration::from_secs(30);
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// Short, so that after an outage the listener is back within a second of the database (what was
+/// notified meanwhile is caught up by the callers); one attempt a second costs nothing.
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
 /// Stops listening when dropped.
 pub struct Listener {
@@ -68,7 +70,7 @@ pub fn listen(
 }
 
 fn connect(url: &str, channel: &str) -> diesel::QueryResult<PgConnection> {
-    let mut conn = PgConnection::establish(url)
+    let mut conn = super::connection::establish_postgres(url)
         .map_err(|e| diesel::result::Error::QueryBuilderError(e.into()))?;
     diesel::sql_query(format!("LISTEN {channel}")).execute(&mut conn)?;
     Ok(conn)

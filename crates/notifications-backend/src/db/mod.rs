@@ -17,12 +17,23 @@ pub use connection::{Backend, ConnectionManager, DbConnection, MultiBackend, Tar
 pub use sql::{Bind, Sql};
 use transaction::write_transaction;
 
+/// SQLite connections are local and never go away: a wait means a busy machine, worth waiting
+/// out.
+const SQLITE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(10);
+/// With PostgreSQL down, a request is answered 503 after this wait rather than hang, and the pool
+/// retries connecting at least every half of it, so the first request once the database is back
+/// succeeds within about this long. Under load a healthy pool hands out connections in
+/// milliseconds.
+const POSTGRES_CONNECTION_TIMEOUT: Duration = Duration::from_millis(750);
+
 /// Pool sizes and waits.
 #[derive(Clone, Debug)]
 pub struct PoolOptions {
     pub max_size: u32,
     pub min_idle: Option<u32>,
-    /// How long a request waits for a free connection before it is refused (503).
+    /// How long a request waits for a free connection before it is refused (503). The pool
+    /// also retries failed connection attempts at most half this apart, so it bounds how long
+    /// after a database outage the first request succeeds.
     pub connection_timeout: Duration,
 }
 
@@ -30,16 +41,16 @@ impl PoolOptions {
     /// Defaults that suit the target: an in-memory SQLite database is one connection that must
     /// never be closed (closing it loses the data).
     pub fn for_target(target: &Target) -> Self {
-        let max_size = match target {
-            Target::Sqlite(path) if path == ":memory:" => 1,
-            Target::Sqlite(_) => 8,
-            Target::Postgres(_) => 10,
+        let (max_size, connection_timeout) = match target {
+            Target::Sqlite(path) if path == ":memory:" => (1, SQLITE_CONNECTION_TIMEOUT),
+            Target::Sqlite(_) => (8, SQLITE_CONNECTION_TIMEOUT),
+            Target::Postgres(_) => (10, POSTGRES_CONNECTION_TIMEOUT),
         };
         Self {
             max_size,
             // Connections beyond the first are opened as requests need them.
             min_idle: Some(1),
-            connection_timeout: Duration::from_secs(10),
+            connection_timeout,
         }
     }
 }

@@ -13,6 +13,7 @@ mod idempotency;
 mod janus;
 mod jwks;
 mod list;
+mod outage;
 mod processors;
 mod recipients;
 mod remote_catalog;
