@@ -10,6 +10,7 @@ pub mod metrics;
 mod notifications;
 mod openapi;
 mod query;
+pub use query::{list_options, topics_options};
 mod settings;
 mod signals;
 mod stream;

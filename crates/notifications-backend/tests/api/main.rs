@@ -14,6 +14,7 @@ mod janus;
 mod jwks;
 mod list;
 mod outage;
+mod plans;
 mod processors;
 mod recipients;
 mod remote_catalog;

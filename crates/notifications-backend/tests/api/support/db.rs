@@ -80,6 +80,31 @@ impl TestDb {
         Store::new(Db::open(target, &options).expect("open the test database"))
     }
 
+    /// Runs `sql` (several statements) on a connection of its own, e.g. to seed many rows at once.
+    pub fn execute(&self, sql: &str) {
+        match self {
+            Self::Sqlite { dir } => {
+                let path = dir.path().join("test.sqlite");
+                let mut conn = diesel::SqliteConnection::establish(&path.to_string_lossy())
+                    .expect("open the test database");
+                conn.batch_execute("PRAGMA busy_timeout = 10000;")
+                    .and_then(|()| conn.batch_execute(sql))
+                    .expect("SQL runs");
+            }
+            Self::Postgres { url, .. } => PgConnection::establish(url)
+                .expect("connect to the test database")
+                .batch_execute(sql)
+                .expect("SQL runs"),
+        }
+    }
+
+    pub fn kind(&self) -> DbKind {
+        match self {
+            Self::Sqlite { .. } => DbKind::Sqlite,
+            Self::Postgres { .. } => DbKind::Postgres,
+        }
+    }
+
     /// The `backend.database` section for this database.
     pub fn config_yaml(&self) -> String {
         match self {

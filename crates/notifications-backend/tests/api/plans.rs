@@ -1,0 +1,294 @@
+//! The plans of the inbox reads real clients send, on both databases: each part of the user's
+//! side walks the index named here and stops after the page, with no sort of the inbox and no
+//! scan of the table. A dropped index or a query that stops matching one fails here.
+//!
+//! PostgreSQL plans by statistics, so the inbox is seeded with thousands of rows and analysed;
+//! SQLite plans by its rules (the service never runs ANALYZE), the same at any size.
+
+use notifications_backend::http::{list_options, topics_options};
+use notifications_backend::store::ListFilters;
+
+use crate::db_test;
+use crate::support::{DbKind, TestApp, USER};
+
+/// 20,000 rows, half of them the fixture user's (a tenth read, a few saved, a tenth without
+/// topic, a fifth updated), the rest spread over 50 other users; five broadcasts, one read.
+fn seed(app: &TestApp) {
+    let (id, time, minutes, seconds, series, end) = match app.db.kind() {
+        DbKind::Postgres => (
+            "gen_random_uuid()",
+            "now()",
+            "now() - make_interval(mins => i)",
+            "now() - make_interval(secs => i)",
+            "SELECT i FROM generate_series(1, 20000) AS g (i)",
+            "ANALYZE;",
+        ),
+        DbKind::Sqlite => (
+            "lower(printf('%s-%s-4%s-a%s-%s', hex(randomblob(4)), hex(randomblob(2)), \
+             substr(hex(randomblob(2)), 2), substr(hex(randomblob(2)), 2), hex(randomblob(6))))",
+            "strftime('%Y-%m-%dT%H:%M:%f000Z', 'now')",
+            "strftime('%Y-%m-%dT%H:%M:%f000Z', 'now', '-' || i || ' minutes')",
+            "strftime('%Y-%m-%dT%H:%M:%f000Z', 'now', '-' || i || ' seconds')",
+            "WITH RECURSIVE g (i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM g WHERE i < 20000) \
+             SELECT i FROM g",
+            "",
+        ),
+    };
+    app.db.execute(&format!(
+        "INSERT INTO notification (id, user_ref, title, description, severity, origin, topic, \
+           created, updated, read, saved) \
+         SELECT {id}, \
+           CASE WHEN i % 2 = 0 THEN '{USER}' ELSE 'user:default/other-' || (i % 50) END, \
+           'title ' || i, 'number ' || i, \
+           CASE (i / 2) % 4 WHEN 0 THEN 'critical' WHEN 1 THEN 'high' WHEN 2 THEN 'normal' \
+             ELSE 'low' END, \
+           'origin-' || (i % 7), \
+           CASE WHEN (i / 2) % 10 = 0 THEN NULL ELSE 'topic-' || ((i / 2) % 20) END, \
+           {minutes}, \
+           CASE WHEN i % 5 = 0 THEN {seconds} END, \
+           CASE WHEN i % 20 = 2 THEN {time} END, \
+           CASE WHEN i % 200 = 4 THEN {time} END \
+         FROM ({series}) AS numbers; \
+         INSERT INTO broadcast (id, title, severity, origin, topic, created) \
+         SELECT {id}, 'broadcast ' || i, 'normal', 'origin-1', 'topic-1', {minutes} \
+         FROM ({series}) AS numbers WHERE i <= 5; \
+         {end}"
+    ));
+}
+
+/// A node of a plan and the nodes below it, as the lines of [`Store::explain_list`] give them.
+struct Node<'a> {
+    line: &'a str,
+    children: Vec<Node<'a>>,
+}
+
+fn indent(line: &str) -> usize {
+    line.len() - line.trim_start().len()
+}
+
+/// PostgreSQL's text plans mark nodes with `->` (the first line is the root); their detail
+/// lines (`Index Cond`, `Sort Key`, ...) are not nodes. SQLite's lines are all nodes.
+fn tree(lines: &[String], kind: DbKind) -> Vec<Node<'_>> {
+    let nodes: Vec<(usize, &str)> = lines
+        .iter()
+        .enumerate()
+        .filter(|(i, l)| kind == DbKind::Sqlite || *i == 0 || l.trim_start().starts_with("->"))
+        .map(|(_, l)| (indent(l), l.trim_start().trim_start_matches("->").trim()))
+        .collect();
+    fn build<'a>(
+        nodes: &[(usize, &'a str)],
+        mut at: usize,
+        depth: usize,
+    ) -> (Vec<Node<'a>>, usize) {
+        let mut level = Vec::new();
+        while at < nodes.len() && nodes[at].0 == depth {
+            let line = nodes[at].1;
+            at += 1;
+            let children = match nodes.get(at) {
+                Some(&(d, _)) if d > depth => {
+                    let (children, next) = build(nodes, at, d);
+                    at = next;
+                    children
+                }
+                _ => Vec::new(),
+            };
+            level.push(Node { line, children });
+        }
+        (level, at)
+    }
+    let mut roots = Vec::new();
+    let mut at = 0;
+    while at < nodes.len() {
+        let (level, next) = build(&nodes, at, nodes[at].0);
+        roots.extend(level);
+        at = next.max(at + 1);
+    }
+    roots
+}
+
+/// How a plan reads the user's rows (`notification n`): for each access, the index used and
+/// whether something sorts its rows (its parent on PostgreSQL, a temporary b-tree beside it on
+/// SQLite).
+fn user_walks(nodes: &[Node<'_>], parent: Option<&str>, out: &mut Vec<(String, bool)>) {
+    for node in nodes {
+        let reads_notification = node.line.contains(" on notification n")
+            || node.line.starts_with("SEARCH n ")
+            || node.line.starts_with("SCAN n ")
+            || node.line == "SCAN n";
+        if reads_notification {
+            let index = node
+                .line
+                .split_whitespace()
+                .skip_while(|w| *w != "INDEX" && *w != "using")
+                .nth(1)
+                .unwrap_or("<no index>")
+                .to_owned();
+            let sorted_by_parent = parent.is_some_and(|p| p.contains("Sort"));
+            let sorted_beside = nodes
+                .iter()
+                .any(|sibling| sibling.line.starts_with("USE TEMP B-TREE"));
+            out.push((index, sorted_by_parent || sorted_beside));
+        }
+        user_walks(&node.children, Some(node.line), out);
+    }
+}
+
+/// The plan of `query` and how it reads the inbox.
+async fn walks(app: &TestApp, query: &str) -> (Vec<(String, bool)>, String) {
+    let options = list_options(query).unwrap();
+    let plan = app.db.store().explain_list(USER, &options).await.unwrap();
+    let mut walks = Vec::new();
+    user_walks(&tree(&plan, app.db.kind()), None, &mut walks);
+    (walks, plan.join("\n"))
+}
+
+async fn assert_walks(app: &TestApp, query: &str, expected: &[&str]) {
+    let (walks, shown) = walks(app, query).await;
+    assert!(!walks.is_empty(), "{query}: no read of the inbox?\n{shown}");
+    for (index, sorted) in &walks {
+        assert!(
+            expected.contains(&index.as_str()),
+            "{query}: reads the inbox through {index}, expected {expected:?}\n{shown}"
+        );
+        assert!(!sorted, "{query}: sorts the inbox\n{shown}");
+    }
+}
+
+/// What Backstage's page and other clients send, with the index each part walks.
+const SHAPES: &[(&str, &[&str])] = &[
+    ("limit=20&offset=0", &["notification_user_created_idx"]),
+    (
+        "limit=20&offset=0&orderField=created,desc",
+        &["notification_user_created_idx"],
+    ),
+    (
+        "limit=20&offset=0&orderField=created,asc",
+        &["notification_user_created_idx"],
+    ),
+    (
+        "limit=20&offset=200&orderField=created,desc",
+        &["notification_user_created_idx"],
+    ),
+    (
+        "limit=20&offset=0&orderField=title,asc",
+        &["notification_user_title_idx"],
+    ),
+    (
+        "limit=20&offset=0&orderField=title,desc",
+        &["notification_user_title_idx"],
+    ),
+    (
+        "limit=20&offset=0&orderField=topic,asc",
+        &["notification_user_topic_idx"],
+    ),
+    (
+        "limit=20&offset=0&orderField=topic,desc",
+        &["notification_user_topic_idx"],
+    ),
+    (
+        "limit=20&offset=0&orderField=origin,asc",
+        &["notification_user_origin_idx"],
+    ),
+    (
+        "limit=20&offset=0&orderField=origin,desc",
+        &["notification_user_origin_idx"],
+    ),
+    (
+        "limit=20&offset=0&orderField=severity,desc",
+        &["notification_user_severity_idx"],
+    ),
+    (
+        "limit=20&offset=0&orderField=severity,asc",
+        &["notification_user_severity_idx"],
+    ),
+    (
+        "limit=20&offset=0&orderField=updated,desc",
+        &["notification_user_updated_idx"],
+    ),
+    (
+        "limit=20&offset=0&orderField=updated,asc",
+        &["notification_user_updated_idx"],
+    ),
+    (
+        "limit=20&offset=0&orderField=read,desc",
+        &["notification_user_read_idx"],
+    ),
+    (
+        "limit=20&offset=0&orderField=read,asc",
+        &["notification_user_read_idx"],
+    ),
+    (
+        "limit=20&offset=0&orderField=saved,desc",
+        &[
+            "notification_user_saved_idx",
+            "notification_user_created_idx",
+        ],
+    ),
+    (
+        "limit=20&offset=0&orderField=saved,asc",
+        &[
+            "notification_user_saved_idx",
+            "notification_user_created_idx",
+        ],
+    ),
+    (
+        "limit=20&offset=0&read=false&orderField=created,desc",
+        &["notification_user_read_idx"],
+    ),
+    (
+        "limit=20&offset=0&read=true&orderField=created,desc",
+        &["notification_user_read_created_idx"],
+    ),
+    (
+        "limit=20&offset=0&saved=true&orderField=created,desc",
+        &["notification_user_saved_created_idx"],
+    ),
+    (
+        "limit=20&offset=0&topic=topic-3&orderField=created,desc",
+        &["notification_user_topic_idx"],
+    ),
+    (
+        "limit=20&offset=0&minimumSeverity=high&orderField=created,desc",
+        &["notification_user_severity_idx"],
+    ),
+    (
+        "limit=20&offset=0&createdAfter=2020-01-01T00:00:00Z&orderField=created,desc",
+        &["notification_user_created_idx"],
+    ),
+    // Backstage's notifications page as it opens.
+    (
+        "limit=5&offset=0&minimumSeverity=low&orderField=created,desc&read=false",
+        &["notification_user_read_idx"],
+    ),
+];
+
+db_test!(every_common_list_shape_walks_an_index, |app| {
+    seed(&app);
+    for (query, expected) in SHAPES {
+        assert_walks(&app, query, expected).await;
+    }
+    // The check sees a sort: no index orders by description, so that page sorts the inbox.
+    let (walks, shown) = walks(&app, "limit=20&offset=0&orderField=description,asc").await;
+    assert!(
+        walks
+            .iter()
+            .any(|(index, sorted)| *sorted || index == "<no index>"),
+        "{shown}"
+    );
+});
+
+db_test!(topics_probe_the_topic_index_once_per_topic, |app| {
+    seed(&app);
+    for query in ["read=false&minimumSeverity=low", "", "read=true"] {
+        let filters = ListFilters::from(&topics_options(query).unwrap());
+        let plan = app.db.store().explain_topics(USER, filters).await.unwrap();
+        let mut walks = Vec::new();
+        user_walks(&tree(&plan, app.db.kind()), None, &mut walks);
+        let shown = plan.join("\n");
+        assert!(!walks.is_empty(), "{query}: no read of the inbox?\n{shown}");
+        for (index, sorted) in walks {
+            assert_eq!(index, "notification_user_topic_idx", "{query}\n{shown}");
+            assert!(!sorted, "{query}\n{shown}");
+        }
+    }
+});

@@ -1,0 +1,16 @@
+DROP INDEX broadcast_user_status_saved_idx;
+DROP INDEX broadcast_user_status_read_idx;
+DROP INDEX broadcast_severity_idx;
+DROP INDEX broadcast_origin_idx;
+DROP INDEX broadcast_topic_idx;
+DROP INDEX broadcast_title_idx;
+DROP INDEX broadcast_updated_idx;
+DROP INDEX notification_user_saved_created_idx;
+DROP INDEX notification_user_saved_idx;
+DROP INDEX notification_user_read_created_idx;
+DROP INDEX notification_user_read_idx;
+DROP INDEX notification_user_severity_idx;
+DROP INDEX notification_user_origin_idx;
+DROP INDEX notification_user_topic_idx;
+DROP INDEX notification_user_title_idx;
+DROP INDEX notification_user_updated_idx;
