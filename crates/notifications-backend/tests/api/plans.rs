@@ -12,7 +12,8 @@ use crate::db_test;
 use crate::support::{DbKind, TestApp, USER};
 
 /// 20,000 rows, half of them the fixture user's (a tenth read, a few saved, a tenth without
-/// topic, a fifth updated), the rest spread over 50 other users; five broadcasts, one read.
+/// topic, a fifth updated), the rest spread over 50 other users; every thousandth has a needle
+/// in its description; five broadcasts.
 fn seed(app: &TestApp) {
     let (id, time, minutes, seconds, series, end) = match app.db.kind() {
         DbKind::Postgres => (
@@ -39,7 +40,8 @@ fn seed(app: &TestApp) {
            created, updated, read, saved) \
          SELECT {id}, \
            CASE WHEN i % 2 = 0 THEN '{USER}' ELSE 'user:default/other-' || (i % 50) END, \
-           'title ' || i, 'number ' || i, \
+           'title ' || i, \
+           CASE WHEN i % 1000 = 0 THEN 'a needle, number ' || i ELSE 'number ' || i END, \
            CASE (i / 2) % 4 WHEN 0 THEN 'critical' WHEN 1 THEN 'high' WHEN 2 THEN 'normal' \
              ELSE 'low' END, \
            'origin-' || (i % 7), \
@@ -275,6 +277,63 @@ db_test!(every_common_list_shape_walks_an_index, |app| {
             .any(|(index, sorted)| *sorted || index == "<no index>"),
         "{shown}"
     );
+});
+
+// A rare text is found through the search index, not by reading the inbox; a common one walks
+// the inbox newest first and stops after a page of matches.
+db_test!(searches_use_the_search_index_when_it_pays, |app| {
+    seed(&app);
+    let rare = "limit=20&offset=0&search=Needle&orderField=created,desc";
+    let store = app.db.store();
+    let lists = store
+        .explain_list(USER, &list_options(rare).unwrap())
+        .await
+        .unwrap();
+    let topics = store
+        .explain_topics(
+            USER,
+            ListFilters::from(&topics_options("search=Needle").unwrap()),
+        )
+        .await
+        .unwrap();
+    for plan in [lists, topics] {
+        let shown = plan.join("\n");
+        match app.db.kind() {
+            DbKind::Postgres => {
+                assert!(shown.contains("notification_title_trgm_idx"), "{shown}");
+                assert!(
+                    shown.contains("notification_description_trgm_idx"),
+                    "{shown}"
+                );
+                assert!(!shown.contains("Seq Scan on notification"), "{shown}");
+            }
+            DbKind::Sqlite => {
+                assert!(
+                    shown.contains("SCAN notification_search VIRTUAL TABLE"),
+                    "{shown}"
+                );
+                assert!(
+                    !shown.contains("SCAN n\n") && !shown.ends_with("SCAN n"),
+                    "{shown}"
+                );
+            }
+        }
+    }
+    assert_walks(
+        &app,
+        "limit=20&offset=0&search=number&orderField=created,desc",
+        &["notification_user_created_idx"],
+    )
+    .await;
+    // Found either way, with the same answer: the index only proposes candidates.
+    let token = app.user_token(USER);
+    let r = app.get("/notifications?search=NEEDLE", &token).await;
+    assert_eq!(r.body["totalCount"], 20, "{}", r.text);
+    let r = app.get("/notifications?search=eedl&limit=3", &token).await;
+    assert_eq!(r.body["totalCount"], 20, "{}", r.text);
+    assert_eq!(r.body["notifications"].as_array().unwrap().len(), 3);
+    let r = app.get("/notifications?search=ne&limit=1", &token).await;
+    assert!(r.body["totalCount"].as_u64().unwrap() >= 20, "{}", r.text);
 });
 
 db_test!(topics_probe_the_topic_index_once_per_topic, |app| {
