@@ -10,6 +10,7 @@ mod create;
 mod email;
 mod end_to_end;
 mod idempotency;
+mod instances;
 mod janus;
 mod jwks;
 mod list;

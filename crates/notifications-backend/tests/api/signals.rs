@@ -14,7 +14,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
 use crate::on_both_databases;
 use crate::support::{self, Api, DbKind, SERVICE_TOKEN, TestApp, USER};
 
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub(crate) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 const ALICE: &str = "user:default/alice";
 const BOB: &str = "user:default/bob";
@@ -59,7 +59,7 @@ async fn command(socket: &mut Socket, action: &str, channel: &str) {
     }
 }
 
-async fn subscribed(api: &Api, token: Option<&str>) -> Socket {
+pub(crate) async fn subscribed(api: &Api, token: Option<&str>) -> Socket {
     let (mut socket, _) = open(api, token).await.expect("connects");
     command(&mut socket, "subscribe", "notifications").await;
     socket
@@ -74,7 +74,7 @@ async fn next_message(socket: &mut Socket, wait: Duration) -> Option<Message> {
 }
 
 /// The next `{channel, message}` frame within `wait`, skipping control frames.
-async fn next_frame(socket: &mut Socket, wait: Duration) -> Option<Value> {
+pub(crate) async fn next_frame(socket: &mut Socket, wait: Duration) -> Option<Value> {
     let deadline = tokio::time::Instant::now() + wait;
     loop {
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());

@@ -35,7 +35,7 @@ enum Mode {
 
 /// One request the receiver got, and what it answered (`None`: it hung).
 #[derive(Clone, Debug)]
-struct Received {
+pub(crate) struct Received {
     path: String,
     headers: HashMap<String, String>,
     body: Vec<u8>,
@@ -49,7 +49,7 @@ impl Received {
             .map_or("", String::as_str)
     }
 
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_slice(&self.body).expect("a JSON body")
     }
 
@@ -67,7 +67,7 @@ struct HookState {
 }
 
 /// A webhook receiver on 127.0.0.1; it stops when dropped.
-struct Hook {
+pub(crate) struct Hook {
     state: Arc<Mutex<HookState>>,
     url: String,
     handle: actix_web::dev::ServerHandle,
@@ -125,7 +125,7 @@ async fn receive(
 }
 
 impl Hook {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let state = Arc::new(Mutex::new(HookState::default()));
         let data = web::Data::new(state.clone());
         let server = HttpServer::new(move || {
@@ -163,7 +163,7 @@ impl Hook {
     }
 
     /// Requests answered 200, by delivery id.
-    fn delivered(&self) -> HashMap<String, Vec<Received>> {
+    pub(crate) fn delivered(&self) -> HashMap<String, Vec<Received>> {
         let mut out: HashMap<String, Vec<Received>> = HashMap::new();
         for r in self.received() {
             if r.answered == Some(200) {
@@ -246,7 +246,7 @@ fn assert_authentic(r: &Received) {
 }
 
 /// Fast retries, and webhooks at `hook` (YAML flow entries after the first default one).
-fn config(hook: &Hook, more_hooks: &str) -> String {
+pub(crate) fn config(hook: &Hook, more_hooks: &str) -> String {
     format!(
         "notifications:
   delivery: {{retryDelay: 20ms, maxRetryDelay: 100ms, pollInterval: 50ms, maxAttempts: 50}}
