@@ -40,17 +40,17 @@ pub async fn stream(req: HttpRequest, state: web::Data<AppState>) -> Result<Http
         .hub()
         .connect(refs.clone(), Transport::EventStream);
     subscription.set_subscribed(NOTIFICATIONS_CHANNEL, true);
-    let mut opening = format!("retry: {RETRY_MS}\n: connected\n\n");
+    let mut opening = format!("retry: {RETRY_MS}\n: connected\n\n").into_bytes();
     let mut replayed = HashSet::new();
     if let Some(after) = last_seen {
         let missed = state.service.missed_signals(refs, after).await?;
         if missed.incomplete {
             // The client cannot be brought up to date event by event: it reloads instead.
-            opening.push_str("event: reset\ndata: {}\n\n");
+            opening.extend_from_slice(b"event: reset\ndata: {}\n\n");
         }
         for event in &missed.events {
             replayed.insert(event.id);
-            opening.push_str(&frame(event));
+            opening.extend_from_slice(&event.sse);
         }
     }
     let live = Live {
@@ -96,10 +96,6 @@ fn last_event_id(req: &HttpRequest) -> Result<Option<i64>, Error> {
     }
 }
 
-fn frame(event: &SignalEvent) -> String {
-    format!("id: {}\ndata: {}\n\n", event.id, event.frame)
-}
-
 struct Live {
     subscription: Subscription,
     /// Sent in the replay already; the live queue may hold them too.
@@ -116,7 +112,7 @@ impl Live {
                 event = self.subscription.next() => {
                     let event: Arc<SignalEvent> = event?;
                     if !self.replayed.remove(&event.id) {
-                        return Some(Bytes::from(frame(&event)));
+                        return Some(event.sse.clone());
                     }
                 }
                 _ = self.heartbeat.tick() => return Some(Bytes::from_static(b": keepalive\n\n")),

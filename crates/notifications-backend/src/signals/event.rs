@@ -1,5 +1,8 @@
 //! A published signal, as connections receive it.
 
+use actix_web::web::Bytes;
+use bytestring::ByteString;
+
 /// A committed signal with its id (which orders events and lets event-stream clients resume).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SignalEvent {
@@ -9,8 +12,11 @@ pub struct SignalEvent {
     pub channel: String,
     /// The message as JSON text.
     pub message: String,
-    /// `{"channel": ..., "message": ...}`: the frame every connection is sent, serialised once.
-    pub frame: String,
+    /// `{"channel": ..., "message": ...}`: the WebSocket frame every connection is sent,
+    /// serialised once and shared (a clone is a reference count, not a copy).
+    pub frame: ByteString,
+    /// The same as an event-stream event (`id:` and `data:` lines), shared likewise.
+    pub sse: Bytes,
 }
 
 impl SignalEvent {
@@ -18,12 +24,14 @@ impl SignalEvent {
         // `message` is JSON this service wrote; only the channel needs quoting.
         let channel_json = serde_json::Value::String(channel.clone());
         let frame = format!(r#"{{"channel":{channel_json},"message":{message}}}"#);
+        let sse = Bytes::from(format!("id: {id}\ndata: {frame}\n\n"));
         Self {
             id,
             recipient,
             channel,
             message,
-            frame,
+            frame: frame.into(),
+            sse,
         }
     }
 }
@@ -46,5 +54,6 @@ mod tests {
             serde_json::json!({"channel": "notifications",
                                "message": {"action": "new_notification", "notification_id": "x"}})
         );
+        assert_eq!(e.sse, format!("id: 7\ndata: {}\n\n", &*e.frame));
     }
 }
