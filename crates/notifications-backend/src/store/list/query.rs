@@ -414,8 +414,11 @@ pub(super) fn page_query(
         _ => sql.append(&visible(&USER_COLUMNS, &BROADCAST_COLUMNS, user, filters)),
     };
     sql.push(" v ORDER BY ").push(&order_clause(order, "v."));
-    if !order.is_empty() {
-        // Orderings are chosen by clients: keep them out of the statement cache.
+    if order.len() > 1 {
+        // Lists of orderings are the client's to make up: keep them out of the statement cache,
+        // which would otherwise grow with every new list. A single ordering (a field and a
+        // direction) makes a bounded set of statements, and planning the parts again on every
+        // request would cost more than running them.
         sql.uncacheable();
     }
     if let Some((limit, offset)) = page {
