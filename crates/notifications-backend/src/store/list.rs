@@ -27,9 +27,9 @@ pub struct ListFilters {
     pub minimum_severity: Option<NotificationSeverity>,
     /// Only these ids (internal: get-by-id and the update answer).
     pub ids: Option<Vec<uuid::Uuid>>,
-    /// The user's side takes a search's candidates from the search index (decided per request
-    /// by [`search::use_index`]).
-    search_index: bool,
+    /// The rows the search index proposes for `search`, when the user's side takes them from it
+    /// (read per request by [`search::candidates`]).
+    search_candidates: Option<std::sync::Arc<[i64]>>,
 }
 
 impl ListFilters {
@@ -43,7 +43,7 @@ impl ListFilters {
             created_after,
             minimum_severity: _,
             ids,
-            search_index: _,
+            search_candidates: _,
         } = self;
         topic.is_none()
             && search.is_none()
@@ -68,7 +68,7 @@ impl ListFilters {
     /// Decides how a search reaches the user's rows, which may take a look at the index.
     fn with_search_path(mut self, conn: &mut DbConnection) -> diesel::QueryResult<Self> {
         if let Some(search) = &self.search {
-            self.search_index = search::use_index(conn, search)?;
+            self.search_candidates = search::candidates(conn, search)?;
         }
         Ok(self)
     }
@@ -84,7 +84,7 @@ impl From<&NotificationListOptions> for ListFilters {
             created_after: o.created_after.map(|t| t.as_datetime()),
             minimum_severity: o.minimum_severity,
             ids: None,
-            search_index: false,
+            search_candidates: None,
         }
     }
 }

@@ -63,6 +63,12 @@ fn branch(branch: Branch, source: Source, columns: &str, user: &str, filters: &L
     let mut sql = Sql::new("SELECT ");
     sql.push(columns);
     match (branch, source) {
+        // The search index's candidates are few: look them up by rowid and sort them, rather
+        // than walk the user's index (SQLite's `+` keeps it from choosing that index).
+        (Branch::User, _) if filters.search_candidates.is_some() => {
+            sql.push(" FROM notification n WHERE +n.user_ref = ")
+                .bind(Bind::Text(user.to_owned()));
+        }
         (Branch::User, _) => {
             sql.push(" FROM notification n WHERE n.user_ref = ")
                 .bind(Bind::Text(user.to_owned()));
@@ -95,8 +101,8 @@ fn push_filters(sql: &mut Sql, branch: Branch, f: &ListFilters) {
             .bind(Bind::Text(topic.clone()));
     }
     if let Some(search) = &f.search {
-        if f.search_index && branch == Branch::User {
-            search::push_candidates(sql, search);
+        if let (Some(candidates), Branch::User) = (&f.search_candidates, branch) {
+            search::push_candidates(sql, candidates);
         }
         // Both sides fold through the database's `lower`, so they always fold alike. Statements
         // with a search are planned for their own pattern: whether the trigram index or an
@@ -296,14 +302,15 @@ fn parts(branch: Branch, order: &[OrderBy], f: &ListFilters) -> Vec<Part> {
             ),
             Part::new(Source::All, format!(" AND s.{name} IS NULL"), then),
         ],
-        // Few rows are saved: a partial index has them; the rest walk the created index.
-        OrderField::Saved => vec![
+        // Few rows are saved or were re-sent (updated): a partial index has them, so sends
+        // write no entry into it; the rest walk the created index.
+        OrderField::Saved | OrderField::Updated => vec![
             Part::new(
                 Source::All,
-                " AND n.saved IS NOT NULL".into(),
+                format!(" AND {owner}.{name} IS NOT NULL"),
                 ordered_by(field),
             ),
-            Part::new(Source::All, " AND n.saved IS NULL".into(), then),
+            Part::new(Source::All, format!(" AND {owner}.{name} IS NULL"), then),
         ],
         _ if nullable(field) => vec![
             Part::new(

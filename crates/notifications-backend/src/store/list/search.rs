@@ -2,45 +2,50 @@
 //! which finds the rows containing a text without reading every row. PostgreSQL needs nothing
 //! here: its planner weighs its trigram indexes against walking the inbox for each statement.
 
-use diesel::RunQueryDsl;
+use std::sync::Arc;
+
+use diesel::{QueryableByName, RunQueryDsl};
 
 use crate::db::{Bind, DbConnection, Sql};
-use crate::store::rows::CountRow;
 
 /// A text found in at least this many rows (of every user) is common: walking the inbox in
 /// its order meets a page of matches sooner than sorting every match the index finds. SQLite
 /// cannot estimate that itself.
 const COMMON: i64 = 2000;
 
-/// Whether the user's side of a search takes its candidates from the index: on SQLite, for a
-/// text of 3 characters or more (the index holds trigrams) that is not common.
-pub(super) fn use_index(conn: &mut DbConnection, search: &str) -> diesel::QueryResult<bool> {
+/// The rows of `notification` (by rowid) that the index proposes for a search, when the user's
+/// side should take them from it: on SQLite, for a text of 3 characters or more (the index holds
+/// trigrams) that is not common. Read once per request, so that the count and the page do not
+/// each search the index again.
+pub(super) fn candidates(
+    conn: &mut DbConnection,
+    search: &str,
+) -> diesel::QueryResult<Option<Arc<[i64]>>> {
+    #[derive(QueryableByName)]
+    struct Candidate {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        rowid: i64,
+    }
     let DbConnection::Sqlite(c) = conn else {
-        return Ok(false);
+        return Ok(None);
     };
     if search.chars().count() < 3 {
-        return Ok(false);
+        return Ok(None);
     }
-    let mut sql = Sql::new(
-        "SELECT COUNT(*) AS count FROM (SELECT 1 FROM notification_search \
-         WHERE notification_search MATCH ",
-    );
+    let mut sql =
+        Sql::new("SELECT rowid AS rowid FROM notification_search WHERE notification_search MATCH ");
     sql.bind(Bind::Text(phrase(search)))
-        .push(&format!(" LIMIT {COMMON}) AS matches"));
-    let rows = sql.load::<CountRow>(c)?;
-    Ok(rows.first().is_some_and(|r| r.count < COMMON))
+        .push(&format!(" LIMIT {COMMON}"))
+        .uncacheable();
+    let rows = sql.load::<Candidate>(c)?;
+    Ok((rows.len() < COMMON as usize).then(|| rows.into_iter().map(|r| r.rowid).collect()))
 }
 
-/// ` AND n.rowid IN (<the index's candidates>)`: a superset of the rows whose title or
-/// description contains `search` (the index folds case as `lower` does, or more), which the
-/// search's LIKE then decides.
-pub(super) fn push_candidates(sql: &mut Sql, search: &str) {
-    sql.push(
-        " AND n.rowid IN (SELECT rowid FROM notification_search \
-         WHERE notification_search MATCH ",
-    )
-    .bind(Bind::Text(phrase(search)))
-    .push(")");
+/// ` AND n.rowid IN (<candidates>)`: a superset of the rows whose title or description contains
+/// the text (the index folds case as `lower` does, or more), which the search's LIKE then decides.
+pub(super) fn push_candidates(sql: &mut Sql, candidates: &[i64]) {
+    sql.push(" AND n.rowid IN ")
+        .bind_list(candidates.iter().map(|&rowid| Bind::BigInt(rowid)));
 }
 
 /// The text as one FTS5 phrase: with the trigram tokenizer, its trigrams in a row, which is
