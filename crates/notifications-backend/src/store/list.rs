@@ -122,13 +122,19 @@ impl Store {
         let options = options.clone();
         self.db
             .run(move |conn| {
-                let filters = ListFilters::from(&options).with_search_path(conn)?;
-                let total = count(conn, &user, &filters)?;
-                if options.limit == Some(0) {
-                    return Ok((Vec::new(), total));
-                }
-                let rows = load_rows(conn, page_query(&user, &options, &filters))?;
-                Ok((rows.into_iter().map(Notification::from).collect(), total))
+                Ok(search::planned_for_values(
+                    conn,
+                    options.search.is_some(),
+                    |conn| {
+                        let filters = ListFilters::from(&options).with_search_path(conn)?;
+                        let total = count(conn, &user, &filters)?;
+                        if options.limit == Some(0) {
+                            return Ok((Vec::new(), total));
+                        }
+                        let rows = load_rows(conn, page_query(&user, &options, &filters))?;
+                        Ok((rows.into_iter().map(Notification::from).collect(), total))
+                    },
+                )?)
             })
             .await
     }
@@ -145,8 +151,14 @@ impl Store {
         let options = options.clone();
         self.db
             .run(move |conn| {
-                let filters = ListFilters::from(&options).with_search_path(conn)?;
-                Ok(explain(conn, page_query(&user, &options, &filters))?)
+                Ok(search::planned_for_values(
+                    conn,
+                    options.search.is_some(),
+                    |conn| {
+                        let filters = ListFilters::from(&options).with_search_path(conn)?;
+                        explain(conn, page_query(&user, &options, &filters))
+                    },
+                )?)
             })
             .await
     }
@@ -160,8 +172,14 @@ impl Store {
         let user = user.to_owned();
         self.db
             .run(move |conn| {
-                let filters = filters.with_search_path(conn)?;
-                Ok(explain(conn, topics_query(&user, &filters))?)
+                Ok(search::planned_for_values(
+                    conn,
+                    filters.search.is_some(),
+                    |conn| {
+                        let filters = filters.with_search_path(conn)?;
+                        explain(conn, topics_query(&user, &filters))
+                    },
+                )?)
             })
             .await
     }
@@ -197,9 +215,11 @@ impl Store {
         let user = user.to_owned();
         self.db
             .run(move |conn| {
-                let filters = filters.with_search_path(conn)?;
-                let query = topics_query(&user, &filters);
-                let rows = per_backend!(conn, |c| query.load::<TopicRow>(c))?;
+                let rows = search::planned_for_values(conn, filters.search.is_some(), |conn| {
+                    let filters = filters.with_search_path(conn)?;
+                    let query = topics_query(&user, &filters);
+                    per_backend!(conn, |c| query.load::<TopicRow>(c))
+                })?;
                 // Sorted here rather than by the database's collation, so both databases agree.
                 let mut topics: Vec<String> = rows.into_iter().filter_map(|r| r.topic).collect();
                 topics.sort();

@@ -4,7 +4,8 @@
 
 use std::sync::Arc;
 
-use diesel::{QueryableByName, RunQueryDsl};
+use diesel::connection::SimpleConnection;
+use diesel::{Connection, QueryableByName, RunQueryDsl};
 
 use crate::db::{Bind, DbConnection, Sql};
 
@@ -46,6 +47,24 @@ pub(super) fn candidates(
 pub(super) fn push_candidates(sql: &mut Sql, candidates: &[i64]) {
     sql.push(" AND n.rowid IN ")
         .bind_list(candidates.iter().map(|&rowid| Bind::BigInt(rowid)));
+}
+
+/// Runs `f`, and when `searching` on PostgreSQL, has its statements planned for the values
+/// bound: pooled connections otherwise reuse one plan per statement (`db::connection`), but a
+/// search's best plan depends on how common its text is (the trigram indexes for a rare one, a
+/// walk of the inbox in order for a common one).
+pub(super) fn planned_for_values<T>(
+    conn: &mut DbConnection,
+    searching: bool,
+    f: impl FnOnce(&mut DbConnection) -> diesel::QueryResult<T>,
+) -> diesel::QueryResult<T> {
+    if !searching || !matches!(conn, DbConnection::Postgres(_)) {
+        return f(conn);
+    }
+    conn.transaction(|conn| {
+        conn.batch_execute("SET LOCAL plan_cache_mode = force_custom_plan")?;
+        f(conn)
+    })
 }
 
 /// The text as one FTS5 phrase: with the trigram tokenizer, its trigrams in a row, which is
