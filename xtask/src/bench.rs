@@ -10,6 +10,7 @@ mod backend;
 mod load;
 mod report;
 mod scenario;
+mod shapes;
 mod signals;
 mod throughput;
 mod tokens;
@@ -220,9 +221,9 @@ fn run(options: &Options, scenarios: &[Box<dyn Scenario>]) -> Result<bool, Strin
                 quick: options.quick,
             };
             match run.run(scenario.as_ref()) {
-                Ok(record) => {
-                    all_ok &= record.errors == 0;
-                    records.push(record);
+                Ok(results) => {
+                    all_ok &= results.iter().all(|r| r.errors == 0);
+                    records.extend(results);
                 }
                 Err(e) => {
                     interrupt::check()?;
@@ -248,6 +249,7 @@ fn run(options: &Options, scenarios: &[Box<dyn Scenario>]) -> Result<bool, Strin
 }
 
 /// One scenario on one database: a fresh directory, server and database.
+/// Its results share the server, so they share its memory figures too.
 struct RunOne<'a> {
     rt: &'a tokio::runtime::Runtime,
     client: &'a reqwest::Client,
@@ -258,7 +260,7 @@ struct RunOne<'a> {
 }
 
 impl RunOne<'_> {
-    fn run(&self, scenario: &dyn Scenario) -> Result<Record, String> {
+    fn run(&self, scenario: &dyn Scenario) -> Result<Vec<Record>, String> {
         // Holds the data dir, the catalog files, the configuration and the
         // server's log; deleted on drop (after the server, declared below).
         let dir = tempfile::Builder::new()
@@ -290,20 +292,25 @@ impl RunOne<'_> {
             quick: self.quick,
             server_pid: server.pid(),
         };
-        let samples = scenario.run(&ctx).map_err(|e| server.with_log_tail(e))?;
+        let results = scenario.run(&ctx).map_err(|e| server.with_log_tail(e))?;
         let peak_rss_kb = server.peak_rss_kb();
         if let Err(e) = server.stop() {
             // The numbers stand; a server that does not stop cleanly is
             // still worth knowing about.
             eprintln!("xtask: bench: warning: {e}");
         }
-        Ok(Record::new(
-            scenario.name(),
-            self.db.name(),
-            &samples,
-            idle_rss_kb,
-            peak_rss_kb,
-        ))
+        Ok(results
+            .iter()
+            .map(|r| {
+                Record::new(
+                    &r.name,
+                    self.db.name(),
+                    &r.samples,
+                    idle_rss_kb,
+                    peak_rss_kb,
+                )
+            })
+            .collect())
     }
 
     /// What every scenario runs with: loopback, the sender's static token,

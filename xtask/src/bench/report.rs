@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-/// What one scenario measured against one database.
+/// What one measurement against one database collected.
 #[derive(Debug, Default)]
 pub struct Samples {
     /// Latency of each request that got the expected answer, in order.
@@ -41,7 +41,25 @@ impl Samples {
     }
 }
 
-/// One line of `results.json`: one scenario on one database.
+/// One named result of a scenario. Most scenarios measure one thing and
+/// name it after themselves; those that measure several shapes of a request
+/// on one server name each `<scenario>/<shape>`.
+#[derive(Debug)]
+pub struct Measured {
+    pub name: String,
+    pub samples: Samples,
+}
+
+impl Measured {
+    pub fn new(name: impl Into<String>, samples: Samples) -> Measured {
+        Measured {
+            name: name.into(),
+            samples,
+        }
+    }
+}
+
+/// One line of `results.json`: one result of a scenario on one database.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Record {
     pub name: String,
@@ -376,6 +394,24 @@ mod tests {
         samples.connections = Some(10);
         let record = Record::new("signals-fanout", "sqlite", &samples, None, Some(30_720));
         assert_eq!(record.rss_per_connection_kb, None);
+    }
+
+    #[test]
+    fn results_of_one_scenario_are_rows_of_their_own() {
+        let mut samples = Samples::default();
+        samples.success(Duration::from_millis(2));
+        samples.elapsed = Duration::from_secs(1);
+        let records: Vec<Record> = ["list-shapes-10k/unread", "list-shapes-10k/search"]
+            .iter()
+            .map(|name| Record::new(name, "postgres", &samples, Some(10_240), Some(20_480)))
+            .collect();
+        let lines: Vec<String> = table(&records).lines().map(str::to_owned).collect();
+        assert_eq!(lines.len(), 3);
+        assert!(lines[1].starts_with("list-shapes-10k/unread  postgres"));
+        assert!(lines[2].starts_with("list-shapes-10k/search  postgres"));
+        let value: serde_json::Value = serde_json::from_str(&to_json(&records)).unwrap();
+        assert_eq!(value[1]["name"], "list-shapes-10k/search");
+        assert_eq!(value[1]["peak_rss_mb"], 20.0);
     }
 
     #[test]

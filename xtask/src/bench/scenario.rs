@@ -1,7 +1,8 @@
 //! The scenarios. Each one says what it needs from the server (files and
 //! configuration, prepared before the server starts) and then drives a
-//! ready server through `Ctx`, returning what it measured. A new scenario
-//! is a type implementing `Scenario`, listed in `all()`.
+//! ready server through `Ctx`, returning what it measured: one result, or
+//! one per shape of request it measured on that server. A new scenario is a
+//! type implementing `Scenario`, listed in `all()`.
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -10,13 +11,15 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::report::Samples;
+use super::report::{Measured, Samples};
+use super::shapes::Shapes;
 use super::signals::SignalsFanOut;
 use super::throughput::{Create, Read};
 use crate::interrupt;
 
 pub trait Scenario {
-    /// The name in `results.json` and for `--scenario`.
+    /// The name for `--scenario`, and in `results.json` (alone, or before
+    /// the shape of each result).
     fn name(&self) -> &'static str;
 
     /// One line for `cargo xtask bench --help` and the docs.
@@ -26,8 +29,9 @@ pub trait Scenario {
     /// configuration it adds (merged over the base configuration).
     fn prepare(&self, dir: &Path) -> Result<Value, String>;
 
-    /// Runs against a ready server, warm-up included.
-    fn run(&self, ctx: &Ctx<'_>) -> Result<Samples, String>;
+    /// Runs against a ready server, warm-up included; the results in the
+    /// order they were measured.
+    fn run(&self, ctx: &Ctx<'_>) -> Result<Vec<Measured>, String>;
 }
 
 /// Every scenario, in the order they run.
@@ -39,6 +43,8 @@ pub fn all() -> Vec<Box<dyn Scenario>> {
         Box::new(Read::status_10k()),
         Box::new(Read::list_all_10k()),
         Box::new(Read::list_20_of_1m()),
+        Box::new(Shapes::list_10k()),
+        Box::new(Shapes::orders_1m()),
         Box::new(FanOut),
         Box::new(SignalsFanOut::default()),
     ]
@@ -76,23 +82,32 @@ impl Ctx<'_> {
 
     /// GETs `path` with `token` and parses the 200 answer.
     pub fn get_json(&self, path: &str, token: &str) -> Result<Value, String> {
+        let request = self.client.get(format!("{}{path}", self.base_url));
+        self.json_answer(&format!("GET {path}"), request.bearer_auth(token))
+    }
+
+    /// POSTs `body` with `token` and parses the 200 answer.
+    pub fn post_json(&self, path: &str, token: &str, body: &Value) -> Result<Value, String> {
+        let request = self.client.post(format!("{}{path}", self.base_url));
+        self.json_answer(
+            &format!("POST {path}"),
+            request.bearer_auth(token).json(body),
+        )
+    }
+
+    /// Sends `request` (`what` names it in errors) and parses the 200 answer.
+    fn json_answer(&self, what: &str, request: reqwest::RequestBuilder) -> Result<Value, String> {
         self.rt.block_on(async {
-            let response = self
-                .client
-                .get(format!("{}{path}", self.base_url))
-                .bearer_auth(token)
-                .send()
-                .await
-                .map_err(|e| format!("GET {path}: {e}"))?;
+            let response = request.send().await.map_err(|e| format!("{what}: {e}"))?;
             let status = response.status();
             let body = response
                 .text()
                 .await
-                .map_err(|e| format!("GET {path}: reading the answer: {e}"))?;
+                .map_err(|e| format!("{what}: reading the answer: {e}"))?;
             if !status.is_success() {
-                return Err(format!("GET {path}: {status}: {body:.300}"));
+                return Err(format!("{what}: {status}: {body:.300}"));
             }
-            serde_json::from_str(&body).map_err(|e| format!("GET {path}: not JSON: {e}"))
+            serde_json::from_str(&body).map_err(|e| format!("{what}: not JSON: {e}"))
         })
     }
 
@@ -178,7 +193,7 @@ impl Scenario for FanOut {
         Ok(json!({"notifications": {"catalog": {"files": [file]}}}))
     }
 
-    fn run(&self, ctx: &Ctx<'_>) -> Result<Samples, String> {
+    fn run(&self, ctx: &Ctx<'_>) -> Result<Vec<Measured>, String> {
         // A failed warm-up means the set-up is wrong: nothing to measure.
         self.send(ctx, "warm-up")
             .map_err(|e| format!("the warm-up request failed: {e}"))?;
@@ -197,7 +212,7 @@ impl Scenario for FanOut {
             }
         }
         samples.elapsed = start.elapsed();
-        Ok(samples)
+        Ok(vec![Measured::new(self.name(), samples)])
     }
 }
 
@@ -227,6 +242,8 @@ mod tests {
         assert_eq!(names.len(), unique.len());
         assert!(names.contains(&"fanout-10k"));
         assert!(names.contains(&"signals-fanout"));
+        assert!(names.contains(&"list-shapes-10k"));
+        assert!(names.contains(&"list-orders-1m"));
     }
 
     #[test]

@@ -22,7 +22,7 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use super::report::{Samples, parse_vm_rss_kb};
+use super::report::{Measured, Samples, parse_vm_rss_kb};
 use super::scenario::{Ctx, Scenario};
 use super::tokens::{self, user_token};
 use crate::interrupt;
@@ -79,7 +79,7 @@ impl Scenario for SignalsFanOut {
         Ok(tokens::config())
     }
 
-    fn run(&self, ctx: &Ctx<'_>) -> Result<Samples, String> {
+    fn run(&self, ctx: &Ctx<'_>) -> Result<Vec<Measured>, String> {
         let (subscribers, broadcasts) = if ctx.quick {
             (self.subscribers_quick, self.broadcasts_quick)
         } else {
@@ -91,7 +91,8 @@ impl Scenario for SignalsFanOut {
         let tokens = (0..subscribers)
             .map(|i| user_token(&format!("user:default/subscriber-{i:05}")))
             .collect::<Result<Vec<_>, _>>()?;
-        ctx.rt.block_on(self.drive(ctx, tokens, broadcasts))
+        let samples = ctx.rt.block_on(self.drive(ctx, tokens, broadcasts))?;
+        Ok(vec![Measured::new(self.name(), samples)])
     }
 }
 

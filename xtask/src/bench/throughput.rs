@@ -10,23 +10,23 @@ use hyper::Method;
 use serde_json::{Value, json};
 
 use super::load::{self, Load, MakeRequest, Until};
-use super::report::Samples;
+use super::report::{Measured, Samples};
 use super::scenario::{Ctx, FanOut, Scenario};
 use super::tokens::{self, user_token};
 use crate::interrupt;
 
 /// As upstream's measurements: wrk with 10 connections.
-const CONNECTIONS: usize = 10;
+pub const CONNECTIONS: usize = 10;
 
 const WARMUP: Duration = Duration::from_secs(2);
 const MEASURE: Duration = Duration::from_secs(10);
 const WARMUP_QUICK: Duration = Duration::from_millis(300);
 const MEASURE_QUICK: Duration = Duration::from_secs(1);
 
-const CREATE_PATH: &str = "/api/notifications/notifications";
+pub const CREATE_PATH: &str = "/api/notifications/notifications";
 
 /// The user whose inbox the read scenarios read.
-const READER: &str = "user:default/reader";
+pub const READER: &str = "user:default/reader";
 
 /// Distinct users `create-user` sends to, round robin.
 const CREATE_USERS: u64 = 1000;
@@ -94,18 +94,19 @@ impl Scenario for Create {
         Ok(json!({}))
     }
 
-    fn run(&self, ctx: &Ctx<'_>) -> Result<Samples, String> {
+    fn run(&self, ctx: &Ctx<'_>) -> Result<Vec<Measured>, String> {
         let (addr, token, recipients) = (ctx.addr, ctx.sender_token.clone(), self.recipients);
         let make: Arc<MakeRequest> = Arc::new(move |n| {
             let body = create_body(&recipients(n), n);
             load::request(Method::POST, addr, CREATE_PATH, &token, Some(body))
         });
-        Ok(drive(ctx, CONNECTIONS, timed(ctx), make))
+        let samples = drive(ctx, CONNECTIONS, timed(ctx), make);
+        Ok(vec![Measured::new(self.name, samples)])
     }
 }
 
 /// Runs a load of `make`'s requests against the server, each answer expected 200 with JSON.
-fn drive(ctx: &Ctx<'_>, connections: usize, until: Until, make: Arc<MakeRequest>) -> Samples {
+pub fn drive(ctx: &Ctx<'_>, connections: usize, until: Until, make: Arc<MakeRequest>) -> Samples {
     let generator = Load {
         addr: ctx.addr,
         connections,
@@ -116,7 +117,7 @@ fn drive(ctx: &Ctx<'_>, connections: usize, until: Until, make: Arc<MakeRequest>
 
 /// What the read scenarios store before they measure.
 #[derive(Clone, Copy)]
-struct Seed {
+pub struct Seed {
     /// Notifications sent to the reader alone.
     reader: u64,
     reader_quick: u64,
@@ -124,6 +125,59 @@ struct Seed {
     /// tables around the reader's rows.
     group_sends: usize,
     group_sends_quick: usize,
+}
+
+pub const TEN_THOUSAND: Seed = Seed {
+    reader: 10_000,
+    reader_quick: 1_000,
+    group_sends: 0,
+    group_sends_quick: 0,
+};
+
+/// 99 sends to the group and the reader's 10,000.
+pub const ONE_MILLION: Seed = Seed {
+    reader: 10_000,
+    reader_quick: 1_000,
+    group_sends: 99,
+    group_sends_quick: 2,
+};
+
+impl Seed {
+    /// (the reader's notifications, sends to the group) for this run.
+    pub fn sizes(&self, quick: bool) -> (u64, usize) {
+        if quick {
+            (self.reader_quick, self.group_sends_quick)
+        } else {
+            (self.reader, self.group_sends)
+        }
+    }
+
+    /// The configuration the seeded server needs: the key of the reader's
+    /// token, and the group's catalog if the seed sends to it.
+    pub fn config(&self, dir: &Path) -> Result<Value, String> {
+        let mut config = tokens::config();
+        if self.group_sends > 0 {
+            // The fan-out's catalog beside the user-token key.
+            if let (Some(ours), Value::Object(catalog)) = (
+                config["notifications"].as_object_mut(),
+                FanOut.prepare(dir)?["notifications"].take(),
+            ) {
+                ours.extend(catalog);
+            }
+        }
+        Ok(config)
+    }
+
+    /// The sends to the group, one after the other.
+    pub fn fill_group(ctx: &Ctx<'_>, sends: usize) -> Result<(), String> {
+        for i in 0..sends {
+            interrupt::check()?;
+            FanOut
+                .send(ctx, &format!("seed {i}"))
+                .map_err(|e| format!("seeding the group: {e}"))?;
+        }
+        Ok(())
+    }
 }
 
 /// `GET`s from the reader's inbox, after seeding it.
@@ -134,13 +188,6 @@ pub struct Read {
     seed: Seed,
     connections: usize,
 }
-
-const TEN_THOUSAND: Seed = Seed {
-    reader: 10_000,
-    reader_quick: 1_000,
-    group_sends: 0,
-    group_sends_quick: 0,
-};
 
 impl Read {
     pub fn list_20_of_10k() -> Self {
@@ -183,30 +230,15 @@ impl Read {
                     10,000-member group plus the reader's 10,000; --quick: 2 and 1,000), one \
                     connection: the latency of a page, not the throughput at saturation",
             path: "/api/notifications/notifications?limit=20&offset=0",
-            seed: Seed {
-                reader: 10_000,
-                reader_quick: 1_000,
-                group_sends: 99,
-                group_sends_quick: 2,
-            },
+            seed: ONE_MILLION,
             connections: 1,
         }
     }
 
     /// Stores the seed and checks the reader sees all of it.
     fn seed(&self, ctx: &Ctx<'_>, reader_token: &str) -> Result<(), String> {
-        let (reader, group_sends) = if ctx.quick {
-            (self.seed.reader_quick, self.seed.group_sends_quick)
-        } else {
-            (self.seed.reader, self.seed.group_sends)
-        };
-        let fan_out = FanOut;
-        for i in 0..group_sends {
-            interrupt::check()?;
-            fan_out
-                .send(ctx, &format!("seed {i}"))
-                .map_err(|e| format!("seeding the group: {e}"))?;
-        }
+        let (reader, group_sends) = self.seed.sizes(ctx.quick);
+        Seed::fill_group(ctx, group_sends)?;
         let (addr, token) = (ctx.addr, ctx.sender_token.clone());
         let make: Arc<MakeRequest> = Arc::new(move |n| {
             let body = create_body(&json!({"type": "entity", "entityRef": READER}), n);
@@ -242,26 +274,17 @@ impl Scenario for Read {
     }
 
     fn prepare(&self, dir: &Path) -> Result<Value, String> {
-        let mut config = tokens::config();
-        if self.seed.group_sends > 0 {
-            // The fan-out's catalog beside the user-token key.
-            if let (Some(ours), Value::Object(catalog)) = (
-                config["notifications"].as_object_mut(),
-                FanOut.prepare(dir)?["notifications"].take(),
-            ) {
-                ours.extend(catalog);
-            }
-        }
-        Ok(config)
+        self.seed.config(dir)
     }
 
-    fn run(&self, ctx: &Ctx<'_>) -> Result<Samples, String> {
+    fn run(&self, ctx: &Ctx<'_>) -> Result<Vec<Measured>, String> {
         let token = user_token(READER)?;
         self.seed(ctx, &token)?;
         let (addr, path) = (ctx.addr, self.path);
         let make: Arc<MakeRequest> =
             Arc::new(move |_| load::request(Method::GET, addr, path, &token, None));
-        Ok(drive(ctx, self.connections, timed(ctx), make))
+        let samples = drive(ctx, self.connections, timed(ctx), make);
+        Ok(vec![Measured::new(self.name, samples)])
     }
 }
 
@@ -285,10 +308,7 @@ mod tests {
 
     #[test]
     fn the_large_seed_stores_a_million() {
-        let seed = Read::list_20_of_1m().seed;
-        assert_eq!(
-            seed.reader + (seed.group_sends * FanOut::MEMBERS) as u64,
-            1_000_000
-        );
+        let (reader, group_sends) = Read::list_20_of_1m().seed.sizes(false);
+        assert_eq!(reader + (group_sends * FanOut::MEMBERS) as u64, 1_000_000);
     }
 }
