@@ -205,17 +205,11 @@ const SHAPES: &[(&str, &[&str])] = &[
     ),
     (
         "limit=20&offset=0&orderField=updated,desc",
-        &[
-            "notification_user_updated_idx",
-            "notification_user_created_idx",
-        ],
+        &["notification_user_updated_idx"],
     ),
     (
         "limit=20&offset=0&orderField=updated,asc",
-        &[
-            "notification_user_updated_idx",
-            "notification_user_created_idx",
-        ],
+        &["notification_user_updated_idx"],
     ),
     (
         "limit=20&offset=0&orderField=read,desc",

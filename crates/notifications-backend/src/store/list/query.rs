@@ -302,9 +302,9 @@ fn parts(branch: Branch, order: &[OrderBy], f: &ListFilters) -> Vec<Part> {
             ),
             Part::new(Source::All, format!(" AND s.{name} IS NULL"), then),
         ],
-        // Few rows are saved or were re-sent (updated): a partial index has them, so sends
-        // write no entry into it; the rest walk the created index.
-        OrderField::Saved | OrderField::Updated => vec![
+        // Few rows are saved: a partial index has them, so sends write no entry into it; the
+        // rest walk the created index.
+        OrderField::Saved => vec![
             Part::new(
                 Source::All,
                 format!(" AND {owner}.{name} IS NOT NULL"),
