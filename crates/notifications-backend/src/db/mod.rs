@@ -26,6 +26,9 @@ const SQLITE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(10);
 /// milliseconds.
 const POSTGRES_CONNECTION_TIMEOUT: Duration = Duration::from_millis(750);
 
+/// How long the start waits for the database's first connection.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Pool sizes and waits.
 #[derive(Clone, Debug)]
 pub struct PoolOptions {
@@ -107,7 +110,10 @@ impl Db {
             // The pool's own connection attempts report the cause (with retries) below.
             tracing::debug!("preparing the database failed: {e}");
         }
-        let pool = builder.build(manager)?;
+        // Requests wait at most `connection_timeout` for a connection; the first one, at start-up,
+        // may take longer (a remote server, TLS, a cold cache) without failing the start.
+        let pool = builder.build_unchecked(manager);
+        drop(pool.get_timeout(options.connection_timeout.max(START_TIMEOUT))?);
         let writer = match backend {
             Backend::Sqlite => Some(
                 writer::Writer::start(pool.clone())

@@ -78,8 +78,9 @@ async fn a_postgres_crash_fails_fast_and_loses_nothing_acknowledged() {
         .collect();
     tokio::time::sleep(Duration::from_millis(700)).await;
 
-    let crashed = Instant::now();
     tokio::task::block_in_place(|| pg.crash()).expect("PostgreSQL stops");
+    // From here on the server is gone (pg_ctl waited for it).
+    let crashed = Instant::now();
     tokio::time::sleep(Duration::from_millis(1500)).await;
 
     // While it is down: reads and readiness fail fast, liveness holds.
