@@ -112,6 +112,27 @@ fn count(conn: &mut DbConnection, user: &str, f: &ListFilters) -> diesel::QueryR
 }
 
 impl Store {
+    /// Runs `read` on a connection with `filters` ready to use: the search's path through the
+    /// index decided and, on PostgreSQL, a search's statements planned for its text.
+    async fn read_inbox<T: Send + 'static>(
+        &self,
+        filters: ListFilters,
+        read: impl FnOnce(&mut DbConnection, &ListFilters) -> diesel::QueryResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        self.db
+            .run(move |conn| {
+                Ok(search::planned_for_values(
+                    conn,
+                    filters.search.is_some(),
+                    |conn| {
+                        let filters = filters.with_search_path(conn)?;
+                        read(conn, &filters)
+                    },
+                )?)
+            })
+            .await
+    }
+
     /// One page of the user's inbox and the number of rows matching the filters.
     pub async fn list(
         &self,
@@ -120,23 +141,15 @@ impl Store {
     ) -> StoreResult<(Vec<Notification>, u64)> {
         let user = user.to_owned();
         let options = options.clone();
-        self.db
-            .run(move |conn| {
-                Ok(search::planned_for_values(
-                    conn,
-                    options.search.is_some(),
-                    |conn| {
-                        let filters = ListFilters::from(&options).with_search_path(conn)?;
-                        let total = count(conn, &user, &filters)?;
-                        if options.limit == Some(0) {
-                            return Ok((Vec::new(), total));
-                        }
-                        let rows = load_rows(conn, page_query(&user, &options, &filters))?;
-                        Ok((rows.into_iter().map(Notification::from).collect(), total))
-                    },
-                )?)
-            })
-            .await
+        self.read_inbox(ListFilters::from(&options), move |conn, filters| {
+            let total = count(conn, &user, filters)?;
+            if options.limit == Some(0) {
+                return Ok((Vec::new(), total));
+            }
+            let rows = load_rows(conn, page_query(&user, &options, filters))?;
+            Ok((rows.into_iter().map(Notification::from).collect(), total))
+        })
+        .await
     }
 
     /// The database's plan for the page that [`Store::list`] reads (`EXPLAIN` on PostgreSQL,
@@ -149,18 +162,10 @@ impl Store {
     ) -> StoreResult<Vec<String>> {
         let user = user.to_owned();
         let options = options.clone();
-        self.db
-            .run(move |conn| {
-                Ok(search::planned_for_values(
-                    conn,
-                    options.search.is_some(),
-                    |conn| {
-                        let filters = ListFilters::from(&options).with_search_path(conn)?;
-                        explain(conn, page_query(&user, &options, &filters))
-                    },
-                )?)
-            })
-            .await
+        self.read_inbox(ListFilters::from(&options), move |conn, filters| {
+            explain(conn, page_query(&user, &options, filters))
+        })
+        .await
     }
 
     /// As [`Store::explain_list`], for [`Store::topics`].
@@ -170,18 +175,10 @@ impl Store {
         filters: ListFilters,
     ) -> StoreResult<Vec<String>> {
         let user = user.to_owned();
-        self.db
-            .run(move |conn| {
-                Ok(search::planned_for_values(
-                    conn,
-                    filters.search.is_some(),
-                    |conn| {
-                        let filters = filters.with_search_path(conn)?;
-                        explain(conn, topics_query(&user, &filters))
-                    },
-                )?)
-            })
-            .await
+        self.read_inbox(filters, move |conn, filters| {
+            explain(conn, topics_query(&user, filters))
+        })
+        .await
     }
 
     /// The user's notifications (own and broadcast) among `ids`, newest first.
@@ -213,19 +210,16 @@ impl Store {
     /// The distinct topics of the user's inbox matching the filters, sorted.
     pub async fn topics(&self, user: &str, filters: ListFilters) -> StoreResult<Vec<String>> {
         let user = user.to_owned();
-        self.db
-            .run(move |conn| {
-                let rows = search::planned_for_values(conn, filters.search.is_some(), |conn| {
-                    let filters = filters.with_search_path(conn)?;
-                    let query = topics_query(&user, &filters);
-                    per_backend!(conn, |c| query.load::<TopicRow>(c))
-                })?;
-                // Sorted here rather than by the database's collation, so both databases agree.
-                let mut topics: Vec<String> = rows.into_iter().filter_map(|r| r.topic).collect();
-                topics.sort();
-                Ok(topics)
+        let rows = self
+            .read_inbox(filters, move |conn, filters| {
+                let query = topics_query(&user, filters);
+                per_backend!(conn, |c| query.load::<TopicRow>(c))
             })
-            .await
+            .await?;
+        // Sorted here rather than by the database's collation, so both databases agree.
+        let mut topics: Vec<String> = rows.into_iter().filter_map(|r| r.topic).collect();
+        topics.sort();
+        Ok(topics)
     }
 }
 
