@@ -72,7 +72,7 @@ impl From<DbError> for Error {
     fn from(e: DbError) -> Self {
         use diesel::result::{DatabaseErrorKind, Error as Diesel};
         let transient = match &e {
-            DbError::Unavailable(_) | DbError::NoWriter(_) => true,
+            DbError::Unavailable(_) | DbError::NoConnection(_) => true,
             DbError::Query(Diesel::DatabaseError(kind, info)) => {
                 matches!(kind, DatabaseErrorKind::SerializationFailure | DatabaseErrorKind::ClosedConnection)
                     // SQLite: a writer that waited out busy_timeout; PostgreSQL: a deadlock victim.

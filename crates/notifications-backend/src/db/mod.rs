@@ -15,7 +15,7 @@ use std::time::Duration;
 pub(crate) use connection::per_backend;
 pub use connection::{Backend, ConnectionManager, DbConnection, MultiBackend, Target};
 pub use sql::{Bind, Sql};
-use transaction::write_transaction;
+pub use transaction::write_transaction;
 
 /// SQLite connections are local and never go away: a wait means a busy machine, worth waiting
 /// out.
@@ -66,9 +66,28 @@ pub enum DbError {
     Unavailable(#[from] r2d2::Error),
     #[error("database task failed: {0}")]
     Task(String),
-    /// SQLite's writer could not get a connection or start a transaction.
+    /// No connection to write with: SQLite's writer could not get one or start a transaction,
+    /// or (copied to each write of a group) the pool had none.
     #[error("no database connection to write with: {0}")]
-    NoWriter(String),
+    NoConnection(String),
+}
+
+impl DbError {
+    /// The same failure again, classified as the original (a full disk stays a database error,
+    /// an unreachable database stays transient): for each write of a group that failed as one.
+    pub fn duplicate(&self) -> Self {
+        use diesel::result::Error as Diesel;
+        match self {
+            Self::Query(Diesel::DatabaseError(kind, info)) => Self::Query(Diesel::DatabaseError(
+                *kind,
+                Box::new(info.message().to_owned()),
+            )),
+            Self::Query(other) => Self::Task(other.to_string()),
+            Self::Unavailable(e) => Self::NoConnection(e.to_string()),
+            Self::Task(m) => Self::Task(m.clone()),
+            Self::NoConnection(m) => Self::NoConnection(m.clone()),
+        }
+    }
 }
 
 /// A pool of connections to the configured database.
@@ -114,13 +133,13 @@ impl Db {
         // may take longer (a remote server, TLS, a cold cache) without failing the start.
         let pool = builder.build_unchecked(manager);
         drop(pool.get_timeout(options.connection_timeout.max(START_TIMEOUT))?);
-        let writer = match backend {
-            Backend::Sqlite => Some(
-                writer::Writer::start(pool.clone())
-                    .map_err(|e| DbError::NoWriter(format!("could not start its thread: {e}")))?,
-            ),
-            Backend::Postgres => None,
-        };
+        let writer =
+            match backend {
+                Backend::Sqlite => Some(writer::Writer::start(pool.clone()).map_err(|e| {
+                    DbError::NoConnection(format!("could not start its thread: {e}"))
+                })?),
+                Backend::Postgres => None,
+            };
         Ok(Self {
             pool,
             backend,
@@ -130,6 +149,12 @@ impl Db {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// A pooled connection, for a thread of its own that does blocking work (waits at most the
+    /// pool's connection timeout).
+    pub fn pooled(&self) -> Result<r2d2::PooledConnection<ConnectionManager>, DbError> {
+        Ok(self.pool.get()?)
     }
 
     /// Runs blocking diesel work on tokio's blocking pool with a pooled connection.

@@ -32,41 +32,7 @@ const MAX_GROUP_TIME: Duration = Duration::from_millis(20);
 type Job = Box<dyn FnOnce(Result<&mut DbConnection, &str>) -> Finish + Send>;
 
 /// Hands the write's result to its caller, given the commit's outcome.
-type Finish = Box<dyn FnOnce(&Result<(), CommitFailed>) + Send>;
-
-/// Why a group's transaction did not commit (every write in it is then lost).
-#[derive(Clone, Debug)]
-struct CommitFailed {
-    kind: Option<diesel::result::DatabaseErrorKind>,
-    message: String,
-}
-
-impl CommitFailed {
-    fn new(e: &DieselError) -> Self {
-        match e {
-            DieselError::DatabaseError(kind, info) => Self {
-                kind: Some(*kind),
-                message: info.message().to_owned(),
-            },
-            other => Self {
-                kind: None,
-                message: other.to_string(),
-            },
-        }
-    }
-
-    /// The same error for each caller, classified as the original would be (a full disk stays a
-    /// database error, answered 503).
-    fn to_db_error(&self) -> DbError {
-        match self.kind {
-            Some(kind) => DbError::Query(DieselError::DatabaseError(
-                kind,
-                Box::new(self.message.clone()),
-            )),
-            None => DbError::Task(format!("the write was not committed: {}", self.message)),
-        }
-    }
-}
+type Finish = Box<dyn FnOnce(&Result<(), DbError>) + Send>;
 
 /// The handle the pool keeps; the thread ends when the last handle is dropped.
 #[derive(Clone)]
@@ -95,12 +61,12 @@ impl Writer {
         let job: Job = Box::new(move |conn| {
             let result = match conn {
                 Ok(conn) => in_savepoint(conn, f),
-                Err(why) => Err(E::from(DbError::NoWriter(why.to_owned()))),
+                Err(why) => Err(E::from(DbError::NoConnection(why.to_owned()))),
             };
-            Box::new(move |commit: &Result<(), CommitFailed>| {
+            Box::new(move |commit: &Result<(), DbError>| {
                 let result = match (result, commit) {
                     (Ok(value), Ok(())) => Ok(value),
-                    (Ok(_), Err(failed)) => Err(E::from(failed.to_db_error())),
+                    (Ok(_), Err(failed)) => Err(E::from(failed.duplicate())),
                     (Err(e), _) => Err(e),
                 };
                 // The caller may have gone (a dropped request); the write stands regardless.
@@ -178,7 +144,7 @@ fn run(pool: &r2d2::Pool<ConnectionManager>, queue: &mpsc::Receiver<Job>) {
             // On failure diesel has rolled the transaction back already.
             DbConnection::commit_transaction(conn).map_err(|e| {
                 tracing::error!("a group of {} writes failed to commit: {e}", finishes.len());
-                CommitFailed::new(&e)
+                DbError::Query(e)
             })
         } else {
             let message = format!(
@@ -189,10 +155,7 @@ fn run(pool: &r2d2::Pool<ConnectionManager>, queue: &mpsc::Receiver<Job>) {
             // Whatever remains of it goes; a connection still mid-transaction afterwards is
             // discarded by the pool (`has_broken`).
             let _ = DbConnection::rollback_transaction(conn);
-            Err(CommitFailed {
-                kind: None,
-                message,
-            })
+            Err(DbError::Task(message))
         };
         for finish in finishes {
             finish(&outcome);

@@ -77,17 +77,17 @@ pub enum Outcome {
     },
 }
 
-/// Queues one delivery per (notification, channel), in the caller's transaction.
+/// Queues one delivery per (notification, channel), in the caller's transaction; each with the
+/// options of the send it comes from.
 pub(super) fn queue_deliveries<'a>(
     conn: &mut DbConnection,
-    send: &super::SendContext,
-    items: impl IntoIterator<Item = (Notification, &'a [String])>,
+    items: impl IntoIterator<Item = (&'a super::SendContext, Notification, &'a [String])>,
 ) -> diesel::QueryResult<()> {
     let now = OffsetDateTime::now_utc();
-    let mut rows: Vec<(Notification, &'a String)> = Vec::new();
-    for (notification, channels) in items {
+    let mut rows: Vec<(&'a super::SendContext, Notification, &'a String)> = Vec::new();
+    for (send, notification, channels) in items {
         for channel in channels {
-            rows.push((notification.clone(), channel));
+            rows.push((send, notification.clone(), channel));
         }
     }
     for chunk in rows.chunks(INSERT_CHUNK) {
@@ -95,7 +95,7 @@ pub(super) fn queue_deliveries<'a>(
             "INSERT INTO delivery (id, notification_id, user_ref, channel, notification, options, \
              status, attempts, run_at, created) VALUES ",
         );
-        for (i, (notification, channel)) in chunk.iter().enumerate() {
+        for (i, (send, notification, channel)) in chunk.iter().enumerate() {
             if i > 0 {
                 sql.push(", ");
             }
@@ -259,8 +259,7 @@ impl Store {
                 let channels = [channel];
                 queue_deliveries(
                     conn,
-                    &send,
-                    notifications.into_iter().map(|n| (n, &channels[..])),
+                    notifications.into_iter().map(|n| (&send, n, &channels[..])),
                 )?;
                 Ok::<_, DbError>(())
             })

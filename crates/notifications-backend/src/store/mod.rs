@@ -9,11 +9,12 @@ mod list;
 mod notifications;
 mod retention;
 mod rows;
+mod send_batch;
 mod settings;
 mod signal_events;
 mod slack;
 
-use crate::db::{Db, DbError};
+use crate::db::{Backend, Db, DbError};
 
 pub use deliveries::{DELIVERED, DELIVERY_CHANNEL, DeliveryRow, FAILED, Outcome, PENDING};
 pub use idempotency::{Answer, IDEMPOTENCY_KEY_LIFETIME, IdempotentSend, Recorded, Written};
@@ -31,11 +32,22 @@ pub use slack::{SLACK_TS_LIFETIME, SlackMessage};
 #[derive(Clone, Debug)]
 pub struct Store {
     db: Db,
+    /// PostgreSQL only: plain sends of concurrent requests share transactions.
+    batcher: Option<send_batch::SendBatcher>,
 }
 
 impl Store {
     pub fn new(db: Db) -> Self {
-        Self { db }
+        let batcher = match db.backend() {
+            Backend::Postgres => send_batch::SendBatcher::start(&db)
+                .inspect_err(|e| {
+                    // Every send then takes its own transaction: slower, as correct.
+                    tracing::error!("could not start the send batcher's threads: {e}");
+                })
+                .ok(),
+            Backend::Sqlite => None,
+        };
+        Self { db, batcher }
     }
 
     pub fn db(&self) -> &Db {

@@ -13,6 +13,7 @@ use super::deliveries::queue_deliveries;
 use super::idempotency::{self, IdempotentSend, Written};
 use super::list::get_many;
 use super::rows::{BROADCAST_RETURNING, NotificationRow, USER_RETURNING};
+use super::send_batch::{SendBatcher, Target};
 use super::signal_events::{NewSignal, record_signals};
 use super::{Committed, Store, StoreResult};
 use crate::db::{Bind, DbConnection, DbError, Sql, per_backend};
@@ -63,14 +64,14 @@ pub struct StoredNotification {
 }
 
 /// Rows per multi-row INSERT: well below both databases' bind-parameter limits.
-const INSERT_CHUNK: usize = 500;
+pub(super) const INSERT_CHUNK: usize = 500;
 
 const CONTENT_COLUMNS: &str =
     "title, description, severity, link, origin, scope, topic, icon, metadata, created";
 
 /// The two tables a send writes to.
 #[derive(Clone, Copy)]
-enum Table {
+pub(super) enum Table {
     Notification,
     Broadcast,
 }
@@ -152,7 +153,7 @@ fn push_content(sql: &mut Sql, send: &SendContext, p: &NotificationPayload) {
 
 /// The in-memory notification a fresh insert produced (what upstream answers for new rows), or
 /// the notification a user whose Web channel is off gets delivered.
-fn fresh(send: &SendContext, r: &Recipient) -> Notification {
+pub(super) fn fresh(send: &SendContext, r: &Recipient) -> Notification {
     let mut payload = r.payload.clone();
     payload.severity = Some(payload.severity_or_default());
     Notification {
@@ -165,6 +166,29 @@ fn fresh(send: &SendContext, r: &Recipient) -> Notification {
         origin: send.origin.clone(),
         payload,
     }
+}
+
+/// `INSERT INTO <table>` of `rows`, each recipient with the content of its own send.
+pub(super) fn insert_rows(table: Table, rows: &[(&SendContext, &Recipient)]) -> Sql {
+    let user_column = matches!(table, Table::Notification);
+    let mut sql = Sql::new(&format!("INSERT INTO {} (id, ", table.name()));
+    if user_column {
+        sql.push("user_ref, ");
+    }
+    sql.push(CONTENT_COLUMNS).push(") VALUES ");
+    for (i, (send, r)) in rows.iter().enumerate() {
+        if i > 0 {
+            sql.push(", ");
+        }
+        sql.push("(").bind(Bind::Uuid(r.id.0)).push(", ");
+        if user_column {
+            sql.bind(Bind::Text(r.user.clone().unwrap_or_default()))
+                .push(", ");
+        }
+        push_content(&mut sql, send, &r.payload);
+        sql.push(")");
+    }
+    sql
 }
 
 fn load_returning(conn: &mut DbConnection, sql: Sql) -> diesel::QueryResult<Vec<NotificationRow>> {
@@ -184,6 +208,9 @@ impl Store {
         send: SendContext,
         recipients: Vec<Recipient>,
     ) -> StoreResult<Committed<Vec<StoredNotification>>> {
+        if let Some(batcher) = self.batcher_for(recipients.iter()) {
+            return batcher.write(send, Target::Users(recipients)).await;
+        }
         self.db
             .write(move |conn| write_for_users(conn, &send, &recipients))
             .await
@@ -197,6 +224,12 @@ impl Store {
         recipients: Vec<Recipient>,
         key: Option<IdempotentSend>,
     ) -> StoreResult<Written<Committed<Vec<StoredNotification>>>> {
+        if key.is_none() {
+            return Ok(Written::Stored(
+                self.create_for_users(send, recipients).await?,
+                None,
+            ));
+        }
         self.db
             .write(move |conn| {
                 let write = |conn: &mut DbConnection| write_for_users(conn, &send, &recipients);
@@ -213,6 +246,17 @@ impl Store {
         send: SendContext,
         broadcast: Recipient,
     ) -> StoreResult<Committed<StoredNotification>> {
+        if let Some(batcher) = self.batcher_for(std::iter::once(&broadcast)) {
+            let mut committed = batcher.write(send, Target::Broadcast(broadcast)).await?;
+            let value = committed
+                .value
+                .pop()
+                .ok_or(DbError::Query(diesel::result::Error::NotFound))?;
+            return Ok(Committed {
+                value,
+                signals: committed.signals,
+            });
+        }
         self.db
             .write(move |conn| write_broadcast(conn, &send, &broadcast))
             .await
@@ -226,6 +270,12 @@ impl Store {
         broadcast: Recipient,
         key: Option<IdempotentSend>,
     ) -> StoreResult<Written<Committed<StoredNotification>>> {
+        if key.is_none() {
+            return Ok(Written::Stored(
+                self.create_broadcast(send, broadcast).await?,
+                None,
+            ));
+        }
         self.db
             .write(move |conn| {
                 let write = |conn: &mut DbConnection| write_broadcast(conn, &send, &broadcast);
@@ -234,6 +284,17 @@ impl Store {
                 })
             })
             .await
+    }
+
+    /// The batcher, when these recipients' send may go through it: on PostgreSQL, without a
+    /// scope (a send under an idempotency key never comes here).
+    fn batcher_for<'a>(
+        &self,
+        mut recipients: impl Iterator<Item = &'a Recipient>,
+    ) -> Option<&SendBatcher> {
+        self.batcher
+            .as_ref()
+            .filter(|_| recipients.all(|r| r.payload.scope.is_none()))
     }
 
     /// Sets or clears the read mark (`Some(now)` / `None`) of the user's notifications among
@@ -275,7 +336,7 @@ impl Store {
 }
 
 /// The statements of [`Store::create_for_users`], inside its transaction.
-fn write_for_users(
+pub(super) fn write_for_users(
     conn: &mut DbConnection,
     send: &SendContext,
     recipients: &[Recipient],
@@ -294,12 +355,11 @@ fn write_for_users(
         .collect();
     queue_deliveries(
         conn,
-        send,
         recipients.iter().zip(&notifications).map(|(r, s)| {
             let n = s
                 .as_ref()
                 .map_or_else(|| fresh(send, r), |s| s.notification.clone());
-            (n, r.channels.as_slice())
+            (send, n, r.channels.as_slice())
         }),
     )?;
     let stored: Vec<StoredNotification> = notifications.into_iter().flatten().collect();
@@ -315,19 +375,14 @@ fn write_for_users(
 }
 
 /// The statements of [`Store::create_broadcast`], inside its transaction.
-fn write_broadcast(
+pub(super) fn write_broadcast(
     conn: &mut DbConnection,
     send: &SendContext,
     broadcast: &Recipient,
 ) -> Result<Committed<StoredNotification>, DbError> {
     let id = broadcast.id.0;
-    let mut sql = Sql::new("INSERT INTO broadcast (id, ");
-    sql.push(CONTENT_COLUMNS)
-        .push(") VALUES (")
-        .bind(Bind::Uuid(id))
-        .push(", ");
-    push_content(&mut sql, send, &broadcast.payload);
-    sql.push(")").push(&on_scope_conflict(Table::Broadcast));
+    let mut sql = insert_rows(Table::Broadcast, &[(send, broadcast)]);
+    sql.push(&on_scope_conflict(Table::Broadcast));
     let row = load_returning(conn, sql)?
         .into_iter()
         .next()
@@ -346,8 +401,11 @@ fn write_broadcast(
     };
     queue_deliveries(
         conn,
-        send,
-        [(stored.notification.clone(), broadcast.channels.as_slice())],
+        [(
+            send,
+            stored.notification.clone(),
+            broadcast.channels.as_slice(),
+        )],
     )?;
     let signals = record_signals(conn, &[new_notification_signal(None, &stored)])?;
     Ok(Committed {
@@ -356,7 +414,10 @@ fn write_broadcast(
     })
 }
 
-fn new_notification_signal(recipient: Option<String>, stored: &StoredNotification) -> NewSignal {
+pub(super) fn new_notification_signal(
+    recipient: Option<String>,
+    stored: &StoredNotification,
+) -> NewSignal {
     NewSignal {
         recipient,
         message: NotificationSignal::NewNotification {
@@ -371,20 +432,8 @@ fn insert_user_chunk(
     send: &SendContext,
     recipients: &[&Recipient],
 ) -> diesel::QueryResult<Vec<(String, StoredNotification)>> {
-    let mut sql = Sql::new("INSERT INTO notification (id, user_ref, ");
-    sql.push(CONTENT_COLUMNS).push(") VALUES ");
-    for (i, r) in recipients.iter().enumerate() {
-        if i > 0 {
-            sql.push(", ");
-        }
-        sql.push("(")
-            .bind(Bind::Uuid(r.id.0))
-            .push(", ")
-            .bind(Bind::Text(r.user.clone().unwrap_or_default()))
-            .push(", ");
-        push_content(&mut sql, send, &r.payload);
-        sql.push(")");
-    }
+    let rows: Vec<(&SendContext, &Recipient)> = recipients.iter().map(|r| (send, *r)).collect();
+    let mut sql = insert_rows(Table::Notification, &rows);
     let fresh_for = |r: &Recipient| StoredNotification {
         notification: fresh(send, r),
         updated_existing: false,

@@ -21,6 +21,7 @@ mod recipients;
 mod remote_catalog;
 mod routes;
 mod scope;
+mod send_batch;
 mod settings;
 mod signals;
 mod signals_client;

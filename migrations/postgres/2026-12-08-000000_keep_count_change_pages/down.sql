@@ -1,0 +1,1 @@
+ALTER TABLE inbox_count_change RESET (vacuum_truncate);
