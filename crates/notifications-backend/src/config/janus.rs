@@ -4,9 +4,13 @@
 
 use std::fmt;
 
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 
-use super::coerce::{Bool, SecretString};
+use super::coerce::{Bool, LongSecret, SecretString};
+
+/// The shortest `externalCallerSecret` taken: as for any bearer secret, 32 bytes (e.g.
+/// `openssl rand -hex 16`) cannot be guessed.
+pub const MIN_CALLER_SECRET_LEN: usize = 32;
 
 /// How the janus API shares `/api/notifications` with upstream's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -172,10 +176,24 @@ impl TryFrom<RawJanus> for JanusConfig {
     }
 }
 
+/// `notifications.externalCallerSecret`: an empty string is no secret (as janus); any other
+/// value has at least [`MIN_CALLER_SECRET_LEN`] bytes.
+pub(super) struct CallerSecret(Option<String>);
+
+impl<'de> Deserialize<'de> for CallerSecret {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let secret = SecretString::deserialize(deserializer)?.0;
+        if secret.is_empty() {
+            return Ok(Self(None));
+        }
+        LongSecret::<MIN_CALLER_SECRET_LEN>::new(secret).map(|s| Self(Some(s.0)))
+    }
+}
+
 impl JanusConfig {
-    /// Takes `notifications.externalCallerSecret`; an empty string is no secret (as janus).
-    pub(super) fn with_secret(mut self, secret: Option<SecretString>) -> Self {
-        self.external_caller_secret = secret.map(|s| s.0).filter(|s| !s.is_empty());
+    /// Takes `notifications.externalCallerSecret`.
+    pub(super) fn with_secret(mut self, secret: Option<CallerSecret>) -> Self {
+        self.external_caller_secret = secret.and_then(|s| s.0);
         self
     }
 
@@ -200,7 +218,7 @@ mod tests {
     fn keys_defaults_and_errors() {
         assert_eq!(janus("").unwrap(), JanusConfig::default());
         let config = janus(
-            "notifications:\n  externalCallerSecret: s3cret\n  legacyJanus:\n    mount: exclusive\n    \
+            "notifications:\n  externalCallerSecret: s3cret-of-thirty-two-bytes-long\n  legacyJanus:\n    mount: exclusive\n    \
              extraBasePath: /api/notifications-legacy/\n    ambiguousListGoesTo: janus\n    \
              allowUnauthenticated: 'true'\n    validationErrorStatus: 400\n    permissions:\n      \
              deny: [{permission: notifications.create, users: [default/guest]}]\n",
@@ -214,7 +232,7 @@ mod tests {
                 ambiguous_list_goes_to: ApiSide::Janus,
                 allow_unauthenticated: true,
                 validation_error_status: 400,
-                external_caller_secret: Some("s3cret".into()),
+                external_caller_secret: Some("s3cret-of-thirty-two-bytes-long".into()),
                 deny: Some(vec![DenyRule {
                     permission: "notifications.create".into(),
                     users: Some(vec!["default/guest".into()]),
@@ -223,6 +241,13 @@ mod tests {
             }
         );
         assert!(!format!("{config:?}").contains("s3cret"));
+        // A guessable secret stops start-up, without showing it.
+        let error = janus("notifications: {externalCallerSecret: s3cret}").unwrap_err();
+        assert_eq!(
+            error,
+            "invalid configuration at notifications.externalCallerSecret: must be at least 32 \
+             bytes long (the value is not shown: it is a secret)"
+        );
         assert_eq!(
             janus("notifications: {externalCallerSecret: ''}")
                 .unwrap()

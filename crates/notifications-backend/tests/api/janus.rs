@@ -836,12 +836,16 @@ db_test!(mark_read_and_unread, config = OPEN, |app| {
     );
 });
 
-const SECRET: &str = janus_config!("  externalCallerSecret: s3cret\n");
+/// `notifications.externalCallerSecret` of [`SECRET`] (at least 32 bytes).
+const CALLER_SECRET: &str = "s3cret-of-thirty-two-bytes-or-more";
+const SECRET: &str =
+    janus_config!("  externalCallerSecret: s3cret-of-thirty-two-bytes-or-more\n");
 
 db_test!(shared_secret, config = SECRET, |app| {
     let id = create(&app, "alice", json!({"title": "t", "origin": "o"})).await;
     // 53, 54
-    for secret in [None, Some("wrong"), Some("S3CRET")] {
+    let upper = CALLER_SECRET.to_uppercase();
+    for secret in [None, Some("wrong"), Some(upper.as_str())] {
         let mut call = get(&app, "/notifications/count");
         if let Some(secret) = secret {
             call = call.header("notifications-secret", secret);
@@ -856,13 +860,13 @@ db_test!(shared_secret, config = SECRET, |app| {
     }
     // 55: the secret lets a caller in as default/guest (header name in any case).
     let r = post(&app, "/notifications")
-        .header("Notifications-Secret", "s3cret")
+        .header("Notifications-Secret", CALLER_SECRET)
         .json(&json!({"title": "from a script", "origin": "ci"}))
         .send(&app)
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     let r = get(&app, "/notifications?messageScope=system")
-        .header("notifications-secret", "s3cret")
+        .header("notifications-secret", CALLER_SECRET)
         .send(&app)
         .await;
     assert_eq!(r.body.as_array().map(Vec::len), Some(2), "{}", r.text);
@@ -880,7 +884,7 @@ db_test!(shared_secret, config = SECRET, |app| {
     for authorization in ["Bearer garbage", "Basic eDp5"] {
         let r = get(&app, "/notifications/count")
             .header("authorization", authorization)
-            .header("notifications-secret", "s3cret")
+            .header("notifications-secret", CALLER_SECRET)
             .send(&app)
             .await;
         assert_eq!(r.status, 401, "{authorization}: {}", r.text);
