@@ -4,7 +4,9 @@
 //!
 //! Janus's pipeline order is kept: body parsing (400/413), route (500 "Unknown operation"),
 //! schema (500 `{"status","err"}`), authentication (401), permission (403), then the handler,
-//! whose own checks are 500s with their message shown.
+//! whose own checks are 500s with their message shown. Janus checked the schema before the
+//! credentials (and clients see which error comes first), so the schema runs for anonymous
+//! callers: before anything, a query of more parameters than any route takes is a 400.
 
 mod dispatch;
 mod schema;
@@ -20,6 +22,7 @@ pub use dispatch::{API_HEADER, dispatch};
 
 use super::error::{RequestDetail, error_response};
 use super::extract::BODY_LIMIT;
+use super::query::check_param_count;
 use super::{AppState, PLUGIN_MOUNT};
 use crate::auth::{AuthError, Principal};
 use crate::config::{ApiSide, JanusConfig};
@@ -78,6 +81,7 @@ async fn create(
     janus: web::Data<JanusService>,
 ) -> HttpResponse {
     let result = async {
+        check_param_count(req.query_string())?;
         let body = read_body(&req, payload).await?;
         schema::query(req.query_string(), &[], &[]).map_err(schema_error)?;
         schema::create_body(&body).map_err(schema_error)?;
@@ -98,6 +102,7 @@ async fn list(
     janus: web::Data<JanusService>,
 ) -> HttpResponse {
     let result = async {
+        check_param_count(req.query_string())?;
         let query = schema::query(req.query_string(), schema::LIST, &[]).map_err(schema_error)?;
         let caller = identify(&req, &app, janus.config()).await?;
         janus.authorize(&caller, PERMISSION_LIST)?;
@@ -130,6 +135,7 @@ async fn count(
     janus: web::Data<JanusService>,
 ) -> HttpResponse {
     let result = async {
+        check_param_count(req.query_string())?;
         let query = schema::query(req.query_string(), schema::COUNT, &[]).map_err(schema_error)?;
         let caller = identify(&req, &app, janus.config()).await?;
         janus.authorize(&caller, PERMISSION_LIST)?;
@@ -147,6 +153,7 @@ async fn mark_read(
     janus: web::Data<JanusService>,
 ) -> HttpResponse {
     let result = async {
+        check_param_count(req.query_string())?;
         let query = schema::query(
             req.query_string(),
             schema::MARK_READ,
