@@ -218,7 +218,7 @@ mod tests {
     fn keys_defaults_and_errors() {
         assert_eq!(janus("").unwrap(), JanusConfig::default());
         let config = janus(
-            "notifications:\n  externalCallerSecret: s3cret-of-thirty-two-bytes-long\n  legacyJanus:\n    mount: exclusive\n    \
+            "notifications:\n  externalCallerSecret: s3cret-of-at-least-thirty-two-bytes\n  legacyJanus:\n    mount: exclusive\n    \
              extraBasePath: /api/notifications-legacy/\n    ambiguousListGoesTo: janus\n    \
              allowUnauthenticated: 'true'\n    validationErrorStatus: 400\n    permissions:\n      \
              deny: [{permission: notifications.create, users: [default/guest]}]\n",
@@ -232,7 +232,7 @@ mod tests {
                 ambiguous_list_goes_to: ApiSide::Janus,
                 allow_unauthenticated: true,
                 validation_error_status: 400,
-                external_caller_secret: Some("s3cret-of-thirty-two-bytes-long".into()),
+                external_caller_secret: Some("s3cret-of-at-least-thirty-two-bytes".into()),
                 deny: Some(vec![DenyRule {
                     permission: "notifications.create".into(),
                     users: Some(vec!["default/guest".into()]),

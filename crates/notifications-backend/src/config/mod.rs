@@ -628,7 +628,8 @@ notifications:
             ),
             "{err}"
         );
-        let ci_token = |name: &str| (name == "CI_NOTIFICATIONS_TOKEN").then(|| "a-token-of-ours".into());
+        let ci_token =
+            |name: &str| (name == "CI_NOTIFICATIONS_TOKEN").then(|| "a-token-of-ours".into());
         let config = Config::load_with_env(&sqlite, &ci_token, &[]).unwrap();
         assert_eq!(
             config.backend.auth.external_access,

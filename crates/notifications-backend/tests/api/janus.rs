@@ -932,43 +932,52 @@ db_test!(
 
 // A query of thousands of parameters took a worker's time before anything refused it, from
 // anonymous callers too: it is a 400 first, before the schema and the credentials.
-db_test!(overlong_queries_are_refused_first, config = janus_config!(), |app| {
-    let many: Vec<String> = (0..2000).map(|i| format!("k{i}=v")).collect();
-    let many = many.join("&");
-    for call in [
-        get(&app, &format!("/notifications?messageScope=all&{many}")),
-        get(&app, &format!("/notifications/count?{many}")),
-        put(&app, &format!("/notifications/read?{many}")),
-        post(&app, &format!("/notifications?{many}")).json(&json!({"title": "t", "origin": "o"})),
-        get(&app, &format!("{LEGACY}/notifications?{many}")),
-    ] {
-        let r = call.send(&app).await;
+db_test!(
+    overlong_queries_are_refused_first,
+    config = janus_config!(),
+    |app| {
+        let many: Vec<String> = (0..2000).map(|i| format!("k{i}=v")).collect();
+        let many = many.join("&");
+        for call in [
+            get(&app, &format!("/notifications?messageScope=all&{many}")),
+            get(&app, &format!("/notifications/count?{many}")),
+            put(&app, &format!("/notifications/read?{many}")),
+            post(&app, &format!("/notifications?{many}"))
+                .json(&json!({"title": "t", "origin": "o"})),
+            get(&app, &format!("{LEGACY}/notifications?{many}")),
+        ] {
+            let r = call.send(&app).await;
+            r.assert_error(400, "InputError");
+            assert_eq!(
+                r.message(),
+                "Too many query parameters: at most 64 are accepted"
+            );
+        }
+        // Up to the cap, janus's own answers, in janus's order: the schema, then credentials.
+        let at_cap = vec!["messageScope=all"; 64].join("&");
+        let r = get(&app, &format!("/notifications?{at_cap}"))
+            .send(&app)
+            .await;
+        assert_eq!(schema_violation(&r)["message"], "must be string");
+        let r = get(&app, "/notifications?messageScope=all")
+            .send(&app)
+            .await;
+        assert_framework_error(&r, 401, "AuthenticationError", "Missing credentials");
+        // Upstream's list is capped the same way (after its credentials).
+        let upstream = vec!["orderField=created"; 65].join("&");
+        let r = app
+            .get(
+                &format!("/notifications?{upstream}"),
+                &app.user_token("user:default/alice"),
+            )
+            .await;
         r.assert_error(400, "InputError");
         assert_eq!(
             r.message(),
             "Too many query parameters: at most 64 are accepted"
         );
     }
-    // Up to the cap, janus's own answers, in janus's order: the schema, then credentials.
-    let at_cap = vec!["messageScope=all"; 64].join("&");
-    let r = get(&app, &format!("/notifications?{at_cap}")).send(&app).await;
-    assert_eq!(schema_violation(&r)["message"], "must be string");
-    let r = get(&app, "/notifications?messageScope=all").send(&app).await;
-    assert_framework_error(&r, 401, "AuthenticationError", "Missing credentials");
-    // Upstream's list is capped the same way (after its credentials).
-    let upstream = vec!["orderField=created"; 65].join("&");
-    let r = app
-        .get(
-            &format!("/notifications?{upstream}"),
-            &app.user_token("user:default/alice"),
-        )
-        .await;
-    r.assert_error(400, "InputError");
-    assert_eq!(
-        r.message(),
-        "Too many query parameters: at most 64 are accepted"
-    );
-});
+);
 
 db_test!(
     strictness_switches,
