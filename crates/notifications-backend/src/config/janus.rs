@@ -57,9 +57,13 @@ pub struct JanusConfig {
     pub allow_unauthenticated: bool,
     /// `legacyJanus.guestUser`: who anonymous and shared-secret callers are.
     pub guest_user: String,
-    /// `legacyJanus.acceptServiceTokens`: service tokens act as `guest_user` (janus 1.6.0
-    /// refused them with a 401).
+    /// `legacyJanus.acceptServiceTokens`: service tokens act as `guest_user`. Off by default, as
+    /// janus 1.6.0 (a 401): every sender would otherwise also be a janus caller.
     pub accept_service_tokens: bool,
+    /// `legacyJanus.userCreators`: the users (`namespace/name`, or `*` for every user) whose
+    /// own token may create messages. None by default: a create names any origin and reaches
+    /// anyone, so it is granted, not assumed (janus let every user create).
+    pub user_creators: Vec<String>,
     /// `legacyJanus.validationErrorStatus`: 500 as janus, or 400.
     pub validation_error_status: u16,
     /// `notifications.externalCallerSecret`: the `notifications-secret` header that lets a
@@ -79,7 +83,8 @@ impl Default for JanusConfig {
             ambiguous_list_goes_to: ApiSide::Upstream,
             allow_unauthenticated: false,
             guest_user: "default/guest".into(),
-            accept_service_tokens: true,
+            accept_service_tokens: false,
+            user_creators: Vec::new(),
             validation_error_status: 500,
             external_caller_secret: None,
             deny: None,
@@ -97,6 +102,7 @@ impl fmt::Debug for JanusConfig {
             .field("allow_unauthenticated", &self.allow_unauthenticated)
             .field("guest_user", &self.guest_user)
             .field("accept_service_tokens", &self.accept_service_tokens)
+            .field("user_creators", &self.user_creators)
             .field("validation_error_status", &self.validation_error_status)
             .field(
                 "external_caller_secret",
@@ -118,6 +124,7 @@ struct RawJanus {
     allow_unauthenticated: Option<Bool>,
     guest_user: Option<String>,
     accept_service_tokens: Option<Bool>,
+    user_creators: Option<Vec<String>>,
     validation_error_status: Option<u16>,
     permissions: Option<RawPermissions>,
 }
@@ -168,6 +175,7 @@ impl TryFrom<RawJanus> for JanusConfig {
             accept_service_tokens: raw
                 .accept_service_tokens
                 .map_or(defaults.accept_service_tokens, |b| b.0),
+            user_creators: raw.user_creators.unwrap_or(defaults.user_creators),
             validation_error_status,
             // A sibling key (`notifications.externalCallerSecret`): set by the section above.
             external_caller_secret: None,
@@ -197,6 +205,11 @@ impl JanusConfig {
         self
     }
 
+    /// Whether `user` (`namespace/name`) may create messages with their own token.
+    pub fn user_may_create(&self, user: &str) -> bool {
+        self.user_creators.iter().any(|u| u == "*" || u == user)
+    }
+
     /// Whether `/api/notifications` dispatches requests to the janus API at all.
     pub fn on_plugin_mount(&self) -> bool {
         self.enabled && self.mount != JanusMount::Off
@@ -216,11 +229,17 @@ mod tests {
 
     #[test]
     fn keys_defaults_and_errors() {
-        assert_eq!(janus("").unwrap(), JanusConfig::default());
+        let defaults = janus("").unwrap();
+        assert_eq!(defaults, JanusConfig::default());
+        // Writes are granted, not assumed: no user creates, service tokens are refused.
+        assert!(!defaults.accept_service_tokens && !defaults.user_may_create("default/alice"));
+        let everyone = janus("notifications: {legacyJanus: {userCreators: ['*']}}").unwrap();
+        assert!(everyone.user_may_create("default/alice"));
         let config = janus(
             "notifications:\n  externalCallerSecret: s3cret-of-at-least-thirty-two-bytes\n  legacyJanus:\n    mount: exclusive\n    \
              extraBasePath: /api/notifications-legacy/\n    ambiguousListGoesTo: janus\n    \
-             allowUnauthenticated: 'true'\n    validationErrorStatus: 400\n    permissions:\n      \
+             allowUnauthenticated: 'true'\n    acceptServiceTokens: true\n    userCreators: [default/alice]\n    \
+             validationErrorStatus: 400\n    permissions:\n      \
              deny: [{permission: notifications.create, users: [default/guest]}]\n",
         )
         .unwrap();
@@ -231,6 +250,8 @@ mod tests {
                 extra_base_path: Some("/api/notifications-legacy".into()),
                 ambiguous_list_goes_to: ApiSide::Janus,
                 allow_unauthenticated: true,
+                accept_service_tokens: true,
+                user_creators: vec!["default/alice".into()],
                 validation_error_status: 400,
                 external_caller_secret: Some("s3cret-of-at-least-thirty-two-bytes".into()),
                 deny: Some(vec![DenyRule {
