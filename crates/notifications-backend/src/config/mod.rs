@@ -610,44 +610,6 @@ notifications:
         );
     }
 
-    /// The shipped examples load as their comments say to run them; the SQLite one has no
-    /// token of its own (a published default would let anyone send).
-    #[test]
-    fn the_examples_need_the_operators_secrets() {
-        let example = |name: &str| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../../examples/{name}"))
-        };
-        let sqlite = [example("app-config.sqlite.yaml")];
-        let err = Config::load_with_env(&sqlite, &|_| None, &[])
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.ends_with(
-                "backend.auth.externalAccess[0].options.token: environment variable \
-                 CI_NOTIFICATIONS_TOKEN is not set"
-            ),
-            "{err}"
-        );
-        let ci_token =
-            |name: &str| (name == "CI_NOTIFICATIONS_TOKEN").then(|| "a-token-of-ours".into());
-        let config = Config::load_with_env(&sqlite, &ci_token, &[]).unwrap();
-        assert_eq!(
-            config.backend.auth.external_access,
-            [ExternalAccess::Static {
-                token: "a-token-of-ours".into(),
-                subject: "cicd-system".into()
-            }]
-        );
-        let postgres_env = |name: &str| match name {
-            "PG_PASSWORD" => Some("pw".into()),
-            "AUTH_SECRET" | "USER_TOKEN_SECRET" => {
-                Some("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=".into())
-            }
-            _ => None,
-        };
-        Config::load_with_env(&[example("app-config.postgres.yaml")], &postgres_env, &[]).unwrap();
-    }
-
     #[test]
     fn files_merge_in_order_and_overrides_win() {
         let dir = tempfile::tempdir().unwrap();
