@@ -1,7 +1,8 @@
 //! Embed the notifications backend in your own program with a processor of your own.
 //!
 //! ```sh
-//! cargo run -p notifications-backend --example custom_processor -- examples/app-config.sqlite.yaml
+//! CI_NOTIFICATIONS_TOKEN=$(openssl rand -hex 24) \
+//!   cargo run -p notifications-backend --example custom_processor -- examples/app-config.sqlite.yaml
 //! ```
 //!
 //! The processor's name (`Audit`) becomes a channel in users' settings; its `post_process` runs

@@ -203,6 +203,7 @@ impl BackendBuilder {
             store.clone(),
             catalog.clone(),
             janus_config.clone(),
+            config.app.base_url.clone(),
         ));
         let address = format!(
             "{}:{}",

@@ -175,6 +175,26 @@ impl<'de> Deserialize<'de> for SecretString {
     }
 }
 
+/// A secret of at least `MIN` bytes (an HMAC key, a shared secret): shorter ones can be guessed.
+pub(super) struct LongSecret<const MIN: usize>(pub String);
+
+impl<const MIN: usize> LongSecret<MIN> {
+    pub(super) fn new<E: de::Error>(secret: String) -> Result<Self, E> {
+        if secret.len() < MIN {
+            return Err(E::custom(format!(
+                "must be at least {MIN} bytes long (the value is not shown: it is a secret)"
+            )));
+        }
+        Ok(Self(secret))
+    }
+}
+
+impl<'de, const MIN: usize> Deserialize<'de> for LongSecret<MIN> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Self::new(SecretString::deserialize(deserializer)?.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

@@ -4,9 +4,13 @@
 
 use std::fmt;
 
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 
-use super::coerce::{Bool, SecretString};
+use super::coerce::{Bool, LongSecret, SecretString};
+
+/// The shortest `externalCallerSecret` taken: as for any bearer secret, 32 bytes (e.g.
+/// `openssl rand -hex 16`) cannot be guessed.
+pub const MIN_CALLER_SECRET_LEN: usize = 32;
 
 /// How the janus API shares `/api/notifications` with upstream's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -53,9 +57,13 @@ pub struct JanusConfig {
     pub allow_unauthenticated: bool,
     /// `legacyJanus.guestUser`: who anonymous and shared-secret callers are.
     pub guest_user: String,
-    /// `legacyJanus.acceptServiceTokens`: service tokens act as `guest_user` (janus 1.6.0
-    /// refused them with a 401).
+    /// `legacyJanus.acceptServiceTokens`: service tokens act as `guest_user`. Off by default, as
+    /// janus 1.6.0 (a 401): every sender would otherwise also be a janus caller.
     pub accept_service_tokens: bool,
+    /// `legacyJanus.userCreators`: the users (`namespace/name`, or `*` for every user) whose
+    /// own token may create messages. None by default: a create names any origin and reaches
+    /// anyone, so it is granted, not assumed (janus let every user create).
+    pub user_creators: Vec<String>,
     /// `legacyJanus.validationErrorStatus`: 500 as janus, or 400.
     pub validation_error_status: u16,
     /// `notifications.externalCallerSecret`: the `notifications-secret` header that lets a
@@ -75,7 +83,8 @@ impl Default for JanusConfig {
             ambiguous_list_goes_to: ApiSide::Upstream,
             allow_unauthenticated: false,
             guest_user: "default/guest".into(),
-            accept_service_tokens: true,
+            accept_service_tokens: false,
+            user_creators: Vec::new(),
             validation_error_status: 500,
             external_caller_secret: None,
             deny: None,
@@ -93,6 +102,7 @@ impl fmt::Debug for JanusConfig {
             .field("allow_unauthenticated", &self.allow_unauthenticated)
             .field("guest_user", &self.guest_user)
             .field("accept_service_tokens", &self.accept_service_tokens)
+            .field("user_creators", &self.user_creators)
             .field("validation_error_status", &self.validation_error_status)
             .field(
                 "external_caller_secret",
@@ -114,6 +124,7 @@ struct RawJanus {
     allow_unauthenticated: Option<Bool>,
     guest_user: Option<String>,
     accept_service_tokens: Option<Bool>,
+    user_creators: Option<Vec<String>>,
     validation_error_status: Option<u16>,
     permissions: Option<RawPermissions>,
 }
@@ -164,6 +175,7 @@ impl TryFrom<RawJanus> for JanusConfig {
             accept_service_tokens: raw
                 .accept_service_tokens
                 .map_or(defaults.accept_service_tokens, |b| b.0),
+            user_creators: raw.user_creators.unwrap_or(defaults.user_creators),
             validation_error_status,
             // A sibling key (`notifications.externalCallerSecret`): set by the section above.
             external_caller_secret: None,
@@ -172,11 +184,30 @@ impl TryFrom<RawJanus> for JanusConfig {
     }
 }
 
+/// `notifications.externalCallerSecret`: an empty string is no secret (as janus); any other
+/// value has at least [`MIN_CALLER_SECRET_LEN`] bytes.
+pub(super) struct CallerSecret(Option<String>);
+
+impl<'de> Deserialize<'de> for CallerSecret {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let secret = SecretString::deserialize(deserializer)?.0;
+        if secret.is_empty() {
+            return Ok(Self(None));
+        }
+        LongSecret::<MIN_CALLER_SECRET_LEN>::new(secret).map(|s| Self(Some(s.0)))
+    }
+}
+
 impl JanusConfig {
-    /// Takes `notifications.externalCallerSecret`; an empty string is no secret (as janus).
-    pub(super) fn with_secret(mut self, secret: Option<SecretString>) -> Self {
-        self.external_caller_secret = secret.map(|s| s.0).filter(|s| !s.is_empty());
+    /// Takes `notifications.externalCallerSecret`.
+    pub(super) fn with_secret(mut self, secret: Option<CallerSecret>) -> Self {
+        self.external_caller_secret = secret.and_then(|s| s.0);
         self
+    }
+
+    /// Whether `user` (`namespace/name`) may create messages with their own token.
+    pub fn user_may_create(&self, user: &str) -> bool {
+        self.user_creators.iter().any(|u| u == "*" || u == user)
     }
 
     /// Whether `/api/notifications` dispatches requests to the janus API at all.
@@ -198,11 +229,17 @@ mod tests {
 
     #[test]
     fn keys_defaults_and_errors() {
-        assert_eq!(janus("").unwrap(), JanusConfig::default());
+        let defaults = janus("").unwrap();
+        assert_eq!(defaults, JanusConfig::default());
+        // Writes are granted, not assumed: no user creates, service tokens are refused.
+        assert!(!defaults.accept_service_tokens && !defaults.user_may_create("default/alice"));
+        let everyone = janus("notifications: {legacyJanus: {userCreators: ['*']}}").unwrap();
+        assert!(everyone.user_may_create("default/alice"));
         let config = janus(
-            "notifications:\n  externalCallerSecret: s3cret\n  legacyJanus:\n    mount: exclusive\n    \
+            "notifications:\n  externalCallerSecret: s3cret-of-at-least-thirty-two-bytes\n  legacyJanus:\n    mount: exclusive\n    \
              extraBasePath: /api/notifications-legacy/\n    ambiguousListGoesTo: janus\n    \
-             allowUnauthenticated: 'true'\n    validationErrorStatus: 400\n    permissions:\n      \
+             allowUnauthenticated: 'true'\n    acceptServiceTokens: true\n    userCreators: [default/alice]\n    \
+             validationErrorStatus: 400\n    permissions:\n      \
              deny: [{permission: notifications.create, users: [default/guest]}]\n",
         )
         .unwrap();
@@ -213,8 +250,10 @@ mod tests {
                 extra_base_path: Some("/api/notifications-legacy".into()),
                 ambiguous_list_goes_to: ApiSide::Janus,
                 allow_unauthenticated: true,
+                accept_service_tokens: true,
+                user_creators: vec!["default/alice".into()],
                 validation_error_status: 400,
-                external_caller_secret: Some("s3cret".into()),
+                external_caller_secret: Some("s3cret-of-at-least-thirty-two-bytes".into()),
                 deny: Some(vec![DenyRule {
                     permission: "notifications.create".into(),
                     users: Some(vec!["default/guest".into()]),
@@ -223,6 +262,13 @@ mod tests {
             }
         );
         assert!(!format!("{config:?}").contains("s3cret"));
+        // A guessable secret stops start-up, without showing it.
+        let error = janus("notifications: {externalCallerSecret: s3cret}").unwrap_err();
+        assert_eq!(
+            error,
+            "invalid configuration at notifications.externalCallerSecret: must be at least 32 \
+             bytes long (the value is not shown: it is a secret)"
+        );
         assert_eq!(
             janus("notifications: {externalCallerSecret: ''}")
                 .unwrap()

@@ -8,10 +8,10 @@ use serde_json::Value;
 
 use super::auth::RawKey;
 use super::catalog::CatalogConfig;
-use super::coerce::{Bool, Positive, SecretString};
+use super::coerce::{Bool, Positive};
 use super::delivery::DeliveryConfig;
 use super::duration::{FixedDuration, Retention, RetentionSetting};
-use super::janus::JanusConfig;
+use super::janus::{CallerSecret, JanusConfig};
 use super::signals::SignalsConfig;
 
 #[derive(Clone, PartialEq)]
@@ -95,7 +95,7 @@ pub(super) struct RawNotifications {
     signals: SignalsConfig,
     metrics: RawMetrics,
     legacy_janus: JanusConfig,
-    external_caller_secret: Option<SecretString>,
+    external_caller_secret: Option<CallerSecret>,
     user_token_keys: Vec<RawKey>,
 }
 

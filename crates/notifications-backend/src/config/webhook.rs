@@ -12,7 +12,7 @@ use serde::de::{self, Deserializer};
 use serde_json::Value;
 use url::Url;
 
-use super::coerce::{HttpUrl, SecretString};
+use super::coerce::{HttpUrl, LongSecret};
 use super::duration::FixedDuration;
 use super::error::{ConfigError, parse_at};
 
@@ -131,7 +131,7 @@ pub fn webhooks(processors: &Value) -> Result<Vec<WebhookConfig>, ConfigError> {
 struct RawWebhook {
     name: Option<String>,
     url: HttpUrl,
-    secret: Secret,
+    secret: LongSecret<MIN_SECRET_LEN>,
     timeout: Option<FixedDuration>,
     headers: Option<Headers>,
     filter: Option<RawFilter>,
@@ -149,21 +149,6 @@ struct RawFilter {
     max_severity: Option<NotificationSeverity>,
     included_topics: Option<Vec<String>>,
     excluded_topics: Vec<String>,
-}
-
-/// An HMAC key: a secret string of at least [`MIN_SECRET_LEN`] bytes.
-struct Secret(String);
-
-impl<'de> Deserialize<'de> for Secret {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let secret = SecretString::deserialize(deserializer)?.0;
-        if secret.len() < MIN_SECRET_LEN {
-            return Err(de::Error::custom(format!(
-                "must be at least {MIN_SECRET_LEN} bytes long (the value is not shown: it is a secret)"
-            )));
-        }
-        Ok(Self(secret))
-    }
 }
 
 /// Extra headers: valid names and values, none of those the webhook sets itself.

@@ -24,11 +24,32 @@ const TOPICS_PARAMS: &[&str] = &["search", "read", "saved", "createdAfter", "min
 /// Parameters that may be repeated.
 const ARRAY_PARAMS: &[&str] = &["orderField"];
 
+/// More query parameters than any route takes (the most is upstream's list: nine, and a few
+/// `orderField`s). A longer query is refused before anything decodes it.
+pub const MAX_QUERY_PARAMS: usize = 64;
+
+/// Refuses a query string of more than [`MAX_QUERY_PARAMS`] pairs, counted without decoding
+/// (empty pairs, as in `a=1&&b=2`, are skipped as the decoder skips them).
+pub fn check_param_count(query: &str) -> Result<(), Error> {
+    let count = query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .take(MAX_QUERY_PARAMS + 1)
+        .count();
+    if count > MAX_QUERY_PARAMS {
+        return Err(Error::invalid(format!(
+            "Too many query parameters: at most {MAX_QUERY_PARAMS} are accepted"
+        )));
+    }
+    Ok(())
+}
+
 /// Decoded `name=value` pairs, checked against the parameters a route accepts.
 struct Params(Vec<(String, String)>);
 
 impl Params {
     fn parse(query: &str, allowed: &[&str]) -> Result<Self, Error> {
+        check_param_count(query)?;
         let pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
             .into_owned()
             .collect();
@@ -223,6 +244,18 @@ mod tests {
         assert!(err("topic=a&topic=b").contains("at most once"));
         assert!(err("topic=a%00b").contains("NUL"));
         assert!(list_options("").unwrap().order.is_empty());
+    }
+
+    #[test]
+    fn parameters_are_counted_before_decoding() {
+        let pairs = |n: usize| vec!["orderField=created"; n].join("&");
+        assert!(check_param_count(&pairs(MAX_QUERY_PARAMS)).is_ok());
+        assert!(check_param_count(&format!("&&{}&", pairs(MAX_QUERY_PARAMS))).is_ok());
+        assert_eq!(
+            err(&pairs(MAX_QUERY_PARAMS + 1)),
+            "Too many query parameters: at most 64 are accepted"
+        );
+        assert!(none(&pairs(MAX_QUERY_PARAMS + 1)).is_err());
     }
 
     #[test]

@@ -8,8 +8,11 @@
 //!   of the delivery, for receivers to drop duplicates (delivery is at least once); a scope
 //!   re-send, which updates the notification, is a new delivery with its update time added;
 //! * `X-Notifications-Timestamp: <unix seconds>` of this attempt;
-//! * `X-Notifications-Signature: sha256=<lower-case hex HMAC-SHA256 of "<timestamp>.<body>">`
-//!   keyed with the configured secret.
+//! * `X-Notifications-Signature: sha256=<lower-case hex HMAC-SHA256 of
+//!   "<timestamp>.<delivery>\n<body>">` keyed with the configured secret: the delivery id is
+//!   signed too, so that a captured request cannot be replayed under another id past a
+//!   receiver's de-duplication. A header value cannot hold a line feed, so the parts cannot
+//!   shift into one another.
 //!
 //! 2xx is delivered; 408, 429, 5xx, connection errors and timeouts are retried; other statuses
 //! (other 4xx, and redirects, which are not followed) fail for good.
@@ -60,11 +63,13 @@ impl WebhookProcessor {
 }
 
 /// The value of the signature header: `sha256=` and the hex HMAC-SHA256 of
-/// `"<timestamp>.<body>"` keyed with `secret`.
-pub fn signature(secret: &[u8], timestamp: u64, body: &[u8]) -> String {
+/// `"<timestamp>.<delivery>\n<body>"` keyed with `secret`.
+pub fn signature(secret: &[u8], timestamp: u64, delivery: &str, body: &[u8]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length");
     mac.update(timestamp.to_string().as_bytes());
     mac.update(b".");
+    mac.update(delivery.as_bytes());
+    mac.update(b"\n");
     mac.update(body);
     let digest = mac.finalize().into_bytes();
     let mut out = String::with_capacity(7 + digest.len() * 2);
@@ -98,21 +103,19 @@ impl Processor for WebhookProcessor {
         let timestamp = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
+        let delivery = delivery_id(notification, &self.config.name);
         let mut request = self.client.post(self.config.url.clone());
         for (name, value) in &self.config.headers {
             request = request.header(name, value);
         }
         let request = request
             .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .header(
-                DELIVERY_HEADER,
-                delivery_id(notification, &self.config.name),
-            )
             .header(TIMESTAMP_HEADER, timestamp.to_string())
             .header(
                 SIGNATURE_HEADER,
-                signature(self.config.secret.as_bytes(), timestamp, &body),
+                signature(self.config.secret.as_bytes(), timestamp, &delivery, &body),
             )
+            .header(DELIVERY_HEADER, delivery)
             .body(body);
         // Errors never carry the URL: it may hold a token (many hook URLs do).
         let response = request.send().await.map_err(|e| {
@@ -178,11 +181,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn signature_is_hmac_sha256_of_timestamp_dot_body() {
-        // echo -n '1700000000.{"a":1}' | openssl dgst -sha256 -hmac 0123456789abcdef
+    fn signature_is_hmac_sha256_of_timestamp_delivery_and_body() {
+        // printf '%s.%s\n%s' 1700000000 "$DELIVERY" '{"a":1}' |
+        //   openssl dgst -sha256 -hmac 0123456789abcdef
+        let delivery = "01a22e72-0a1c-707d-8567-4c20593555ff:Webhook";
         assert_eq!(
-            signature(b"0123456789abcdef", 1_700_000_000, br#"{"a":1}"#),
-            "sha256=9eb18f493f8ec135d9eb2dad817c369bb4e9cbfa818657897a7437c1cd8c3a23"
+            signature(b"0123456789abcdef", 1_700_000_000, delivery, br#"{"a":1}"#),
+            "sha256=d5385a693ffeb9175103395c6e5e5010a68790e14a9e744def9bb8f22f77fe4d"
         );
     }
 }

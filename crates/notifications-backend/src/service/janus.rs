@@ -2,6 +2,7 @@
 //! target checks against the catalog, read marks, and the permission policy.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::sync::Arc;
 
 use notifications_common::{
@@ -12,9 +13,11 @@ use serde::Serialize;
 use serde_json::Value;
 use time::OffsetDateTime;
 use time::macros::format_description;
+use url::Url;
 
 use crate::config::JanusConfig;
 use crate::db::DbError;
+use crate::service::link;
 use crate::store::{MessageFilter, MessageOrder, MessageScope, NewMessage, Page, Store};
 
 /// The three permissions janus checks (plain, non-resource Backstage permissions).
@@ -74,6 +77,37 @@ impl From<DbError> for JanusError {
     }
 }
 
+/// A janus caller: the name janus knows them by (`namespace/name`) and how they got in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Caller {
+    pub name: String,
+    pub via: Via,
+}
+
+/// The credential a janus caller presented; all but a user token make them the guest user.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Via {
+    /// Their own user token.
+    User,
+    /// A service token (`acceptServiceTokens`), with its subject.
+    Service(String),
+    /// The shared secret (`externalCallerSecret`).
+    Secret,
+    /// None (`allowUnauthenticated`).
+    Anonymous,
+}
+
+impl fmt::Display for Via {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::User => f.write_str("user"),
+            Self::Service(subject) => write!(f, "service:{subject}"),
+            Self::Secret => f.write_str("secret"),
+            Self::Anonymous => f.write_str("anonymous"),
+        }
+    }
+}
+
 /// List paging, ordering and filters, validated.
 #[derive(Clone, Debug)]
 pub struct ListRequest {
@@ -97,14 +131,22 @@ pub struct JanusService {
     store: Store,
     catalog: Arc<dyn Catalog>,
     config: Arc<JanusConfig>,
+    /// `app.baseUrl`: relative action URLs lead there.
+    app_base_url: Url,
 }
 
 impl JanusService {
-    pub fn new(store: Store, catalog: Arc<dyn Catalog>, config: JanusConfig) -> Self {
+    pub fn new(
+        store: Store,
+        catalog: Arc<dyn Catalog>,
+        config: JanusConfig,
+        app_base_url: Url,
+    ) -> Self {
         Self {
             store,
             catalog,
             config: Arc::new(config),
+            app_base_url,
         }
     }
 
@@ -112,27 +154,35 @@ impl JanusService {
         &self.config
     }
 
-    /// Janus's permission check: only a DENY blocks, and only a configured policy denies.
-    pub fn authorize(&self, caller: &str, permission: &str) -> Result<(), JanusError> {
+    /// Janus's permission check: users create only when `userCreators` lists them; otherwise
+    /// only a DENY of the configured policy blocks.
+    pub fn authorize(&self, caller: &Caller, permission: &str) -> Result<(), JanusError> {
+        let name = &caller.name;
+        let ungranted_create = permission == PERMISSION_CREATE
+            && caller.via == Via::User
+            && !self.config.user_may_create(name);
         let denied = self.config.deny.iter().flatten().any(|rule| {
             rule.permission == permission
                 && rule
                     .users
                     .as_ref()
-                    .is_none_or(|users| users.iter().any(|u| u == caller))
+                    .is_none_or(|users| users.iter().any(|u| u == name))
         });
-        if denied {
+        if ungranted_create || denied {
             return Err(JanusError::NotAllowed(format!(
-                "The user {caller} is not authorized to {permission}"
+                "The user {name} is not authorized to {permission}"
             )));
         }
         Ok(())
     }
 
     /// Stores a message after janus's checks: target forms, then their existence in the catalog
-    /// (groups before users), then the actions.
+    /// (groups before users), then the actions, whose URLs must lead to http(s) pages (janus
+    /// took any text, `javascript:` included, and its frontend made a link of it). Janus
+    /// stores no creator, so the caller is logged with the message's id.
     pub async fn create(
         &self,
+        caller: &Caller,
         request: JanusCreateRequest,
     ) -> Result<JanusCreateResponse, JanusError> {
         self.check_targets("group", &request.target_groups).await?;
@@ -146,8 +196,12 @@ impl JanusService {
                 "Both action title and url are mandatory.".into(),
             ));
         }
+        for action in &request.actions {
+            link::validate_link(&action.url, &self.app_base_url)?;
+        }
         let id = uuid::Uuid::new_v4();
         let is_system = request.target_users.is_empty() && request.target_groups.is_empty();
+        let origin = request.origin.clone();
         self.store
             .janus_create(NewMessage {
                 id,
@@ -166,6 +220,14 @@ impl JanusService {
                     .collect(),
             })
             .await?;
+        tracing::info!(
+            message_id = %id,
+            caller = %caller.name,
+            via = %caller.via,
+            origin = ?origin,
+            system = is_system,
+            "janus message created"
+        );
         Ok(JanusCreateResponse {
             message_id: id.to_string(),
         })

@@ -200,10 +200,11 @@ fn example_configurations_are_valid() {
         "PG_PASSWORD" => Some("secret".to_owned()),
         "AUTH_SECRET" => Some("c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0".to_owned()),
         "USER_TOKEN_SECRET" => Some("dXNlci11c2VyLXVzZXItdXNlci11c2VyLXVzZXI=".to_owned()),
+        "CI_NOTIFICATIONS_TOKEN" => Some("a-token-of-ours".to_owned()),
         _ => None,
     };
     let mut checked = 0;
-    for entry in std::fs::read_dir(examples).unwrap() {
+    for entry in std::fs::read_dir(&examples).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "yaml") {
             notifications_backend::config::Config::load_with_env(
@@ -216,6 +217,22 @@ fn example_configurations_are_valid() {
         }
     }
     assert!(checked >= 2);
+    // The SQLite example has no token of its own (a published default would let anyone send):
+    // start-up names the variable until the operator sets it.
+    let err = notifications_backend::config::Config::load_with_env(
+        &[examples.join("app-config.sqlite.yaml")],
+        &|name: &str| env(name).filter(|_| name != "CI_NOTIFICATIONS_TOKEN"),
+        &[],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.ends_with(
+            "backend.auth.externalAccess[0].options.token: environment variable \
+             CI_NOTIFICATIONS_TOKEN is not set"
+        ),
+        "{err}"
+    );
 }
 
 /// `send` against `app`, as a script runs it: the exit status, stdout and stderr.

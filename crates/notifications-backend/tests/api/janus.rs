@@ -25,8 +25,9 @@ macro_rules! janus_config {
     };
 }
 
-/// The contract's fixture wiring: janus on Backstage's legacy backend let anonymous callers in.
-const OPEN: &str = janus_config!("    allowUnauthenticated: true\n");
+/// The contract's fixture wiring: janus on Backstage's legacy backend let anonymous callers in,
+/// and every user create.
+const OPEN: &str = janus_config!("    allowUnauthenticated: true\n    userCreators: ['*']\n");
 
 /// One janus request: `user` (`alice`...) sends a user token; `headers` adds more.
 struct Call<'a> {
@@ -836,12 +837,17 @@ db_test!(mark_read_and_unread, config = OPEN, |app| {
     );
 });
 
-const SECRET: &str = janus_config!("  externalCallerSecret: s3cret\n");
+/// `notifications.externalCallerSecret` of [`SECRET`] (at least 32 bytes).
+const CALLER_SECRET: &str = "s3cret-of-thirty-two-bytes-or-more";
+const SECRET: &str = janus_config!(
+    "    userCreators: [default/alice]\n  externalCallerSecret: s3cret-of-thirty-two-bytes-or-more\n"
+);
 
 db_test!(shared_secret, config = SECRET, |app| {
     let id = create(&app, "alice", json!({"title": "t", "origin": "o"})).await;
     // 53, 54
-    for secret in [None, Some("wrong"), Some("S3CRET")] {
+    let upper = CALLER_SECRET.to_uppercase();
+    for secret in [None, Some("wrong"), Some(upper.as_str())] {
         let mut call = get(&app, "/notifications/count");
         if let Some(secret) = secret {
             call = call.header("notifications-secret", secret);
@@ -856,13 +862,13 @@ db_test!(shared_secret, config = SECRET, |app| {
     }
     // 55: the secret lets a caller in as default/guest (header name in any case).
     let r = post(&app, "/notifications")
-        .header("Notifications-Secret", "s3cret")
+        .header("Notifications-Secret", CALLER_SECRET)
         .json(&json!({"title": "from a script", "origin": "ci"}))
         .send(&app)
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     let r = get(&app, "/notifications?messageScope=system")
-        .header("notifications-secret", "s3cret")
+        .header("notifications-secret", CALLER_SECRET)
         .send(&app)
         .await;
     assert_eq!(r.body.as_array().map(Vec::len), Some(2), "{}", r.text);
@@ -880,7 +886,7 @@ db_test!(shared_secret, config = SECRET, |app| {
     for authorization in ["Bearer garbage", "Basic eDp5"] {
         let r = get(&app, "/notifications/count")
             .header("authorization", authorization)
-            .header("notifications-secret", "s3cret")
+            .header("notifications-secret", CALLER_SECRET)
             .send(&app)
             .await;
         assert_eq!(r.status, 401, "{authorization}: {}", r.text);
@@ -894,7 +900,7 @@ db_test!(shared_secret, config = SECRET, |app| {
 });
 
 db_test!(
-    anonymous_callers_are_refused_by_default,
+    writes_are_refused_by_default,
     config = janus_config!(),
     |app| {
         for call in [
@@ -911,7 +917,62 @@ db_test!(
             let r = call.send(&app).await;
             assert_framework_error(&r, 401, "AuthenticationError", "Missing credentials");
         }
-        // Service tokens act as the guest user (acceptServiceTokens), as users do everywhere.
+        // Service tokens are refused (acceptServiceTokens is off): a sender is not a janus
+        // caller.
+        for call in [
+            post(&app, "/notifications").json(&json!({"title": "t", "origin": "Security Team"})),
+            get(&app, "/notifications?messageScope=system"),
+        ] {
+            let r = call
+                .header("authorization", &format!("Bearer {SERVICE_TOKEN}"))
+                .send(&app)
+                .await;
+            assert_framework_error(
+                &r,
+                401,
+                "AuthenticationError",
+                "This endpoint takes user tokens only",
+            );
+        }
+        // Users may not create (userCreators is empty), on either path; they still read.
+        for path in ["/notifications", "/api/notifications-legacy/notifications"] {
+            let r = post(&app, path)
+                .by("alice")
+                .json(&json!({"title": "t", "origin": "Security Team"}))
+                .send(&app)
+                .await;
+            assert_framework_error(
+                &r,
+                403,
+                "NotAllowedError",
+                "The user default/alice is not authorized to notifications.create",
+            );
+        }
+        assert_eq!(
+            list(&app, "alice", "messageScope=all").await,
+            Vec::<Value>::new()
+        );
+    }
+);
+
+db_test!(
+    writes_as_configured,
+    config = janus_config!("    userCreators: [default/alice]\n    acceptServiceTokens: true\n"),
+    |app| {
+        // Only the users listed create.
+        create(&app, "alice", json!({"title": "from alice", "origin": "o"})).await;
+        let r = post(&app, "/notifications")
+            .by("bob")
+            .json(&json!({"title": "from bob", "origin": "o"}))
+            .send(&app)
+            .await;
+        assert_framework_error(
+            &r,
+            403,
+            "NotAllowedError",
+            "The user default/bob is not authorized to notifications.create",
+        );
+        // Accepted service tokens act as the guest user, who is not a user of `userCreators`.
         let r = post(&app, "/notifications")
             .header("authorization", &format!("Bearer {SERVICE_TOKEN}"))
             .json(&json!({"title": "from a service", "origin": "svc"}))
@@ -922,9 +983,145 @@ db_test!(
             .header("authorization", &format!("Bearer {SERVICE_TOKEN}"))
             .send(&app)
             .await;
-        assert_eq!(r.body.as_array().map(Vec::len), Some(1), "{}", r.text);
+        assert_eq!(r.body.as_array().map(Vec::len), Some(2), "{}", r.text);
+        // Action URLs lead to http(s) pages: absolute, or relative to the app (as upstream's
+        // links); anything else is a 400 and nothing is stored.
+        let with_url = |url: &str| json!({"title": "t", "origin": "o", "actions": [{"title": "ok", "url": "https://example.com"}, {"title": "a", "url": url}]});
+        for url in [
+            "javascript:alert(document.cookie)",
+            " JavaScript:alert(1)",
+            "java\tscript:alert(1)",
+            "data:text/html,<script>alert(1)</script>",
+            "vbscript:msgbox(1)",
+            "file:///etc/passwd",
+            "http://[::1",
+        ] {
+            let r = post(&app, "/notifications")
+                .by("alice")
+                .json(&with_url(url))
+                .send(&app)
+                .await;
+            r.assert_error(400, "InputError");
+            assert!(
+                r.message().starts_with("Invalid link provided"),
+                "{url}: {}",
+                r.text
+            );
+        }
+        for url in [
+            "http://x/1",
+            "https://example.com/a?b=c",
+            "/catalog/default",
+            "docs/x",
+        ] {
+            create(&app, "alice", with_url(url)).await;
+        }
+        assert_eq!(
+            list(&app, "alice", "messageScope=system&pageSize=0&pageNumber=0")
+                .await
+                .len(),
+            6,
+            "two before, four with good URLs"
+        );
     }
 );
+
+// A query of thousands of parameters took a worker's time before anything refused it, from
+// anonymous callers too: it is a 400 first, before the schema and the credentials.
+db_test!(
+    overlong_queries_are_refused_first,
+    config = janus_config!(),
+    |app| {
+        let many: Vec<String> = (0..2000).map(|i| format!("k{i}=v")).collect();
+        let many = many.join("&");
+        for call in [
+            get(&app, &format!("/notifications?messageScope=all&{many}")),
+            get(&app, &format!("/notifications/count?{many}")),
+            put(&app, &format!("/notifications/read?{many}")),
+            post(&app, &format!("/notifications?{many}"))
+                .json(&json!({"title": "t", "origin": "o"})),
+            get(&app, &format!("{LEGACY}/notifications?{many}")),
+        ] {
+            let r = call.send(&app).await;
+            r.assert_error(400, "InputError");
+            assert_eq!(
+                r.message(),
+                "Too many query parameters: at most 64 are accepted"
+            );
+        }
+        // Up to the cap, janus's own answers, in janus's order: the schema, then credentials.
+        let at_cap = vec!["messageScope=all"; 64].join("&");
+        let r = get(&app, &format!("/notifications?{at_cap}"))
+            .send(&app)
+            .await;
+        assert_eq!(schema_violation(&r)["message"], "must be string");
+        let r = get(&app, "/notifications?messageScope=all")
+            .send(&app)
+            .await;
+        assert_framework_error(&r, 401, "AuthenticationError", "Missing credentials");
+        // Upstream's list is capped the same way (after its credentials).
+        let upstream = vec!["orderField=created"; 65].join("&");
+        let r = app
+            .get(
+                &format!("/notifications?{upstream}"),
+                &app.user_token("user:default/alice"),
+            )
+            .await;
+        r.assert_error(400, "InputError");
+        assert_eq!(
+            r.message(),
+            "Too many query parameters: at most 64 are accepted"
+        );
+    }
+);
+
+/// The first line `log` has about `id`.
+async fn logged(log: &crate::support::Log, id: &str) -> String {
+    for _ in 0..200 {
+        if let Some(line) = log.lock().unwrap().iter().find(|l| l.contains(id)) {
+            return line.clone();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("nothing logged about {id}: {:#?}", log.lock().unwrap());
+}
+
+/// Janus stores no creator (its tables and answers stay janus's), so the binary logs who
+/// created each message: the origin is the sender's word, the caller is not.
+#[tokio::test]
+async fn creators_are_logged() {
+    let db = TestDb::create(DbKind::Sqlite).expect("SQLite");
+    let dir = tempfile::tempdir().unwrap();
+    let configs = crate::support::config_files(
+        &db,
+        dir.path(),
+        janus_config!("    userCreators: [default/alice]\n    acceptServiceTokens: true\n"),
+    );
+    let (_process, api, log) = crate::support::serve_binary_logged(dir.path(), &configs, &[]).await;
+    let body = json!({"title": "t", "origin": "Security Team"});
+    let alice = crate::support::user_token("user:default/alice");
+    let mut ids = Vec::new();
+    for token in [alice.as_str(), SERVICE_TOKEN] {
+        let r = api.post("/notifications", token, &body).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        ids.push(r.body["messageId"].as_str().unwrap().to_owned());
+    }
+    for (id, caller) in [
+        (&ids[0], "caller=default/alice via=user"),
+        (
+            &ids[1],
+            "caller=default/guest via=service:external:test-service",
+        ),
+    ] {
+        let line = logged(&log, id).await;
+        assert!(
+            line.contains("janus message created")
+                && line.contains(caller)
+                && line.contains(r#"origin="Security Team""#),
+            "{line}"
+        );
+    }
+}
 
 db_test!(
     strictness_switches,
@@ -961,7 +1158,7 @@ db_test!(
 db_test!(
     a_policy_denies_permissions,
     config = janus_config!(
-        "    allowUnauthenticated: true\n    permissions:\n      deny:\n        - {permission: notifications.update.read, users: [default/alice]}\n        - {permission: notifications.create, users: [default/guest]}\n"
+        "    allowUnauthenticated: true\n    userCreators: ['*']\n    permissions:\n      deny:\n        - {permission: notifications.update.read, users: [default/alice]}\n        - {permission: notifications.create, users: [default/guest]}\n"
     ),
     |app| {
         // 59: before the handler, so even for a message that does not exist.
@@ -1202,7 +1399,9 @@ db_test!(
 
 db_test!(
     ambiguous_lists_may_go_to_janus,
-    config = janus_config!("    allowUnauthenticated: true\n    ambiguousListGoesTo: janus\n"),
+    config = janus_config!(
+        "    allowUnauthenticated: true\n    userCreators: ['*']\n    ambiguousListGoesTo: janus\n"
+    ),
     |app| {
         create(
             &app,
@@ -1222,7 +1421,9 @@ db_test!(
 
 db_test!(
     exclusive_mount,
-    config = janus_config!("    allowUnauthenticated: true\n    mount: exclusive\n"),
+    config = janus_config!(
+        "    allowUnauthenticated: true\n    userCreators: ['*']\n    mount: exclusive\n"
+    ),
     |app| {
         let id = create(
             &app,
@@ -1272,10 +1473,11 @@ db_test!(
     }
 );
 
-// The exact requests of the unmodified janus frontend (the contract's 1.6), with a user token.
+// The exact requests of the unmodified janus frontend (the contract's 1.6), with a user token;
+// its send page needs users allowed to create.
 db_test!(
     what_the_janus_frontend_sends,
-    config = janus_config!(),
+    config = janus_config!("    userCreators: ['*']\n"),
     |app| {
         let iso = |t: time::OffsetDateTime| notifications_backend::service::janus::iso_millis(t);
         let now = time::OffsetDateTime::now_utc();
@@ -1389,7 +1591,7 @@ async fn adopts_a_janus_database(kind: DbKind) {
         })
         .await
         .expect("janus's tables and rows");
-    let app = TestApp::start_on(db, janus_config!(), None).await;
+    let app = TestApp::start_on(db, janus_config!("    userCreators: ['*']\n"), None).await;
     let all = list(&app, "bob", "messageScope=all").await;
     assert_eq!(
         all,

@@ -215,10 +215,10 @@ impl Hook {
     }
 }
 
-/// The signature a receiver expects: HMAC-SHA256 of `"<timestamp>.<body>"`, hex.
-fn expected_signature(timestamp: &str, body: &[u8]) -> String {
+/// The signature a receiver expects: HMAC-SHA256 of `"<timestamp>.<delivery>\n<body>"`, hex.
+fn expected_signature(timestamp: &str, delivery: &str, body: &[u8]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
-    mac.update(format!("{timestamp}.").as_bytes());
+    mac.update(format!("{timestamp}.{delivery}\n").as_bytes());
     mac.update(body);
     let hex: String = mac
         .finalize()
@@ -229,7 +229,8 @@ fn expected_signature(timestamp: &str, body: &[u8]) -> String {
     format!("sha256={hex}")
 }
 
-/// Checks a request as a receiver would: fresh timestamp, valid signature.
+/// Checks a request as a receiver would: fresh timestamp, valid signature over the delivery id
+/// and the body.
 fn assert_authentic(r: &Received) {
     let timestamp = r.header("X-Notifications-Timestamp");
     let sent: u64 = timestamp.parse().expect("unix seconds");
@@ -240,7 +241,7 @@ fn assert_authentic(r: &Received) {
     assert!(now.abs_diff(sent) < 60, "stale timestamp {sent} at {now}");
     assert_eq!(
         r.header("X-Notifications-Signature"),
-        expected_signature(timestamp, &r.body)
+        expected_signature(timestamp, &r.delivery(), &r.body)
     );
     assert_eq!(r.header("Content-Type"), "application/json");
 }
@@ -329,12 +330,17 @@ async fn a_send_reaches_the_hook_signed(kind: DbKind) {
     let row = outcome(&app.db.store(), &id, "Webhook", "delivered").await;
     assert_eq!(row.attempts, 1);
 
-    // A tampered body or another secret does not verify.
+    // A tampered body, or the body replayed under another delivery id, does not verify.
+    let timestamp = r.header("X-Notifications-Timestamp");
     let mut tampered = r.body.clone();
     tampered.push(b' ');
     assert_ne!(
         r.header("X-Notifications-Signature"),
-        expected_signature(r.header("X-Notifications-Timestamp"), &tampered)
+        expected_signature(timestamp, &r.delivery(), &tampered)
+    );
+    assert_ne!(
+        r.header("X-Notifications-Signature"),
+        expected_signature(timestamp, &format!("{id}:Webhook:replayed"), &r.body)
     );
 
     // A broadcast: one delivery, no user.

@@ -17,6 +17,7 @@ use super::SECRET_HEADER;
 use crate::config::{ApiSide, JanusConfig, JanusMount};
 use crate::http::PLUGIN_MOUNT;
 use crate::http::extract::BODY_LIMIT;
+use crate::http::query::MAX_QUERY_PARAMS;
 use crate::service::janus::JanusService;
 
 /// Our own opt-in header (`janus` or `upstream`) for callers that the markers cannot tell apart;
@@ -121,7 +122,9 @@ pub async fn dispatch(
         };
         let markers = Markers {
             path: &path,
+            // Past the cap the chosen API refuses the query; the rest need not be decoded.
             query_keys: url::form_urlencoded::parse(req.query_string().as_bytes())
+                .take(MAX_QUERY_PARAMS + 1)
                 .map(|(k, _)| k.into_owned())
                 .collect(),
             has_secret: header(SECRET_HEADER).is_some(),

@@ -4,7 +4,9 @@
 //!
 //! Janus's pipeline order is kept: body parsing (400/413), route (500 "Unknown operation"),
 //! schema (500 `{"status","err"}`), authentication (401), permission (403), then the handler,
-//! whose own checks are 500s with their message shown.
+//! whose own checks are 500s with their message shown. Janus checked the schema before the
+//! credentials (and clients see which error comes first), so the schema runs for anonymous
+//! callers: before anything, a query of more parameters than any route takes is a 400.
 
 mod dispatch;
 mod schema;
@@ -20,12 +22,13 @@ pub use dispatch::{API_HEADER, dispatch};
 
 use super::error::{RequestDetail, error_response};
 use super::extract::BODY_LIMIT;
+use super::query::check_param_count;
 use super::{AppState, PLUGIN_MOUNT};
 use crate::auth::{AuthError, Principal};
 use crate::config::{ApiSide, JanusConfig};
 use crate::service::janus::{
-    Filters, JanusError, JanusService, ListRequest, PERMISSION_CREATE, PERMISSION_LIST,
-    PERMISSION_UPDATE_READ,
+    Caller, Filters, JanusError, JanusService, ListRequest, PERMISSION_CREATE, PERMISSION_LIST,
+    PERMISSION_UPDATE_READ, Via,
 };
 use crate::store::{MessageOrder, MessageScope, OrderColumn, Page};
 use dispatch::Dispatched;
@@ -78,6 +81,7 @@ async fn create(
     janus: web::Data<JanusService>,
 ) -> HttpResponse {
     let result = async {
+        check_param_count(req.query_string())?;
         let body = read_body(&req, payload).await?;
         schema::query(req.query_string(), &[], &[]).map_err(schema_error)?;
         schema::create_body(&body).map_err(schema_error)?;
@@ -85,7 +89,7 @@ async fn create(
         janus.authorize(&caller, PERMISSION_CREATE)?;
         let request: JanusCreateRequest = serde_json::from_value(body)
             .map_err(|e| JanusError::Rejected(format!("invalid request body: {e}")))?;
-        Ok(json(&janus.create(request).await?))
+        Ok(json(&janus.create(&caller, request).await?))
     }
     .await;
     respond(&req, janus.config().validation_error_status, result)
@@ -98,6 +102,7 @@ async fn list(
     janus: web::Data<JanusService>,
 ) -> HttpResponse {
     let result = async {
+        check_param_count(req.query_string())?;
         let query = schema::query(req.query_string(), schema::LIST, &[]).map_err(schema_error)?;
         let caller = identify(&req, &app, janus.config()).await?;
         janus.authorize(&caller, PERMISSION_LIST)?;
@@ -117,7 +122,7 @@ async fn list(
             },
             page,
         };
-        Ok(json(&janus.list(&caller, request).await?))
+        Ok(json(&janus.list(&caller.name, request).await?))
     }
     .await;
     respond(&req, janus.config().validation_error_status, result)
@@ -130,10 +135,11 @@ async fn count(
     janus: web::Data<JanusService>,
 ) -> HttpResponse {
     let result = async {
+        check_param_count(req.query_string())?;
         let query = schema::query(req.query_string(), schema::COUNT, &[]).map_err(schema_error)?;
         let caller = identify(&req, &app, janus.config()).await?;
         janus.authorize(&caller, PERMISSION_LIST)?;
-        let count = janus.count(&caller, filters(&query)).await?;
+        let count = janus.count(&caller.name, filters(&query)).await?;
         Ok(json(&JanusCount { count }))
     }
     .await;
@@ -147,6 +153,7 @@ async fn mark_read(
     janus: web::Data<JanusService>,
 ) -> HttpResponse {
     let result = async {
+        check_param_count(req.query_string())?;
         let query = schema::query(
             req.query_string(),
             schema::MARK_READ,
@@ -159,7 +166,7 @@ async fn mark_read(
             query.text("messageId").unwrap_or_default(),
             query.bool("read").unwrap_or_default(),
         );
-        janus.mark_read(&caller, message_id, read).await?;
+        janus.mark_read(&caller.name, message_id, read).await?;
         Ok(HttpResponse::Ok()
             .insert_header((header::CONTENT_TYPE, "application/json; charset=utf-8"))
             .finish())
@@ -210,25 +217,33 @@ fn page(size: Option<i64>, number: Option<i64>) -> Result<Option<Page>, JanusErr
 }
 
 /// Who is calling, as janus names users (`namespace/name`). A request with an `Authorization`
-/// header must carry a valid user token; without one, the shared secret (when configured) or
-/// `allowUnauthenticated` lets the caller in as the guest user.
+/// header must carry a valid user token (or a service token, when accepted); without one, the
+/// shared secret (when configured) or `allowUnauthenticated` lets the caller in as the guest
+/// user.
 async fn identify(
     req: &HttpRequest,
     app: &AppState,
     config: &JanusConfig,
-) -> Result<String, JanusError> {
+) -> Result<Caller, JanusError> {
+    let guest = |via| Caller {
+        name: config.guest_user.clone(),
+        via,
+    };
     if let Some(authorization) = req.headers().get(header::AUTHORIZATION) {
         return match app
             .auth
             .authenticate_header(authorization.to_str().ok())
             .await
         {
-            Ok(Principal::User { user_ref, .. }) => Ok(user_ref
-                .strip_prefix("user:")
-                .unwrap_or(&user_ref)
-                .to_owned()),
-            Ok(Principal::Service { .. }) if config.accept_service_tokens => {
-                Ok(config.guest_user.clone())
+            Ok(Principal::User { user_ref, .. }) => Ok(Caller {
+                name: user_ref
+                    .strip_prefix("user:")
+                    .unwrap_or(&user_ref)
+                    .to_owned(),
+                via: Via::User,
+            }),
+            Ok(Principal::Service { subject }) if config.accept_service_tokens => {
+                Ok(guest(Via::Service(subject)))
             }
             Ok(Principal::Service { .. }) => Err(JanusError::Unauthenticated(
                 "This endpoint takes user tokens only".into(),
@@ -246,14 +261,14 @@ async fn identify(
                 .get(SECRET_HEADER)
                 .map_or(&[][..], |v| v.as_bytes());
             if bool::from(given.ct_eq(secret.as_bytes())) {
-                Ok(config.guest_user.clone())
+                Ok(guest(Via::Secret))
             } else {
                 Err(JanusError::Unauthenticated(
                     "Provided shared secret does not match.".into(),
                 ))
             }
         }
-        None if config.allow_unauthenticated => Ok(config.guest_user.clone()),
+        None if config.allow_unauthenticated => Ok(guest(Via::Anonymous)),
         None => Err(JanusError::Unauthenticated("Missing credentials".into())),
     }
 }

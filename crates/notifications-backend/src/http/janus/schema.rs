@@ -105,6 +105,32 @@ fn violation(
     }
 }
 
+/// A query string's pairs, grouped by the parameters of a route.
+#[derive(Debug, PartialEq)]
+struct Grouped {
+    /// The values of each declared parameter present, in `params` order; never more entries
+    /// than `params` has, so each pair is matched against a handful, not against every key
+    /// before it (which made a query of many distinct keys quadratic).
+    known: Vec<(&'static str, Vec<String>)>,
+    /// The first key that is not a parameter (ajv reports only the first).
+    first_extra: Option<String>,
+}
+
+fn group(query_string: &str, params: &[Param]) -> Grouped {
+    let mut known: Vec<(&'static str, Vec<String>)> =
+        params.iter().map(|p| (p.name, Vec::new())).collect();
+    let mut first_extra = None;
+    for (key, value) in url::form_urlencoded::parse(query_string.as_bytes()) {
+        match known.iter_mut().find(|(name, _)| *name == key) {
+            Some((_, all)) => all.push(value.into_owned()),
+            None if first_extra.is_none() => first_extra = Some(key.into_owned()),
+            None => {}
+        }
+    }
+    known.retain(|(_, all)| !all.is_empty());
+    Grouped { known, first_extra }
+}
+
 /// Checks a query string against `params` (all of `required` present, nothing else), in ajv's
 /// order: required, additional properties, then each parameter in document order.
 pub fn query(
@@ -112,15 +138,9 @@ pub fn query(
     params: &[Param],
     required: &[&str],
 ) -> Result<Query, SchemaViolation> {
-    let mut values: Vec<(String, Vec<String>)> = Vec::new();
-    for (key, value) in url::form_urlencoded::parse(query_string.as_bytes()) {
-        match values.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, all)) => all.push(value.into_owned()),
-            None => values.push((key.into_owned(), vec![value.into_owned()])),
-        }
-    }
+    let Grouped { known, first_extra } = group(query_string, params);
     for name in required {
-        if !values.iter().any(|(k, _)| k == name) {
+        if !known.iter().any(|(k, _)| k == name) {
             return Err(violation(
                 "/query".into(),
                 "#/properties/query/required".into(),
@@ -130,10 +150,7 @@ pub fn query(
             ));
         }
     }
-    if let Some((extra, _)) = values
-        .iter()
-        .find(|(k, _)| !params.iter().any(|p| p.name == k))
-    {
+    if let Some(extra) = first_extra {
         return Err(violation(
             "/query".into(),
             "#/properties/query/additionalProperties".into(),
@@ -144,7 +161,7 @@ pub fn query(
     }
     let mut out = Query::default();
     for p in params {
-        let Some((_, all)) = values.iter().find(|(k, _)| k == p.name) else {
+        let Some((_, all)) = known.iter().find(|(k, _)| *k == p.name) else {
             continue;
         };
         out.0.insert(p.name, coerce(p, all)?);
@@ -484,6 +501,37 @@ mod tests {
                 ok.text("containsText")
             ),
             (Some(5), Some("all"), Some(false), Some("a b"))
+        );
+    }
+
+    #[test]
+    fn pairs_are_grouped_by_declared_parameter() {
+        // Thousands of distinct keys: only the first is kept, and the groups never outnumber
+        // the parameters (each pair is matched against those only).
+        let many: Vec<String> = (0..5000).map(|i| format!("k{i}=v")).collect();
+        let grouped = group(&format!("read=true&{}", many.join("&")), LIST);
+        assert_eq!(
+            grouped,
+            Grouped {
+                known: vec![("read", vec!["true".into()])],
+                first_extra: Some("k0".into()),
+            }
+        );
+        // Repeats gather under their parameter, in the order sent.
+        let grouped = group("pageSize=1&x=1&read=true&pageSize=2&y=2", LIST);
+        assert_eq!(
+            grouped,
+            Grouped {
+                known: vec![
+                    ("pageSize", vec!["1".into(), "2".into()]),
+                    ("read", vec!["true".into()]),
+                ],
+                first_extra: Some("x".into()),
+            }
+        );
+        assert_eq!(
+            first("pageSize=1&x=1&pageSize=2", LIST, &[])["params"],
+            json!({"additionalProperty": "x"})
         );
     }
 

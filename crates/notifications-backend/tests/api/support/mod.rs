@@ -418,6 +418,19 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_notifications-backend");
 /// Starts the binary's `serve` in `dir` on the `configs` files (and `envs`), and waits until it
 /// says where it listens. It is killed when the child is dropped.
 pub async fn serve_binary(dir: &Path, configs: &[PathBuf], envs: &[(&str, &str)]) -> (Child, Api) {
+    let (child, api, _) = serve_binary_logged(dir, configs, envs).await;
+    (child, api)
+}
+
+/// The lines a binary logged after it said where it listens.
+pub type Log = std::sync::Arc<Mutex<Vec<String>>>;
+
+/// [`serve_binary`], keeping what the binary logs.
+pub async fn serve_binary_logged(
+    dir: &Path,
+    configs: &[PathBuf],
+    envs: &[(&str, &str)],
+) -> (Child, Api, Log) {
     let mut command = Command::new(BIN);
     command
         .current_dir(dir)
@@ -448,12 +461,15 @@ pub async fn serve_binary(dir: &Path, configs: &[PathBuf], envs: &[(&str, &str)]
     })
     .await
     .expect("serve announces its address");
+    let log = Log::default();
+    let kept = log.clone();
     tokio::spawn(async move {
         while let Ok(Some(l)) = lines.next_line().await {
             eprintln!("child: {l}");
+            kept.lock().unwrap().push(l);
         }
     });
-    (child, Api::new(&format!("http://{address}")))
+    (child, Api::new(&format!("http://{address}")), log)
 }
 
 /// The fixture configuration plus the database's and `extra_yaml`, for a backend in `data_dir`.
