@@ -10,6 +10,7 @@ pub mod delivery;
 pub mod error;
 pub mod http;
 pub mod metrics;
+mod private_files;
 pub mod processors;
 pub mod server;
 pub mod service;

@@ -23,7 +23,7 @@ use crate::service::{NotificationsService, ServiceParts};
 use crate::signals::{Publisher, Relay, SignalHub};
 use crate::store::DELIVERY_CHANNEL;
 use crate::store::Store;
-use crate::{catalog, processors};
+use crate::{catalog, private_files, processors};
 
 /// The SQLite file used when the configuration names no database.
 pub const DEFAULT_SQLITE_FILE: &str = "notifications.sqlite";
@@ -367,15 +367,23 @@ fn database_target(
     data_dir: &Path,
 ) -> Result<(Target, String), StartError> {
     let ensure_dir = |dir: &Path| {
-        std::fs::create_dir_all(dir).map_err(|source| StartError::DataDir {
+        private_files::create_dir_all(dir).map_err(|source| StartError::DataDir {
             path: dir.to_owned(),
             source,
+        })
+    };
+    // Created here, before SQLite would create it with its own default mode (0644).
+    let ensure_file = |file: &Path| {
+        private_files::ensure_file(file).map_err(|e| StartError::Database {
+            what: format!("SQLite {}", file.display()),
+            message: e.to_string(),
         })
     };
     Ok(match config {
         DatabaseConfig::Sqlite { location: None } => {
             ensure_dir(data_dir)?;
             let path = data_dir.join(DEFAULT_SQLITE_FILE);
+            ensure_file(&path)?;
             (
                 Target::Sqlite(path.to_string_lossy().into_owned()),
                 format!("SQLite {}", path.display()),
@@ -390,6 +398,7 @@ fn database_target(
             if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
                 ensure_dir(parent)?;
             }
+            ensure_file(path)?;
             (
                 Target::Sqlite(path.to_string_lossy().into_owned()),
                 format!("SQLite {}", path.display()),

@@ -27,13 +27,15 @@ pub struct ResolvedRecipients {
     pub user_entity_refs: Vec<String>,
 }
 
-/// Why recipients could not be resolved. The message is shown to the sender.
+/// Why recipients could not be resolved.
 #[derive(Debug, thiserror::Error)]
 pub enum ResolveError {
-    /// An entity ref that cannot be parsed, or another problem with the request itself.
+    /// An entity ref that cannot be parsed, or another problem with the request itself. The
+    /// message is shown to the sender.
     #[error("{0}")]
     InvalidRef(String),
-    /// The source of entities (a catalog) failed or could not be reached.
+    /// The source of entities (a catalog) failed or could not be reached. The message is logged;
+    /// the sender is told only that the catalog is unavailable.
     #[error("{0}")]
     Unavailable(String),
 }

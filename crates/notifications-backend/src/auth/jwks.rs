@@ -3,6 +3,12 @@
 //! An unknown key id makes us fetch the set again (the issuer may have rotated its keys), but
 //! at most once per [`REFETCH_COOLDOWN`] per URL, so that tokens with made-up key ids cannot
 //! make us hammer the issuer. A failed fetch is remembered for [`FAILURE_COOLDOWN`].
+//!
+//! Configured sources (the `auth` plugin's keys, `externalAccess` JWKS URLs) are registered at
+//! start and always kept. Sources that tokens name themselves (a plugin token's `sub`) are
+//! bounded: those that never gave keys are evicted first, and their first fetches draw on a
+//! shared budget, so that anonymous tokens with invented plugin ids can neither lock real
+//! callers out nor make us fetch (and log) without bound.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -17,9 +23,16 @@ const REFETCH_COOLDOWN: Duration = Duration::from_secs(30);
 const FAILURE_COOLDOWN: Duration = Duration::from_secs(5);
 /// Keys older than this are fetched again before use, so that withdrawn keys stop working.
 const MAX_AGE: Duration = Duration::from_secs(600);
-/// Key sources kept at most: plugin tokens name their own source (a plugin id), so made-up ids
-/// must not grow the cache without bound. Real deployments have a few dozen plugins.
+/// Sources named by tokens kept at most: made-up plugin ids must not grow the cache without
+/// bound. Real deployments have a few dozen plugins.
 const MAX_SOURCES: usize = 256;
+/// Fetches of sources named by tokens that have not given keys yet: a burst, refilled at a
+/// steady rate. A fetch that gives keys is given back, so only failures (invented plugin ids,
+/// plugins without keys) use it up; a deployment's own plugins starting together fit the burst.
+const UNPROVEN_FETCH_BURST: u32 = 32;
+const UNPROVEN_FETCH_REFILL: Duration = Duration::from_millis(500);
+/// Refused fetches are reported once per this period, not once per token.
+const THROTTLE_REPORT_PERIOD: Duration = Duration::from_secs(60);
 /// A key set is a few keys; anything much larger is not one.
 const MAX_BODY_BYTES: usize = 256 * 1024;
 
@@ -30,6 +43,10 @@ pub enum KeyError {
     /// The details (URL, cause) are logged, not told to an unauthenticated caller.
     #[error("the signing keys of the token's issuer are unavailable")]
     Fetch { url: String, reason: String },
+    /// Too many fetches of sources that never gave keys: not fetched. Told to the caller as a
+    /// failed fetch.
+    #[error("the signing keys of the token's issuer are unavailable")]
+    Throttled,
     #[error("too many signing key sources")]
     TooManySources,
 }
@@ -60,24 +77,48 @@ struct Source {
     fetching: tokio::sync::Mutex<()>,
 }
 
-/// Keys of every JWKS URL seen so far.
+/// A token bucket for the first fetches of sources named by tokens.
+struct FetchBudget {
+    burst: u32,
+    refill: Duration,
+    tokens: u32,
+    refilled_at: Instant,
+    /// Fetches refused since the last report, and when that was.
+    refused: u64,
+    reported_at: Option<Instant>,
+}
+
+/// Keys of the configured JWKS URLs and of those tokens named.
 pub struct KeyCache {
     client: reqwest::Client,
-    sources: Mutex<HashMap<Url, Arc<Source>>>,
+    /// Registered at start, outside the bound.
+    configured: HashMap<Url, Arc<Source>>,
+    /// Named by tokens, at most [`MAX_SOURCES`].
+    named: Mutex<HashMap<Url, Arc<Source>>>,
+    budget: Mutex<FetchBudget>,
     /// [`REFETCH_COOLDOWN`], shorter in tests of key rotation.
     refetch_cooldown: Duration,
 }
 
 impl KeyCache {
-    /// Fails only when the TLS backend cannot initialise.
-    pub fn new() -> Result<Self, reqwest::Error> {
+    /// `configured`: the key sources of the configuration, always kept. Fails only when the TLS
+    /// backend cannot initialise.
+    pub fn new(configured: impl IntoIterator<Item = Url>) -> Result<Self, reqwest::Error> {
         let client = reqwest::Client::builder()
             .timeout(FETCH_TIMEOUT)
             .connect_timeout(FETCH_TIMEOUT)
             .build()?;
         Ok(Self {
             client,
-            sources: Mutex::default(),
+            configured: configured
+                .into_iter()
+                .map(|url| (url, Arc::default()))
+                .collect(),
+            named: Mutex::default(),
+            budget: Mutex::new(FetchBudget::new(
+                UNPROVEN_FETCH_BURST,
+                UNPROVEN_FETCH_REFILL,
+            )),
             refetch_cooldown: REFETCH_COOLDOWN,
         })
     }
@@ -90,18 +131,11 @@ impl KeyCache {
         kid: Option<&str>,
         alg: Algorithm,
     ) -> Result<DecodingKey, KeyError> {
-        let source = {
-            let mut sources = self.sources.lock().unwrap_or_else(PoisonError::into_inner);
-            if !sources.contains_key(url) && sources.len() >= MAX_SOURCES {
-                // Sources that never gave keys go (made-up plugin ids, dead issuers), unless a
-                // fetch is under way or their failure is still remembered.
-                let now = Instant::now();
-                sources.retain(|_, s| !s.evictable(now));
-                if sources.len() >= MAX_SOURCES {
-                    return Err(KeyError::TooManySources);
-                }
-            }
-            Arc::clone(sources.entry(url.clone()).or_default())
+        let configured = self.configured.get(url).cloned();
+        let is_configured = configured.is_some();
+        let source = match configured {
+            Some(source) => source,
+            None => self.named_source(url)?,
         };
         if let Some(found) = source.lookup(kid, alg, url, Instant::now())? {
             return Ok(found);
@@ -111,11 +145,19 @@ impl KeyCache {
         if let Some(found) = source.lookup(kid, alg, url, Instant::now())? {
             return Ok(found);
         }
+        // A source named by a token that never gave keys may be invented: its fetch is budgeted.
+        let unproven = !is_configured && !source.has_keys();
+        if unproven && !self.budget().take(Instant::now()) {
+            return Err(KeyError::Throttled);
+        }
         let fetched = self.fetch(url).await;
         let now = Instant::now();
         let mut cached = source.cached.lock().unwrap_or_else(PoisonError::into_inner);
         match fetched {
             Ok(keys) => {
+                if unproven && !keys.is_empty() {
+                    self.budget().give_back();
+                }
                 *cached = Cached {
                     keys: keys.into(),
                     fetched_at: Some(now),
@@ -125,11 +167,14 @@ impl KeyCache {
                 find(&cached.keys, kid, alg).ok_or(KeyError::Unknown)
             }
             Err(reason) => {
-                tracing::warn!(
-                    url = crate::config::loggable_url(url),
-                    reason,
-                    "could not fetch signing keys"
-                );
+                let url_for_log = crate::config::loggable_url(url);
+                // Configured sources and those that gave keys are worth an operator's attention
+                // (at most once per cooldown each); a made-up plugin id is not.
+                if unproven {
+                    tracing::debug!(url = url_for_log, reason, "could not fetch signing keys");
+                } else {
+                    tracing::warn!(url = url_for_log, reason, "could not fetch signing keys");
+                }
                 cached.next_fetch = Some(now + FAILURE_COOLDOWN);
                 cached.error = Some(reason.clone());
                 Err(KeyError::Fetch {
@@ -138,6 +183,26 @@ impl KeyCache {
                 })
             }
         }
+    }
+
+    /// The cached source of a URL a token named, added if there is room: sources that never
+    /// gave keys are evicted first, so only sources with keys can fill the cache.
+    fn named_source(&self, url: &Url) -> Result<Arc<Source>, KeyError> {
+        let mut named = self.named.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(source) = named.get(url) {
+            return Ok(Arc::clone(source));
+        }
+        if named.len() >= MAX_SOURCES {
+            named.retain(|_, source| source.has_keys());
+            if named.len() >= MAX_SOURCES {
+                return Err(KeyError::TooManySources);
+            }
+        }
+        Ok(Arc::clone(named.entry(url.clone()).or_default()))
+    }
+
+    fn budget(&self) -> std::sync::MutexGuard<'_, FetchBudget> {
+        self.budget.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     async fn fetch(&self, url: &Url) -> Result<Vec<Key>, String> {
@@ -185,12 +250,63 @@ impl KeyCache {
     }
 }
 
+impl FetchBudget {
+    fn new(burst: u32, refill: Duration) -> Self {
+        Self {
+            burst,
+            refill,
+            tokens: burst,
+            refilled_at: Instant::now(),
+            refused: 0,
+            reported_at: None,
+        }
+    }
+
+    /// Takes one fetch if there is one left; refusals are reported at most once a period.
+    fn take(&mut self, now: Instant) -> bool {
+        let earned = now.duration_since(self.refilled_at).as_nanos() / self.refill.as_nanos();
+        let earned = u32::try_from(earned).unwrap_or(u32::MAX);
+        if earned > 0 {
+            self.tokens = self.tokens.saturating_add(earned).min(self.burst);
+            self.refilled_at = if self.tokens == self.burst {
+                now
+            } else {
+                self.refilled_at + self.refill * earned
+            };
+        }
+        if self.tokens > 0 {
+            self.tokens -= 1;
+            return true;
+        }
+        self.refused += 1;
+        if self
+            .reported_at
+            .is_none_or(|at| now.duration_since(at) >= THROTTLE_REPORT_PERIOD)
+        {
+            tracing::warn!(
+                refused = self.refused,
+                "tokens name many signing key sources that give no keys (made-up plugin ids?): \
+                 their fetches are limited"
+            );
+            self.refused = 0;
+            self.reported_at = Some(now);
+        }
+        false
+    }
+
+    fn give_back(&mut self) {
+        self.tokens = (self.tokens + 1).min(self.burst);
+    }
+}
+
 impl Source {
-    fn evictable(&self, now: Instant) -> bool {
-        let cached = self.cached.lock().unwrap_or_else(PoisonError::into_inner);
-        cached.keys.is_empty()
-            && cached.next_fetch.is_none_or(|next| now >= next)
-            && self.fetching.try_lock().is_ok()
+    fn has_keys(&self) -> bool {
+        !self
+            .cached
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .keys
+            .is_empty()
     }
 
     /// `Ok(Some)`: a usable key. `Ok(None)`: fetch first. `Err`: no key, and no fetch allowed
@@ -316,7 +432,7 @@ mod tests {
     fn cache(refetch_cooldown: Duration) -> KeyCache {
         KeyCache {
             refetch_cooldown,
-            ..KeyCache::new().unwrap()
+            ..KeyCache::new([]).unwrap()
         }
     }
 
@@ -380,28 +496,142 @@ mod tests {
         );
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn made_up_sources_do_not_grow_the_cache_without_bound() {
-        // A closed port: every fetch fails at once.
-        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = closed.local_addr().unwrap().port();
-        drop(closed);
-        let keys = cache(REFETCH_COOLDOWN);
-        for i in 0..MAX_SOURCES + 10 {
-            let url = Url::parse(&format!("http://127.0.0.1:{port}/api/p{i}/jwks.json")).unwrap();
-            let err = keys
-                .key(&url, Some("a"), Algorithm::ES256)
-                .await
-                .unwrap_err();
-            // Remembered failures are kept for their cooldown: past the bound, new sources wait.
-            let expected = if i < MAX_SOURCES {
-                matches!(err, KeyError::Fetch { .. })
-            } else {
-                matches!(err, KeyError::TooManySources)
-            };
-            assert!(expected, "{i}: {err:?}");
-            assert!(keys.sources.lock().unwrap().len() <= MAX_SOURCES);
+    /// A URL on a closed port: every fetch fails at once.
+    fn nowhere(i: usize) -> Url {
+        static PORT: std::sync::OnceLock<u16> = std::sync::OnceLock::new();
+        let port = *PORT.get_or_init(|| {
+            let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            closed.local_addr().unwrap().port()
+        });
+        Url::parse(&format!("http://127.0.0.1:{port}/api/p{i}/jwks.json")).unwrap()
+    }
+
+    fn with_budget(keys: KeyCache, burst: u32) -> KeyCache {
+        KeyCache {
+            budget: Mutex::new(FetchBudget::new(burst, Duration::from_secs(3600))),
+            ..keys
         }
+    }
+
+    /// A log of the current thread's events, for counting warnings.
+    #[derive(Clone, Default)]
+    struct Log(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Log {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Log {
+        fn warnings(&self) -> usize {
+            String::from_utf8_lossy(&self.0.lock().unwrap())
+                .lines()
+                .filter(|l| l.contains("WARN"))
+                .count()
+        }
+    }
+
+    /// Invented plugin ids: a bounded number of fetches, one warning, and no growth.
+    #[tokio::test]
+    async fn invented_sources_are_fetched_within_a_budget() {
+        let log = Log::default();
+        let writer = log.clone();
+        let _guard = tracing::subscriber::set_default(
+            tracing_subscriber::fmt()
+                .with_max_level(tracing::Level::DEBUG)
+                .with_ansi(false)
+                .with_writer(move || writer.clone())
+                .finish(),
+        );
+        let keys = with_budget(KeyCache::new([]).unwrap(), 4);
+        let (mut fetched, mut throttled) = (0, 0);
+        for i in 0..MAX_SOURCES + 50 {
+            match keys.key(&nowhere(i), Some("a"), Algorithm::ES256).await {
+                Err(KeyError::Fetch { .. }) => fetched += 1,
+                Err(KeyError::Throttled) => throttled += 1,
+                other => panic!("{i}: {:?}", other.err()),
+            }
+            assert!(keys.named.lock().unwrap().len() <= MAX_SOURCES);
+        }
+        assert_eq!((fetched, throttled), (4, MAX_SOURCES + 46));
+        assert_eq!(log.warnings(), 1, "one report, not one line per token");
+        assert_eq!(
+            KeyError::Throttled.to_string(),
+            "the signing keys of the token's issuer are unavailable",
+            "the caller is told no more than for a failed fetch"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn configured_sources_are_kept_outside_the_bound() {
+        let server = Server::start(200);
+        let a = jwk("a", 1);
+        server.publish(&[&a]);
+        let configured = server.url.join("/configured/jwks.json").unwrap();
+        let keys = KeyCache::new([configured.clone()]).unwrap();
+        // Sources that give keys do not use up the budget of fetches.
+        for i in 0..MAX_SOURCES {
+            let url = server.url.join(&format!("/api/p{i}/jwks.json")).unwrap();
+            assert!(
+                keys.key(&url, Some("a"), Algorithm::ES256).await.is_ok(),
+                "{i}"
+            );
+        }
+        let one_more = server.url.join("/api/more/jwks.json").unwrap();
+        assert!(matches!(
+            keys.key(&one_more, Some("a"), Algorithm::ES256).await,
+            Err(KeyError::TooManySources)
+        ));
+        assert!(
+            keys.key(&configured, Some("a"), Algorithm::ES256)
+                .await
+                .is_ok()
+        );
+        assert_eq!(server.hits(), MAX_SOURCES + 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn failed_sources_are_evicted_before_a_real_one_is_refused() {
+        let server = Server::start(200);
+        let a = jwk("a", 1);
+        server.publish(&[&a]);
+        let keys = with_budget(KeyCache::new([]).unwrap(), 1000);
+        for i in 0..MAX_SOURCES {
+            assert!(matches!(
+                keys.key(&nowhere(i), Some("a"), Algorithm::ES256).await,
+                Err(KeyError::Fetch { .. })
+            ));
+        }
+        assert_eq!(keys.named.lock().unwrap().len(), MAX_SOURCES);
+        // Their failures are still remembered, yet they make room.
+        assert!(
+            keys.key(&server.url, Some("a"), Algorithm::ES256)
+                .await
+                .is_ok()
+        );
+        assert_eq!(keys.named.lock().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn the_budget_refills_up_to_its_burst() {
+        let mut budget = FetchBudget::new(2, Duration::from_secs(1));
+        let start = budget.refilled_at;
+        assert!(budget.take(start) && budget.take(start));
+        assert!(!budget.take(start));
+        assert!(!budget.take(start + Duration::from_millis(999)));
+        assert!(budget.take(start + Duration::from_millis(1500)));
+        assert!(!budget.take(start + Duration::from_millis(1999)));
+        assert!(budget.take(start + Duration::from_secs(2)));
+        budget.give_back();
+        assert!(budget.take(start + Duration::from_secs(2)));
+        let later = start + Duration::from_secs(3600);
+        assert!(budget.take(later) && budget.take(later) && !budget.take(later));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -70,7 +70,7 @@ fn decode(path: &Path, text: &str) -> io::Result<Vec<u8>> {
 /// Writes the key to a private temporary file and links it into place: nobody ever reads a
 /// half-written key, and processes starting together end up with the one that was linked first.
 fn create(data_dir: &Path, which: KeyFile, path: &Path) -> io::Result<Vec<u8>> {
-    fs::create_dir_all(data_dir)?;
+    crate::private_files::create_dir_all(data_dir)?;
     let mut key = vec![0u8; KEY_BYTES];
     rand::rng().fill_bytes(&mut key);
     let temporary = data_dir.join(format!(
@@ -79,17 +79,12 @@ fn create(data_dir: &Path, which: KeyFile, path: &Path) -> io::Result<Vec<u8>> {
         std::process::id(),
         rand::random::<u64>()
     ));
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let written = options.open(&temporary).and_then(|mut file| {
-        writeln!(file, "{}", STANDARD.encode(&key))?;
-        file.sync_all()
-    });
+    let written = crate::private_files::create_new()
+        .open(&temporary)
+        .and_then(|mut file| {
+            writeln!(file, "{}", STANDARD.encode(&key))?;
+            file.sync_all()
+        });
     let linked = written.and_then(|()| fs::hard_link(&temporary, path));
     let _ = fs::remove_file(&temporary);
     match linked {

@@ -40,9 +40,11 @@ enum UserToken {
 
 impl RemoteVerifier {
     pub fn new(discovery: &Discovery, external: Vec<JwksAccess>) -> Result<Self, reqwest::Error> {
+        let user_keys = keys_url(&discovery.base_url("auth"), USER_KEYS_PATH);
+        let configured = external.iter().map(|access| access.url.clone());
         Ok(Self {
-            keys: KeyCache::new()?,
-            user_keys: keys_url(&discovery.base_url("auth"), USER_KEYS_PATH),
+            keys: KeyCache::new(configured.chain([user_keys.clone()]))?,
+            user_keys,
             discovery: discovery.clone(),
             external,
         })

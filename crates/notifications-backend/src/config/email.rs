@@ -234,6 +234,7 @@ struct RawTransport {
     port: Option<UInt<u16>>,
     secure: Option<Bool>,
     require_tls: Option<Bool>,
+    allow_credentials_without_tls: Option<Bool>,
     username: Option<String>,
     password: Option<SecretString>,
     path: Option<String>,
@@ -258,11 +259,27 @@ impl<'de> Deserialize<'de> for EmailTransport {
                     (Some(u), Some(p)) if !u.is_empty() && !p.0.is_empty() => (Some(u), Some(p.0)),
                     _ => (None, None),
                 };
+                let secure = raw.secure.is_some_and(|b| b.0);
+                let require_tls = raw.require_tls.is_some_and(|b| b.0);
+                // Opportunistic STARTTLS gives the login away to whoever strips the server's
+                // STARTTLS offer: with credentials, TLS must be certain, unless the operator
+                // says otherwise in so many words.
+                if username.is_some()
+                    && !secure
+                    && !require_tls
+                    && !raw.allow_credentials_without_tls.is_some_and(|b| b.0)
+                {
+                    return Err(de::Error::custom(
+                        "with a username and password, TLS is required: set secure: true \
+                         (implicit TLS, usually port 465) or requireTls: true (STARTTLS); to send \
+                         them without TLS anyway, set allowCredentialsWithoutTls: true",
+                    ));
+                }
                 Ok(Self::Smtp(SmtpConfig {
                     hostname: hostname.trim().to_owned(),
                     port,
-                    secure: raw.secure.is_some_and(|b| b.0),
-                    require_tls: raw.require_tls.is_some_and(|b| b.0),
+                    secure,
+                    require_tls,
                     username,
                     password,
                 }))
@@ -387,6 +404,34 @@ mod tests {
             config.denylist_email_addresses,
             Some(vec!["no@example.com".into()])
         );
+    }
+
+    #[test]
+    fn credentials_need_tls_unless_explicitly_allowed_without() {
+        let smtp = |keys: &str| {
+            email(&format!(
+                "notifications: {{processors: {{email: {{transportConfig: {{transport: smtp, hostname: mail, port: 587, {keys}}}, sender: a@example.com}}}}}}"
+            ))
+        };
+        let err = smtp("username: u, password: s3cret").unwrap_err();
+        assert!(
+            err.starts_with(
+                "invalid configuration at notifications.processors.email.transportConfig: with a \
+                 username and password, TLS is required: set secure: true"
+            ),
+            "{err}"
+        );
+        assert!(!err.contains("s3cret"), "{err}");
+        for ok in [
+            "username: u, password: s3cret, secure: true",
+            "username: u, password: s3cret, requireTls: true",
+            "username: u, password: s3cret, allowCredentialsWithoutTls: true",
+            // No credentials (both are needed to log in): opportunistic STARTTLS, as upstream.
+            "username: u",
+            "",
+        ] {
+            assert!(smtp(ok).is_ok(), "{ok}: {:?}", smtp(ok));
+        }
     }
 
     #[test]

@@ -231,8 +231,12 @@ impl NotificationsService {
             .resolve(refs, excluded)
             .await
             .map_err(|e| match e {
-                // An outage is not the sender's fault: 503, so that clients retry.
-                ResolveError::Unavailable(_) => Error::Unavailable(message(&e)),
+                // An outage is not the sender's fault: 503, so that clients retry. Its detail is
+                // the catalog's (a remote answer, hosts): logged, never shown.
+                ResolveError::Unavailable(detail) => {
+                    tracing::warn!(detail, "recipients could not be resolved");
+                    Error::Unavailable(message(&"the catalog is unavailable; try again"))
+                }
                 ResolveError::InvalidRef(_) => failed(&e),
             })?;
         let mut seen = HashSet::new();

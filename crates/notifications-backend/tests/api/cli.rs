@@ -13,9 +13,12 @@ use crate::support::Api;
 
 const BIN: &str = env!("CARGO_BIN_EXE_notifications-backend");
 
+/// The binary in `dir`, under the usual umask (022) whatever the test runner's, as an operator
+/// would start it.
 fn command(dir: &Path) -> Command {
-    let mut c = Command::new(BIN);
-    c.current_dir(dir)
+    let mut c = Command::new("sh");
+    c.args(["-c", "umask 022 && exec \"$0\" \"$@\"", BIN])
+        .current_dir(dir)
         .env_remove("RUST_LOG")
         .env_remove("NOTIFICATIONS_DATA_DIR")
         .kill_on_drop(true);
@@ -124,6 +127,53 @@ async fn serve_with_no_configuration_uses_embedded_sqlite_and_stops_on_sigterm()
         .expect("stops")
         .unwrap();
     assert!(status.success(), "graceful exit: {status:?}");
+}
+
+/// What the service creates is its user's alone: the data directory 0700, the database (and its
+/// WAL files) and the keys 0600. A directory the operator made keeps its mode.
+#[tokio::test]
+async fn the_data_directory_and_its_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |path: &Path| {
+        std::fs::metadata(path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let made_by_operator = dir.path().join("operator");
+    std::fs::create_dir(&made_by_operator).unwrap();
+    std::fs::set_permissions(&made_by_operator, std::fs::Permissions::from_mode(0o750)).unwrap();
+    for (data_dir, dir_mode) in [("data", 0o700), ("operator", 0o750)] {
+        let (mut child, address, _) = serve(dir.path(), &["--data-dir", data_dir]).await;
+        let service = token(dir.path(), &["--data-dir", data_dir, "--service", "perms"]).await;
+        let body = json!({"recipients": {"type": "broadcast"}, "payload": {"title": "hi"}});
+        let api = Api::new(&format!("http://{address}"));
+        assert_eq!(api.post("", &service, &body).await.status, 200);
+        let data = dir.path().join(data_dir);
+        assert_eq!(mode(&data), dir_mode, "{data_dir}");
+        let files: Vec<_> = std::fs::read_dir(&data)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        for expected in [
+            "notifications.sqlite",
+            "notifications.sqlite-wal",
+            "notifications.sqlite-shm",
+            "auth-key",
+            "user-key",
+        ] {
+            assert!(
+                files.contains(&data.join(expected)),
+                "{expected}: {files:?}"
+            );
+        }
+        for file in &files {
+            assert_eq!(mode(file), 0o600, "{}", file.display());
+        }
+        child.kill().await.unwrap();
+    }
 }
 
 #[tokio::test]

@@ -130,6 +130,15 @@ impl Sink {
             .collect()
     }
 
+    /// The logins the server received (with `--auth`).
+    fn logins(&self) -> Vec<String> {
+        std::fs::read_to_string(self.dir.path().join("auth.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
     /// Waits for `count` mails, then a little longer to see that no more come.
     async fn expect(&self, count: usize) -> Vec<Value> {
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -531,8 +540,8 @@ async fn a_broadcast_to_many_addresses_mails_each_on_its_own() {
     );
 }
 
-/// SMTP AUTH with `username` and `password` (STARTTLS and implicit TLS are checked at the
-/// configuration level only: the test server speaks plain SMTP).
+/// SMTP AUTH with `username` and `password`. The test server speaks plain SMTP, so the
+/// credentials go without TLS, which only `allowCredentialsWithoutTls` allows.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn smtp_auth_logs_in_and_a_wrong_password_fails_for_good() {
     let port = free_port();
@@ -540,7 +549,9 @@ async fn smtp_auth_logs_in_and_a_wrong_password_fails_for_good() {
     let with_password = |password: &str| {
         config(port, "").replace(
             &format!("port: {port}}}"),
-            &format!("port: {port}, username: backstage, password: {password}}}"),
+            &format!(
+                "port: {port}, username: backstage, password: {password}, allowCredentialsWithoutTls: true}}"
+            ),
         )
     };
     let app = TestApp::start(DbKind::Sqlite, &with_password("s3cret-pw"))
@@ -571,6 +582,62 @@ async fn smtp_auth_logs_in_and_a_wrong_password_fails_for_good() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(sink.mails().len(), 1);
+    assert_eq!(sink.logins(), ["backstage", "backstage"]);
+}
+
+/// Credentials never go out in clear text: without TLS settings they stop the start, and with
+/// `requireTls` a server that offers no STARTTLS gets no login (nor mail); the delivery is kept
+/// and retried, as after any other transient failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smtp_credentials_are_never_sent_without_tls() {
+    let port = free_port();
+    let sink = Sink::start_with(port, &[], Some("backstage:s3cret-pw")).await;
+    let with_tls = |tls: &str| {
+        config(port, "").replace(
+            &format!("port: {port}}}"),
+            &format!("port: {port}, username: backstage, password: s3cret-pw{tls}}}"),
+        )
+    };
+
+    let config = Config::from_yaml_str(&with_tls("")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let err = BackendBuilder::new(config, dir.path())
+        .handle_signals(false)
+        .start()
+        .await
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(
+        err.starts_with(
+            "invalid configuration at notifications.processors.email.transportConfig: with a \
+             username and password, TLS is required"
+        ),
+        "{err}"
+    );
+    assert!(!err.contains("s3cret-pw"), "{err}");
+
+    let app = TestApp::start(DbKind::Sqlite, &with_tls(", requireTls: true"))
+        .await
+        .unwrap();
+    let id = app
+        .send_to("user:default/alice", json!({"title": "not in clear"}))
+        .await;
+    let id = uuid::Uuid::parse_str(&id).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let rows = app.db.store().deliveries(None, Some(id), 10).await.unwrap();
+        if rows[0].attempts >= 3 {
+            assert_eq!(rows[0].status, "pending", "retried, not lost: {rows:?}");
+            let error = rows[0].last_error.as_deref().unwrap();
+            assert!(error.contains("STARTTLS"), "{error}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no retries: {rows:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(sink.logins().is_empty(), "{:?}", sink.logins());
+    assert!(sink.mails().is_empty());
 }
 
 /// `transport: sendmail` pipes the message to the binary, with unix line ends by default.

@@ -68,7 +68,8 @@ fn plugin_claims(sub: &str, aud: &str) -> Value {
     json!({"sub": sub, "aud": aud, "iat": now(), "exp": now() + 600})
 }
 
-/// Serves one JWKS on every path (404 for the plugin `missing`), counting requests per path.
+/// Serves one JWKS on every path (404 for plugins whose id starts with `missing`), counting
+/// requests per path.
 struct KeyServer {
     root: String,
     keys: Arc<Mutex<Value>>,
@@ -89,7 +90,7 @@ impl KeyServer {
                 let (s, f) = (s.clone(), f.clone());
                 async move {
                     *f.lock().unwrap().entry(req.path().to_owned()).or_default() += 1;
-                    if req.path().starts_with("/api/missing/") {
+                    if req.path().starts_with("/api/missing") {
                         HttpResponse::NotFound().finish()
                     } else {
                         HttpResponse::Ok().json(&*s.lock().unwrap())
@@ -456,4 +457,52 @@ async fn external_access_jwks() {
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body[0]["origin"], "svc");
     assert_eq!(keys.total_fetches(), before);
+}
+
+/// Anonymous plugin tokens with invented ids, sent at once, neither lock real users and plugins
+/// out nor make a fetch each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invented_plugin_ids_do_not_lock_real_callers_out() {
+    let auth_key = Signer::new(1, "auth-key");
+    let catalog_key = Signer::new(3, "catalog-key");
+    let keys = KeyServer::start(&[&auth_key, &catalog_key]);
+    let app = keys.app("").await;
+    let plugin = catalog_key.sign(
+        "vnd.backstage.plugin",
+        &plugin_claims("catalog", "notifications"),
+    );
+    let r = app.get("/status", &plugin).await;
+    assert_eq!(r.status, 403, "a plugin token is no user: {}", r.text);
+
+    let flood = (0..300).map(|i| {
+        let token = catalog_key.sign(
+            "vnd.backstage.plugin",
+            &plugin_claims(&format!("missing-{i}"), "notifications"),
+        );
+        let app = &app;
+        async move { app.get("/status", &token).await }
+    });
+    for r in futures_util::future::join_all(flood).await {
+        r.assert_error(401, "AuthenticationError");
+        assert_eq!(
+            r.message(),
+            "Invalid token: the signing keys of the token's issuer are unavailable"
+        );
+    }
+    let invented = keys.total_fetches() - keys.fetches(CATALOG_KEYS);
+    assert!(
+        invented <= 40,
+        "{invented} fetches for 300 invented plugin ids"
+    );
+
+    // Right after the flood: a user's first token, and the plugin already known.
+    let user = auth_key.sign("vnd.backstage.user", &user_claims("user:default/jane"));
+    let r = app.get("/status", &user).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let body =
+        json!({"recipients": {"type": "broadcast"}, "payload": {"title": "from the catalog"}});
+    let r = app.post("/notifications", &plugin, &body).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(keys.fetches(USER_KEYS), 1);
+    assert_eq!(keys.fetches(CATALOG_KEYS), 1);
 }

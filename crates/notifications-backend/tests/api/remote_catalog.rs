@@ -13,6 +13,8 @@ use serde_json::{Value, json};
 use crate::support::{DbKind, TestApp};
 
 const TOKEN: &str = "catalog-token";
+/// What the failing catalog answers: its own business, never its callers'.
+const CATALOG_FAILURE: &str = "db-7.internal.example:5432 is down (canary-4f1e)";
 
 #[derive(Clone, Copy, PartialEq)]
 enum Mode {
@@ -96,7 +98,7 @@ impl FakeCatalog {
                         }
                         if mode == Mode::Fail {
                             return HttpResponse::InternalServerError().json(
-                                json!({"error": {"name": "Error", "message": "database is down"}}),
+                                json!({"error": {"name": "Error", "message": CATALOG_FAILURE}}),
                             );
                         }
                         if authorization.as_deref() != Some(&format!("Bearer {TOKEN}")) {
@@ -234,8 +236,9 @@ async fn the_catalog_is_found_by_discovery_by_default() {
     );
 }
 
-/// A failed send is a 503 that says why, stores nothing, and comes back within the timeout.
-async fn assert_unavailable(app: &TestApp, expected: &str) {
+/// A failed send is a generic 503, stores nothing, and comes back within the timeout. The cause
+/// (the catalog's answer, its address) is logged, not told to the sender.
+async fn assert_unavailable(app: &TestApp) {
     let started = Instant::now();
     let r = app.send(send_body(json!("group:org"), json!([]))).await;
     assert!(
@@ -246,15 +249,22 @@ async fn assert_unavailable(app: &TestApp, expected: &str) {
     r.assert_error(503, "ServiceUnavailableError");
     assert_eq!(
         r.message(),
-        format!(
-            "Failed to send user notifications; caused by Error: the catalog is unavailable: {expected}"
-        )
+        "Failed to send user notifications; caused by Error: the catalog is unavailable; try again"
     );
+    for detail in [
+        "canary-4f1e",
+        "internal",
+        "HTTP",
+        "127.0.0.1",
+        "credentials",
+    ] {
+        assert!(!r.text.contains(detail), "{detail:?} in {}", r.text);
+    }
     assert_eq!(app.list("user:default/boss", "").await["totalCount"], 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn catalog_outages_are_503_with_a_reason_never_a_hang() {
+async fn catalog_outages_are_a_generic_503_never_a_hang() {
     let catalog = FakeCatalog::start();
     let app = start(format!(
         "{{baseUrl: '{}/api/catalog', token: {TOKEN}, timeout: 300ms, cacheTtl: 0}}",
@@ -262,9 +272,9 @@ async fn catalog_outages_are_503_with_a_reason_never_a_hang() {
     ))
     .await;
     catalog.set_mode(Mode::Fail);
-    assert_unavailable(&app, "HTTP 500 Internal Server Error: database is down").await;
+    assert_unavailable(&app).await;
     catalog.set_mode(Mode::Stall);
-    assert_unavailable(&app, "no answer in time").await;
+    assert_unavailable(&app).await;
     // Recovery: the next send works (failures are not cached).
     catalog.set_mode(Mode::Answer);
     assert_eq!(
@@ -277,7 +287,7 @@ async fn catalog_outages_are_503_with_a_reason_never_a_hang() {
         catalog.root
     ))
     .await;
-    assert_unavailable(&wrong_token, "HTTP 401 Unauthorized: Missing credentials").await;
+    assert_unavailable(&wrong_token).await;
 
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = closed.local_addr().unwrap().port();
@@ -286,13 +296,7 @@ async fn catalog_outages_are_503_with_a_reason_never_a_hang() {
         "{{baseUrl: 'http://127.0.0.1:{port}/api/catalog'}}"
     ))
     .await;
-    let r = nowhere.send(send_body(json!("group:org"), json!([]))).await;
-    r.assert_error(503, "ServiceUnavailableError");
-    assert!(
-        r.message().contains("the catalog is unavailable: "),
-        "{}",
-        r.message()
-    );
+    assert_unavailable(&nowhere).await;
 }
 
 /// `users()` (e-mail broadcasts to all users) pages through `GET /entities/by-query`.

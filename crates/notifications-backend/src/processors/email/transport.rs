@@ -85,7 +85,8 @@ fn smtp_transport(
             .map_err(|e| format!("cannot set up TLS for {}: {e}", config.hostname))
     };
     // As nodemailer: `secure` is TLS from the start; otherwise STARTTLS, required with
-    // `requireTls` and used when the server offers it without.
+    // `requireTls` and used when the server offers it without (credentials are refused at start
+    // with neither, unless `allowCredentialsWithoutTls`).
     let tls = if config.secure {
         Tls::Wrapper(tls_parameters()?)
     } else if config.require_tls {
