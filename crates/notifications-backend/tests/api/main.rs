@@ -22,6 +22,7 @@ mod remote_catalog;
 mod routes;
 mod scope;
 mod settings;
+mod signal_limits;
 mod signals;
 mod signals_client;
 mod slack;
