@@ -13,6 +13,7 @@ mod query;
 pub use query::{list_options, topics_options};
 mod settings;
 mod signals;
+mod signals_body;
 mod stream;
 
 use std::sync::Arc;

@@ -1,7 +1,8 @@
 //! A published signal, as connections receive it.
 
 use actix_web::web::Bytes;
-use bytestring::ByteString;
+
+use super::ws_frame;
 
 /// A committed signal with its id (which orders events and lets event-stream clients resume).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -12,9 +13,9 @@ pub struct SignalEvent {
     pub channel: String,
     /// The message as JSON text.
     pub message: String,
-    /// `{"channel": ..., "message": ...}`: the WebSocket frame every connection is sent,
-    /// serialised once and shared (a clone is a reference count, not a copy).
-    pub frame: ByteString,
+    /// `{"channel": ..., "message": ...}` as the WebSocket text frame every connection is sent,
+    /// header included: encoded once and shared (a clone is a reference count, not a copy).
+    pub ws: Bytes,
     /// The same as an event-stream event (`id:` and `data:` lines), shared likewise.
     pub sse: Bytes,
 }
@@ -30,7 +31,7 @@ impl SignalEvent {
             recipient,
             channel,
             message,
-            frame: frame.into(),
+            ws: ws_frame::text(&frame),
             sse,
         }
     }
@@ -48,12 +49,15 @@ mod tests {
             "notifications".into(),
             r#"{"action":"new_notification","notification_id":"x"}"#.into(),
         );
-        let frame: serde_json::Value = serde_json::from_str(&e.frame).unwrap();
+        // A text frame under 126 bytes: two bytes of header.
+        assert_eq!(&e.ws[..2], [0x81, e.ws.len() as u8 - 2]);
+        let text = std::str::from_utf8(&e.ws[2..]).unwrap();
+        let frame: serde_json::Value = serde_json::from_str(text).unwrap();
         assert_eq!(
             frame,
             serde_json::json!({"channel": "notifications",
                                "message": {"action": "new_notification", "notification_id": "x"}})
         );
-        assert_eq!(e.sse, format!("id: 7\ndata: {}\n\n", &*e.frame));
+        assert_eq!(e.sse, format!("id: 7\ndata: {text}\n\n"));
     }
 }
