@@ -13,7 +13,6 @@ mod query;
 pub use query::{list_options, topics_options};
 mod settings;
 mod signals;
-mod signals_body;
 mod stream;
 
 use std::sync::Arc;

@@ -10,7 +10,6 @@ use actix_ws::{CloseCode, CloseReason, Message, MessageStream, Session};
 use serde::Deserialize;
 
 use super::AppState;
-use super::signals_body::Frames;
 use crate::auth::Principal;
 use crate::config::SignalsConfig;
 use crate::error::Error;
@@ -72,7 +71,7 @@ pub async fn connect(
     // Before the upgrade is answered, so that a refusal is a plain 429.
     let peer = peer_of(&req, principal.as_ref());
     let refs = principal.map_or_else(|| vec![GUEST.to_owned()], refs_of);
-    let (subscription, events) = state
+    let subscription = state
         .service
         .signals()
         .hub()
@@ -84,10 +83,7 @@ pub async fn connect(
         subscription,
         state.signals.clone(),
     ));
-    // Events go from the hub's queue straight into the response, not through `session`.
-    Ok(response
-        .map_body(|_, session_frames| Frames::new(session_frames, events))
-        .map_into_boxed_body())
+    Ok(response)
 }
 
 /// Who a connection counts against: its client address, and its user if signed in.
@@ -99,17 +95,19 @@ pub fn peer_of(req: &HttpRequest, principal: Option<&Principal>) -> Peer {
     Peer::new(req.peer_addr().map(|a| a.ip()), user)
 }
 
-/// Why a connection ended here (the hub ends it in its response body: see [`Frames`]).
+/// Why a connection ended.
 enum End {
     ClientLeft,
     NoPong,
+    FellBehind,
     Flooding,
+    ServerStopping,
 }
 
 async fn serve(
     mut session: Session,
     mut messages: MessageStream,
-    subscription: Subscription,
+    mut subscription: Subscription,
     config: SignalsConfig,
 ) {
     let ping_interval = config.ping_interval;
@@ -136,6 +134,22 @@ async fn serve(
                 Some(Ok(Message::Binary(_) | Message::Continuation(_) | Message::Nop)) => {}
                 Some(Ok(Message::Close(_)) | Err(_)) | None => break End::ClientLeft,
             },
+            event = subscription.next() => match event {
+                // A client that stops reading fills the socket's buffers and this send waits;
+                // after a ping interval it has fallen behind (and could not answer pings).
+                Some(event) => match tokio::time::timeout(
+                    ping_interval,
+                    session.text(event.frame.clone()),
+                )
+                .await
+                {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) => break End::ClientLeft,
+                    Err(_) => break End::FellBehind,
+                },
+                None if subscription.fell_behind() => break End::FellBehind,
+                None => break End::ServerStopping,
+            },
             _ = ping.tick() => {
                 if !answered {
                     break End::NoPong;
@@ -159,6 +173,10 @@ async fn serve(
                 description: Some("no pong".into()),
             })
         }
+        End::FellBehind => Some(CloseReason {
+            code: CloseCode::Again,
+            description: Some("too slow: events were not read in time".into()),
+        }),
         // Closed, not ignored: a client whose frames were dropped would believe itself
         // subscribed to what it is not; a closed one reconnects (Backstage's after 5 s).
         End::Flooding => {
@@ -168,6 +186,11 @@ async fn serve(
                 description: Some("too many frames".into()),
             })
         }
+        // 1012 "service restart": Backstage's client reconnects, to another instance if any.
+        End::ServerStopping => Some(CloseReason {
+            code: CloseCode::Restart,
+            description: Some("the server is stopping".into()),
+        }),
     };
     // The client may be gone already.
     let _ = session.close(reason).await;

@@ -16,7 +16,7 @@ use super::AppState;
 use super::signals::{peer_of, refs_of};
 use crate::auth::Principal;
 use crate::error::Error;
-use crate::signals::{Events, SignalEvent, Subscription, Transport};
+use crate::signals::{SignalEvent, Subscription, Transport};
 
 /// How long a client waits before reconnecting (the `retry` field).
 const RETRY_MS: u64 = 2000;
@@ -35,7 +35,7 @@ pub async fn stream(req: HttpRequest, state: web::Data<AppState>) -> Result<Http
     };
     let last_seen = last_event_id(&req)?;
     // Connected before the replay is read, so that nothing falls between the two.
-    let (subscription, events) =
+    let subscription =
         state
             .service
             .signals()
@@ -56,8 +56,7 @@ pub async fn stream(req: HttpRequest, state: web::Data<AppState>) -> Result<Http
         }
     }
     let live = Live {
-        _subscription: subscription,
-        events,
+        subscription,
         replayed,
         heartbeat: tokio::time::interval_at(
             tokio::time::Instant::now() + state.signals.heartbeat_interval,
@@ -100,9 +99,7 @@ fn last_event_id(req: &HttpRequest) -> Result<Option<i64>, Error> {
 }
 
 struct Live {
-    /// Connected while the response lives.
-    _subscription: Subscription,
-    events: Events,
+    subscription: Subscription,
     /// Sent in the replay already; the live queue may hold them too.
     replayed: HashSet<i64>,
     heartbeat: tokio::time::Interval,
@@ -114,7 +111,7 @@ impl Live {
     async fn next(&mut self) -> Option<Bytes> {
         loop {
             tokio::select! {
-                event = self.events.next() => {
+                event = self.subscription.next() => {
                     let event: Arc<SignalEvent> = event?;
                     if !self.replayed.remove(&event.id) {
                         return Some(event.sse.clone());

@@ -1,8 +1,7 @@
 //! A published signal, as connections receive it.
 
 use actix_web::web::Bytes;
-
-use super::ws_frame;
+use bytestring::ByteString;
 
 /// A committed signal with its id (which orders events and lets event-stream clients resume).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -13,9 +12,9 @@ pub struct SignalEvent {
     pub channel: String,
     /// The message as JSON text.
     pub message: String,
-    /// `{"channel": ..., "message": ...}` as the WebSocket text frame every connection is sent,
-    /// header included: encoded once and shared (a clone is a reference count, not a copy).
-    pub ws: Bytes,
+    /// `{"channel": ..., "message": ...}`: the WebSocket frame every connection is sent,
+    /// serialised once and shared (a clone is a reference count, not a copy).
+    pub frame: ByteString,
     /// The same as an event-stream event (`id:` and `data:` lines), shared likewise.
     pub sse: Bytes,
 }
@@ -31,7 +30,7 @@ impl SignalEvent {
             recipient,
             channel,
             message,
-            ws: ws_frame::text(&frame),
+            frame: frame.into(),
             sse,
         }
     }
@@ -49,15 +48,12 @@ mod tests {
             "notifications".into(),
             r#"{"action":"new_notification","notification_id":"x"}"#.into(),
         );
-        // A text frame under 126 bytes: two bytes of header.
-        assert_eq!(&e.ws[..2], [0x81, e.ws.len() as u8 - 2]);
-        let text = std::str::from_utf8(&e.ws[2..]).unwrap();
-        let frame: serde_json::Value = serde_json::from_str(text).unwrap();
+        let frame: serde_json::Value = serde_json::from_str(&e.frame).unwrap();
         assert_eq!(
             frame,
             serde_json::json!({"channel": "notifications",
                                "message": {"action": "new_notification", "notification_id": "x"}})
         );
-        assert_eq!(e.sse, format!("id: 7\ndata: {text}\n\n"));
+        assert_eq!(e.sse, format!("id: 7\ndata: {}\n\n", &*e.frame));
     }
 }

@@ -14,9 +14,8 @@
 //! [`caps`]: super::caps
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::task::{Context, Poll};
 
 use tokio::sync::{broadcast, mpsc};
 
@@ -73,7 +72,7 @@ struct Connection {
     channels: Channels,
     queue: mpsc::Sender<Arc<SignalEvent>>,
     transport: Transport,
-    ended: Arc<AtomicU8>,
+    fell_behind: Arc<AtomicBool>,
 }
 
 impl Connection {
@@ -155,7 +154,7 @@ impl SignalHub {
         refs: Vec<String>,
         peer: Peer,
         transport: Transport,
-    ) -> Result<(Subscription, Events), Refused> {
+    ) -> Result<Subscription, Refused> {
         let mut registry = self.write();
         if let Err(refused) = registry.caps.admit(&peer) {
             drop(registry);
@@ -165,7 +164,7 @@ impl SignalHub {
         }
         let id = self.hub.next_id.fetch_add(1, Ordering::Relaxed);
         let (queue, events) = mpsc::channel(self.hub.queue_size);
-        let ended = Arc::new(AtomicU8::new(NOT_ENDED));
+        let fell_behind = Arc::new(AtomicBool::new(false));
         let channels = Channels::default();
         let connection = Arc::new(Connection {
             id,
@@ -174,7 +173,7 @@ impl SignalHub {
             channels: channels.clone(),
             queue,
             transport,
-            ended: ended.clone(),
+            fell_behind: fell_behind.clone(),
         });
         for r in &connection.refs {
             registry
@@ -186,14 +185,13 @@ impl SignalHub {
         registry.connections.insert(id, connection);
         drop(registry);
         metrics::gauge!(CONNECTIONS, "transport" => transport.label()).increment(1);
-        Ok((
-            Subscription {
-                id,
-                channels,
-                hub: self.clone(),
-            },
-            Events { events, ended },
-        ))
+        Ok(Subscription {
+            id,
+            channels,
+            hub: self.clone(),
+            events,
+            fell_behind,
+        })
     }
 
     /// Open connections.
@@ -207,9 +205,7 @@ impl SignalHub {
         let mut registry = self.write();
         let ids: Vec<u64> = registry.connections.keys().copied().collect();
         for id in ids {
-            if let Some(c) = registry.remove(id) {
-                c.ended.store(Ended::Closed as u8, Ordering::Relaxed);
-            }
+            registry.remove(id);
         }
     }
 
@@ -251,7 +247,7 @@ impl SignalHub {
         for id in behind {
             // Dropping the queue's sender ends the consumer's stream once it has drained it.
             if let Some(c) = registry.remove(id) {
-                c.ended.store(Ended::FellBehind as u8, Ordering::Relaxed);
+                c.fell_behind.store(true, Ordering::Relaxed);
                 metrics::counter!(DROPPED, "transport" => c.transport.label()).increment(1);
                 tracing::warn!(
                     transport = c.transport.label(),
@@ -277,54 +273,27 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Why the hub ended a connection (its [`Events`] end).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
-pub enum Ended {
-    /// It did not keep up: its queue was full.
-    FellBehind = 1,
-    /// Every connection was closed (the server is stopping).
-    Closed = 2,
-}
-
-const NOT_ENDED: u8 = 0;
-
-/// One connection in the hub: its subscriptions. Dropping it disconnects.
+/// One connection's events. Dropping it disconnects.
 pub struct Subscription {
     id: u64,
     channels: Channels,
     hub: SignalHub,
-}
-
-/// One connection's events, apart from its [`Subscription`] so that a transport can read them
-/// where it writes (the WebSocket's response body) while another task handles the client.
-pub struct Events {
     events: mpsc::Receiver<Arc<SignalEvent>>,
-    ended: Arc<AtomicU8>,
+    fell_behind: Arc<AtomicBool>,
 }
 
-impl Events {
-    /// The next event; `None` once the connection left the hub (see [`Self::ended`]).
+impl Subscription {
+    /// The next event; `None` once the hub dropped this consumer (see [`Self::fell_behind`]) or
+    /// closed every connection.
     pub async fn next(&mut self) -> Option<Arc<SignalEvent>> {
         self.events.recv().await
     }
 
-    pub fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Arc<SignalEvent>>> {
-        self.events.poll_recv(cx)
+    /// True when the consumer was dropped for not keeping up.
+    pub fn fell_behind(&self) -> bool {
+        self.fell_behind.load(Ordering::Relaxed)
     }
 
-    /// Why the hub ended the connection; `None` while it is on, or when its [`Subscription`]
-    /// was dropped.
-    pub fn ended(&self) -> Option<Ended> {
-        match self.ended.load(Ordering::Relaxed) {
-            1 => Some(Ended::FellBehind),
-            2 => Some(Ended::Closed),
-            _ => None,
-        }
-    }
-}
-
-impl Subscription {
     /// Starts or stops receiving the events of `channel`. Subscriptions beyond
     /// [`MAX_CHANNELS`], and channel names longer than [`MAX_CHANNEL_NAME`], are ignored.
     pub fn set_subscribed(&self, channel: &str, subscribed: bool) {
@@ -360,7 +329,7 @@ mod tests {
         })
     }
 
-    fn connect(hub: &SignalHub, refs: &[&str], transport: Transport) -> (Subscription, Events) {
+    fn connect(hub: &SignalHub, refs: &[&str], transport: Transport) -> Subscription {
         let refs = refs.iter().map(|r| (*r).to_owned()).collect();
         hub.connect(refs, Peer::default(), transport).unwrap()
     }
@@ -377,14 +346,13 @@ mod tests {
     #[tokio::test]
     async fn events_reach_only_their_recipients_subscribed_connections() {
         let hub = hub(8);
-        let (alice, mut alice_events) = connect(
+        let mut alice = connect(
             &hub,
             &["user:default/alice", "group:default/team"],
             Transport::WebSocket,
         );
-        let (bob, mut bob_events) = connect(&hub, &["user:default/bob"], Transport::WebSocket);
-        let (_unsubscribed, mut unsubscribed) =
-            connect(&hub, &["user:default/alice"], Transport::WebSocket);
+        let mut bob = connect(&hub, &["user:default/bob"], Transport::WebSocket);
+        let mut unsubscribed = connect(&hub, &["user:default/alice"], Transport::WebSocket);
         alice.set_subscribed("notifications", true);
         bob.set_subscribed("notifications", true);
         hub.deliver(&[
@@ -393,49 +361,39 @@ mod tests {
             event(3, None),
             event(4, Some("user:default/bob")),
         ]);
-        let ids = |s: &mut Events| {
+        let ids = |s: &mut Subscription| {
             std::iter::from_fn(|| s.events.try_recv().ok())
                 .map(|e| e.id)
                 .collect::<Vec<_>>()
         };
-        assert_eq!(ids(&mut alice_events), [1, 2, 3]);
-        assert_eq!(ids(&mut bob_events), [3, 4]);
+        assert_eq!(ids(&mut alice), [1, 2, 3]);
+        assert_eq!(ids(&mut bob), [3, 4]);
         assert!(ids(&mut unsubscribed).is_empty());
         bob.set_subscribed("notifications", false);
         hub.deliver(&[event(5, None)]);
-        assert!(ids(&mut bob_events).is_empty());
-        assert_eq!(ids(&mut alice_events), [5]);
+        assert!(ids(&mut bob).is_empty());
+        assert_eq!(ids(&mut alice), [5]);
     }
 
     #[tokio::test]
     async fn a_consumer_that_falls_behind_is_dropped_after_its_queue() {
         let hub = hub(2);
-        let (slow, mut events) = connect(&hub, &["user:default/a"], Transport::EventStream);
+        let mut slow = connect(&hub, &["user:default/a"], Transport::EventStream);
         slow.set_subscribed("notifications", true);
-        hub.deliver(&[event(1, None), event(2, None), event(3, None)]);
+        let events: Vec<_> = (1..=3).map(|i| event(i, None)).collect();
+        hub.deliver(&events);
         assert_eq!(hub.connections(), 0);
-        assert_eq!(events.ended(), Some(Ended::FellBehind));
+        assert!(slow.fell_behind());
         // What was queued is still delivered, then the stream ends.
-        assert_eq!(events.next().await.unwrap().id, 1);
-        assert_eq!(events.next().await.unwrap().id, 2);
-        assert!(events.next().await.is_none());
-        drop(slow);
-        // Closing every connection ends them, and says why.
-        let (_a, mut a) = connect(&hub, &["user:default/a"], Transport::WebSocket);
-        hub.close_all();
-        assert!(a.next().await.is_none());
-        assert_eq!(a.ended(), Some(Ended::Closed));
-        // A connection that leaves by itself was not ended by the hub.
-        let (b, mut b_events) = connect(&hub, &["user:default/a"], Transport::WebSocket);
-        drop(b);
-        assert!(b_events.next().await.is_none());
-        assert_eq!(b_events.ended(), None);
+        assert_eq!(slow.next().await.unwrap().id, 1);
+        assert_eq!(slow.next().await.unwrap().id, 2);
+        assert!(slow.next().await.is_none());
     }
 
     #[test]
     fn subscriptions_are_bounded() {
         let hub = hub(2);
-        let (s, _events) = connect(&hub, &["user:default/guest"], Transport::WebSocket);
+        let s = connect(&hub, &["user:default/guest"], Transport::WebSocket);
         for i in 0..1000 {
             s.set_subscribed(&format!("channel-{i}"), true);
         }
@@ -449,16 +407,16 @@ mod tests {
         let guests: Vec<_> = (0..100)
             .map(|_| connect(&hub, &["user:default/guest"], Transport::WebSocket))
             .collect();
-        let (a, _a_events) = connect(
+        let a = connect(
             &hub,
             &["user:default/a", "group:default/g"],
             Transport::WebSocket,
         );
-        let (b, _b_events) = connect(&hub, &["user:default/a"], Transport::WebSocket);
+        let b = connect(&hub, &["user:default/a"], Transport::WebSocket);
         assert_eq!(hub.connections(), 102);
         let mut guests = guests.into_iter();
         let gone = guests.next().unwrap();
-        let gone_id = gone.0.id;
+        let gone_id = gone.id;
         drop(gone);
         {
             let registry = hub.read();
@@ -538,7 +496,7 @@ mod tests {
             per_user: 1,
         });
         let peer = Peer::new(None, Some("user:default/a".into()));
-        let (slow, events) = hub
+        let slow = hub
             .connect(
                 vec!["user:default/a".into()],
                 peer.clone(),
@@ -547,7 +505,7 @@ mod tests {
             .unwrap();
         slow.set_subscribed("notifications", true);
         hub.deliver(&[event(1, None), event(2, None)]);
-        assert_eq!(events.ended(), Some(Ended::FellBehind));
+        assert!(slow.fell_behind());
         let _next = hub
             .connect(
                 vec!["user:default/a".into()],

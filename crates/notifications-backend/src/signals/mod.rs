@@ -7,16 +7,13 @@ mod caps;
 mod event;
 mod hub;
 mod relay;
-pub mod ws_frame;
 
 use std::sync::Arc;
 
 pub use budget::FrameBudget;
 pub use caps::{Peer, Refused};
 pub use event::SignalEvent;
-pub use hub::{
-    CONNECTIONS, DROPPED, Ended, Events, Limits, REFUSED, SignalHub, Subscription, Transport,
-};
+pub use hub::{CONNECTIONS, DROPPED, Limits, REFUSED, SignalHub, Subscription, Transport};
 pub use relay::{Relay, SIGNALS_CHANNEL};
 
 use crate::store::Store;
