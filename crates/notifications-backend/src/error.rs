@@ -25,6 +25,10 @@ pub enum Error {
     /// `IdempotencyKeyReusedError`.
     #[error("{0}")]
     IdempotencyKeyReused(String),
+    /// The caller holds as many of a resource (signal connections) as it may: 429
+    /// `TooManyRequestsError`.
+    #[error("{0}")]
+    TooManyRequests(String),
     /// A dependency (the database) is overloaded or down: 503 `ServiceUnavailableError`.
     #[error("{0}")]
     Unavailable(String),
@@ -47,6 +51,7 @@ impl Error {
             Self::NotFound(_) => "NotFoundError",
             Self::Conflict(_) => "ConflictError",
             Self::IdempotencyKeyReused(_) => "IdempotencyKeyReusedError",
+            Self::TooManyRequests(_) => "TooManyRequestsError",
             Self::Unavailable(_) => "ServiceUnavailableError",
             Self::Internal(_) => "Error",
         }
@@ -60,9 +65,16 @@ impl Error {
             Self::NotFound(_) => 404,
             Self::Conflict(_) => 409,
             Self::IdempotencyKeyReused(_) => 422,
+            Self::TooManyRequests(_) => 429,
             Self::Unavailable(_) => 503,
             Self::Internal(_) => 500,
         }
+    }
+}
+
+impl From<crate::signals::Refused> for Error {
+    fn from(e: crate::signals::Refused) -> Self {
+        Self::TooManyRequests(e.to_string())
     }
 }
 

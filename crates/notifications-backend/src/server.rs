@@ -20,7 +20,7 @@ use crate::delivery::{DeliveryWorker, RunningWorker};
 use crate::http::{self, AppState};
 use crate::service::janus::JanusService;
 use crate::service::{NotificationsService, ServiceParts};
-use crate::signals::{Publisher, Relay, SignalHub};
+use crate::signals::{Limits, Publisher, Relay, SignalHub};
 use crate::store::DELIVERY_CHANNEL;
 use crate::store::Store;
 use crate::{catalog, private_files, processors};
@@ -147,7 +147,12 @@ impl BackendBuilder {
         let mut processors = processors::from_config(&config, &catalog, &store)?;
         processors.extend(self.processors);
         check_channel_names(&processors)?;
-        let signals = SignalHub::new(config.notifications.signals.queue_size);
+        let limits = &config.notifications.signals;
+        let signals = SignalHub::new(Limits {
+            queue_size: limits.queue_size,
+            per_ip: limits.max_connections_per_ip,
+            per_user: limits.max_connections_per_user,
+        });
         // Other instances' signals reach this one's connections through PostgreSQL.
         let (publisher, relay) = match &config.backend.database {
             DatabaseConfig::Postgres(pg) => {

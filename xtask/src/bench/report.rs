@@ -21,6 +21,9 @@ pub struct Samples {
     /// Scenarios that hold connections open: how many stayed open until the
     /// end.
     pub connections: Option<u64>,
+    /// The server's CPU time (user + system) over the measured part, where
+    /// the scenario measures it.
+    pub server_cpu: Option<Duration>,
 }
 
 impl Samples {
@@ -82,6 +85,10 @@ pub struct Record {
     /// Connection scenarios only: (peak RSS − idle RSS) / connections, in KiB.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rss_per_connection_kb: Option<f64>,
+    /// Scenarios that measure the server's CPU: its CPU time over the
+    /// measured part / successful samples (deliveries, for signals), in µs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_us_per_op: Option<f64>,
 }
 
 impl Record {
@@ -115,8 +122,16 @@ impl Record {
             rss_per_connection_kb: samples
                 .connections
                 .and_then(|open| per_connection_kb(open, idle_rss_kb?, peak_rss_kb?)),
+            cpu_us_per_op: samples
+                .server_cpu
+                .and_then(|cpu| per_op_us(cpu, samples.latencies.len())),
         }
     }
+}
+
+/// `cpu` / `ops`, in µs; `None` without any.
+fn per_op_us(cpu: Duration, ops: usize) -> Option<f64> {
+    (ops > 0).then(|| round2(cpu.as_secs_f64() * 1e6 / ops as f64))
 }
 
 /// (peak − idle) / open, in KiB; `None` without connections.
@@ -191,9 +206,10 @@ pub fn table(records: &[Record]) -> String {
         "idle RSS MB",
         "peak RSS MB",
         "KB/conn",
+        "CPU µs/op",
     ];
     let opt = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.1}"));
-    let rows: Vec<[String; 11]> = records
+    let rows: Vec<[String; 12]> = records
         .iter()
         .map(|r| {
             [
@@ -208,6 +224,7 @@ pub fn table(records: &[Record]) -> String {
                 opt(r.idle_rss_mb),
                 opt(r.peak_rss_mb),
                 opt(r.rss_per_connection_kb),
+                opt(r.cpu_us_per_op),
             ]
         })
         .collect();
@@ -286,6 +303,7 @@ mod tests {
                 idle_rss_mb: Some(10.0),
                 connections: None,
                 rss_per_connection_kb: None,
+                cpu_us_per_op: None,
             }
         );
     }
@@ -306,6 +324,7 @@ mod tests {
                 idle_rss_mb: Some(12.5),
                 connections: None,
                 rss_per_connection_kb: None,
+                cpu_us_per_op: None,
             },
             Record {
                 name: "fanout-10k".into(),
@@ -320,6 +339,7 @@ mod tests {
                 idle_rss_mb: None,
                 connections: None,
                 rss_per_connection_kb: None,
+                cpu_us_per_op: None,
             },
             Record {
                 name: "signals-fanout".into(),
@@ -334,6 +354,7 @@ mod tests {
                 idle_rss_mb: Some(20.0),
                 connections: Some(10_000),
                 rss_per_connection_kb: Some(10.24),
+                cpu_us_per_op: Some(2.5),
             },
         ];
         let value: serde_json::Value = serde_json::from_str(&to_json(&records)).unwrap();
@@ -349,7 +370,7 @@ mod tests {
                 {"name": "signals-fanout", "db": "sqlite", "requests_per_s": 9000.0,
                  "p50_ms": 20.0, "p90_ms": 40.0, "p99_ms": 60.0, "max_ms": 70.0, "errors": 0,
                  "peak_rss_mb": 120.0, "connections": 10000, "idle_rss_mb": 20.0,
-                 "rss_per_connection_kb": 10.24}
+                 "rss_per_connection_kb": 10.24, "cpu_us_per_op": 2.5}
             ])
         );
     }
@@ -397,6 +418,23 @@ mod tests {
     }
 
     #[test]
+    fn cpu_per_operation() {
+        let mut samples = Samples::default();
+        for _ in 0..4 {
+            samples.success(Duration::from_millis(5));
+        }
+        samples.error("missed".into());
+        samples.elapsed = Duration::from_secs(1);
+        samples.server_cpu = Some(Duration::from_millis(10));
+        let record = Record::new("signals-fanout", "sqlite", &samples, None, None);
+        // Per successful sample: the missed one cost nothing to deliver.
+        assert_eq!(record.cpu_us_per_op, Some(2500.0));
+        samples.latencies.clear();
+        let record = Record::new("signals-fanout", "sqlite", &samples, None, None);
+        assert_eq!(record.cpu_us_per_op, None);
+    }
+
+    #[test]
     fn results_of_one_scenario_are_rows_of_their_own() {
         let mut samples = Samples::default();
         samples.success(Duration::from_millis(2));
@@ -429,6 +467,7 @@ mod tests {
             idle_rss_mb: Some(14.0),
             connections: None,
             rss_per_connection_kb: None,
+            cpu_us_per_op: None,
         };
         let table = table(&[record]);
         let lines: Vec<&str> = table.lines().collect();

@@ -1,7 +1,8 @@
 //! `signals-fanout`: many WebSocket subscribers on `/api/signals`, each its
 //! own user, and broadcasts published through the HTTP API; measures how
-//! long each broadcast takes to reach each subscriber, and what the open
-//! connections cost the server in memory.
+//! long each broadcast takes to reach each subscriber, what the open
+//! connections cost the server in memory, and the server's CPU time per
+//! delivered frame over the publish phase.
 //!
 //! The subscribers run in xtask (a process of its own, on the same machine
 //! as the server), on xtask's single-threaded runtime: a delivery's arrival
@@ -71,12 +72,16 @@ impl Scenario for SignalsFanOut {
 
     fn about(&self) -> &'static str {
         "10,000 WebSocket subscribers on /api/signals (one user each; --quick: 500), then 20 \
-         broadcasts 100 ms apart (--quick: 5): publish-to-delivery latency and memory per \
-         connection"
+         broadcasts 100 ms apart (--quick: 5): publish-to-delivery latency, memory per \
+         connection and server CPU per delivery"
     }
 
     fn prepare(&self, _dir: &Path) -> Result<Value, String> {
-        Ok(tokens::config())
+        let mut config = tokens::config();
+        // Every subscriber connects from this machine's address.
+        config["notifications"]["signals"] =
+            json!({"maxConnectionsPerIp": self.subscribers.max(self.subscribers_quick)});
+        Ok(config)
     }
 
     fn run(&self, ctx: &Ctx<'_>) -> Result<Vec<Measured>, String> {
@@ -209,13 +214,17 @@ impl SignalsFanOut {
         let cpu_after = (cpu_ticks(ctx.server_pid), cpu_ticks(std::process::id()));
         let _ = stop_tx.send(true);
         // Who was busy: a side near 1 CPU-second per second was the limit.
-        if let ((Some(s0), Some(x0)), (Some(s1), Some(x1))) = (cpu_before, cpu_after) {
+        let server_cpu = match (cpu_before.0, cpu_after.0) {
+            (Some(s0), Some(s1)) => Some(ticks(s1 - s0)),
+            _ => None,
+        };
+        if let (Some(server), (Some(x0), Some(x1))) = (server_cpu, (cpu_before.1, cpu_after.1)) {
             eprintln!(
                 "xtask: bench: broadcasts and deliveries took {:.2} s; CPU used: server {:.2} s, \
                  xtask {:.2} s",
                 wall.as_secs_f64(),
-                (s1 - s0) as f64 / TICKS_PER_SECOND,
-                (x1 - x0) as f64 / TICKS_PER_SECOND,
+                server.as_secs_f64(),
+                ticks(x1 - x0).as_secs_f64(),
             );
         }
 
@@ -230,6 +239,9 @@ impl SignalsFanOut {
 
         tally(&mut samples, &received, &sent);
         samples.connections = Some(connected);
+        // Per delivery (in the record): the server's whole CPU over the publish phase, POSTs
+        // included, over the frames that arrived.
+        samples.server_cpu = server_cpu;
         Ok(samples)
     }
 }
@@ -487,7 +499,11 @@ async fn publish(ctx: &Ctx<'_>, title: &str) -> Result<String, String> {
 }
 
 /// Clock ticks of `/proc/<pid>/stat` (USER_HZ, 100 on Linux).
-const TICKS_PER_SECOND: f64 = 100.0;
+const TICKS_PER_SECOND: u64 = 100;
+
+fn ticks(n: u64) -> Duration {
+    Duration::from_millis(n * 1000 / TICKS_PER_SECOND)
+}
 
 /// User + system CPU time of process `pid` so far, in clock ticks.
 fn cpu_ticks(pid: u32) -> Option<u64> {

@@ -20,7 +20,7 @@ pub struct ErrorBody {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
     /// Stable error class name: InputError, AuthenticationError, NotAllowedError, NotFoundError,
-    /// ServiceUnavailableError, Error.
+    /// TooManyRequestsError, ServiceUnavailableError, Error.
     pub name: String,
     pub message: String,
 }

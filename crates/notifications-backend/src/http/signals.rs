@@ -2,7 +2,7 @@
 //! user token comes as the subprotocol and is echoed back; no token is the guest (everyone's
 //! signals only); clients subscribe to channels with JSON frames and get `{channel, message}`.
 
-use std::time::Duration;
+use std::time::Instant;
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -11,8 +11,9 @@ use serde::Deserialize;
 
 use super::AppState;
 use crate::auth::Principal;
+use crate::config::SignalsConfig;
 use crate::error::Error;
-use crate::signals::{Subscription, Transport};
+use crate::signals::{FrameBudget, Peer, Subscription, Transport};
 
 /// Where the signals plugin is mounted, as in Backstage.
 pub const SIGNALS_MOUNT: &str = "/api/signals";
@@ -57,28 +58,41 @@ pub async fn connect(
         .map(str::trim)
         .filter(|v| !v.is_empty())
         .map(str::to_owned);
-    let refs = match &offered {
-        None => vec![GUEST.to_owned()],
+    let principal = match &offered {
+        None => None,
         Some(token) => match state.auth.authenticate_token(token).await {
-            Ok(principal) => refs_of(principal),
+            Ok(principal) => Some(principal),
             Err(_) => return Ok(HttpResponse::Unauthorized().finish()),
         },
     };
     let protocols: Vec<&str> = offered.iter().map(String::as_str).collect();
     let (response, session, messages) = actix_ws::handle_with_protocols(&req, body, &protocols)
         .map_err(|e| Error::invalid(format!("Expected a WebSocket upgrade: {e}")))?;
+    // Before the upgrade is answered, so that a refusal is a plain 429.
+    let peer = peer_of(&req, principal.as_ref());
+    let refs = principal.map_or_else(|| vec![GUEST.to_owned()], refs_of);
     let subscription = state
         .service
         .signals()
         .hub()
-        .connect(refs, Transport::WebSocket);
+        .connect(refs, peer, Transport::WebSocket)
+        .map_err(Error::from)?;
     actix_web::rt::spawn(serve(
         session,
         messages.max_frame_size(MAX_FRAME),
         subscription,
-        state.signals.ping_interval,
+        state.signals.clone(),
     ));
     Ok(response)
+}
+
+/// Who a connection counts against: its client address, and its user if signed in.
+pub fn peer_of(req: &HttpRequest, principal: Option<&Principal>) -> Peer {
+    let user = match principal {
+        Some(Principal::User { user_ref, .. }) => Some(user_ref.clone()),
+        _ => None,
+    };
+    Peer::new(req.peer_addr().map(|a| a.ip()), user)
 }
 
 /// Why a connection ended.
@@ -86,6 +100,7 @@ enum End {
     ClientLeft,
     NoPong,
     FellBehind,
+    Flooding,
     ServerStopping,
 }
 
@@ -93,15 +108,22 @@ async fn serve(
     mut session: Session,
     mut messages: MessageStream,
     mut subscription: Subscription,
-    ping_interval: Duration,
+    config: SignalsConfig,
 ) {
+    let ping_interval = config.ping_interval;
     let mut ping =
         tokio::time::interval_at(tokio::time::Instant::now() + ping_interval, ping_interval);
     let mut answered = true;
+    let mut budget = FrameBudget::new(config.max_frames_per_second, Instant::now());
     let end = loop {
         tokio::select! {
             message = messages.recv() => match message {
-                Some(Ok(Message::Text(text))) => command(&subscription, &text),
+                Some(Ok(Message::Text(text))) => {
+                    if !budget.spend(Instant::now()) {
+                        break End::Flooding;
+                    }
+                    command(&subscription, &text);
+                }
                 Some(Ok(Message::Ping(bytes))) => {
                     if session.pong(&bytes).await.is_err() {
                         break End::ClientLeft;
@@ -155,6 +177,15 @@ async fn serve(
             code: CloseCode::Again,
             description: Some("too slow: events were not read in time".into()),
         }),
+        // Closed, not ignored: a client whose frames were dropped would believe itself
+        // subscribed to what it is not; a closed one reconnects (Backstage's after 5 s).
+        End::Flooding => {
+            tracing::info!("closed a signals connection that sent too many frames");
+            Some(CloseReason {
+                code: CloseCode::Policy,
+                description: Some("too many frames".into()),
+            })
+        }
         // 1012 "service restart": Backstage's client reconnects, to another instance if any.
         End::ServerStopping => Some(CloseReason {
             code: CloseCode::Restart,

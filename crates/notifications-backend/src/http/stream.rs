@@ -13,7 +13,7 @@ use futures_util::{StreamExt, stream};
 use notifications_common::NOTIFICATIONS_CHANNEL;
 
 use super::AppState;
-use super::signals::refs_of;
+use super::signals::{peer_of, refs_of};
 use crate::auth::Principal;
 use crate::error::Error;
 use crate::signals::{SignalEvent, Subscription, Transport};
@@ -23,6 +23,7 @@ const RETRY_MS: u64 = 2000;
 
 pub async fn stream(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, Error> {
     let principal = req.extensions().get::<Principal>().cloned();
+    let peer = peer_of(&req, principal.as_ref());
     let refs = match principal {
         Some(p @ Principal::User { .. }) => refs_of(p),
         Some(Principal::Service { .. }) => {
@@ -34,11 +35,12 @@ pub async fn stream(req: HttpRequest, state: web::Data<AppState>) -> Result<Http
     };
     let last_seen = last_event_id(&req)?;
     // Connected before the replay is read, so that nothing falls between the two.
-    let subscription = state
-        .service
-        .signals()
-        .hub()
-        .connect(refs.clone(), Transport::EventStream);
+    let subscription =
+        state
+            .service
+            .signals()
+            .hub()
+            .connect(refs.clone(), peer, Transport::EventStream)?;
     subscription.set_subscribed(NOTIFICATIONS_CHANNEL, true);
     let mut opening = format!("retry: {RETRY_MS}\n: connected\n\n").into_bytes();
     let mut replayed = HashSet::new();

@@ -2,17 +2,25 @@
 //! refs it acts as, and each event goes only to the connections of its recipient (or to all, for
 //! everyone's), subscribed to its channel.
 //!
+//! The registry holds one set of connections per ref, so that connecting and disconnecting cost
+//! the refs of that connection, whoever else is connected (every anonymous connection is the
+//! guest). A connection's channels are its own, behind its own lock: subscribing does not take
+//! the registry's. Connections are capped per client address and per user (see [`caps`]).
+//!
 //! Each connection has a bounded queue. A consumer that falls behind until its queue is full is
 //! dropped (its transport closes it; an event-stream client resumes where it was), so a slow or
 //! dead client never makes memory grow.
+//!
+//! [`caps`]: super::caps
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use tokio::sync::{broadcast, mpsc};
 
 use super::SignalEvent;
+use super::caps::{Caps, Peer, Refused};
 
 /// Channels one connection may subscribe to, and the longest channel name: a client (even the
 /// anonymous guest) cannot make the registry grow without bound.
@@ -26,6 +34,8 @@ const OBSERVER_CAPACITY: usize = 4096;
 pub const CONNECTIONS: &str = "notifications_signal_connections";
 /// The metric of consumers dropped for falling behind, by transport.
 pub const DROPPED: &str = "notifications_signal_consumers_dropped_total";
+/// The metric of connections refused by a cap, by transport.
+pub const REFUSED: &str = "notifications_signal_connections_refused_total";
 
 /// How a connection reaches its client (a metrics label).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,31 +53,58 @@ impl Transport {
     }
 }
 
+/// What a hub holds its connections to.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Events a connection may have waiting before it is dropped.
+    pub queue_size: usize,
+    /// Connections one client address may hold.
+    pub per_ip: usize,
+    /// Connections one signed-in user may hold.
+    pub per_user: usize,
+}
+
 struct Connection {
+    id: u64,
     refs: Vec<String>,
-    channels: Vec<String>,
+    peer: Peer,
+    /// Its own lock: a subscribe frame contends with deliveries to this connection only.
+    channels: Channels,
     queue: mpsc::Sender<Arc<SignalEvent>>,
     transport: Transport,
     fell_behind: Arc<AtomicBool>,
 }
 
-#[derive(Default)]
+impl Connection {
+    fn subscribed(&self, channel: &str) -> bool {
+        lock(&self.channels).iter().any(|c| c == channel)
+    }
+}
+
+/// Shared with the [`Subscription`], which must not hold the queue: removing the connection from
+/// the registry drops the queue's sender, which ends its consumer.
+type Channels = Arc<Mutex<Vec<String>>>;
+
 struct Registry {
-    connections: HashMap<u64, Connection>,
-    by_ref: HashMap<String, Vec<u64>>,
+    connections: HashMap<u64, Arc<Connection>>,
+    /// The connections acting as each ref.
+    by_ref: HashMap<String, HashMap<u64, Arc<Connection>>>,
+    caps: Caps,
 }
 
 impl Registry {
-    fn remove(&mut self, id: u64) -> Option<Connection> {
+    /// Costs the refs of the connection, not the number of connections.
+    fn remove(&mut self, id: u64) -> Option<Arc<Connection>> {
         let connection = self.connections.remove(&id)?;
         for r in &connection.refs {
             if let Some(ids) = self.by_ref.get_mut(r) {
-                ids.retain(|i| *i != id);
+                ids.remove(&id);
                 if ids.is_empty() {
                     self.by_ref.remove(r);
                 }
             }
         }
+        self.caps.release(&connection.peer);
         metrics::gauge!(CONNECTIONS, "transport" => connection.transport.label()).decrement(1);
         Some(connection)
     }
@@ -95,44 +132,66 @@ impl std::fmt::Debug for SignalHub {
 }
 
 impl SignalHub {
-    /// `queue_size`: events a connection may have waiting before it is dropped.
-    pub fn new(queue_size: usize) -> Self {
+    pub fn new(limits: Limits) -> Self {
         Self {
             hub: Arc::new(Hub {
-                registry: RwLock::default(),
+                registry: RwLock::new(Registry {
+                    connections: HashMap::new(),
+                    by_ref: HashMap::new(),
+                    caps: Caps::new(limits.per_ip, limits.per_user),
+                }),
                 next_id: AtomicU64::new(0),
-                queue_size: queue_size.max(1),
+                queue_size: limits.queue_size.max(1),
                 observers: broadcast::channel(OBSERVER_CAPACITY).0,
             }),
         }
     }
 
-    /// A new connection acting as `refs` (a user and their groups), subscribed to no channel.
-    pub fn connect(&self, refs: Vec<String>, transport: Transport) -> Subscription {
+    /// A new connection of `peer` acting as `refs` (a user and their groups), subscribed to no
+    /// channel; refused when `peer` holds as many as its caps allow.
+    pub fn connect(
+        &self,
+        refs: Vec<String>,
+        peer: Peer,
+        transport: Transport,
+    ) -> Result<Subscription, Refused> {
+        let mut registry = self.write();
+        if let Err(refused) = registry.caps.admit(&peer) {
+            drop(registry);
+            metrics::counter!(REFUSED, "transport" => transport.label()).increment(1);
+            tracing::info!(transport = transport.label(), ip = ?peer.ip, user = ?peer.user, "refused a signals connection: {refused}");
+            return Err(refused);
+        }
         let id = self.hub.next_id.fetch_add(1, Ordering::Relaxed);
         let (queue, events) = mpsc::channel(self.hub.queue_size);
         let fell_behind = Arc::new(AtomicBool::new(false));
-        let mut registry = self.write();
-        for r in &refs {
-            registry.by_ref.entry(r.clone()).or_default().push(id);
+        let channels = Channels::default();
+        let connection = Arc::new(Connection {
+            id,
+            refs,
+            peer,
+            channels: channels.clone(),
+            queue,
+            transport,
+            fell_behind: fell_behind.clone(),
+        });
+        for r in &connection.refs {
+            registry
+                .by_ref
+                .entry(r.clone())
+                .or_default()
+                .insert(id, connection.clone());
         }
-        registry.connections.insert(
-            id,
-            Connection {
-                refs,
-                channels: Vec::new(),
-                queue,
-                transport,
-                fell_behind: fell_behind.clone(),
-            },
-        );
+        registry.connections.insert(id, connection);
+        drop(registry);
         metrics::gauge!(CONNECTIONS, "transport" => transport.label()).increment(1);
-        Subscription {
+        Ok(Subscription {
             id,
+            channels,
             hub: self.clone(),
             events,
             fell_behind,
-        }
+        })
     }
 
     /// Open connections.
@@ -163,22 +222,19 @@ impl SignalHub {
             for event in events {
                 // No observer is not an error.
                 let _ = self.hub.observers.send(event.clone());
-                let mut offer = |id: &u64, c: &Connection| {
-                    if c.channels.contains(&event.channel)
-                        && c.queue.try_send(event.clone()).is_err()
-                    {
-                        behind.push(*id);
+                let mut offer = |c: &Arc<Connection>| {
+                    if c.subscribed(&event.channel) && c.queue.try_send(event.clone()).is_err() {
+                        behind.push(c.id);
                     }
                 };
                 match &event.recipient {
-                    None => registry.connections.iter().for_each(|(id, c)| offer(id, c)),
-                    Some(r) => {
-                        for id in registry.by_ref.get(r).into_iter().flatten() {
-                            if let Some(c) = registry.connections.get(id) {
-                                offer(id, c);
-                            }
-                        }
-                    }
+                    None => registry.connections.values().for_each(&mut offer),
+                    Some(r) => registry
+                        .by_ref
+                        .get(r)
+                        .into_iter()
+                        .flat_map(HashMap::values)
+                        .for_each(&mut offer),
                 }
             }
         }
@@ -212,9 +268,15 @@ impl SignalHub {
     }
 }
 
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // As for the registry: no update of a connection's channels spans a panic.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// One connection's events. Dropping it disconnects.
 pub struct Subscription {
     id: u64,
+    channels: Channels,
     hub: SignalHub,
     events: mpsc::Receiver<Arc<SignalEvent>>,
     fell_behind: Arc<AtomicBool>,
@@ -235,20 +297,16 @@ impl Subscription {
     /// Starts or stops receiving the events of `channel`. Subscriptions beyond
     /// [`MAX_CHANNELS`], and channel names longer than [`MAX_CHANNEL_NAME`], are ignored.
     pub fn set_subscribed(&self, channel: &str, subscribed: bool) {
-        let mut registry = self.hub.write();
-        if let Some(c) = registry.connections.get_mut(&self.id) {
-            let present = c.channels.iter().position(|ch| ch == channel);
-            match (subscribed, present) {
-                (true, None)
-                    if c.channels.len() < MAX_CHANNELS && channel.len() <= MAX_CHANNEL_NAME =>
-                {
-                    c.channels.push(channel.to_owned())
-                }
-                (false, Some(i)) => {
-                    c.channels.swap_remove(i);
-                }
-                _ => {}
+        let mut channels = lock(&self.channels);
+        let present = channels.iter().position(|ch| ch == channel);
+        match (subscribed, present) {
+            (true, None) if channels.len() < MAX_CHANNELS && channel.len() <= MAX_CHANNEL_NAME => {
+                channels.push(channel.to_owned())
             }
+            (false, Some(i)) => {
+                channels.swap_remove(i);
+            }
+            _ => {}
         }
     }
 }
@@ -263,6 +321,19 @@ impl Drop for Subscription {
 mod tests {
     use super::*;
 
+    fn hub(queue_size: usize) -> SignalHub {
+        SignalHub::new(Limits {
+            queue_size,
+            per_ip: 1000,
+            per_user: 1000,
+        })
+    }
+
+    fn connect(hub: &SignalHub, refs: &[&str], transport: Transport) -> Subscription {
+        let refs = refs.iter().map(|r| (*r).to_owned()).collect();
+        hub.connect(refs, Peer::default(), transport).unwrap()
+    }
+
     fn event(id: i64, recipient: Option<&str>) -> Arc<SignalEvent> {
         Arc::new(SignalEvent::new(
             id,
@@ -274,13 +345,14 @@ mod tests {
 
     #[tokio::test]
     async fn events_reach_only_their_recipients_subscribed_connections() {
-        let hub = SignalHub::new(8);
-        let mut alice = hub.connect(
-            vec!["user:default/alice".into(), "group:default/team".into()],
+        let hub = hub(8);
+        let mut alice = connect(
+            &hub,
+            &["user:default/alice", "group:default/team"],
             Transport::WebSocket,
         );
-        let mut bob = hub.connect(vec!["user:default/bob".into()], Transport::WebSocket);
-        let mut unsubscribed = hub.connect(vec!["user:default/alice".into()], Transport::WebSocket);
+        let mut bob = connect(&hub, &["user:default/bob"], Transport::WebSocket);
+        let mut unsubscribed = connect(&hub, &["user:default/alice"], Transport::WebSocket);
         alice.set_subscribed("notifications", true);
         bob.set_subscribed("notifications", true);
         hub.deliver(&[
@@ -305,8 +377,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_consumer_that_falls_behind_is_dropped_after_its_queue() {
-        let hub = SignalHub::new(2);
-        let mut slow = hub.connect(vec!["user:default/a".into()], Transport::EventStream);
+        let hub = hub(2);
+        let mut slow = connect(&hub, &["user:default/a"], Transport::EventStream);
         slow.set_subscribed("notifications", true);
         let events: Vec<_> = (1..=3).map(|i| event(i, None)).collect();
         hub.deliver(&events);
@@ -320,25 +392,133 @@ mod tests {
 
     #[test]
     fn subscriptions_are_bounded() {
-        let hub = SignalHub::new(2);
-        let s = hub.connect(vec!["user:default/guest".into()], Transport::WebSocket);
+        let hub = hub(2);
+        let s = connect(&hub, &["user:default/guest"], Transport::WebSocket);
         for i in 0..1000 {
             s.set_subscribed(&format!("channel-{i}"), true);
         }
         s.set_subscribed(&"x".repeat(MAX_CHANNEL_NAME + 1), true);
-        assert_eq!(hub.read().connections[&s.id].channels.len(), MAX_CHANNELS);
+        assert_eq!(lock(&s.channels).len(), MAX_CHANNELS);
     }
 
     #[test]
-    fn dropping_a_subscription_disconnects() {
-        let hub = SignalHub::new(2);
-        let a = hub.connect(vec!["user:default/a".into()], Transport::WebSocket);
-        let b = hub.connect(vec!["user:default/a".into()], Transport::WebSocket);
-        assert_eq!(hub.connections(), 2);
+    fn dropping_a_subscription_disconnects_exactly_it() {
+        let hub = hub(2);
+        let guests: Vec<_> = (0..100)
+            .map(|_| connect(&hub, &["user:default/guest"], Transport::WebSocket))
+            .collect();
+        let a = connect(
+            &hub,
+            &["user:default/a", "group:default/g"],
+            Transport::WebSocket,
+        );
+        let b = connect(&hub, &["user:default/a"], Transport::WebSocket);
+        assert_eq!(hub.connections(), 102);
+        let mut guests = guests.into_iter();
+        let gone = guests.next().unwrap();
+        let gone_id = gone.id;
+        drop(gone);
+        {
+            let registry = hub.read();
+            let guest = &registry.by_ref["user:default/guest"];
+            assert_eq!(guest.len(), 99);
+            assert!(!guest.contains_key(&gone_id) && !registry.connections.contains_key(&gone_id));
+        }
         drop(a);
-        assert_eq!(hub.connections(), 1);
+        {
+            let registry = hub.read();
+            assert!(!registry.by_ref.contains_key("group:default/g"));
+            assert_eq!(
+                registry.by_ref["user:default/a"].keys().collect::<Vec<_>>(),
+                [&b.id]
+            );
+        }
         drop(b);
+        drop(guests);
         assert_eq!(hub.connections(), 0);
         assert!(hub.read().by_ref.is_empty());
+    }
+
+    #[test]
+    fn connections_are_capped_and_a_disconnect_frees_its_place() {
+        let hub = SignalHub::new(Limits {
+            queue_size: 2,
+            per_ip: 2,
+            per_user: 1,
+        });
+        let at = |ip: &str, user: Option<&str>| {
+            Peer::new(Some(ip.parse().unwrap()), user.map(str::to_owned))
+        };
+        let refs = || vec!["user:default/a".to_owned()];
+        let first = hub
+            .connect(
+                refs(),
+                at("10.0.0.1", Some("user:default/a")),
+                Transport::WebSocket,
+            )
+            .unwrap();
+        assert_eq!(
+            hub.connect(
+                refs(),
+                at("10.0.0.2", Some("user:default/a")),
+                Transport::EventStream
+            )
+            .err(),
+            Some(Refused::User(1))
+        );
+        let _guest = hub
+            .connect(refs(), at("10.0.0.1", None), Transport::WebSocket)
+            .unwrap();
+        assert_eq!(
+            hub.connect(refs(), at("10.0.0.1", None), Transport::WebSocket)
+                .err(),
+            Some(Refused::Address(2))
+        );
+        assert_eq!(
+            hub.connections(),
+            2,
+            "refused connections are not registered"
+        );
+        drop(first);
+        hub.connect(
+            refs(),
+            at("10.0.0.1", Some("user:default/a")),
+            Transport::WebSocket,
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn a_consumer_dropped_for_falling_behind_frees_its_place() {
+        let hub = SignalHub::new(Limits {
+            queue_size: 1,
+            per_ip: 1000,
+            per_user: 1,
+        });
+        let peer = Peer::new(None, Some("user:default/a".into()));
+        let slow = hub
+            .connect(
+                vec!["user:default/a".into()],
+                peer.clone(),
+                Transport::EventStream,
+            )
+            .unwrap();
+        slow.set_subscribed("notifications", true);
+        hub.deliver(&[event(1, None), event(2, None)]);
+        assert!(slow.fell_behind());
+        let _next = hub
+            .connect(
+                vec!["user:default/a".into()],
+                peer.clone(),
+                Transport::EventStream,
+            )
+            .unwrap();
+        // Its own drop later does not release the place a second time.
+        drop(slow);
+        assert_eq!(
+            hub.connect(vec!["user:default/a".into()], peer, Transport::EventStream)
+                .err(),
+            Some(Refused::User(1))
+        );
     }
 }

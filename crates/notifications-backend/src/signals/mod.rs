@@ -2,14 +2,18 @@
 //! PostgreSQL, to every other instance's (see [`relay`]). The transports (WebSocket, event
 //! stream) live in `http`.
 
+mod budget;
+mod caps;
 mod event;
 mod hub;
 mod relay;
 
 use std::sync::Arc;
 
+pub use budget::FrameBudget;
+pub use caps::{Peer, Refused};
 pub use event::SignalEvent;
-pub use hub::{CONNECTIONS, DROPPED, SignalHub, Subscription, Transport};
+pub use hub::{CONNECTIONS, DROPPED, Limits, REFUSED, SignalHub, Subscription, Transport};
 pub use relay::{Relay, SIGNALS_CHANNEL};
 
 use crate::store::Store;

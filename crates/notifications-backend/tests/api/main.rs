@@ -23,6 +23,7 @@ mod routes;
 mod scope;
 mod send_batch;
 mod settings;
+mod signal_limits;
 mod signals;
 mod signals_client;
 mod slack;

@@ -22,7 +22,7 @@ const BOB: &str = "user:default/bob";
 const QUIET: Duration = Duration::from_millis(300);
 
 /// Opens `/api/signals` on `api`, offering `token` as the subprotocol as Backstage's frontend does.
-async fn open(
+pub(crate) async fn open(
     api: &Api,
     token: Option<&str>,
 ) -> Result<(Socket, tungstenite::handshake::client::Response), tungstenite::Error> {
@@ -38,7 +38,7 @@ async fn open(
 
 /// Sends a command frame, then a ping: the server handles frames in order, so its pong means
 /// the command took effect.
-async fn command(socket: &mut Socket, action: &str, channel: &str) {
+pub(crate) async fn command(socket: &mut Socket, action: &str, channel: &str) {
     socket
         .send(Message::text(
             json!({"action": action, "channel": channel}).to_string(),
