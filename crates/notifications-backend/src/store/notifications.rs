@@ -247,7 +247,9 @@ impl Store {
         broadcast: Recipient,
     ) -> StoreResult<Committed<StoredNotification>> {
         if let Some(batcher) = self.batcher_for(std::iter::once(&broadcast)) {
-            let mut committed = batcher.write(send, Target::Broadcast(broadcast)).await?;
+            let mut committed = batcher
+                .write(send, Target::Broadcast(Box::new(broadcast)))
+                .await?;
             let value = committed
                 .value
                 .pop()

@@ -40,7 +40,7 @@ const LANES: usize = 3;
 /// Whom a plain send is for.
 pub(super) enum Target {
     Users(Vec<Recipient>),
-    Broadcast(Recipient),
+    Broadcast(Box<Recipient>),
 }
 
 type Answer = StoreResult<Committed<Vec<StoredNotification>>>;
@@ -243,6 +243,6 @@ fn write_together(
 fn recipients(target: &Target) -> impl Iterator<Item = &Recipient> {
     match target {
         Target::Users(recipients) => recipients.iter(),
-        Target::Broadcast(b) => std::slice::from_ref(b).iter(),
+        Target::Broadcast(b) => std::slice::from_ref(&**b).iter(),
     }
 }
