@@ -118,7 +118,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .get(settings::get)
                     .post(settings::save),
             )
-            .service(resource("/openapi.json").get(openapi::serve))
+            .service(resource(OPENAPI_PATH).get(openapi::serve))
             // Deprecated aliases upstream still serves; its node client posts to the bare
             // mount path.
             .service(resource("").get(list).post(create))
@@ -149,7 +149,10 @@ pub async fn log_request(
     Ok(res)
 }
 
-/// Every plugin route: authenticate first (401 before anything else, unknown paths included),
+/// Where the OpenAPI document is served, under the plugin's mount path.
+const OPENAPI_PATH: &str = "/openapi.json";
+
+/// Every plugin route but the OpenAPI document: authenticate first (401 before anything else, unknown paths included),
 /// then give error answers their request details.
 async fn plugin_boundary(
     req: ServiceRequest,
@@ -160,6 +163,11 @@ async fn plugin_boundary(
         let response = error_response(&e, RequestDetail::of(req.request()));
         return Ok(req.into_response(response));
     };
+    if req.path().strip_prefix(PLUGIN_MOUNT) == Some(OPENAPI_PATH) {
+        // The API description is public (it holds no data); a client generator needs it first.
+        let res = next.call(req).await?;
+        return Ok(with_request_details(res.map_into_boxed_body()));
+    }
     let header = req
         .headers()
         .get(header::AUTHORIZATION)

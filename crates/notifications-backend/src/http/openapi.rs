@@ -44,7 +44,8 @@ pub fn document() -> String {
     })
 }
 
-#[utoipa::path(get, path = "/openapi.json", tag = "meta", responses((status = 200)), security(("bearer" = [])))]
+/// Public, like any published API description: a client needs it before it has a token.
+#[utoipa::path(get, path = "/openapi.json", tag = "meta", responses((status = 200)), security(()))]
 pub async fn serve(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, Error> {
     query::none(req.query_string())?;
     Ok(HttpResponse::Ok()

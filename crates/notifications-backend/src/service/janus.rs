@@ -268,11 +268,11 @@ impl JanusService {
         if refs.is_empty() {
             return Ok(HashMap::new());
         }
-        let answers = self
-            .catalog
-            .entities_by_refs(refs)
-            .await
-            .map_err(|e| JanusError::Rejected(e.to_string()))?;
+        let answers = self.catalog.entities_by_refs(refs).await.map_err(|e| {
+            // The catalog's own words (hosts, its answer) stay in the log.
+            tracing::warn!("janus: the catalog failed: {e}");
+            JanusError::Rejected("the catalog is unavailable; try again".into())
+        })?;
         Ok(answers
             .into_iter()
             .flatten()

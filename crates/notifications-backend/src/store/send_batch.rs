@@ -130,11 +130,12 @@ fn write_batch(db: &Db, batch: Vec<Job>) {
             }
         }
         Err(e) => {
-            let mut batch = batch.into_iter();
-            for job in batch.by_ref().skip(1) {
+            let mut jobs = batch.into_iter();
+            let first = jobs.next();
+            for job in jobs {
                 let _ = job.answer.send(Err(e.duplicate()));
             }
-            if let Some(first) = batch.next() {
+            if let Some(first) = first {
                 let _ = first.answer.send(Err(e));
             }
         }

@@ -13,7 +13,6 @@ db_test!(every_plugin_route_needs_a_bearer_token, |app| {
         (reqwest::Method::GET, "/settings"),
         (reqwest::Method::POST, "/settings"),
         (reqwest::Method::GET, "/topics"),
-        (reqwest::Method::GET, "/openapi.json"),
         (reqwest::Method::GET, "/no/such/route"),
         (reqwest::Method::DELETE, "/notifications/x"),
         (reqwest::Method::GET, "/health"),

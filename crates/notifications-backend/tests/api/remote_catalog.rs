@@ -299,6 +299,36 @@ async fn catalog_outages_are_a_generic_503_never_a_hang() {
     assert_unavailable(&nowhere).await;
 }
 
+/// Janus's routes, which ask the catalog for the caller's groups, keep its words out too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn janus_routes_keep_catalog_failures_to_the_log() {
+    let catalog = FakeCatalog::start();
+    let yaml = format!(
+        "notifications:\n  catalog: {{remote: {{baseUrl: '{}/api/catalog', token: {TOKEN}, \
+         timeout: 300ms, cacheTtl: 0}}}}\n  legacyJanus: {{userCreators: ['*']}}\n",
+        catalog.root
+    );
+    let app = TestApp::start(DbKind::Sqlite, &yaml)
+        .await
+        .expect("SQLite is always available");
+    catalog.set_mode(Mode::Fail);
+    let r = app
+        .get(
+            "/notifications/count",
+            &app.user_token("user:default/alice"),
+        )
+        .await;
+    assert_eq!(r.status, 500, "{}", r.text);
+    assert!(
+        r.text.contains("the catalog is unavailable; try again"),
+        "{}",
+        r.text
+    );
+    for detail in ["canary-4f1e", "internal", "HTTP", "127.0.0.1"] {
+        assert!(!r.text.contains(detail), "{detail:?} in {}", r.text);
+    }
+}
+
 /// `users()` (e-mail broadcasts to all users) pages through `GET /entities/by-query`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn users_are_listed_page_by_page() {

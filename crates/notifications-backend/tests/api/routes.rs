@@ -30,8 +30,9 @@ db_test!(list_aliases_and_unknown_routes, |app| {
 });
 
 db_test!(openapi_document_is_served_with_mount_paths, |app| {
+    // Public: no credentials needed, as for any published API description.
     let r = app
-        .get("/openapi.json", crate::support::SERVICE_TOKEN)
+        .request(reqwest::Method::GET, "/openapi.json", None, None)
         .await;
     assert_eq!(r.status, 200);
     let paths = r.body["paths"].as_object().expect("paths");
@@ -47,10 +48,16 @@ db_test!(openapi_document_is_served_with_mount_paths, |app| {
     }
     assert!(r.body["components"]["schemas"]["NotificationSendOptions"].is_object());
     assert!(r.body["components"]["securitySchemes"]["bearer"].is_object());
-    assert_eq!(
-        app.get("/openapi.json", &app.user_token(USER)).await.status,
-        200
-    );
+    for token in [
+        app.user_token(USER),
+        crate::support::SERVICE_TOKEN.to_owned(),
+    ] {
+        assert_eq!(app.get("/openapi.json", &token).await.status, 200);
+    }
+    // Only the document: its neighbours still need a token.
+    app.request(reqwest::Method::GET, "/openapi.jsonx", None, None)
+        .await
+        .assert_error(401, "AuthenticationError");
 });
 
 db_test!(health_endpoints_need_no_token, |app| {
