@@ -494,14 +494,25 @@ async fn a_resume_from_before_the_window_is_told_to_reload(kind: DbKind) {
     app.send_to(USER, json!({"title": "old"})).await;
     let (old_event, _) = stream.event().await;
     app.send_to(USER, json!({"title": "pruned too"})).await;
-    stream.event().await;
+    let (pruned_too, _) = stream.event().await;
     let newest = app
         .send_to(USER, json!({"title": "kept as the newest"}))
         .await;
     stream.event().await;
     drop(stream);
-    // Pruning runs every second; after the window only the newest event is left.
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // Pruning runs every second; after the window only the newest event is left. Waited for
+    // rather than slept on: a busy machine may run it late.
+    let store = app.db.store();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while store
+        .signal_event_created(pruned_too)
+        .await
+        .unwrap()
+        .is_some()
+    {
+        assert!(std::time::Instant::now() < deadline, "never pruned");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let kept = app.send_to(USER, json!({"title": "kept"})).await;
     let mut stream = EventStream::connect(&app, &token, Some(old_event)).await;
     assert_eq!(
