@@ -83,23 +83,7 @@ impl From<DbError> for Error {
     /// Answers never carry the database's own words (hosts, addresses, SQL): those are logged.
     fn from(e: DbError) -> Self {
         use diesel::result::{DatabaseErrorKind, Error as Diesel};
-        let transient = match &e {
-            DbError::Unavailable(_) | DbError::NoConnection(_) => true,
-            DbError::Query(Diesel::DatabaseError(kind, info)) => {
-                matches!(kind, DatabaseErrorKind::SerializationFailure | DatabaseErrorKind::ClosedConnection)
-                    // SQLite: a writer that waited out busy_timeout; PostgreSQL: a deadlock victim.
-                    || info.message().contains("database is locked")
-                    || info.message().contains("deadlock detected")
-                    // PostgreSQL restarted or the connection was cut: the pool replaces it.
-                    || info.message().contains("no connection to the server")
-                    || info.message().contains("server closed the connection")
-                    || info.message().contains("terminating connection")
-                    // A full disk (SQLite; PostgreSQL): nothing was written, the operator must act.
-                    || info.message().contains("database or disk is full")
-                    || info.message().contains("No space left on device")
-            }
-            _ => false,
-        };
+        let transient = e.is_transient();
         if let DbError::Query(Diesel::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) = e {
             return Self::Conflict(
                 "The request conflicts with a concurrent change; try again".into(),

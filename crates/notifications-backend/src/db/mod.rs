@@ -73,6 +73,35 @@ pub enum DbError {
 }
 
 impl DbError {
+    /// Whether the database was unreachable, busy or full rather than the statement wrong: the
+    /// caller's to retry later (503), and no reason to suspect any one write of a group.
+    pub fn is_transient(&self) -> bool {
+        use diesel::result::{DatabaseErrorKind, Error as Diesel};
+        match self {
+            Self::Unavailable(_) | Self::NoConnection(_) => true,
+            Self::Query(Diesel::DatabaseError(kind, info)) => {
+                let message = info.message();
+                matches!(
+                    kind,
+                    DatabaseErrorKind::SerializationFailure
+                        | DatabaseErrorKind::ClosedConnection
+                        | DatabaseErrorKind::UnableToSendCommand
+                )
+                    // SQLite: a writer that waited out busy_timeout; PostgreSQL: a deadlock victim.
+                    || message.contains("database is locked")
+                    || message.contains("deadlock detected")
+                    // PostgreSQL restarted or the connection was cut: the pool replaces it.
+                    || message.contains("no connection to the server")
+                    || message.contains("server closed the connection")
+                    || message.contains("terminating connection")
+                    // A full disk (SQLite; PostgreSQL): nothing was written, the operator must act.
+                    || message.contains("database or disk is full")
+                    || message.contains("No space left on device")
+            }
+            Self::Query(_) | Self::Task(_) => false,
+        }
+    }
+
     /// The same failure again, classified as the original (a full disk stays a database error,
     /// an unreachable database stays transient): for each write of a group that failed as one.
     pub fn duplicate(&self) -> Self {
@@ -155,6 +184,11 @@ impl Db {
     /// pool's connection timeout).
     pub fn pooled(&self) -> Result<r2d2::PooledConnection<ConnectionManager>, DbError> {
         Ok(self.pool.get()?)
+    }
+
+    /// The most connections the pool opens.
+    pub fn max_connections(&self) -> u32 {
+        self.pool.max_size()
     }
 
     /// Runs blocking diesel work on tokio's blocking pool with a pooled connection.

@@ -13,7 +13,7 @@ use super::deliveries::queue_deliveries;
 use super::idempotency::{self, IdempotentSend, Written};
 use super::list::get_many;
 use super::rows::{BROADCAST_RETURNING, NotificationRow, USER_RETURNING};
-use super::send_batch::{SendBatcher, Target};
+use super::send_batch::{MAX_RECIPIENTS, SendBatcher, Target};
 use super::signal_events::{NewSignal, record_signals};
 use super::{Committed, Store, StoreResult};
 use crate::db::{Bind, DbConnection, DbError, Sql, per_backend};
@@ -288,15 +288,17 @@ impl Store {
             .await
     }
 
-    /// The batcher, when these recipients' send may go through it: on PostgreSQL, without a
-    /// scope (a send under an idempotency key never comes here).
+    /// The batcher, when these recipients' send may go through it: on PostgreSQL, a small send
+    /// without a scope (a send under an idempotency key never comes here).
     fn batcher_for<'a>(
         &self,
-        mut recipients: impl Iterator<Item = &'a Recipient>,
+        recipients: impl ExactSizeIterator<Item = &'a Recipient>,
     ) -> Option<&SendBatcher> {
+        let small = recipients.len() <= MAX_RECIPIENTS;
         self.batcher
             .as_ref()
-            .filter(|_| recipients.all(|r| r.payload.scope.is_none()))
+            .filter(|_| small)
+            .filter(|_| recipients.into_iter().all(|r| r.payload.scope.is_none()))
     }
 
     /// Sets or clears the read mark (`Some(now)` / `None`) of the user's notifications among

@@ -14,10 +14,11 @@
 //! SQLite does not need this: its one writer already groups writes into one commit.
 
 use std::collections::HashMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex, mpsc};
 
 use diesel::RunQueryDsl;
-use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::result::Error as DieselError;
 
 use super::deliveries::queue_deliveries;
 use super::notifications::{
@@ -30,12 +31,17 @@ use crate::db::{Db, DbConnection, DbError, per_backend, write_transaction};
 use crate::signals::SignalEvent;
 
 /// Sends per batch at most: a batch's statements stay well within PostgreSQL's limits and its
-/// callers' wait short.
+/// callers' wait short (large sends do not come here, see `MAX_RECIPIENTS`).
 const MAX_BATCH: usize = 128;
 
-/// Batches written at once. Few, so that sends arriving while all lanes are busy form large
-/// batches; more than one, so that one batch's commit flush does not stall the next batch.
-const LANES: usize = 3;
+/// A send to more recipients than this has its own transaction: it fills its statements by
+/// itself, and small sends should not wait behind it.
+pub(super) const MAX_RECIPIENTS: usize = 64;
+
+/// Batches written at once (at most; fewer when the pool is small). Few, so that sends arriving
+/// while the lanes are busy form large batches; more than one, so that one batch's commit flush
+/// does not stall the next.
+const LANES: usize = 2;
 
 /// Whom a plain send is for.
 pub(super) enum Target {
@@ -67,7 +73,11 @@ impl SendBatcher {
     pub fn start(db: &Db) -> std::io::Result<Self> {
         let (jobs, queue) = mpsc::channel();
         let queue = Arc::new(Mutex::new(queue));
-        for lane in 0..LANES {
+        // Leave reads (a user send's settings among them) a connection of their own.
+        let lanes = (db.max_connections() as usize)
+            .saturating_sub(1)
+            .clamp(1, LANES);
+        for lane in 0..lanes {
             let (db, queue) = (db.clone(), Arc::clone(&queue));
             std::thread::Builder::new()
                 .name(format!("send-batch-{lane}"))
@@ -102,15 +112,28 @@ fn run(db: &Db, queue: &Mutex<mpsc::Receiver<Job>>) {
             batch.extend(queue.try_iter().take(MAX_BATCH - 1));
             batch
         };
-        write_batch(db, batch);
+        // A bug must not take the lane, and every later send, down with it: the batch's callers
+        // hear of it (their answers are dropped), the lane goes on.
+        if catch_unwind(AssertUnwindSafe(|| write_batch(db, queue, batch))).is_err() {
+            tracing::error!("writing a batch of sends panicked");
+        }
     }
 }
 
-fn write_batch(db: &Db, batch: Vec<Job>) {
-    let written = db
-        .pooled()
-        .and_then(|mut conn| write_transaction(&mut conn, |conn| write_together(conn, &batch)));
-    match written {
+fn write_batch(db: &Db, queue: &Mutex<mpsc::Receiver<Job>>, batch: Vec<Job>) {
+    let mut conn = match db.pooled() {
+        Ok(conn) => conn,
+        Err(e) => {
+            // The database is unreachable: whatever queued meanwhile would only wait as long
+            // again, so it hears so now too. (A lane holding the queue waits on it empty.)
+            let queued: Vec<Job> = match queue.try_lock() {
+                Ok(queue) => queue.try_iter().collect(),
+                Err(_) => Vec::new(),
+            };
+            return fail_all(batch.into_iter().chain(queued), e);
+        }
+    };
+    match write_transaction(&mut conn, |conn| write_together(conn, &batch)) {
         Ok(committed) => {
             for (job, committed) in batch.into_iter().zip(committed) {
                 // The caller may have gone (a dropped request); the send stands regardless.
@@ -122,37 +145,44 @@ fn write_batch(db: &Db, batch: Vec<Job>) {
                 "a batch of {} sends failed ({e}); writing each alone",
                 batch.len()
             );
-            for job in batch {
-                let alone = db
-                    .pooled()
-                    .and_then(|mut conn| write_transaction(&mut conn, |c| write_alone(c, &job)));
-                let _ = job.answer.send(alone);
-            }
-        }
-        Err(e) => {
             let mut jobs = batch.into_iter();
-            let first = jobs.next();
-            for job in jobs {
-                let _ = job.answer.send(Err(e.duplicate()));
-            }
-            if let Some(first) = first {
-                let _ = first.answer.send(Err(e));
+            while let Some(job) = jobs.next() {
+                let alone = write_transaction(&mut conn, |c| write_alone(c, &job));
+                match alone {
+                    Err(e) if e.is_transient() => {
+                        return fail_all(std::iter::once(job).chain(jobs), e);
+                    }
+                    alone => {
+                        let _ = job.answer.send(alone);
+                    }
+                }
             }
         }
+        Err(e) => fail_all(batch.into_iter(), e),
     }
 }
 
-/// Whether a failed batch may have failed because of one of its sends, rather than because the
-/// database is unreachable (where writing each alone would only make every caller wait longer).
-fn caused_by_a_row(e: &DbError) -> bool {
-    match e {
-        DbError::Query(DieselError::DatabaseError(kind, _)) => !matches!(
-            kind,
-            DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand
-        ),
-        DbError::Query(_) => true,
-        DbError::Unavailable(_) | DbError::NoConnection(_) | DbError::Task(_) => false,
+/// Answers every one of `jobs` with `e`.
+fn fail_all(jobs: impl Iterator<Item = Job>, e: DbError) {
+    for job in jobs {
+        let _ = job.answer.send(Err(e.duplicate()));
     }
+}
+
+/// Whether a failed batch may have failed because of one of its sends: a statement refused, not
+/// the database unreachable, busy or full (where writing each alone would only make every
+/// caller wait longer), nor a commit whose outcome is unknown (written again, it could be
+/// stored twice).
+fn caused_by_a_row(e: &DbError) -> bool {
+    !e.is_transient()
+        && matches!(
+            e,
+            DbError::Query(
+                DieselError::DatabaseError(..)
+                    | DieselError::SerializationError(_)
+                    | DieselError::DeserializationError(_)
+            )
+        )
 }
 
 /// One send in its own transaction, by the statements a keyed or scoped send uses.

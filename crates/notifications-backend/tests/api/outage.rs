@@ -27,6 +27,13 @@ struct Outcome {
 async fn send_until_stopped(api: Arc<Api>, sender: usize, stop: Arc<AtomicBool>) -> Vec<Outcome> {
     let mut outcomes = Vec::new();
     let mut n = 0;
+    // Half the senders broadcast: those wait for no settings read before they queue for a
+    // batch, so they meet the batcher itself while the database is down.
+    let recipients = if sender % 2 == 1 {
+        json!({"type": "broadcast"})
+    } else {
+        json!({"type": "entity", "entityRef": USER})
+    };
     while !stop.load(Ordering::Relaxed) {
         n += 1;
         let title = format!("sender {sender} send {n}");
@@ -35,7 +42,7 @@ async fn send_until_stopped(api: Arc<Api>, sender: usize, stop: Arc<AtomicBool>)
             .post(
                 "",
                 SERVICE_TOKEN,
-                &json!({"recipients": {"type": "entity", "entityRef": USER}, "payload": {"title": title}}),
+                &json!({"recipients": recipients, "payload": {"title": title}}),
             )
             .await;
         let ended = Instant::now();
