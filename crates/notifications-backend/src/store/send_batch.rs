@@ -41,7 +41,7 @@ pub(super) const MAX_RECIPIENTS: usize = 64;
 /// Batches written at once (at most; fewer when the pool is small). Few, so that sends arriving
 /// while the lanes are busy form large batches; more than one, so that one batch's commit flush
 /// does not stall the next.
-const LANES: usize = 2;
+const LANES: usize = 3;
 
 /// Whom a plain send is for.
 pub(super) enum Target {
