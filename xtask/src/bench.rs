@@ -8,6 +8,7 @@
 
 mod backend;
 mod load;
+mod recovery;
 mod report;
 mod scenario;
 mod shapes;
@@ -221,6 +222,14 @@ fn run(options: &Options, scenarios: &[Box<dyn Scenario>]) -> Result<bool, Strin
         };
         for scenario in scenarios {
             interrupt::check()?;
+            if db == Db::Sqlite && scenario.postgres_only() {
+                eprintln!(
+                    "xtask: bench: {} on sqlite: skipped (it crashes and restarts PostgreSQL; \
+                     there is no database server to crash with SQLite)",
+                    scenario.name()
+                );
+                continue;
+            }
             eprintln!("xtask: bench: {} on {}", scenario.name(), db.name());
             let run = RunOne {
                 rt: &rt,
@@ -301,6 +310,7 @@ impl RunOne<'_> {
             sender_token: SENDER_TOKEN.to_owned(),
             quick: self.quick,
             server_pid: server.pid(),
+            cluster: self.cluster,
         };
         let results = scenario.run(&ctx).map_err(|e| server.with_log_tail(e))?;
         let peak_rss_kb = server.peak_rss_kb();
