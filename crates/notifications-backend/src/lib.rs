@@ -8,6 +8,8 @@ pub mod config;
 pub mod db;
 pub mod delivery;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod metrics;
 mod private_files;

@@ -17,6 +17,13 @@ mod client;
 mod processor;
 mod resolver;
 
+/// What the workspace's fuzz targets call: the query strings the inbox client sends, which the
+/// backend must read back to the same options. Not an API: hidden, and free to change.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::client::inbox::{filter_query, list_query};
+}
+
 pub use catalog::{
     Catalog, CatalogEntity, CatalogError, EntityRelation, RELATION_CHILD_OF, RELATION_HAS_MEMBER,
     RELATION_MEMBER_OF, RELATION_OWNED_BY, RELATION_OWNER_OF, RELATION_PARENT_OF,

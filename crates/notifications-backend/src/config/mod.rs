@@ -19,7 +19,7 @@ mod janus;
 mod notifications;
 mod signals;
 mod slack;
-mod source;
+pub(crate) mod source;
 mod webhook;
 
 use std::fmt;

@@ -9,10 +9,10 @@ use serde_norway::{Mapping, Value as Yaml};
 use super::error::{ConfigError, child_key};
 
 /// Looks up an environment variable.
-pub(super) type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+pub(crate) type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
 
 /// Which keys of a document to keep.
-pub(super) enum Keep {
+pub(crate) enum Keep {
     All,
     Only(&'static [(&'static str, Keep)]),
 }
@@ -30,7 +30,7 @@ pub(super) fn load_file(file: &Path, keep: &Keep, env: Env<'_>) -> Result<Value,
 
 /// Parses one YAML document (`origin` names it in errors), drops the keys `keep` does not list,
 /// and resolves substitutions and directives in the rest. An empty document is an empty map.
-pub(super) fn parse_document(
+pub(crate) fn parse_document(
     text: &str,
     origin: &str,
     dir: &Path,
@@ -288,7 +288,7 @@ const OVERRIDE_PREFIX: &str = "APP_CONFIG_";
 /// `APP_CONFIG_backend_listen_port=8080` sets `backend.listen.port`. A value is JSON when it
 /// parses as JSON, otherwise a string; empty values are skipped. As in Backstage, values are
 /// not substituted.
-pub(super) fn overrides(vars: &[(String, String)]) -> Result<Value, ConfigError> {
+pub(crate) fn overrides(vars: &[(String, String)]) -> Result<Value, ConfigError> {
     let mut vars: Vec<_> = vars
         .iter()
         .filter(|(name, value)| name.starts_with(OVERRIDE_PREFIX) && !value.is_empty())

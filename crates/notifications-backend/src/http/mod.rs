@@ -9,11 +9,11 @@ pub mod janus;
 pub mod metrics;
 mod notifications;
 mod openapi;
-mod query;
+pub(crate) mod query;
 pub use query::{list_options, topics_options};
 mod settings;
 mod signals;
-mod stream;
+pub(crate) mod stream;
 
 use std::sync::Arc;
 

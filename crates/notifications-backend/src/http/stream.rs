@@ -33,7 +33,7 @@ pub async fn stream(req: HttpRequest, state: web::Data<AppState>) -> Result<Http
         }
         None => return Err(Error::Unauthenticated("Missing credentials".into())),
     };
-    let last_seen = last_event_id(&req)?;
+    let last_seen = last_event_id(req.headers().get("last-event-id"), req.query_string())?;
     // Connected before the replay is read, so that nothing falls between the two.
     let subscription =
         state
@@ -79,14 +79,16 @@ pub async fn stream(req: HttpRequest, state: web::Data<AppState>) -> Result<Http
 
 /// The id after which the client wants events: the `Last-Event-ID` header (sent by browsers'
 /// EventSource on reconnection) or, for clients that cannot set headers, `?lastEventId=`.
-fn last_event_id(req: &HttpRequest) -> Result<Option<i64>, Error> {
+/// Takes the parts rather than the request so that the fuzz targets can call it.
+pub fn last_event_id(
+    header: Option<&header::HeaderValue>,
+    query_string: &str,
+) -> Result<Option<i64>, Error> {
     let from_query =
-        web::Query::<std::collections::HashMap<String, String>>::from_query(req.query_string())
+        web::Query::<std::collections::HashMap<String, String>>::from_query(query_string)
             .ok()
             .and_then(|q| q.get("lastEventId").cloned());
-    let value = req
-        .headers()
-        .get("last-event-id")
+    let value = header
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
         .or(from_query);

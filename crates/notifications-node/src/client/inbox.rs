@@ -128,7 +128,7 @@ impl std::fmt::Debug for NotificationsClient {
 
 /// The list's query, in upstream's order: `limit`, `offset`, `orderField`, the filters, then
 /// `topic`.
-fn list_query(url: &mut Url, options: &NotificationListOptions) {
+pub fn list_query(url: &mut Url, options: &NotificationListOptions) {
     {
         let mut query = url.query_pairs_mut();
         if let Some(limit) = options.limit {
@@ -149,7 +149,7 @@ fn list_query(url: &mut Url, options: &NotificationListOptions) {
 }
 
 /// The filters both the list and the topics take, in upstream's order.
-fn filter_query(url: &mut Url, options: &NotificationListOptions) {
+pub fn filter_query(url: &mut Url, options: &NotificationListOptions) {
     {
         let mut query = url.query_pairs_mut();
         if let Some(search) = options.search.as_deref().filter(|s| !s.is_empty()) {

@@ -22,7 +22,7 @@
 //! ```
 
 mod error;
-mod inbox;
+pub(crate) mod inbox;
 mod retry;
 mod service;
 mod signals;

@@ -9,7 +9,7 @@
 //! callers: before anything, a query of more parameters than any route takes is a 400.
 
 mod dispatch;
-mod schema;
+pub(crate) mod schema;
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, Scope, guard, web};
@@ -295,6 +295,11 @@ async fn read_body(req: &HttpRequest, mut payload: web::Payload) -> Result<Value
         }
         body.extend_from_slice(&chunk);
     }
+    parse_body(&body, is_json)
+}
+
+/// A whole body read as express's strict JSON parser did; `is_json`: its content type says JSON.
+pub fn parse_body(body: &[u8], is_json: bool) -> Result<Value, JanusError> {
     let start = body.iter().position(|b| !b.is_ascii_whitespace());
     let Some(start) = start.filter(|_| is_json) else {
         return Ok(json!({}));
@@ -310,7 +315,7 @@ async fn read_body(req: &HttpRequest, mut payload: web::Payload) -> Result<Value
             char::from(body[start])
         )));
     }
-    serde_json::from_slice(&body).map_err(|e| syntax(e.to_string()))
+    serde_json::from_slice(body).map_err(|e| syntax(e.to_string()))
 }
 
 /// Every janus answer: the result, or the error in janus's shape.
