@@ -12,6 +12,7 @@
 mod bench;
 mod child;
 mod commands;
+mod fuzz;
 
 use xtask::{interrupt, pg};
 
@@ -37,6 +38,10 @@ Commands:
                             process, on SQLite and on a throwaway durable PostgreSQL;
                             results in <target dir>/bench/results.json (see
                             docs/benchmarks.md and `cargo xtask bench --help`).
+  fuzz [--seconds N] [target...]
+                            Build the cargo-fuzz targets in fuzz/ (nightly; cargo-fuzz is
+                            installed when missing) and run each (default: all) for N
+                            seconds (default 30) from its corpus in fuzz/corpus/.
   help                      Show this message.
 
 Environment:
@@ -56,6 +61,7 @@ fn main() -> ExitCode {
         Some("test") => commands::test(&rest),
         Some("pg-shell") => commands::pg_shell(&rest),
         Some("bench") => bench::bench(&rest),
+        Some("fuzz") => fuzz::fuzz(&rest),
         Some("help" | "-h" | "--help") => {
             print!("{USAGE}");
             ExitCode::SUCCESS
