@@ -332,6 +332,18 @@ db_test!(
         let r = app.send(json!({"recipients": {"type": "entity", "entityRef": format!("user:default/{}", "x".repeat(300))},
                             "payload": {"title": "t"}})).await;
         r.assert_error(400, "InputError");
+        // Refs of any kind (not only users') are bounded so, and exclusions carry no NUL: they
+        // travel to the processors as JSON.
+        for recipients in [
+            json!({"type": "entity", "entityRef": format!("group:default/{}", "x".repeat(300))}),
+            json!({"type": "entity", "entityRef": [USER, "group:default/a\u{0}"]}),
+            json!({"type": "entity", "entityRef": USER, "excludeEntityRef": ["a\u{0}"]}),
+        ] {
+            let r = app
+                .send(json!({"recipients": recipients, "payload": {"title": "t"}}))
+                .await;
+            r.assert_error(400, "InputError");
+        }
         assert_eq!(app.list(USER, "").await["totalCount"], 1);
     }
 );
