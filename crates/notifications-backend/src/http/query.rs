@@ -201,6 +201,19 @@ pub fn topics_options(query: &str) -> Result<NotificationListOptions, Error> {
     Params::parse(query, TOPICS_PARAMS)?.options()
 }
 
+/// `?lastEventId=` of the event stream.
+pub fn last_event_id(query: &str) -> Result<Option<i64>, Error> {
+    let params = Params::parse(query, &["lastEventId"])?;
+    params
+        .one("lastEventId")
+        .map(|v| {
+            v.parse().map_err(|_| {
+                Error::invalid(format!("Invalid Last-Event-ID {v:?}: expected an event id"))
+            })
+        })
+        .transpose()
+}
+
 /// For routes that take no parameters at all.
 pub fn none(query: &str) -> Result<(), Error> {
     Params::parse(query, &[]).map(|_| ())

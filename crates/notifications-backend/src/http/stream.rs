@@ -12,8 +12,8 @@ use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use futures_util::{StreamExt, stream};
 use notifications_common::NOTIFICATIONS_CHANNEL;
 
-use super::AppState;
 use super::signals::{peer_of, refs_of};
+use super::{AppState, query};
 use crate::auth::Principal;
 use crate::error::Error;
 use crate::signals::{SignalEvent, Subscription, Transport};
@@ -78,24 +78,19 @@ pub async fn stream(req: HttpRequest, state: web::Data<AppState>) -> Result<Http
 }
 
 /// The id after which the client wants events: the `Last-Event-ID` header (sent by browsers'
-/// EventSource on reconnection) or, for clients that cannot set headers, `?lastEventId=`.
+/// EventSource on reconnection) or, for clients that cannot set headers, `?lastEventId=`. Both
+/// must be event ids when given; the header wins.
 fn last_event_id(req: &HttpRequest) -> Result<Option<i64>, Error> {
-    let from_query =
-        web::Query::<std::collections::HashMap<String, String>>::from_query(req.query_string())
-            .ok()
-            .and_then(|q| q.get("lastEventId").cloned());
-    let value = req
-        .headers()
-        .get("last-event-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-        .or(from_query);
-    match value.as_deref().map(str::trim) {
-        None | Some("") => Ok(None),
-        Some(v) => v.parse::<i64>().map(Some).map_err(|_| {
-            Error::invalid(format!("Invalid Last-Event-ID {v:?}: expected an event id"))
-        }),
-    }
+    let from_query = query::last_event_id(req.query_string())?;
+    let Some(header) = req.headers().get("last-event-id") else {
+        return Ok(from_query);
+    };
+    let header = header.to_str().unwrap_or_default().trim();
+    header.parse::<i64>().map(Some).map_err(|_| {
+        Error::invalid(format!(
+            "Invalid Last-Event-ID {header:?}: expected an event id"
+        ))
+    })
 }
 
 struct Live {
