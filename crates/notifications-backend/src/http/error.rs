@@ -28,7 +28,8 @@ pub struct ErrorDetail {
 #[derive(Debug, Default, Serialize, utoipa::ToSchema)]
 pub struct RequestDetail {
     pub method: String,
-    /// The path relative to the plugin mount (`/api/notifications`), with the query.
+    /// The path relative to the plugin mount (`/api/notifications`; the whole path outside it),
+    /// with the query.
     pub url: String,
 }
 
@@ -39,9 +40,13 @@ pub struct ResponseDetail {
 }
 
 impl RequestDetail {
+    /// Outside the mount (janus's `extraBasePath`), the whole path.
     pub fn of(req: &HttpRequest) -> Self {
         let path = req.path();
-        let relative = path.strip_prefix(PLUGIN_MOUNT).unwrap_or(path);
+        let relative = path
+            .strip_prefix(PLUGIN_MOUNT)
+            .filter(|rest| rest.is_empty() || rest.starts_with('/'))
+            .unwrap_or(path);
         let relative = if relative.is_empty() { "/" } else { relative };
         let url = match req.query_string() {
             "" => relative.to_owned(),
