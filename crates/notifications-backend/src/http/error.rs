@@ -20,9 +20,14 @@ pub struct ErrorBody {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
     /// Stable error class name: InputError, AuthenticationError, NotAllowedError, NotFoundError,
-    /// TooManyRequestsError, ServiceUnavailableError, Error.
+    /// ConflictError, IdempotencyKeyReusedError, TooManyRequestsError, ServiceUnavailableError,
+    /// Error; on janus's routes also SyntaxError and PayloadTooLargeError.
     pub name: String,
     pub message: String,
+    /// Janus's body errors only: express's kind of failure (`entity.parse.failed`,
+    /// `entity.too.large`).
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<&'static str>,
 }
 
 #[derive(Debug, Default, Serialize, utoipa::ToSchema)]
@@ -79,6 +84,7 @@ pub fn error_response(error: &Error, request: RequestDetail) -> HttpResponse {
         error: ErrorDetail {
             name: error.name().to_owned(),
             message,
+            kind: None,
         },
         request,
         response: ResponseDetail {

@@ -1,10 +1,13 @@
 //! Strict query strings, as upstream's OpenAPI validator enforces them since 0.6.6: unknown
 //! parameters, empty values and wrong types are 400s.
 
+use notifications_common::bounds::NonEmptyText;
 use notifications_common::{
     NotificationListOptions, NotificationSeverity, OrderBy, OrderField, SortDirection, Timestamp,
 };
+use utoipa::IntoParams;
 
+use super::openapi::Count;
 use crate::error::Error;
 
 /// The parameters of `GET /notifications`.
@@ -44,6 +47,47 @@ pub fn check_param_count(query: &str) -> Result<(), Error> {
         )));
     }
     Ok(())
+}
+
+/// The filters of `GET /notifications` and `GET /topics`, for the OpenAPI document ([`Params`]
+/// parses them).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query, rename_all = "camelCase")]
+#[allow(dead_code)] // Describes the query; never built.
+pub struct FilterParams {
+    /// Case-insensitive text in the title or the description.
+    #[param(value_type = Option<NonEmptyText>)]
+    search: Option<String>,
+    /// `true`: only read ones; `false`: only unread ones.
+    read: Option<bool>,
+    /// `true`: only saved ones; `false`: only unsaved ones.
+    saved: Option<bool>,
+    /// Only notifications created at or after this instant. A date-time without an offset is
+    /// read as UTC, a bare date as its midnight UTC.
+    #[param(value_type = Option<String>, format = DateTime)]
+    created_after: Option<String>,
+    /// Only notifications at least this severe.
+    minimum_severity: Option<NotificationSeverity>,
+}
+
+/// The paging, ordering and topic of `GET /notifications`, for the OpenAPI document.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query, rename_all = "camelCase")]
+#[allow(dead_code)] // Describes the query; never built.
+pub struct PageParams {
+    /// Rows to skip, after ordering.
+    #[param(value_type = Option<Count>)]
+    offset: Option<u64>,
+    /// Rows to return; every row when absent.
+    #[param(value_type = Option<Count>)]
+    limit: Option<u64>,
+    /// Repeatable, the first term sorts first; `created,desc` when absent. A field named again
+    /// changes nothing. At most one term per field.
+    #[param(value_type = Option<Vec<OrderBy>>, max_items = 14, style = Form, explode)]
+    order_field: Option<Vec<String>>,
+    /// Exactly this topic.
+    #[param(value_type = Option<NonEmptyText>)]
+    topic: Option<String>,
 }
 
 /// Decoded `name=value` pairs, checked against the parameters a route accepts.

@@ -11,16 +11,85 @@ use actix_web::web::Bytes;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use futures_util::{StreamExt, stream};
 use notifications_common::NOTIFICATIONS_CHANNEL;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::{IntoParams, PartialSchema, ToSchema};
 
+use super::openapi::responses::{Authenticated, TooManyRequests};
 use super::signals::{peer_of, refs_of};
 use super::{AppState, query};
 use crate::auth::Principal;
 use crate::error::Error;
 use crate::signals::{SignalEvent, Subscription, Transport};
 
+/// An event of the stream, as an EventSource reads it (for the OpenAPI document).
+pub struct StreamEvent;
+
+impl PartialSchema for StreamEvent {
+    fn schema() -> RefOr<Schema> {
+        let string = |description: &str| {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .description(Some(description))
+        };
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .required("data")
+            .property(
+                "id",
+                string("The signal's id: send it as `Last-Event-ID` to resume after it")
+                    .pattern(Some("^[0-9]+$")),
+            )
+            .property(
+                "event",
+                string(
+                    "`message`, or `reset` when the missed events cannot be replayed (the \
+                     client reloads instead)",
+                )
+                .enum_values(Some(["message", "reset"])),
+            )
+            .property(
+                "data",
+                string("A signal as JSON, `{\"channel\", \"message\"}`; `{}` for `reset`"),
+            )
+            .into()
+    }
+}
+
+impl ToSchema for StreamEvent {}
+
+/// Where a reconnecting client resumes, for the OpenAPI document.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)] // Describes the request; never built.
+struct ResumeHeader {
+    /// Resume after this event (browsers' EventSource sends it when it reconnects).
+    #[param(rename = "Last-Event-ID", nullable = false)]
+    last_event_id: Option<i64>,
+}
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query, rename_all = "camelCase")]
+#[allow(dead_code)] // Describes the request; never built.
+struct ResumeQuery {
+    /// `Last-Event-ID`, for clients that cannot set headers.
+    last_event_id: Option<i64>,
+}
+
 /// How long a client waits before reconnecting (the `retry` field).
 const RETRY_MS: u64 = 2000;
 
+/// The caller's signals as Server-Sent Events, live, after those missed since `Last-Event-ID`.
+#[utoipa::path(
+    get, path = "/stream", tag = "signals", operation_id = "streamSignals",
+    params(ResumeHeader, ResumeQuery),
+    responses(
+        (status = 200, description = "Events until the client leaves", content_type = "text/event-stream", body = StreamEvent),
+        (status = 429, response = TooManyRequests),
+        Authenticated,
+    ),
+    security(("bearer" = []))
+)]
 pub async fn stream(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, Error> {
     let principal = req.extensions().get::<Principal>().cloned();
     let peer = peer_of(&req, principal.as_ref());

@@ -66,6 +66,18 @@ fn find_ci<'a, T>(items: &'a [T], id: &str, key: impl Fn(&T) -> &str) -> Option<
 ///
 /// `channels`: `Web` and the processors' names. `origins`/`topics`: the distinct origins and
 /// (origin, topic) pairs of the user's own notifications. `stored`: the user's rows.
+/// The channels effective settings show: `channels` (those a user may set), then those only
+/// the configured defaults name.
+pub fn channel_ids(channels: &[String], defaults: &NotificationSettings) -> Vec<String> {
+    let mut ids = channels.to_vec();
+    for def in &defaults.channels {
+        if !ids.contains(&def.id) {
+            ids.push(def.id.clone());
+        }
+    }
+    ids
+}
+
 pub fn effective(
     channels: &[String],
     defaults: &NotificationSettings,
@@ -73,11 +85,8 @@ pub fn effective(
     mut topics: Vec<(String, String)>,
     stored: &[SettingRow],
 ) -> NotificationSettings {
-    let mut channel_ids = channels.to_vec();
+    let channel_ids = channel_ids(channels, defaults);
     for def in &defaults.channels {
-        if !channel_ids.contains(&def.id) {
-            channel_ids.push(def.id.clone());
-        }
         for origin in &def.origins {
             if !origins.contains(&origin.id) {
                 origins.push(origin.id.clone());

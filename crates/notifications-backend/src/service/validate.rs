@@ -5,8 +5,7 @@ use notifications_common::{NotificationPayload, NotificationRecipients};
 
 use crate::error::Error;
 
-/// The length of the `varchar(255)` columns, in characters.
-pub const MAX_SHORT_TEXT: usize = 255;
+use notifications_common::bounds::MAX_SHORT_TEXT;
 
 /// A required or optional short text field (title, topic, scope, icon, origin, refs, ids).
 pub fn short_text(field: &str, value: &str) -> Result<(), Error> {
