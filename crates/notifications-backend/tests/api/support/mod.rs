@@ -5,6 +5,7 @@
 
 mod db;
 pub mod flaky;
+pub mod python;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
