@@ -348,6 +348,19 @@ db_test!(
     }
 );
 
+// PostgreSQL gives a jsonb number back in full decimal form (309 digits for this one), which
+// serde_json's default parser overflowed: the broadcast then broke every inbox with a 500
+// (found by the contract test run on PostgreSQL).
+db_test!(metadata_numbers_near_the_largest_float_read_back, |app| {
+    let payload = json!({"title": "t", "metadata": {"n": 1.797_693_134_862_315_5e308}});
+    app.broadcast(payload).await;
+    let list = app.list(USER, "").await;
+    assert_eq!(
+        list["notifications"][0]["payload"]["metadata"],
+        json!({"n": 1.797_693_134_862_315_5e308})
+    );
+});
+
 db_test!(malformed_wrong_type_and_huge_bodies_are_400, |app| {
     let send_raw = |body: Vec<u8>, content_type: &'static str| {
         let url = app.url("/notifications");
