@@ -82,8 +82,20 @@ impl Sql {
     }
 
     pub fn bind(&mut self, value: Bind) -> &mut Self {
+        debug_assert!(
+            !matches!(self.parts.last(), Some(Part::Sql(s))
+                if s.trim_end().to_ascii_uppercase().ends_with("LIMIT")),
+            "a bare `LIMIT ?` is compiled again at every execution on SQLite: use Sql::limit"
+        );
         self.parts.push(Part::Bind(value));
         self
+    }
+
+    /// ` LIMIT <n>`. SQLite (3.53) recompiles a statement whose LIMIT is a bare parameter every
+    /// time it is bound again, which cost an inbox page a third of its time; an expression (`+?`,
+    /// the same value on both databases) keeps the prepared statement.
+    pub fn limit(&mut self, n: i64) -> &mut Self {
+        self.push(" LIMIT +").bind(Bind::BigInt(n))
     }
 
     /// Keeps this statement out of the prepared-statement cache (its text varies with input).
@@ -207,14 +219,31 @@ mod tests {
         sql.bind(Bind::Text("user:default/o'brien".into()))
             .push(" AND topic IS NOT DISTINCT FROM ")
             .bind(Bind::OptText(None))
-            .push(" LIMIT ")
+            .push(" OFFSET ")
             .bind(Bind::BigInt(20));
         let (text, types, values) = sql.to_postgres_text();
         assert_eq!(
             text,
-            "SELECT * FROM n WHERE user_ref = $1 AND topic IS NOT DISTINCT FROM $2 LIMIT $3"
+            "SELECT * FROM n WHERE user_ref = $1 AND topic IS NOT DISTINCT FROM $2 OFFSET $3"
         );
         assert_eq!(types, ["text", "text", "int8"]);
         assert_eq!(values, ["'user:default/o''brien'", "NULL", "20"]);
+    }
+
+    #[test]
+    fn a_limit_is_an_expression_not_a_bare_parameter() {
+        let mut sql = Sql::new("SELECT id FROM n ORDER BY id");
+        sql.limit(20);
+        assert_eq!(
+            sql.to_postgres_text().0,
+            "SELECT id FROM n ORDER BY id LIMIT +$1"
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "use Sql::limit")]
+    #[cfg(debug_assertions)]
+    fn a_bare_limit_parameter_is_caught_in_tests() {
+        Sql::new("SELECT id FROM n LIMIT ").bind(Bind::BigInt(20));
     }
 }
