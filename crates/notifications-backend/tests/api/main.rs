@@ -6,6 +6,7 @@ mod support;
 mod auth;
 mod cli;
 mod client;
+mod crash;
 mod create;
 mod email;
 mod end_to_end;
