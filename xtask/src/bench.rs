@@ -8,6 +8,7 @@
 
 mod backend;
 mod load;
+mod recovery;
 mod report;
 mod scenario;
 mod shapes;
@@ -50,6 +51,8 @@ runs the scenarios against it. Results go to <target dir>/bench/results.json and
   --db              which database(s) to measure (default: both). PostgreSQL is a throwaway
                     durable cluster (fsync on), started and removed by xtask
   --scenario NAME   run only this scenario (repeatable; default: all)
+  --binary PATH     measure this build of the backend instead of building the workspace's
+                    (e.g. a copy built from an earlier commit, to compare in one sitting)
 
 Scenarios:
 ";
@@ -75,6 +78,8 @@ struct Options {
     dbs: Vec<Db>,
     /// Empty: all.
     scenarios: Vec<String>,
+    /// `None`: build the workspace's.
+    binary: Option<PathBuf>,
     help: bool,
 }
 
@@ -84,6 +89,7 @@ impl Options {
             quick: false,
             dbs: vec![Db::Sqlite, Db::Postgres],
             scenarios: Vec::new(),
+            binary: None,
             help: false,
         };
         let mut args = args.iter().map(|a| a.to_string_lossy().into_owned());
@@ -113,6 +119,7 @@ impl Options {
                     }
                 }
                 "--scenario" => options.scenarios.push(value("--scenario")?),
+                "--binary" => options.binary = Some(PathBuf::from(value("--binary")?)),
                 "-h" | "--help" => options.help = true,
                 _ => return Err(format!("unexpected argument `{arg}`")),
             }
@@ -186,7 +193,11 @@ pub fn bench(args: &[OsString]) -> ExitCode {
 /// some scenario failed or saw errors.
 fn run(options: &Options, scenarios: &[Box<dyn Scenario>]) -> Result<bool, String> {
     let target_dir = cargo_target_dir()?;
-    let binary = build_backend(&target_dir)?;
+    let binary = match &options.binary {
+        Some(binary) if binary.is_file() => binary.clone(),
+        Some(binary) => return Err(format!("--binary {}: no such file", binary.display())),
+        None => build_backend(&target_dir)?,
+    };
     interrupt::check()?;
 
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -211,6 +222,14 @@ fn run(options: &Options, scenarios: &[Box<dyn Scenario>]) -> Result<bool, Strin
         };
         for scenario in scenarios {
             interrupt::check()?;
+            if db == Db::Sqlite && scenario.postgres_only() {
+                eprintln!(
+                    "xtask: bench: {} on sqlite: skipped (it crashes and restarts PostgreSQL; \
+                     there is no database server to crash with SQLite)",
+                    scenario.name()
+                );
+                continue;
+            }
             eprintln!("xtask: bench: {} on {}", scenario.name(), db.name());
             let run = RunOne {
                 rt: &rt,
@@ -291,6 +310,7 @@ impl RunOne<'_> {
             sender_token: SENDER_TOKEN.to_owned(),
             quick: self.quick,
             server_pid: server.pid(),
+            cluster: self.cluster,
         };
         let results = scenario.run(&ctx).map_err(|e| server.with_log_tail(e))?;
         let peak_rss_kb = server.peak_rss_kb();
@@ -423,6 +443,11 @@ mod tests {
         assert!(o.quick);
         assert_eq!(o.dbs, [Db::Sqlite]);
         assert_eq!(o.scenarios, ["fanout-10k"]);
+        assert_eq!(o.binary, None);
+        assert_eq!(
+            parse(&["--binary", "/tmp/old"]).unwrap().binary,
+            Some(PathBuf::from("/tmp/old"))
+        );
         assert_eq!(parse(&["--db=postgres"]).unwrap().dbs, [Db::Postgres]);
         assert_eq!(
             parse(&["--db", "both"]).unwrap().dbs,
@@ -436,5 +461,6 @@ mod tests {
         assert!(parse(&["--db"]).is_err());
         assert!(parse(&["--fast"]).is_err());
         assert!(parse(&["--quick=yes"]).is_err());
+        assert!(parse(&["--binary"]).is_err());
     }
 }

@@ -41,6 +41,8 @@ pub struct TempPostgres {
     runuser: Option<PathBuf>,
     /// `pg_ctl start` was attempted, so `drop` must try to stop a server.
     launched: bool,
+    /// Whether fsync and friends are on; a restart keeps the setting.
+    durable: bool,
 }
 
 impl TempPostgres {
@@ -67,6 +69,7 @@ impl TempPostgres {
             port: 0,
             runuser,
             launched: false,
+            durable,
         };
         if pg.runuser.is_some() {
             let mut chown = Command::new("chown");
@@ -80,7 +83,8 @@ impl TempPostgres {
         pg.init_db()?;
         interrupt::check()?;
         pg.port = free_port()?;
-        pg.launch(durable)?;
+        pg.launched = true;
+        pg.launch()?;
         pg.wait_until_ready()?;
         Ok(pg)
     }
@@ -125,7 +129,8 @@ impl TempPostgres {
         })
     }
 
-    fn launch(&mut self, durable: bool) -> Result<(), String> {
+    /// `pg_ctl start`, as the cluster was first started. The caller sets `launched` first.
+    fn launch(&self) -> Result<(), String> {
         let mut options = format!(
             // The socket goes in our directory: the default
             // (/var/run/postgresql) may not exist or be writable. 400
@@ -135,7 +140,7 @@ impl TempPostgres {
             self.port,
             sys::sh_quote(&self.dir.to_string_lossy()),
         );
-        if !durable {
+        if !self.durable {
             options.push_str(" -c fsync=off -c synchronous_commit=off -c full_page_writes=off");
         }
         let mut cmd = self.server_command("pg_ctl");
@@ -144,7 +149,6 @@ impl TempPostgres {
             .arg("-l")
             .arg(self.log_file())
             .args(["-w", "-t", "60", "-o", &options, "start"]);
-        self.launched = true;
         sys::run_quiet(&mut cmd, "pg_ctl start").map_err(|e| self.with_log_tail(e))
     }
 
@@ -158,9 +162,11 @@ impl TempPostgres {
         sys::run_quiet(&mut cmd, "pg_ctl stop").map_err(|e| self.with_log_tail(e))
     }
 
-    /// Starts the server again after [`Self::crash`] and waits until it accepts connections.
-    pub fn start_again(&mut self, durable: bool) -> Result<(), String> {
-        self.launch(durable)?;
+    /// Starts the server again after [`Self::crash`], with the settings it was first started
+    /// with, and waits until it accepts connections. Takes `&self` so that another thread can
+    /// watch for the moment it does ([`Self::accepts_connections`]) while `pg_ctl` waits.
+    pub fn start_again(&self) -> Result<(), String> {
+        self.launch()?;
         self.wait_until_ready()
     }
 
@@ -177,18 +183,23 @@ impl TempPostgres {
         self.wait_until_ready()
     }
 
+    /// Whether the server accepts connections now (`pg_isready`: not while it is down, starting
+    /// or recovering).
+    pub fn accepts_connections(&self) -> Result<bool, String> {
+        Ok(Command::new(self.bin.tool("pg_isready"))
+            .args(["-q", "-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map_err(|e| format!("could not run pg_isready: {e}"))?
+            .success())
+    }
+
     fn wait_until_ready(&self) -> Result<(), String> {
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {
-            let ready = Command::new(self.bin.tool("pg_isready"))
-                .args(["-q", "-h", "127.0.0.1", "-p", &self.port.to_string()])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .map_err(|e| format!("could not run pg_isready: {e}"))?
-                .success();
-            if ready {
+            if self.accepts_connections()? {
                 return Ok(());
             }
             interrupt::check()?;

@@ -139,7 +139,7 @@ async fn connection(plan: Arc<Plan>) -> Part {
 }
 
 /// Sends one request on the connection, opening it first if it is closed.
-async fn exchange(
+pub async fn exchange(
     sender: &mut Option<SendRequest<Full<Bytes>>>,
     addr: SocketAddr,
     request: Request<Full<Bytes>>,

@@ -11,11 +11,13 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use super::recovery::PgRecovery;
 use super::report::{Measured, Samples};
 use super::shapes::Shapes;
 use super::signals::SignalsFanOut;
 use super::throughput::{Create, Read};
 use crate::interrupt;
+use crate::pg::TempPostgres;
 
 pub trait Scenario {
     /// The name for `--scenario`, and in `results.json` (alone, or before
@@ -24,6 +26,11 @@ pub trait Scenario {
 
     /// One line for `cargo xtask bench --help` and the docs.
     fn about(&self) -> &'static str;
+
+    /// Whether it measures PostgreSQL itself (and is skipped on SQLite).
+    fn postgres_only(&self) -> bool {
+        false
+    }
 
     /// Writes the files the scenario needs into `dir` and returns the
     /// configuration it adds (merged over the base configuration).
@@ -47,6 +54,8 @@ pub fn all() -> Vec<Box<dyn Scenario>> {
         Box::new(Shapes::orders_1m()),
         Box::new(FanOut),
         Box::new(SignalsFanOut::default()),
+        // Last: it crashes the cluster every PostgreSQL scenario shares.
+        Box::new(PgRecovery),
     ]
 }
 
@@ -64,6 +73,8 @@ pub struct Ctx<'a> {
     pub quick: bool,
     /// The server's process id (for its memory and its limits).
     pub server_pid: u32,
+    /// The PostgreSQL cluster the server's database is in; `None` on SQLite.
+    pub cluster: Option<&'a TempPostgres>,
 }
 
 /// A finished HTTP exchange.
@@ -244,6 +255,7 @@ mod tests {
         assert!(names.contains(&"signals-fanout"));
         assert!(names.contains(&"list-shapes-10k"));
         assert!(names.contains(&"list-orders-1m"));
+        assert!(names.contains(&"pg-recovery"));
     }
 
     #[test]

@@ -457,6 +457,7 @@ fn publish_on_schedule(
         sender_token: sender_token.to_owned(),
         quick: false,
         server_pid: 0,
+        cluster: None,
     };
     rt.block_on(async {
         let first = tokio::time::Instant::now();

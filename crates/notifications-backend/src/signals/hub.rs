@@ -16,6 +16,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
+use std::task::{Context, Poll};
 
 use tokio::sync::{broadcast, mpsc};
 
@@ -186,11 +187,15 @@ impl SignalHub {
         drop(registry);
         metrics::gauge!(CONNECTIONS, "transport" => transport.label()).increment(1);
         Ok(Subscription {
-            id,
-            channels,
-            hub: self.clone(),
-            events,
-            fell_behind,
+            membership: Membership {
+                id,
+                channels,
+                hub: self.clone(),
+            },
+            events: Events {
+                queue: events,
+                fell_behind,
+            },
         })
     }
 
@@ -273,27 +278,45 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// One connection's events. Dropping it disconnects.
+/// One connection: its place in the registry and its queue of events. Dropping it disconnects.
 pub struct Subscription {
-    id: u64,
-    channels: Channels,
-    hub: SignalHub,
-    events: mpsc::Receiver<Arc<SignalEvent>>,
-    fell_behind: Arc<AtomicBool>,
+    membership: Membership,
+    events: Events,
 }
 
 impl Subscription {
     /// The next event; `None` once the hub dropped this consumer (see [`Self::fell_behind`]) or
     /// closed every connection.
     pub async fn next(&mut self) -> Option<Arc<SignalEvent>> {
-        self.events.recv().await
+        self.events.queue.recv().await
     }
 
     /// True when the consumer was dropped for not keeping up.
     pub fn fell_behind(&self) -> bool {
-        self.fell_behind.load(Ordering::Relaxed)
+        self.events.fell_behind()
     }
 
+    /// See [`Membership::set_subscribed`].
+    pub fn set_subscribed(&self, channel: &str, subscribed: bool) {
+        self.membership.set_subscribed(channel, subscribed);
+    }
+
+    /// The two halves, for a transport whose writer (which drains the events) and reader (which
+    /// subscribes, and disconnects when the client goes) are apart.
+    pub fn into_parts(self) -> (Membership, Events) {
+        (self.membership, self.events)
+    }
+}
+
+/// A connection's place in the registry, and its channels. Dropping it disconnects: the
+/// connection's [`Events`] then end once drained.
+pub struct Membership {
+    id: u64,
+    channels: Channels,
+    hub: SignalHub,
+}
+
+impl Membership {
     /// Starts or stops receiving the events of `channel`. Subscriptions beyond
     /// [`MAX_CHANNELS`], and channel names longer than [`MAX_CHANNEL_NAME`], are ignored.
     pub fn set_subscribed(&self, channel: &str, subscribed: bool) {
@@ -311,9 +334,28 @@ impl Subscription {
     }
 }
 
-impl Drop for Subscription {
+impl Drop for Membership {
     fn drop(&mut self) {
         self.hub.write().remove(self.id);
+    }
+}
+
+/// A connection's queue of events.
+pub struct Events {
+    queue: mpsc::Receiver<Arc<SignalEvent>>,
+    fell_behind: Arc<AtomicBool>,
+}
+
+impl Events {
+    /// The next event if one is ready; `Ready(None)` once the connection is gone from the
+    /// registry and its queue drained.
+    pub fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Arc<SignalEvent>>> {
+        self.queue.poll_recv(cx)
+    }
+
+    /// True when the consumer was dropped for not keeping up.
+    pub fn fell_behind(&self) -> bool {
+        self.fell_behind.load(Ordering::Relaxed)
     }
 }
 
@@ -362,7 +404,7 @@ mod tests {
             event(4, Some("user:default/bob")),
         ]);
         let ids = |s: &mut Subscription| {
-            std::iter::from_fn(|| s.events.try_recv().ok())
+            std::iter::from_fn(|| s.events.queue.try_recv().ok())
                 .map(|e| e.id)
                 .collect::<Vec<_>>()
         };
@@ -398,7 +440,7 @@ mod tests {
             s.set_subscribed(&format!("channel-{i}"), true);
         }
         s.set_subscribed(&"x".repeat(MAX_CHANNEL_NAME + 1), true);
-        assert_eq!(lock(&s.channels).len(), MAX_CHANNELS);
+        assert_eq!(lock(&s.membership.channels).len(), MAX_CHANNELS);
     }
 
     #[test]
@@ -416,7 +458,7 @@ mod tests {
         assert_eq!(hub.connections(), 102);
         let mut guests = guests.into_iter();
         let gone = guests.next().unwrap();
-        let gone_id = gone.id;
+        let gone_id = gone.membership.id;
         drop(gone);
         {
             let registry = hub.read();
@@ -430,7 +472,7 @@ mod tests {
             assert!(!registry.by_ref.contains_key("group:default/g"));
             assert_eq!(
                 registry.by_ref["user:default/a"].keys().collect::<Vec<_>>(),
-                [&b.id]
+                [&b.membership.id]
             );
         }
         drop(b);

@@ -13,7 +13,9 @@ use std::sync::Arc;
 pub use budget::FrameBudget;
 pub use caps::{Peer, Refused};
 pub use event::SignalEvent;
-pub use hub::{CONNECTIONS, DROPPED, Limits, REFUSED, SignalHub, Subscription, Transport};
+pub use hub::{
+    CONNECTIONS, DROPPED, Events, Limits, Membership, REFUSED, SignalHub, Subscription, Transport,
+};
 pub use relay::{Relay, SIGNALS_CHANNEL};
 
 use crate::store::Store;

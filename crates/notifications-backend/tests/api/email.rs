@@ -77,7 +77,7 @@ impl Sink {
     }
 
     /// The mails received so far, in order.
-    fn mails(&self) -> Vec<Value> {
+    pub(crate) fn mails(&self) -> Vec<Value> {
         let mut files: Vec<PathBuf> = std::fs::read_dir(self.dir.path())
             .unwrap()
             .map(|e| e.unwrap().path())
@@ -143,7 +143,7 @@ impl Sink {
 
 /// The test configuration: the e-mail catalog, quick retries, and the e-mail processor on
 /// `port` with `extra` keys (a YAML flow-map fragment).
-fn config(port: u16, extra: &str) -> String {
+pub(crate) fn config(port: u16, extra: &str) -> String {
     format!(
         r#"
 notifications:

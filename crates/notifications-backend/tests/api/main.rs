@@ -7,6 +7,7 @@ mod auth;
 mod cli;
 mod client;
 mod contract;
+mod crash;
 mod create;
 mod email;
 mod end_to_end;

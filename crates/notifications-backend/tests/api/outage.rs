@@ -68,7 +68,7 @@ async fn a_postgres_crash_fails_fast_and_loses_nothing_acknowledged() {
     if std::env::var_os("NOTIFICATIONS_TEST_PG_URL").is_none() && !support::in_ci() {
         return;
     }
-    let mut pg = xtask::pg::TempPostgres::start(true).expect("a PostgreSQL cluster for this test");
+    let pg = xtask::pg::TempPostgres::start(true).expect("a PostgreSQL cluster for this test");
     let database = format!(
         "backend:\n  database:\n    client: pg\n    connection: 'postgres://postgres@127.0.0.1:{}/outage'\n",
         pg.port()
@@ -121,7 +121,7 @@ async fn a_postgres_crash_fails_fast_and_loses_nothing_acknowledged() {
     assert_eq!(r.status, 200, "{}", r.text);
     let down_until = Instant::now();
 
-    tokio::task::block_in_place(|| pg.start_again(true)).expect("PostgreSQL starts again");
+    tokio::task::block_in_place(|| pg.start_again()).expect("PostgreSQL starts again");
     let back = Instant::now();
     tokio::time::sleep(Duration::from_millis(1500)).await;
     stop.store(true, Ordering::Relaxed);

@@ -354,6 +354,8 @@ pub fn date_time(s: &str) -> Option<String> {
     }
     let offset = match rest {
         "" | "Z" | "z" => UtcOffset::UTC,
+        // The zone is cut at byte offsets: anything but ASCII is no zone (and no panic).
+        zone if !zone.is_ascii() => return None,
         zone => {
             let sign = match zone.as_bytes()[0] {
                 b'+' => 1,
@@ -399,7 +401,12 @@ pub fn date_time(s: &str) -> Option<String> {
     )
     .ok()?;
     let instant: OffsetDateTime = PrimitiveDateTime::new(date, time).assume_offset(offset);
-    Some(iso_millis(instant))
+    // Kept as text with a four-digit UTC year: an offset that moves the instant out of 0000–9999
+    // could not be stored (and converting past 9999 panics).
+    let utc = instant
+        .checked_to_offset(UtcOffset::UTC)
+        .filter(|t| (0..=9999).contains(&t.year()))?;
+    Some(iso_millis(utc))
 }
 
 /// The create body (`CreateBody`): an object with string `origin` and `title`, optional string
@@ -623,6 +630,12 @@ mod tests {
             "2024-01-01T12:59:60Z",
             "2024-01-01T00:00:00.Z",
             "2024-01-01T00:00:00 02:00",
+            // Seen while writing the janus_query fuzz target: a zone cut inside a character
+            // panicked, and an offset past either end of year 0000–9999 panicked or gave a year
+            // that does not read back.
+            "2024-01-01T00:00:00+0\u{e9}0",
+            "9999-12-31T23:59:59-01:00",
+            "0000-01-01T00:00:00+01:00",
         ] {
             assert_eq!(date_time(bad), None, "{bad}");
         }

@@ -2,18 +2,24 @@
 //! user token comes as the subprotocol and is echoed back; no token is the guest (everyone's
 //! signals only); clients subscribe to channels with JSON frames and get `{channel, message}`.
 
+mod wire;
+
 use std::time::Instant;
 
+use actix_http::ws::{CloseCode, CloseReason, Frame, Message};
+use actix_web::body::{BodyStream, MessageBody};
 use actix_web::http::header;
+use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, web};
-use actix_ws::{CloseCode, CloseReason, Message, MessageStream, Session};
 use serde::Deserialize;
+use tokio::sync::{mpsc, oneshot};
 
 use super::AppState;
 use crate::auth::Principal;
 use crate::config::SignalsConfig;
 use crate::error::Error;
-use crate::signals::{FrameBudget, Peer, Subscription, Transport};
+use crate::signals::{FrameBudget, Membership, Peer, Transport};
+use wire::{Inbound, Outbound};
 
 /// Where the signals plugin is mounted, as in Backstage.
 pub const SIGNALS_MOUNT: &str = "/api/signals";
@@ -21,6 +27,9 @@ pub const SIGNALS_MOUNT: &str = "/api/signals";
 const GUEST: &str = "user:default/guest";
 /// Larger client frames are refused: a subscribe frame is tiny.
 const MAX_FRAME: usize = 64 * 1024;
+/// Control frames (pongs, pings, the close) waiting for the writer. A client that lets them pile
+/// up is not reading: it misses its pongs and is dropped.
+const CONTROL_QUEUE: usize = 8;
 
 #[derive(Deserialize)]
 struct Command {
@@ -65,9 +74,11 @@ pub async fn connect(
             Err(_) => return Ok(HttpResponse::Unauthorized().finish()),
         },
     };
-    let protocols: Vec<&str> = offered.iter().map(String::as_str).collect();
-    let (response, session, messages) = actix_ws::handle_with_protocols(&req, body, &protocols)
+    let mut response = actix_http::ws::handshake(req.head())
         .map_err(|e| Error::invalid(format!("Expected a WebSocket upgrade: {e}")))?;
+    if let Some(protocol) = &offered {
+        response.insert_header((header::SEC_WEBSOCKET_PROTOCOL, protocol.as_str()));
+    }
     // Before the upgrade is answered, so that a refusal is a plain 429.
     let peer = peer_of(&req, principal.as_ref());
     let refs = principal.map_or_else(|| vec![GUEST.to_owned()], refs_of);
@@ -77,13 +88,19 @@ pub async fn connect(
         .hub()
         .connect(refs, peer, Transport::WebSocket)
         .map_err(Error::from)?;
+    let (membership, events) = subscription.into_parts();
+    let (control, control_rx) = mpsc::channel(CONTROL_QUEUE);
+    let (outbound, over) = Outbound::new(events, control_rx);
     actix_web::rt::spawn(serve(
-        session,
-        messages.max_frame_size(MAX_FRAME),
-        subscription,
+        Inbound::new(body, MAX_FRAME),
+        control,
+        membership,
+        over,
         state.signals.clone(),
     ));
-    Ok(response)
+    Ok(response
+        .message_body(BodyStream::new(outbound).boxed())?
+        .into())
 }
 
 /// Who a connection counts against: its client address, and its user if signed in.
@@ -95,19 +112,20 @@ pub fn peer_of(req: &HttpRequest, principal: Option<&Principal>) -> Peer {
     Peer::new(req.peer_addr().map(|a| a.ip()), user)
 }
 
-/// Why a connection ended.
+/// Why the reader ended a connection.
 enum End {
     ClientLeft,
     NoPong,
-    FellBehind,
     Flooding,
-    ServerStopping,
 }
 
+/// Reads the client's frames and pings it; events go out through the [`Outbound`] body, which
+/// also ends the connection when its events end (see there).
 async fn serve(
-    mut session: Session,
-    mut messages: MessageStream,
-    mut subscription: Subscription,
+    mut inbound: Inbound,
+    control: mpsc::Sender<Message>,
+    membership: Membership,
+    mut over: oneshot::Receiver<()>,
     config: SignalsConfig,
 ) {
     let ping_interval = config.ping_interval;
@@ -115,53 +133,36 @@ async fn serve(
         tokio::time::interval_at(tokio::time::Instant::now() + ping_interval, ping_interval);
     let mut answered = true;
     let mut budget = FrameBudget::new(config.max_frames_per_second, Instant::now());
+    // A full control queue drops the frame: its client is not reading (and misses its pongs).
     let end = loop {
         tokio::select! {
-            message = messages.recv() => match message {
-                Some(Ok(Message::Text(text))) => {
+            frame = inbound.recv() => match frame {
+                Some(Ok(Frame::Text(text))) => {
                     if !budget.spend(Instant::now()) {
                         break End::Flooding;
                     }
-                    command(&subscription, &text);
+                    command(&membership, &text);
                 }
-                Some(Ok(Message::Ping(bytes))) => {
-                    if session.pong(&bytes).await.is_err() {
-                        break End::ClientLeft;
-                    }
+                Some(Ok(Frame::Ping(bytes))) => {
+                    let _ = control.try_send(Message::Pong(bytes));
                 }
-                Some(Ok(Message::Pong(_))) => answered = true,
+                Some(Ok(Frame::Pong(_))) => answered = true,
                 // Binary frames are ignored, as upstream.
-                Some(Ok(Message::Binary(_) | Message::Continuation(_) | Message::Nop)) => {}
-                Some(Ok(Message::Close(_)) | Err(_)) | None => break End::ClientLeft,
+                Some(Ok(Frame::Binary(_) | Frame::Continuation(_))) => {}
+                Some(Ok(Frame::Close(_)) | Err(_)) | None => break End::ClientLeft,
             },
-            event = subscription.next() => match event {
-                // A client that stops reading fills the socket's buffers and this send waits;
-                // after a ping interval it has fallen behind (and could not answer pings).
-                Some(event) => match tokio::time::timeout(
-                    ping_interval,
-                    session.text(event.frame.clone()),
-                )
-                .await
-                {
-                    Ok(Ok(())) => {}
-                    Ok(Err(_)) => break End::ClientLeft,
-                    Err(_) => break End::FellBehind,
-                },
-                None if subscription.fell_behind() => break End::FellBehind,
-                None => break End::ServerStopping,
-            },
+            // The body ended (and sent its close), or the connection is gone.
+            _ = &mut over => return,
             _ = ping.tick() => {
                 if !answered {
                     break End::NoPong;
                 }
                 answered = false;
-                if session.ping(b"").await.is_err() {
-                    break End::ClientLeft;
-                }
+                let _ = control.try_send(Message::Ping(Bytes::new()));
             }
         }
     };
-    drop(subscription);
+    drop(membership);
     let reason = match end {
         End::ClientLeft => None,
         // 1013 "try again later": a client that is still there reconnects (Backstage's does
@@ -173,10 +174,6 @@ async fn serve(
                 description: Some("no pong".into()),
             })
         }
-        End::FellBehind => Some(CloseReason {
-            code: CloseCode::Again,
-            description: Some("too slow: events were not read in time".into()),
-        }),
         // Closed, not ignored: a client whose frames were dropped would believe itself
         // subscribed to what it is not; a closed one reconnects (Backstage's after 5 s).
         End::Flooding => {
@@ -186,24 +183,19 @@ async fn serve(
                 description: Some("too many frames".into()),
             })
         }
-        // 1012 "service restart": Backstage's client reconnects, to another instance if any.
-        End::ServerStopping => Some(CloseReason {
-            code: CloseCode::Restart,
-            description: Some("the server is stopping".into()),
-        }),
     };
-    // The client may be gone already.
-    let _ = session.close(reason).await;
+    // Then dropping `control` ends the body even when the queue was full.
+    let _ = control.try_send(Message::Close(reason));
 }
 
 /// Subscribe and unsubscribe frames; anything else is ignored, as upstream.
-fn command(subscription: &Subscription, text: &str) {
-    let Ok(command) = serde_json::from_str::<Command>(text) else {
+fn command(membership: &Membership, text: &[u8]) {
+    let Ok(command) = serde_json::from_slice::<Command>(text) else {
         return;
     };
     match command.action.as_str() {
-        "subscribe" => subscription.set_subscribed(&command.channel, true),
-        "unsubscribe" => subscription.set_subscribed(&command.channel, false),
+        "subscribe" => membership.set_subscribed(&command.channel, true),
+        "unsubscribe" => membership.set_subscribed(&command.channel, false),
         _ => {}
     }
 }
