@@ -4,6 +4,7 @@
 mod support;
 
 mod auth;
+mod auth_matrix;
 mod cli;
 mod client;
 mod contract;
