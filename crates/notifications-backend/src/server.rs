@@ -197,13 +197,14 @@ impl BackendBuilder {
             app_base_url: config.app.base_url.clone(),
             deliveries_queued,
         });
+        let janus_config = config.notifications.janus.clone();
         let state = web::Data::new(AppState::new(
             service,
             authenticator,
             db,
             config.notifications.signals.clone(),
+            &janus_config,
         ));
-        let janus_config = config.notifications.janus.clone();
         let janus = web::Data::new(JanusService::new(
             store.clone(),
             catalog.clone(),

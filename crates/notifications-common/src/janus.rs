@@ -6,11 +6,15 @@ use serde::{Deserialize, Serialize};
 /// `POST /notifications`: a message to users and groups (`namespace/name`), or to everyone
 /// (a system message) when both lists are empty or absent. Other keys are ignored.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct JanusCreateRequest {
     pub origin: String,
     pub title: String,
+    /// A string when present (`null` is refused).
+    #[cfg_attr(feature = "openapi", schema(value_type = String, required = false))]
     pub message: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, required = false))]
     pub topic: Option<String>,
     #[serde(default)]
     pub target_users: Vec<String>,
@@ -22,6 +26,7 @@ pub struct JanusCreateRequest {
 
 /// A link offered with a message, as sent.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct JanusActionInput {
     pub title: String,
     pub url: String,
@@ -29,6 +34,7 @@ pub struct JanusActionInput {
 
 /// The answer to a create: the new message's id.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct JanusCreateResponse {
     pub message_id: String,
@@ -37,6 +43,7 @@ pub struct JanusCreateResponse {
 /// A message as its reader sees it (an item of the list answer, a bare array). Every key is
 /// always present; `message` and `topic` are `null` when unset.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct JanusMessage {
     pub id: String,
@@ -53,6 +60,7 @@ pub struct JanusMessage {
 
 /// A stored action (the key order is janus's).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct JanusAction {
     pub id: String,
     pub url: String,
@@ -61,6 +69,7 @@ pub struct JanusAction {
 
 /// `GET /notifications/count`: a JSON number.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct JanusCount {
     pub count: i64,
 }

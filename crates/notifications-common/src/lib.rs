@@ -4,6 +4,7 @@
 //! (`entityRef`, `totalCount`, `notification_id`, ...). No I/O and no framework: the node client,
 //! processors and the backend all share these definitions.
 
+pub mod bounds;
 mod entity_ref;
 mod janus;
 mod list;

@@ -117,6 +117,27 @@ impl fmt::Display for OrderBy {
     }
 }
 
+/// The wire form, `<field>` or `<field>,asc|desc` (ascending when the direction is left out):
+/// every term there is.
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for OrderBy {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        let terms = OrderField::ALL.iter().flat_map(|field| {
+            ["", ",asc", ",desc"].map(|direction| format!("{}{direction}", field.as_str()))
+        });
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .enum_values(Some(terms))
+            .description(Some(
+                "`<field>` or `<field>,asc|desc`; ascending when no direction is given.",
+            ))
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for OrderBy {}
+
 /// `GET /notifications` answer.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

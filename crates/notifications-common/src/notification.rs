@@ -5,6 +5,8 @@ use serde::ser::SerializeStruct;
 use serde::{Deserialize, Serialize, Serializer};
 use uuid::Uuid;
 
+#[cfg(feature = "openapi")]
+use crate::bounds;
 use crate::{NotificationSeverity, Timestamp};
 
 /// The id of a stored notification (a UUID, shown in its hyphenated form).
@@ -40,24 +42,31 @@ impl FromStr for NotificationId {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NotificationPayload {
+    #[cfg_attr(feature = "openapi", schema(value_type = bounds::NonEmptyShortText))]
     pub title: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<bounds::Text>))]
     pub description: Option<String>,
-    /// Where the inbox navigates: an absolute http(s) URL or a path relative to `app.baseUrl`.
+    /// Where the inbox navigates: an absolute http(s) URL or a path relative to `app.baseUrl`
+    /// (one leading `/` is dropped); a link to any other scheme is refused with a 400.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<bounds::Text>))]
     pub link: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub severity: Option<NotificationSeverity>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<bounds::ShortText>))]
     pub topic: Option<String>,
     /// With the origin (and the user), the key under which a re-send updates the earlier notification.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<bounds::ShortText>))]
     pub scope: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<bounds::ShortText>))]
     pub icon: Option<String>,
     /// Opaque JSON for processors and clients; stored and returned (upstream drops it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<bounds::Metadata>))]
     pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
 }
 

@@ -18,12 +18,15 @@ pub struct NotificationSendOptions {
 pub enum NotificationRecipients {
     Entity {
         #[serde(rename = "entityRef")]
+        #[cfg_attr(feature = "openapi", schema(value_type = crate::bounds::EntityRefs))]
         entity_ref: OneOrMany,
+        /// Matched against the resolved users' refs; a text that is no entity ref matches none.
         #[serde(
             rename = "excludeEntityRef",
             default,
             skip_serializing_if = "Option::is_none"
         )]
+        #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::bounds::Texts>))]
         exclude_entity_ref: Option<OneOrMany>,
     },
     Broadcast,
@@ -45,7 +48,6 @@ impl NotificationRecipients {
 
 /// A string or a list of strings (upstream accepts both for `entityRef` and `excludeEntityRef`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(untagged)]
 pub enum OneOrMany {
     One(String),

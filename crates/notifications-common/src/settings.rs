@@ -13,6 +13,7 @@ pub struct NotificationSettings {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ChannelSetting {
+    /// `Web` or the name of an installed processor (the document lists them).
     pub id: String,
     /// Only present when configured (`notifications.defaultSettings`); users cannot set it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -23,6 +24,7 @@ pub struct ChannelSetting {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OriginSetting {
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::bounds::NonEmptyShortText))]
     pub id: String,
     pub enabled: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -32,6 +34,7 @@ pub struct OriginSetting {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TopicSetting {
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::bounds::NonEmptyShortText))]
     pub id: String,
     pub enabled: bool,
 }

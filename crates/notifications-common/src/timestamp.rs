@@ -19,6 +19,9 @@ pub struct TimestampParseError {
 }
 
 impl Timestamp {
+    /// The last millisecond of the year 9999, UTC.
+    const LATEST: Self = Self(time::macros::datetime!(9999-12-31 23:59:59.999 UTC));
+
     pub fn now() -> Self {
         Self::from_datetime(OffsetDateTime::now_utc())
     }
@@ -26,7 +29,7 @@ impl Timestamp {
     /// Converts to UTC and drops everything below a millisecond.
     ///
     /// Panics if the instant cannot be expressed in UTC (past the year 9999 once converted);
-    /// values from outside come through [`Timestamp::parse`], which refuses those.
+    /// values from outside come through [`Timestamp::parse`], which takes those as the latest.
     pub fn from_datetime(value: OffsetDateTime) -> Self {
         Self::checked_from_datetime(value).expect("an instant within the supported range")
     }
@@ -42,7 +45,8 @@ impl Timestamp {
     }
 
     /// Parses what clients send as a date: an RFC 3339 date-time (any offset), a date-time without
-    /// offset (read as UTC), or a bare date (midnight UTC).
+    /// offset (read as UTC), or a bare date (midnight UTC). A valid date-time past the year 9999
+    /// once in UTC (`9999-12-31T23:00:00-05:00`) is the latest instant there is.
     pub fn parse(input: &str) -> Result<Self, TimestampParseError> {
         // RFC 3339 requires an upper-case `T` and an offset; accept the common relaxed forms too.
         let normalized = input.trim().replacen(' ', "T", 1);
@@ -53,7 +57,7 @@ impl Timestamp {
         };
         OffsetDateTime::parse(&with_zone, &Rfc3339)
             .ok()
-            .and_then(Self::checked_from_datetime)
+            .map(|t| Self::checked_from_datetime(t).unwrap_or(Self::LATEST))
             .ok_or_else(|| TimestampParseError {
                 input: input.to_owned(),
             })
@@ -178,10 +182,19 @@ mod tests {
             "2025-04-01T25:00:00Z",
             "1700000000000",
             "2025-04-0é1",
-            "9999-12-31T23:59:59-01:00",
         ] {
             assert!(Timestamp::parse(bad).is_err(), "{bad} should not parse");
         }
+    }
+
+    #[test]
+    fn past_the_year_9999_is_the_latest_instant() {
+        assert_eq!(
+            Timestamp::parse("9999-12-31T23:59:59-01:00")
+                .unwrap()
+                .to_string(),
+            "9999-12-31T23:59:59.999Z"
+        );
     }
 
     #[test]

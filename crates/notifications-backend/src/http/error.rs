@@ -20,15 +20,21 @@ pub struct ErrorBody {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
     /// Stable error class name: InputError, AuthenticationError, NotAllowedError, NotFoundError,
-    /// TooManyRequestsError, ServiceUnavailableError, Error.
+    /// ConflictError, IdempotencyKeyReusedError, TooManyRequestsError, ServiceUnavailableError,
+    /// Error; on janus's routes also SyntaxError and PayloadTooLargeError.
     pub name: String,
     pub message: String,
+    /// Janus's body errors only: express's kind of failure (`entity.parse.failed`,
+    /// `entity.too.large`).
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<&'static str>,
 }
 
 #[derive(Debug, Default, Serialize, utoipa::ToSchema)]
 pub struct RequestDetail {
     pub method: String,
-    /// The path relative to the plugin mount (`/api/notifications`), with the query.
+    /// The path relative to the plugin mount (`/api/notifications`; the whole path outside it),
+    /// with the query.
     pub url: String,
 }
 
@@ -39,9 +45,13 @@ pub struct ResponseDetail {
 }
 
 impl RequestDetail {
+    /// Outside the mount (janus's `extraBasePath`), the whole path.
     pub fn of(req: &HttpRequest) -> Self {
         let path = req.path();
-        let relative = path.strip_prefix(PLUGIN_MOUNT).unwrap_or(path);
+        let relative = path
+            .strip_prefix(PLUGIN_MOUNT)
+            .filter(|rest| rest.is_empty() || rest.starts_with('/'))
+            .unwrap_or(path);
         let relative = if relative.is_empty() { "/" } else { relative };
         let url = match req.query_string() {
             "" => relative.to_owned(),
@@ -74,6 +84,7 @@ pub fn error_response(error: &Error, request: RequestDetail) -> HttpResponse {
         error: ErrorDetail {
             name: error.name().to_owned(),
             message,
+            kind: None,
         },
         request,
         response: ResponseDetail {

@@ -29,7 +29,7 @@ pub use error::ErrorBody;
 use error::{RequestDetail, error_response, with_request_details};
 
 use crate::auth::Authenticator;
-use crate::config::SignalsConfig;
+use crate::config::{JanusConfig, SignalsConfig};
 use crate::db::Db;
 use crate::error::Error;
 use crate::service::NotificationsService;
@@ -53,13 +53,15 @@ impl AppState {
         auth: Arc<Authenticator>,
         db: Db,
         signals: SignalsConfig,
+        janus: &JanusConfig,
     ) -> Self {
+        let openapi = openapi::document(janus, &service.settings_channels());
         Self {
             service,
             auth,
             db,
             signals,
-            openapi: web::Bytes::from(openapi::document()),
+            openapi: web::Bytes::from(openapi),
         }
     }
 }

@@ -6,32 +6,53 @@ use notifications_common::{
     Notification, NotificationListResponse, NotificationSendOptions, NotificationStatus,
     TopicsResponse, UpdateNotificationsRequest,
 };
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::{IntoParams, PartialSchema, ToSchema};
 
-use super::error::ErrorBody;
 use super::extract::{CallingService, CurrentUser, JsonBody};
+use super::openapi::responses::{Authenticated, IdempotencyKeyReused, NotFound};
 use super::{AppState, ok, query};
 use crate::error::Error;
-use crate::service::SendAnswer;
+use crate::service::{MAX_KEY_LENGTH, SendAnswer};
 
 /// Makes a send idempotent (beyond upstream): see docs/api.md.
 const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
 /// Set on the answer to a repeated key: the recorded answer, nothing was sent now.
 const IDEMPOTENT_REPLAYED: &str = "Idempotent-Replayed";
 
+/// The optional header of a create, for the OpenAPI document.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)] // Describes the request; never built.
+struct IdempotencyHeader {
+    /// Send once per origin and key for 24 hours; a repeat gets the first answer.
+    #[param(rename = "Idempotency-Key", value_type = Option<IdempotencyKey>, nullable = false)]
+    idempotency_key: Option<String>,
+}
+
+/// The `Idempotency-Key` header's schema: visible ASCII, as the service checks it.
+pub struct IdempotencyKey;
+
+impl PartialSchema for IdempotencyKey {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(format!("^[!-~]{{1,{MAX_KEY_LENGTH}}}$")))
+            .into()
+    }
+}
+
+impl ToSchema for IdempotencyKey {}
+
 /// List the caller's notifications and every broadcast.
 #[utoipa::path(
-    get, path = "/notifications", tag = "notifications",
-    params(
-        ("offset" = Option<u64>, Query, description = "Rows to skip"),
-        ("limit" = Option<u64>, Query, description = "Rows to return; all when absent"),
-        ("orderField" = Option<Vec<String>>, Query, description = "`field[,asc|desc]`, repeatable; default `created,desc`"),
-        ("topic" = Option<String>, Query, description = "Exact topic"),
-        ("search" = Option<String>, Query, description = "Case-insensitive text in title or description"),
-        ("read" = Option<bool>, Query), ("saved" = Option<bool>, Query),
-        ("createdAfter" = Option<String>, Query, description = "ISO 8601 date-time, inclusive"),
-        ("minimumSeverity" = Option<notifications_common::NotificationSeverity>, Query),
+    get, path = "/notifications", tag = "notifications", operation_id = "listNotifications",
+    params(query::PageParams, query::FilterParams),
+    responses(
+        (status = 200, description = "A page of them, newest first by default", body = NotificationListResponse),
+        Authenticated,
     ),
-    responses((status = 200, body = NotificationListResponse), (status = 400, body = ErrorBody)),
     security(("bearer" = []))
 )]
 pub async fn list(
@@ -49,9 +70,13 @@ pub async fn list(
 
 /// One of the caller's notifications, or a broadcast.
 #[utoipa::path(
-    get, path = "/notifications/{id}", tag = "notifications",
-    params(("id" = String, Path)),
-    responses((status = 200, body = Notification), (status = 404, body = ErrorBody)),
+    get, path = "/notifications/{id}", tag = "notifications", operation_id = "getNotification",
+    params(("id" = uuid::Uuid, Path, description = "Any other text is not found")),
+    responses(
+        (status = 200, description = "The notification", body = Notification),
+        (status = 404, response = NotFound),
+        Authenticated,
+    ),
     security(("bearer" = []))
 )]
 pub async fn get_one(
@@ -66,9 +91,12 @@ pub async fn get_one(
 
 /// Mark notifications read/unread and saved/unsaved.
 #[utoipa::path(
-    post, path = "/notifications/update", tag = "notifications",
+    post, path = "/notifications/update", tag = "notifications", operation_id = "updateNotifications",
     request_body = UpdateNotificationsRequest,
-    responses((status = 200, body = Vec<Notification>), (status = 400, body = ErrorBody)),
+    responses(
+        (status = 200, description = "The caller's notifications among the ids, marked", body = Vec<Notification>),
+        Authenticated,
+    ),
     security(("bearer" = []))
 )]
 pub async fn update(
@@ -83,8 +111,11 @@ pub async fn update(
 
 /// Read and unread counts.
 #[utoipa::path(
-    get, path = "/status", tag = "notifications",
-    responses((status = 200, body = NotificationStatus)),
+    get, path = "/status", tag = "notifications", operation_id = "getStatus",
+    responses(
+        (status = 200, description = "The counts", body = NotificationStatus),
+        Authenticated,
+    ),
     security(("bearer" = []))
 )]
 pub async fn status(
@@ -98,13 +129,12 @@ pub async fn status(
 
 /// The distinct topics of the caller's notifications matching the filters.
 #[utoipa::path(
-    get, path = "/topics", tag = "notifications",
-    params(
-        ("search" = Option<String>, Query), ("read" = Option<bool>, Query), ("saved" = Option<bool>, Query),
-        ("createdAfter" = Option<String>, Query),
-        ("minimumSeverity" = Option<notifications_common::NotificationSeverity>, Query),
+    get, path = "/topics", tag = "notifications", operation_id = "getTopics",
+    params(query::FilterParams),
+    responses(
+        (status = 200, description = "The topics, sorted", body = TopicsResponse),
+        Authenticated,
     ),
-    responses((status = 200, body = TopicsResponse), (status = 400, body = ErrorBody)),
     security(("bearer" = []))
 )]
 pub async fn topics(
@@ -120,14 +150,15 @@ pub async fn topics(
 
 /// Send a notification to users (entity refs) or to everyone (broadcast). Service callers only.
 #[utoipa::path(
-    post, path = "/notifications", tag = "notifications",
+    post, path = "/notifications", tag = "notifications", operation_id = "createNotifications",
     request_body = NotificationSendOptions,
+    params(IdempotencyHeader),
     responses(
-        (status = 200, description = "The notifications created or updated", body = Vec<Notification>),
-        (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 422, description = "The Idempotency-Key was used with another request", body = ErrorBody),
+        (status = 200, description = "The notifications created or updated", body = Vec<Notification>,
+         headers(("Idempotent-Replayed" = String, description = "`true` on the recorded answer to a repeated key"))),
+        (status = 422, response = IdempotencyKeyReused),
+        Authenticated,
     ),
-    params(("Idempotency-Key" = Option<String>, Header, description = "Send once per origin and key for 24 hours; a repeat gets the first answer")),
     security(("bearer" = []))
 )]
 pub async fn create(

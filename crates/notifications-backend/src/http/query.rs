@@ -1,10 +1,13 @@
 //! Strict query strings, as upstream's OpenAPI validator enforces them since 0.6.6: unknown
 //! parameters, empty values and wrong types are 400s.
 
+use notifications_common::bounds::NonEmptyText;
 use notifications_common::{
     NotificationListOptions, NotificationSeverity, OrderBy, OrderField, SortDirection, Timestamp,
 };
+use utoipa::IntoParams;
 
+use super::openapi::Count;
 use crate::error::Error;
 
 /// The parameters of `GET /notifications`.
@@ -23,6 +26,8 @@ const LIST_PARAMS: &[&str] = &[
 const TOPICS_PARAMS: &[&str] = &["search", "read", "saved", "createdAfter", "minimumSeverity"];
 /// Parameters that may be repeated.
 const ARRAY_PARAMS: &[&str] = &["orderField"];
+/// The most `orderField`s a list takes: one per field is all an ordering can use.
+const MAX_ORDER_TERMS: usize = OrderField::ALL.len();
 
 /// More query parameters than any route takes (the most is upstream's list: nine, and a few
 /// `orderField`s). A longer query is refused before anything decodes it.
@@ -42,6 +47,47 @@ pub fn check_param_count(query: &str) -> Result<(), Error> {
         )));
     }
     Ok(())
+}
+
+/// The filters of `GET /notifications` and `GET /topics`, for the OpenAPI document ([`Params`]
+/// parses them).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query, rename_all = "camelCase")]
+#[allow(dead_code)] // Describes the query; never built.
+pub struct FilterParams {
+    /// Case-insensitive text in the title or the description.
+    #[param(value_type = Option<NonEmptyText>)]
+    search: Option<String>,
+    /// `true`: only read ones; `false`: only unread ones.
+    read: Option<bool>,
+    /// `true`: only saved ones; `false`: only unsaved ones.
+    saved: Option<bool>,
+    /// Only notifications created at or after this instant. A date-time without an offset is
+    /// read as UTC, a bare date as its midnight UTC.
+    #[param(value_type = Option<String>, format = DateTime)]
+    created_after: Option<String>,
+    /// Only notifications at least this severe.
+    minimum_severity: Option<NotificationSeverity>,
+}
+
+/// The paging, ordering and topic of `GET /notifications`, for the OpenAPI document.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query, rename_all = "camelCase")]
+#[allow(dead_code)] // Describes the query; never built.
+pub struct PageParams {
+    /// Rows to skip, after ordering.
+    #[param(value_type = Option<Count>)]
+    offset: Option<u64>,
+    /// Rows to return; every row when absent.
+    #[param(value_type = Option<Count>)]
+    limit: Option<u64>,
+    /// Repeatable, the first term sorts first; `created,desc` when absent. A field named again
+    /// changes nothing. At most one term per field.
+    #[param(value_type = Option<Vec<OrderBy>>, max_items = 14, style = Form, explode)]
+    order_field: Option<Vec<String>>,
+    /// Exactly this topic.
+    #[param(value_type = Option<NonEmptyText>)]
+    topic: Option<String>,
 }
 
 /// Decoded `name=value` pairs, checked against the parameters a route accepts.
@@ -91,10 +137,16 @@ impl Params {
             .map(|(_, v)| v.as_str())
     }
 
+    /// An integer ≥ 0 without a maximum, as upstream's: one larger than this service counts
+    /// is the most it counts (all rows, or past the last).
     fn non_negative(&self, name: &str) -> Result<Option<u64>, Error> {
         self.one(name)
             .map(|v| {
-                v.parse::<u64>().map_err(|_| match v.parse::<i64>() {
+                let digits = v.strip_prefix('+').unwrap_or(v);
+                if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+                    return Ok(digits.parse().unwrap_or(u64::MAX));
+                }
+                Err(match v.parse::<i64>() {
                     Ok(_) => Error::invalid(format!("request/query/{name} must be >= 0")),
                     Err(_) => Error::invalid(format!("request/query/{name} must be integer")),
                 })
@@ -131,17 +183,19 @@ impl Params {
             .one("createdAfter")
             .map(|v| Timestamp::parse(v).map_err(|_| Error::invalid("Unexpected date format")))
             .transpose()?;
+        if self.all("orderField").count() > MAX_ORDER_TERMS {
+            return Err(Error::invalid(format!(
+                "request/query/orderField must NOT have more than {MAX_ORDER_TERMS} items"
+            )));
+        }
         let mut order: Vec<OrderBy> = Vec::new();
         for value in self.all("orderField") {
             let term = order_by(value)?;
-            // Each field once: a term repeated changes nothing but the statement's text.
-            if order.iter().any(|o| o.field == term.field) {
-                return Err(Error::invalid(format!(
-                    "Invalid order field '{}', it is given more than once",
-                    term.field.as_str()
-                )));
+            // A field named again changes nothing (the earlier term orders by it already), as in
+            // upstream's SQL; it is left out of ours.
+            if order.iter().all(|o| o.field != term.field) {
+                order.push(term);
             }
-            order.push(term);
         }
         Ok(NotificationListOptions {
             offset: self.non_negative("offset")?,
@@ -191,6 +245,19 @@ pub fn topics_options(query: &str) -> Result<NotificationListOptions, Error> {
     Params::parse(query, TOPICS_PARAMS)?.options()
 }
 
+/// `?lastEventId=` of the event stream.
+pub fn last_event_id(query: &str) -> Result<Option<i64>, Error> {
+    let params = Params::parse(query, &["lastEventId"])?;
+    params
+        .one("lastEventId")
+        .map(|v| {
+            v.parse().map_err(|_| {
+                Error::invalid(format!("Invalid Last-Event-ID {v:?}: expected an event id"))
+            })
+        })
+        .transpose()
+}
+
 /// For routes that take no parameters at all.
 pub fn none(query: &str) -> Result<(), Error> {
     Params::parse(query, &[]).map(|_| ())
@@ -235,7 +302,7 @@ mod tests {
             "Invalid order field order, must be asc or desc"
         );
         assert!(err("orderField=nope").starts_with("Invalid order field 'nope'"));
-        assert!(err("orderField=topic&orderField=topic,desc").contains("more than once"));
+        assert!(err(&vec!["orderField=id"; 15].join("&")).contains("more than 14 items"));
         assert!(err("limit=-1").contains(">= 0"));
         assert!(err("limit=abc").contains("integer"));
         assert!(err("read=yes").contains("allowed values"));
@@ -244,6 +311,30 @@ mod tests {
         assert!(err("topic=a&topic=b").contains("at most once"));
         assert!(err("topic=a%00b").contains("NUL"));
         assert!(list_options("").unwrap().order.is_empty());
+    }
+
+    #[test]
+    fn a_field_ordered_by_again_changes_nothing() {
+        let o = list_options("orderField=topic&orderField=created&orderField=topic,desc").unwrap();
+        let terms: Vec<String> = o.order.iter().map(ToString::to_string).collect();
+        assert_eq!(terms, ["topic,asc", "created,asc"]);
+        assert_eq!(
+            list_options(&vec!["orderField=id"; 14].join("&"))
+                .unwrap()
+                .order
+                .len(),
+            1
+        );
+    }
+
+    #[test]
+    fn paging_has_no_maximum() {
+        let o =
+            list_options("limit=9223372036854775808&offset=%2B99999999999999999999999").unwrap();
+        assert_eq!(
+            (o.limit, o.offset),
+            (Some(9_223_372_036_854_775_808), Some(u64::MAX))
+        );
     }
 
     #[test]

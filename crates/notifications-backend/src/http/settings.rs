@@ -3,16 +3,19 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use notifications_common::NotificationSettings;
 
-use super::error::ErrorBody;
 use super::extract::{CurrentUser, JsonBody};
+use super::openapi::responses::{Authenticated, Conflict};
 use super::{AppState, ok, query};
 use crate::error::Error;
 
 /// Effective settings: stored switches merged with the configured defaults, for every origin
 /// and topic the caller has received.
 #[utoipa::path(
-    get, path = "/settings", tag = "settings",
-    responses((status = 200, body = NotificationSettings)),
+    get, path = "/settings", tag = "settings", operation_id = "getSettings",
+    responses(
+        (status = 200, description = "The effective settings", body = NotificationSettings),
+        Authenticated,
+    ),
     security(("bearer" = []))
 )]
 pub async fn get(
@@ -26,9 +29,13 @@ pub async fn get(
 
 /// Replace the caller's settings.
 #[utoipa::path(
-    post, path = "/settings", tag = "settings",
+    post, path = "/settings", tag = "settings", operation_id = "saveSettings",
     request_body = NotificationSettings,
-    responses((status = 200, body = NotificationSettings), (status = 400, body = ErrorBody)),
+    responses(
+        (status = 200, description = "The effective settings after the change", body = NotificationSettings),
+        (status = 409, response = Conflict),
+        Authenticated,
+    ),
     security(("bearer" = []))
 )]
 pub async fn save(

@@ -11,16 +11,85 @@ use actix_web::web::Bytes;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use futures_util::{StreamExt, stream};
 use notifications_common::NOTIFICATIONS_CHANNEL;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::{IntoParams, PartialSchema, ToSchema};
 
-use super::AppState;
+use super::openapi::responses::{Authenticated, TooManyRequests};
 use super::signals::{peer_of, refs_of};
+use super::{AppState, query};
 use crate::auth::Principal;
 use crate::error::Error;
 use crate::signals::{SignalEvent, Subscription, Transport};
 
+/// An event of the stream, as an EventSource reads it (for the OpenAPI document).
+pub struct StreamEvent;
+
+impl PartialSchema for StreamEvent {
+    fn schema() -> RefOr<Schema> {
+        let string = |description: &str| {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .description(Some(description))
+        };
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .required("data")
+            .property(
+                "id",
+                string("The signal's id: send it as `Last-Event-ID` to resume after it")
+                    .pattern(Some("^[0-9]+$")),
+            )
+            .property(
+                "event",
+                string(
+                    "`message`, or `reset` when the missed events cannot be replayed (the \
+                     client reloads instead)",
+                )
+                .enum_values(Some(["message", "reset"])),
+            )
+            .property(
+                "data",
+                string("A signal as JSON, `{\"channel\", \"message\"}`; `{}` for `reset`"),
+            )
+            .into()
+    }
+}
+
+impl ToSchema for StreamEvent {}
+
+/// Where a reconnecting client resumes, for the OpenAPI document.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)] // Describes the request; never built.
+struct ResumeHeader {
+    /// Resume after this event (browsers' EventSource sends it when it reconnects).
+    #[param(rename = "Last-Event-ID", nullable = false)]
+    last_event_id: Option<i64>,
+}
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query, rename_all = "camelCase")]
+#[allow(dead_code)] // Describes the request; never built.
+struct ResumeQuery {
+    /// `Last-Event-ID`, for clients that cannot set headers.
+    last_event_id: Option<i64>,
+}
+
 /// How long a client waits before reconnecting (the `retry` field).
 const RETRY_MS: u64 = 2000;
 
+/// The caller's signals as Server-Sent Events, live, after those missed since `Last-Event-ID`.
+#[utoipa::path(
+    get, path = "/stream", tag = "signals", operation_id = "streamSignals",
+    params(ResumeHeader, ResumeQuery),
+    responses(
+        (status = 200, description = "Events until the client leaves", content_type = "text/event-stream", body = StreamEvent),
+        (status = 429, response = TooManyRequests),
+        Authenticated,
+    ),
+    security(("bearer" = []))
+)]
 pub async fn stream(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, Error> {
     let principal = req.extensions().get::<Principal>().cloned();
     let peer = peer_of(&req, principal.as_ref());
@@ -78,26 +147,23 @@ pub async fn stream(req: HttpRequest, state: web::Data<AppState>) -> Result<Http
 }
 
 /// The id after which the client wants events: the `Last-Event-ID` header (sent by browsers'
-/// EventSource on reconnection) or, for clients that cannot set headers, `?lastEventId=`.
-/// Takes the parts rather than the request so that the fuzz targets can call it.
+/// EventSource on reconnection) or, for clients that cannot set headers, `?lastEventId=`. Both
+/// must be event ids when given; the header wins. Takes the parts rather than the request so
+/// that the fuzz targets can call it.
 pub fn last_event_id(
     header: Option<&header::HeaderValue>,
     query_string: &str,
 ) -> Result<Option<i64>, Error> {
-    let from_query =
-        web::Query::<std::collections::HashMap<String, String>>::from_query(query_string)
-            .ok()
-            .and_then(|q| q.get("lastEventId").cloned());
-    let value = header
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-        .or(from_query);
-    match value.as_deref().map(str::trim) {
-        None | Some("") => Ok(None),
-        Some(v) => v.parse::<i64>().map(Some).map_err(|_| {
-            Error::invalid(format!("Invalid Last-Event-ID {v:?}: expected an event id"))
-        }),
-    }
+    let from_query = query::last_event_id(query_string)?;
+    let Some(header) = header else {
+        return Ok(from_query);
+    };
+    let header = header.to_str().unwrap_or_default().trim();
+    header.parse::<i64>().map(Some).map_err(|_| {
+        Error::invalid(format!(
+            "Invalid Last-Event-ID {header:?}: expected an event id"
+        ))
+    })
 }
 
 struct Live {

@@ -11,7 +11,7 @@ use crate::error::Error;
 use crate::store::{Answer, IdempotentSend, Recorded, StoredNotification};
 
 /// The longest key accepted (the column's width).
-const MAX_KEY_LENGTH: usize = 255;
+pub const MAX_KEY_LENGTH: usize = 255;
 
 /// What a send answers: what it stored, or under a key, the recorded answer.
 #[derive(Debug)]

@@ -26,12 +26,15 @@ pub const PERMISSION_LIST: &str = "notifications.list";
 pub const PERMISSION_UPDATE_READ: &str = "notifications.update.read";
 
 /// The first request-schema violation, as janus's validator (ajv) words it.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SchemaViolation {
+    /// Where in the request, e.g. `/query/pageSize` or `/requestBody/title`.
     pub instance_path: String,
     pub schema_path: String,
+    /// The schema keyword that failed: `type`, `required`, `enum`, `minimum`, ...
     pub keyword: &'static str,
+    #[schema(value_type = Object)]
     pub params: Value,
     pub message: String,
 }

@@ -17,7 +17,7 @@ use notifications_node::{Processor, RecipientResolver};
 use tokio::sync::Notify;
 use url::Url;
 
-pub use idempotency::SendAnswer;
+pub use idempotency::{MAX_KEY_LENGTH, SendAnswer};
 pub use replay::Missed;
 pub use send::SendOutcome;
 
@@ -78,5 +78,11 @@ impl NotificationsService {
 
     pub fn signals(&self) -> &Publisher {
         &self.inner.signals
+    }
+
+    /// The channel ids settings hold: those a user may set, then those only the configured
+    /// defaults name (shown, but refused on save, as upstream).
+    pub fn settings_channels(&self) -> Vec<String> {
+        settings::channel_ids(&self.inner.channels, &self.inner.defaults)
     }
 }

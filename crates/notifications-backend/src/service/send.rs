@@ -66,6 +66,7 @@ impl NotificationsService {
         // Checked before the processors see the send, too: a send refused here has no effect in
         // any processor's process_options (a Slack channel message, say).
         let options = normalized(options);
+        validate::recipients(&options.recipients)?;
         self.check_payload(&options.payload)?;
         let options =
             normalized(processing::process_options(&self.inner.processors, options).await);

@@ -2,7 +2,7 @@
 //! delivery check), and what a save stores. Pure functions over stored rows and the configured
 //! defaults; the contract's section 3.5 is the specification.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 use notifications_common::{
     ChannelSetting, NotificationSettings, OriginSetting, TopicSetting, is_notifications_enabled_for,
@@ -66,6 +66,18 @@ fn find_ci<'a, T>(items: &'a [T], id: &str, key: impl Fn(&T) -> &str) -> Option<
 ///
 /// `channels`: `Web` and the processors' names. `origins`/`topics`: the distinct origins and
 /// (origin, topic) pairs of the user's own notifications. `stored`: the user's rows.
+/// The channels effective settings show: `channels` (those a user may set), then those only
+/// the configured defaults name.
+pub fn channel_ids(channels: &[String], defaults: &NotificationSettings) -> Vec<String> {
+    let mut ids = channels.to_vec();
+    for def in &defaults.channels {
+        if !ids.contains(&def.id) {
+            ids.push(def.id.clone());
+        }
+    }
+    ids
+}
+
 pub fn effective(
     channels: &[String],
     defaults: &NotificationSettings,
@@ -73,11 +85,8 @@ pub fn effective(
     mut topics: Vec<(String, String)>,
     stored: &[SettingRow],
 ) -> NotificationSettings {
-    let mut channel_ids = channels.to_vec();
+    let channel_ids = channel_ids(channels, defaults);
     for def in &defaults.channels {
-        if !channel_ids.contains(&def.id) {
-            channel_ids.push(def.id.clone());
-        }
         for origin in &def.origins {
             if !origins.contains(&origin.id) {
                 origins.push(origin.id.clone());
@@ -186,51 +195,67 @@ pub fn is_enabled(
 
 /// The rows a `POST /settings` body stores. Channels must be `Web` or a processor's name; the
 /// channel-level flag is not the user's to set and is ignored; a topic is enabled only when its
-/// origin is. The same entry twice is refused.
+/// origin is. An entry given again replaces the earlier one, as a repeated JSON key does
+/// (upstream's unique index failed on it with a 500).
 pub fn rows_to_store(
     settings: &NotificationSettings,
     valid_channels: &[String],
 ) -> Result<Vec<SettingRow>, Error> {
-    let mut rows = Vec::new();
-    let mut seen = HashSet::new();
+    // Per channel and origin, in first-seen order.
+    let mut origins: Vec<MergedOrigin<'_>> = Vec::new();
+    let mut index: HashMap<(&str, &str), usize> = HashMap::new();
     for channel in &settings.channels {
         if !valid_channels.contains(&channel.id) {
             return Err(Error::invalid("Invalid channel"));
         }
         for origin in &channel.origins {
             validate::setting_id("origin id", &origin.id)?;
-            let mut push = |topic: Option<&TopicSetting>| {
-                let key = (
-                    channel.id.clone(),
-                    origin.id.clone(),
-                    topic.map(|t| t.id.clone()),
-                );
-                if !seen.insert(key) {
-                    return Err(Error::invalid(format!(
-                        "Duplicate settings entry: channel '{}', origin '{}'{}",
-                        channel.id,
-                        origin.id,
-                        topic
-                            .map(|t| format!(", topic '{}'", t.id))
-                            .unwrap_or_default()
-                    )));
-                }
-                rows.push(SettingRow {
-                    channel: channel.id.clone(),
-                    origin: origin.id.clone(),
-                    topic: topic.map(|t| t.id.clone()),
-                    enabled: origin.enabled && topic.is_none_or(|t| t.enabled),
+            let key = (channel.id.as_str(), origin.id.as_str());
+            let at = *index.entry(key).or_insert_with(|| {
+                origins.push(MergedOrigin {
+                    channel: key.0,
+                    origin: key.1,
+                    enabled: origin.enabled,
+                    topics: Vec::new(),
                 });
-                Ok(())
-            };
-            push(None)?;
+                origins.len() - 1
+            });
+            let merged = &mut origins[at];
+            merged.enabled = origin.enabled;
             for topic in origin.topics() {
                 validate::setting_id("topic id", &topic.id)?;
-                push(Some(topic))?;
+                match merged.topics.iter_mut().find(|(id, _)| *id == topic.id) {
+                    Some((_, on)) => *on = topic.enabled,
+                    None => merged.topics.push((&topic.id, topic.enabled)),
+                }
             }
         }
     }
-    Ok(rows)
+    let row = |channel: &str, origin: &str, topic: Option<&str>, enabled| SettingRow {
+        channel: channel.to_owned(),
+        origin: origin.to_owned(),
+        topic: topic.map(str::to_owned),
+        enabled,
+    };
+    Ok(origins
+        .into_iter()
+        .flat_map(|o| {
+            std::iter::once(row(o.channel, o.origin, None, o.enabled)).chain(
+                o.topics
+                    .into_iter()
+                    .map(move |(topic, on)| row(o.channel, o.origin, Some(topic), o.enabled && on)),
+            )
+        })
+        .collect())
+}
+
+/// A channel's origin in a settings body, its entries given again merged in.
+struct MergedOrigin<'a> {
+    channel: &'a str,
+    origin: &'a str,
+    enabled: bool,
+    /// Each topic's switch, in first-seen order.
+    topics: Vec<(&'a str, bool)>,
 }
 
 #[cfg(test)]
@@ -275,20 +300,31 @@ mod tests {
     }
 
     #[test]
-    fn saving_refuses_unknown_channels_and_duplicates() {
+    fn saving_refuses_unknown_channels_and_merges_repeated_entries() {
         let web = vec!["Web".to_owned()];
         let body = defaults(serde_json::json!({"channels": [{"id": "Invalid", "origins": []}]}));
         assert_eq!(
             rows_to_store(&body, &web).unwrap_err().to_string(),
             "Invalid channel"
         );
-        let body = defaults(serde_json::json!({"channels": [{"id": "Web", "origins": [
-            {"id": "o", "enabled": true}, {"id": "o", "enabled": false}]}]}));
-        assert!(
-            rows_to_store(&body, &web)
-                .unwrap_err()
-                .to_string()
-                .starts_with("Duplicate settings entry")
+        // The last of an origin or topic given twice counts; the origin decides for its topics.
+        let body = defaults(serde_json::json!({"channels": [
+            {"id": "Web", "origins": [
+                {"id": "o", "enabled": true, "topics": [{"id": "t", "enabled": true}]},
+                {"id": "p", "enabled": true}]},
+            {"id": "Web", "origins": [
+                {"id": "o", "enabled": false, "topics": [{"id": "u", "enabled": true}]},
+                {"id": "p", "enabled": true, "topics": [
+                    {"id": "t", "enabled": true}, {"id": "t", "enabled": false}]}]}]}));
+        assert_eq!(
+            rows_to_store(&body, &web).unwrap(),
+            vec![
+                row("o", None, false),
+                row("o", Some("t"), false),
+                row("o", Some("u"), false),
+                row("p", None, true),
+                row("p", Some("t"), false),
+            ]
         );
         let body = defaults(
             serde_json::json!({"channels": [{"id": "Web", "enabled": false, "origins": [

@@ -1,12 +1,11 @@
 //! Limits every stored value must respect, checked before any SQL runs: a value the database
 //! would refuse is a 400 with the field's name, never a database error.
 
-use notifications_common::NotificationPayload;
+use notifications_common::{NotificationPayload, NotificationRecipients};
 
 use crate::error::Error;
 
-/// The length of the `varchar(255)` columns, in characters.
-pub const MAX_SHORT_TEXT: usize = 255;
+use notifications_common::bounds::MAX_SHORT_TEXT;
 
 /// A required or optional short text field (title, topic, scope, icon, origin, refs, ids).
 pub fn short_text(field: &str, value: &str) -> Result<(), Error> {
@@ -63,6 +62,25 @@ pub fn payload(p: &NotificationPayload) -> Result<(), Error> {
             "payload.metadata",
             &serde_json::Value::Object(metadata.clone()),
         )?;
+    }
+    Ok(())
+}
+
+/// Entity refs are short texts (as every user ref is stored); exclusions are never parsed, but
+/// travel in the send's JSON to the processors.
+pub fn recipients(r: &NotificationRecipients) -> Result<(), Error> {
+    let NotificationRecipients::Entity {
+        entity_ref,
+        exclude_entity_ref,
+    } = r
+    else {
+        return Ok(());
+    };
+    for r in entity_ref.as_slice() {
+        short_text("recipients.entityRef", r)?;
+    }
+    for r in exclude_entity_ref.iter().flat_map(|e| e.as_slice()) {
+        no_nul("recipients.excludeEntityRef", r)?;
     }
     Ok(())
 }

@@ -173,8 +173,8 @@ impl Store {
                     .bind(Bind::Timestamp(now))
                     .push(") AND channel IN ")
                     .bind_list(channels.into_iter().map(Bind::Text))
-                    .push(" ORDER BY run_at LIMIT ")
-                    .bind(Bind::BigInt(limit));
+                    .push(" ORDER BY run_at")
+                    .limit(limit);
                 if let DbConnection::Postgres(_) = conn {
                     // Workers of other instances skip what this one takes, without waiting.
                     sql.push(" FOR UPDATE SKIP LOCKED");
@@ -300,8 +300,7 @@ impl Store {
         if let Some(id) = notification {
             sql.push(" AND notification_id = ").bind(Bind::Uuid(id));
         }
-        sql.push(" ORDER BY created DESC, id DESC LIMIT ")
-            .bind(Bind::BigInt(limit));
+        sql.push(" ORDER BY created DESC, id DESC").limit(limit);
         self.db
             .run(move |conn| Ok::<_, DbError>(per_backend!(conn, |c| sql.load::<DeliveryRow>(c))?))
             .await

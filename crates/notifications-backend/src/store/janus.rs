@@ -289,8 +289,7 @@ impl Store {
                     .append(&visible(&filter))
                     .push(&order_by(backend, order));
                 if let Some(page) = page {
-                    sql.push(" LIMIT ")
-                        .bind(Bind::BigInt(page.limit))
+                    sql.limit(page.limit)
                         .push(" OFFSET ")
                         .bind(Bind::BigInt(page.offset));
                 }

@@ -8,6 +8,7 @@ use notifications_common::{
 mod query;
 mod search;
 
+use diesel::connection::SimpleConnection;
 use diesel::{QueryableByName, RunQueryDsl};
 
 use super::inbox_count::InboxTotals;
@@ -256,13 +257,28 @@ fn explain(conn: &mut DbConnection, query: Sql) -> diesel::QueryResult<Vec<Strin
                 .collect())
         }
         DbConnection::Postgres(c) => {
-            let mut sql = Sql::new("EXPLAIN ");
-            sql.append(&query).uncacheable();
-            Ok(sql
-                .load::<PostgresPlanRow>(c)?
-                .into_iter()
-                .map(|r| r.line)
-                .collect())
+            // The plan the service runs: a plain EXPLAIN plans for the bound values, while the
+            // service's connections reuse one generic plan per statement (`db/connection.rs`),
+            // unless the read asked for its own (`store/list/search.rs`). EXPLAIN EXECUTE of a
+            // prepared statement follows that setting, as the service's statements do.
+            let (text, types, values) = query.to_postgres_text();
+            // A name of its own per call: a failed call may leave its statement behind (a
+            // DEALLOCATE cannot run in an aborted transaction), and must not fail the next.
+            static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let name = format!(
+                "explained_{}",
+                CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            );
+            c.batch_execute(&format!("PREPARE {name} ({}) AS {text}", types.join(", ")))?;
+            let mut explain = format!("EXPLAIN EXECUTE {name}");
+            if !values.is_empty() {
+                explain.push_str(&format!("({})", values.join(", ")));
+            }
+            let mut sql = Sql::new(&explain);
+            sql.uncacheable();
+            let lines = sql.load::<PostgresPlanRow>(c);
+            c.batch_execute(&format!("DEALLOCATE {name}"))?;
+            Ok(lines?.into_iter().map(|r| r.line).collect())
         }
     }
 }

@@ -63,8 +63,7 @@ fn delete_batch(
         "DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE {inactive}"
     ));
     sql.bind(Bind::Timestamp(cutoff))
-        .push(" LIMIT ")
-        .bind(Bind::BigInt(DELETE_BATCH))
+        .limit(DELETE_BATCH)
         .push(")");
     Ok(Some(per_backend!(conn, |c| sql.execute(c))? as u64))
 }

@@ -124,7 +124,7 @@ impl Store {
                         .bind_list(refs.into_iter().map(Bind::Text))
                         .push(")");
                 }
-                sql.push(" ORDER BY id LIMIT ").bind(Bind::BigInt(limit));
+                sql.push(" ORDER BY id").limit(limit);
                 let rows = per_backend!(conn, |c| sql.load::<EventRow>(c))?;
                 Ok(rows.into_iter().map(SignalEvent::from).collect())
             })

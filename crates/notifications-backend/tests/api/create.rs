@@ -332,9 +332,34 @@ db_test!(
         let r = app.send(json!({"recipients": {"type": "entity", "entityRef": format!("user:default/{}", "x".repeat(300))},
                             "payload": {"title": "t"}})).await;
         r.assert_error(400, "InputError");
+        // Refs of any kind (not only users') are bounded so, and exclusions carry no NUL: they
+        // travel to the processors as JSON.
+        for recipients in [
+            json!({"type": "entity", "entityRef": format!("group:default/{}", "x".repeat(300))}),
+            json!({"type": "entity", "entityRef": [USER, "group:default/a\u{0}"]}),
+            json!({"type": "entity", "entityRef": USER, "excludeEntityRef": ["a\u{0}"]}),
+        ] {
+            let r = app
+                .send(json!({"recipients": recipients, "payload": {"title": "t"}}))
+                .await;
+            r.assert_error(400, "InputError");
+        }
         assert_eq!(app.list(USER, "").await["totalCount"], 1);
     }
 );
+
+// PostgreSQL gives a jsonb number back in full decimal form (309 digits for this one), which
+// serde_json's default parser overflowed: the broadcast then broke every inbox with a 500
+// (found by the contract test run on PostgreSQL).
+db_test!(metadata_numbers_near_the_largest_float_read_back, |app| {
+    let payload = json!({"title": "t", "metadata": {"n": 1.797_693_134_862_315_5e308}});
+    app.broadcast(payload).await;
+    let list = app.list(USER, "").await;
+    assert_eq!(
+        list["notifications"][0]["payload"]["metadata"],
+        json!({"n": 1.797_693_134_862_315_5e308})
+    );
+});
 
 db_test!(malformed_wrong_type_and_huge_bodies_are_400, |app| {
     let send_raw = |body: Vec<u8>, content_type: &'static str| {

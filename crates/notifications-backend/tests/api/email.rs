@@ -1,9 +1,7 @@
 //! The e-mail processor (contract section 6.1) against a real SMTP server: Python's `aiosmtpd`
 //! running `tests/fixtures/smtp_sink.py`, which writes each mail it accepts as JSON.
 //!
-//! The interpreter is `NOTIFICATIONS_TEST_PYTHON` when set, else `python3` if it can import
-//! `aiosmtpd`, else a virtual environment under the target directory into which `aiosmtpd` is
-//! installed on first use.
+//! The interpreter is found (or `aiosmtpd` installed) as [`python::with_tool`] says.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -18,7 +16,7 @@ use tokio::process::{Child, Command};
 
 use crate::on_both_databases;
 use crate::support::outcome;
-use crate::support::{DbKind, SERVICE, TestApp};
+use crate::support::{DbKind, SERVICE, TestApp, python};
 
 const SINK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/smtp_sink.py");
 const CATALOG: &str = concat!(
@@ -29,36 +27,7 @@ const CATALOG: &str = concat!(
 /// A Python that can import `aiosmtpd`, installing it if need be.
 fn python() -> &'static Path {
     static PYTHON: OnceLock<PathBuf> = OnceLock::new();
-    PYTHON.get_or_init(|| {
-        let imports = |python: &Path| {
-            std::process::Command::new(python)
-                .args(["-c", "import aiosmtpd"])
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success())
-        };
-        if let Some(python) = std::env::var_os("NOTIFICATIONS_TEST_PYTHON") {
-            return PathBuf::from(python);
-        }
-        let system = PathBuf::from("python3");
-        if imports(&system) {
-            return system;
-        }
-        let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("aiosmtpd-venv");
-        let venv_python = venv.join("bin/python");
-        if !imports(&venv_python) {
-            let run = |cmd: &mut std::process::Command| {
-                let status = cmd.status().expect("python3 runs");
-                assert!(status.success(), "{cmd:?} failed");
-            };
-            run(std::process::Command::new("python3")
-                .args(["-m", "venv"])
-                .arg(&venv));
-            run(std::process::Command::new(&venv_python)
-                .args(["-m", "pip", "install", "--quiet", "aiosmtpd"]));
-        }
-        venv_python
-    })
+    PYTHON.get_or_init(|| python::with_tool("aiosmtpd-venv", "import aiosmtpd", "aiosmtpd"))
 }
 
 /// A free port on the loopback interface (free when asked; the sink binds it later).
@@ -108,7 +77,7 @@ impl Sink {
     }
 
     /// The mails received so far, in order.
-    fn mails(&self) -> Vec<Value> {
+    pub(crate) fn mails(&self) -> Vec<Value> {
         let mut files: Vec<PathBuf> = std::fs::read_dir(self.dir.path())
             .unwrap()
             .map(|e| e.unwrap().path())
@@ -174,7 +143,7 @@ impl Sink {
 
 /// The test configuration: the e-mail catalog, quick retries, and the e-mail processor on
 /// `port` with `extra` keys (a YAML flow-map fragment).
-fn config(port: u16, extra: &str) -> String {
+pub(crate) fn config(port: u16, extra: &str) -> String {
     format!(
         r#"
 notifications:

@@ -1216,6 +1216,13 @@ db_test!(unknown_operations_and_large_bodies, config = OPEN, |app| {
             .send(&app)
             .await;
         assert_framework_error(&r, 500, "Error", "Unknown operation");
+        // Outside the plugin's mount, the path as asked (not cut at a shared prefix).
+        assert_eq!(
+            r.body["request"]["url"],
+            format!("{LEGACY}{path}"),
+            "{}",
+            r.text
+        );
     }
     assert_eq!(
         Call::new(&app, Method::DELETE, "/notifications/x")

@@ -4,8 +4,11 @@
 mod support;
 
 mod auth;
+mod auth_matrix;
 mod cli;
 mod client;
+mod contract;
+mod crash;
 mod create;
 mod email;
 mod end_to_end;

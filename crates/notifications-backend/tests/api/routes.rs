@@ -1,5 +1,6 @@
 //! Route table details: aliases, unknown routes, OpenAPI, health.
 
+use notifications_common::OrderField;
 use serde_json::json;
 
 use crate::db_test;
@@ -35,19 +36,81 @@ db_test!(openapi_document_is_served_with_mount_paths, |app| {
         .request(reqwest::Method::GET, "/openapi.json", None, None)
         .await;
     assert_eq!(r.status, 200);
-    let paths = r.body["paths"].as_object().expect("paths");
-    for p in [
-        "/api/notifications/notifications",
-        "/api/notifications/notifications/{id}",
-        "/api/notifications/notifications/update",
-        "/api/notifications/status",
-        "/api/notifications/settings",
-        "/api/notifications/topics",
-    ] {
-        assert!(paths.contains_key(p), "missing {p} in {:?}", paths.keys());
+    let doc = &r.body;
+    let paths = doc["paths"].as_object().expect("paths");
+    let mut listed: Vec<String> = Vec::new();
+    for (path, item) in paths {
+        for (method, operation) in item.as_object().unwrap() {
+            listed.push(format!("{} {path}", method.to_uppercase()));
+            // Every answer is described; every route that takes a token says it may be
+            // refused.
+            for (status, response) in operation["responses"].as_object().unwrap() {
+                assert!(
+                    response["$ref"].is_string() || response["description"].is_string(),
+                    "{method} {path} {status}"
+                );
+            }
+            if operation["security"] != json!([{}]) {
+                for status in ["400", "401", "403", "503"] {
+                    assert!(
+                        operation["responses"][status].is_object(),
+                        "{method} {path} lacks {status}"
+                    );
+                }
+            }
+        }
     }
-    assert!(r.body["components"]["schemas"]["NotificationSendOptions"].is_object());
-    assert!(r.body["components"]["securitySchemes"]["bearer"].is_object());
+    listed.sort();
+    let m = |s: &str| format!("/api/notifications{s}");
+    let mut expected = vec![
+        format!("GET {}", m("")),
+        format!("POST {}", m("")),
+        format!("GET {}", m("/")),
+        format!("POST {}", m("/")),
+        format!("GET {}", m("/notifications")),
+        format!("POST {}", m("/notifications")),
+        // Janus's own paths; its list and create share upstream's.
+        format!("GET {}", m("/notifications/count")),
+        format!("PUT {}", m("/notifications/read")),
+        format!("POST {}", m("/notifications/update")),
+        format!("GET {}", m("/notifications/{id}")),
+        format!("GET {}", m("/openapi.json")),
+        format!("GET {}", m("/settings")),
+        format!("POST {}", m("/settings")),
+        format!("GET {}", m("/status")),
+        format!("GET {}", m("/stream")),
+        format!("GET {}", m("/topics")),
+        format!("POST {}", m("/update")),
+        format!("GET {}", m("/{id}")),
+    ];
+    expected.sort();
+    assert_eq!(listed, expected);
+    // The deprecated aliases are copies of what they stand for.
+    assert_eq!(paths[&m("/{id}")]["get"]["deprecated"], true);
+    assert_eq!(
+        paths[&m("/{id}")]["get"]["responses"],
+        paths[&m("/notifications/{id}")]["get"]["responses"]
+    );
+    assert_eq!(
+        paths[&m("/notifications/count")]["get"]["tags"],
+        json!(["janus"])
+    );
+    for name in ["ErrorBody", "NotificationSendOptions", "JanusErrorBody"] {
+        assert!(doc["components"]["schemas"][name].is_object(), "{name}");
+    }
+    assert_eq!(
+        doc["components"]["schemas"]["ChannelSetting"]["properties"]["id"]["enum"],
+        json!(["Web"])
+    );
+    let order_field = &paths[&m("/notifications")]["get"]["parameters"][2];
+    assert_eq!(
+        (
+            &order_field["name"],
+            order_field["schema"]["maxItems"].as_u64()
+        ),
+        (&json!("orderField"), Some(OrderField::ALL.len() as u64))
+    );
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
     for token in [
         app.user_token(USER),
         crate::support::SERVICE_TOKEN.to_owned(),
@@ -59,6 +122,31 @@ db_test!(openapi_document_is_served_with_mount_paths, |app| {
         .await
         .assert_error(401, "AuthenticationError");
 });
+
+const JANUS: &str = "notifications:\n  externalCallerSecret: a-caller-secret-of-at-least-32-bytes\n  \
+                     legacyJanus:\n    extraBasePath: /api/notifications-legacy\n";
+
+db_test!(
+    openapi_document_follows_the_janus_configuration,
+    config = JANUS,
+    |app| {
+        let doc = app
+            .request(reqwest::Method::GET, "/openapi.json", None, None)
+            .await
+            .body;
+        let legacy = &doc["paths"]["/api/notifications-legacy/notifications"];
+        assert_eq!(legacy["post"]["operationId"], "janusCreateOnExtraBasePath");
+        assert!(legacy["post"]["responses"]["413"].is_object());
+        assert_eq!(
+            legacy["get"]["security"],
+            json!([{"bearer": []}, {"janusSecret": []}])
+        );
+        assert_eq!(
+            doc["components"]["securitySchemes"]["janusSecret"],
+            json!({"type": "apiKey", "in": "header", "name": "notifications-secret"})
+        );
+    }
+);
 
 db_test!(health_endpoints_need_no_token, |app| {
     let r = app

@@ -481,6 +481,23 @@ async fn the_event_stream_is_for_users(kind: DbKind) {
             .contains("Last-Event-ID"),
         "{body}"
     );
+    // The query is checked as any route's (and when the header is there, which wins), and an
+    // empty header is no event id.
+    for (query, header) in [
+        ("?lastEventId=9223372036854775808", Some("1")),
+        ("?lastEventId=1&other=x", None),
+        ("?lastEventId=", None),
+        ("", Some("")),
+    ] {
+        let mut request = reqwest::Client::new()
+            .get(app.url(&format!("/stream{query}")))
+            .bearer_auth(app.user_token(USER));
+        if let Some(header) = header {
+            request = request.header("Last-Event-ID", header);
+        }
+        let r = request.send().await.unwrap();
+        assert_eq!(r.status(), 400, "{query} {header:?}");
+    }
 }
 on_both_databases!(the_event_stream_is_for_users);
 

@@ -14,21 +14,24 @@ pub(crate) mod schema;
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, Scope, guard, web};
 use futures_util::StreamExt;
-use notifications_common::{JanusCount, JanusCreateRequest};
+use notifications_common::{JanusCount, JanusCreateRequest, JanusCreateResponse, JanusMessage};
+use serde::Serialize;
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
+use utoipa::ToSchema;
 
 pub use dispatch::{API_HEADER, dispatch};
 
-use super::error::{RequestDetail, error_response};
+use super::error::{ErrorBody, ErrorDetail, RequestDetail, ResponseDetail, error_response};
 use super::extract::BODY_LIMIT;
+use super::openapi::responses::{JanusErrors, PayloadTooLarge};
 use super::query::check_param_count;
 use super::{AppState, PLUGIN_MOUNT};
 use crate::auth::{AuthError, Principal};
 use crate::config::{ApiSide, JanusConfig};
 use crate::service::janus::{
     Caller, Filters, JanusError, JanusService, ListRequest, PERMISSION_CREATE, PERMISSION_LIST,
-    PERMISSION_UPDATE_READ, Via,
+    PERMISSION_UPDATE_READ, SchemaViolation, Via,
 };
 use crate::store::{MessageOrder, MessageScope, OrderColumn, Page};
 use dispatch::Dispatched;
@@ -73,8 +76,18 @@ async fn unknown_operation(req: HttpRequest) -> HttpResponse {
     respond(&req, 500, Err(JanusError::UnknownOperation))
 }
 
-/// `POST /notifications`: a user or system message.
-async fn create(
+/// A user or system message: to `targetUsers` and the members of `targetGroups`
+/// (`namespace/name`), or to everyone when both are empty or absent.
+#[utoipa::path(
+    post, path = "/notifications", tag = "janus", operation_id = "janusCreate",
+    request_body = JanusCreateRequest,
+    responses(
+        (status = 200, description = "The message was stored", body = JanusCreateResponse),
+        (status = 413, response = PayloadTooLarge),
+        JanusErrors,
+    ),
+)]
+pub(super) async fn create(
     req: HttpRequest,
     payload: web::Payload,
     app: web::Data<AppState>,
@@ -95,8 +108,17 @@ async fn create(
     respond(&req, janus.config().validation_error_status, result)
 }
 
-/// `GET /notifications`: the caller's messages, a bare array.
-async fn list(
+/// The caller's messages: page 1 of 20, newest first, of `messageScope=user` by default;
+/// `pageSize=0&pageNumber=0` for all of them.
+#[utoipa::path(
+    get, path = "/notifications", tag = "janus", operation_id = "janusList",
+    params(schema::ListQuery),
+    responses(
+        (status = 200, description = "The messages", body = Vec<JanusMessage>),
+        JanusErrors,
+    ),
+)]
+pub(super) async fn list(
     req: HttpRequest,
     app: web::Data<AppState>,
     janus: web::Data<JanusService>,
@@ -128,8 +150,16 @@ async fn list(
     respond(&req, janus.config().validation_error_status, result)
 }
 
-/// `GET /notifications/count`: `{"count": <number>}`.
-async fn count(
+/// How many messages the same filters list, without paging.
+#[utoipa::path(
+    get, path = "/notifications/count", tag = "janus", operation_id = "janusCount",
+    params(schema::CountQuery),
+    responses(
+        (status = 200, description = "The count", body = JanusCount),
+        JanusErrors,
+    ),
+)]
+pub(super) async fn count(
     req: HttpRequest,
     app: web::Data<AppState>,
     janus: web::Data<JanusService>,
@@ -146,8 +176,16 @@ async fn count(
     respond(&req, janus.config().validation_error_status, result)
 }
 
-/// `PUT /notifications/read?messageId=&read=`: an empty 200.
-async fn mark_read(
+/// Marks a message read or unread for the caller.
+#[utoipa::path(
+    put, path = "/notifications/read", tag = "janus", operation_id = "janusMarkRead",
+    params(schema::MarkReadQuery),
+    responses(
+        (status = 200, description = "Marked (an empty body)"),
+        JanusErrors,
+    ),
+)]
+pub(super) async fn mark_read(
     req: HttpRequest,
     app: web::Data<AppState>,
     janus: web::Data<JanusService>,
@@ -157,7 +195,7 @@ async fn mark_read(
         let query = schema::query(
             req.query_string(),
             schema::MARK_READ,
-            &["messageId", "read"],
+            schema::MARK_READ_REQUIRED,
         )
         .map_err(schema_error)?;
         let caller = identify(&req, &app, janus.config()).await?;
@@ -328,16 +366,17 @@ fn respond(
         Ok(response) => return response,
         Err(error) => error,
     };
-    let (status, name, kind) = match &error {
+    let (status, name, kind) = match error {
         JanusError::Schema(violation) => {
             let status = StatusCode::from_u16(validation_status)
                 .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            return super::json(
-                status,
-                &json!({"status": validation_status, "err": [violation]}),
-            );
+            let body = ValidationErrorBody {
+                status: validation_status,
+                err: vec![*violation],
+            };
+            return super::json(status, &JanusErrorBody::Validation(body));
         }
-        JanusError::Other(e) => return error_response(e, RequestDetail::of(req)),
+        JanusError::Other(e) => return error_response(&e, RequestDetail::of(req)),
         JanusError::Body { status: 413, .. } => {
             (413, "PayloadTooLargeError", Some("entity.too.large"))
         }
@@ -346,16 +385,38 @@ fn respond(
         JanusError::NotAllowed(_) => (403, "NotAllowedError", None),
         JanusError::UnknownOperation | JanusError::Rejected(_) => (500, "Error", None),
     };
-    let mut detail = json!({"name": name, "message": error.to_string()});
-    if let Some(kind) = kind {
-        detail["type"] = json!(kind);
-    }
+    let body = ErrorBody {
+        error: ErrorDetail {
+            name: name.to_owned(),
+            message: error.to_string(),
+            kind,
+        },
+        request: RequestDetail::of(req),
+        response: ResponseDetail {
+            status_code: status,
+        },
+    };
     super::json(
         StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-        &json!({
-            "error": detail,
-            "request": RequestDetail::of(req),
-            "response": {"statusCode": status},
-        }),
+        &JanusErrorBody::Error(body),
     )
+}
+
+/// An error answer of janus's routes: upstream's body, or janus's own for a request its schema
+/// refuses.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum JanusErrorBody {
+    Error(ErrorBody),
+    Validation(ValidationErrorBody),
+}
+
+/// Janus's answer to a request that does not match its schema: the first violation, in the
+/// words of janus's validator (ajv).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ValidationErrorBody {
+    /// The answer's status again: 500 (janus's), or 400 with `validationErrorStatus: 400`.
+    pub status: u16,
+    /// Exactly one violation.
+    pub err: Vec<SchemaViolation>,
 }

@@ -5,6 +5,10 @@ use std::collections::HashMap;
 
 use serde_json::{Value, json};
 use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
+use utoipa::IntoParams;
+use utoipa::openapi::Required;
+use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
 
 use crate::service::janus::{SchemaViolation, iso_millis};
 
@@ -53,6 +57,71 @@ pub const COUNT: &[Param] = &[
 ];
 /// `PUT /notifications/read`: both required.
 pub const MARK_READ: &[Param] = &[param("messageId", Kind::Text), param("read", Kind::Boolean)];
+pub const MARK_READ_REQUIRED: &[&str] = &["messageId", "read"];
+
+/// The query parameters of a route as the OpenAPI document lists them, from its table.
+fn parameters(params: &[Param], required: &[&str]) -> Vec<Parameter> {
+    params
+        .iter()
+        .map(|p| {
+            let schema = match p.kind {
+                Kind::Count => ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+                    .minimum(Some(0)),
+                Kind::Boolean => ObjectBuilder::new().schema_type(Type::Boolean),
+                Kind::Text => ObjectBuilder::new().schema_type(Type::String),
+                Kind::Choice(allowed) => ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some(allowed.iter().copied())),
+                Kind::DateTime => ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
+                    .description(Some(
+                        "The zone may be left out (UTC); compared strictly after",
+                    )),
+            };
+            let required = if required.contains(&p.name) {
+                Required::True
+            } else {
+                Required::False
+            };
+            ParameterBuilder::new()
+                .name(p.name)
+                .parameter_in(ParameterIn::Query)
+                .required(required)
+                .schema(Some(schema))
+                .build()
+        })
+        .collect()
+}
+
+/// Declares a route's query for the OpenAPI document.
+macro_rules! query_params {
+    ($(#[$doc:meta])* $name:ident = $params:expr, $required:expr) => {
+        $(#[$doc])*
+        pub struct $name;
+
+        impl IntoParams for $name {
+            fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+                parameters($params, $required)
+            }
+        }
+    };
+}
+
+query_params!(
+    /// The query of `GET /notifications`.
+    ListQuery = LIST, &[]
+);
+query_params!(
+    /// The query of `GET /notifications/count`.
+    CountQuery = COUNT, &[]
+);
+query_params!(
+    /// The query of `PUT /notifications/read`.
+    MarkReadQuery = MARK_READ, MARK_READ_REQUIRED
+);
 
 /// A validated query value.
 #[derive(Clone, Debug, PartialEq)]

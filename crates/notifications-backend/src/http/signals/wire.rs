@@ -179,9 +179,16 @@ mod tests {
         ))
     }
 
-    /// A body for one subscribed connection; the control sender and the membership are kept
-    /// alive by the caller.
-    fn body(hub: &SignalHub) -> (Outbound, mpsc::Sender<Message>, crate::signals::Membership) {
+    /// A body for one subscribed connection, with the receiver told when it goes; the control
+    /// sender and the membership are kept alive by the caller.
+    fn body(
+        hub: &SignalHub,
+    ) -> (
+        Outbound,
+        oneshot::Receiver<()>,
+        mpsc::Sender<Message>,
+        crate::signals::Membership,
+    ) {
         let subscription = hub
             .connect(
                 vec!["user:default/a".into()],
@@ -192,7 +199,8 @@ mod tests {
         subscription.set_subscribed("notifications", true);
         let (membership, events) = subscription.into_parts();
         let (control, control_rx) = mpsc::channel(CONTROL);
-        (Outbound::new(events, control_rx).0, control, membership)
+        let (body, over) = Outbound::new(events, control_rx);
+        (body, over, control, membership)
     }
 
     /// The next chunk if one is ready now.
@@ -227,7 +235,7 @@ mod tests {
     #[test]
     fn events_ready_together_go_out_in_one_chunk_after_control_frames() {
         let hub = hub(8);
-        let (mut body, control, _membership) = body(&hub);
+        let (mut body, _, control, _membership) = body(&hub);
         assert!(poll(&mut body).is_pending());
         hub.deliver(&[event(1), event(2), event(3)]);
         control
@@ -247,7 +255,7 @@ mod tests {
     #[test]
     fn a_consumer_that_fell_behind_gets_what_was_queued_then_1013() {
         let hub = hub(1);
-        let (mut body, _control, _membership) = body(&hub);
+        let (mut body, _, _control, _membership) = body(&hub);
         hub.deliver(&[event(1), event(2)]);
         let Poll::Ready(Some(chunk)) = poll(&mut body) else {
             panic!("nothing ready")
@@ -262,8 +270,8 @@ mod tests {
     #[test]
     fn a_stopping_server_closes_with_1012_and_a_reader_close_ends_the_body() {
         let hub = hub(8);
-        let (mut stopping, _control, _membership) = body(&hub);
-        let (mut left, control, _other) = body(&hub);
+        let (mut stopping, _, _control, _membership) = body(&hub);
+        let (mut left, _, control, _other) = body(&hub);
         hub.close_all();
         let Poll::Ready(Some(chunk)) = poll(&mut stopping) else {
             panic!("nothing ready")
@@ -283,16 +291,7 @@ mod tests {
     #[test]
     fn the_body_going_tells_the_reader() {
         let hub = hub(8);
-        let subscription = hub
-            .connect(
-                vec!["user:default/a".into()],
-                Peer::default(),
-                Transport::WebSocket,
-            )
-            .unwrap();
-        let (_membership, events) = subscription.into_parts();
-        let (_control, control_rx) = mpsc::channel(CONTROL);
-        let (body, mut over) = Outbound::new(events, control_rx);
+        let (body, mut over, _control, _membership) = body(&hub);
         assert!((&mut over).now_or_never().is_none());
         drop(body);
         assert!(over.now_or_never().is_some());

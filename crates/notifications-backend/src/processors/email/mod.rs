@@ -17,6 +17,7 @@ use async_trait::async_trait;
 use lettre::message::{Mailbox, Message, MultiPart};
 use notifications_common::{EntityRef, Notification, NotificationSendOptions};
 use notifications_node::{Catalog, NotificationProcessorFilters, Processor, ProcessorError};
+use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 use url::Url;
 
@@ -156,9 +157,16 @@ impl EmailProcessor {
         }
     }
 
-    fn message(&self, to: &str, rendered: &Rendered) -> Result<Message, String> {
+    fn message(
+        &self,
+        notification: &Notification,
+        to: &str,
+        rendered: &Rendered,
+    ) -> Result<Message, String> {
+        let message_id = message_id(notification, to, self.sender.email.domain());
         let to: Mailbox = to.parse().map_err(|e| format!("{to}: {e}"))?;
         let mut builder = Message::builder()
+            .message_id(Some(message_id))
             .from(self.sender.clone())
             .to(to)
             .subject(rendered.subject.clone());
@@ -237,12 +245,28 @@ impl EmailProcessor {
     async fn mail(&self, notification: &Notification, address: &str) -> Result<(), ProcessorError> {
         let rendered = render(notification, &self.app_base_url);
         let message = self
-            .message(address, &rendered)
+            .message(notification, address, &rendered)
             .map_err(|e| ProcessorError::Permanent(format!("mail cannot go to {e}")))?;
         self.throttle.wait().await;
         tracing::debug!(notification = %notification.id, address, "sending e-mail");
         self.transport.send(&message).await
     }
+}
+
+/// The mail's `Message-ID`: the same for every attempt at one notification's mail to one address
+/// (its id, its version, the address), so that a mail made again, after a crash between the SMTP
+/// server's acceptance and the delivery's commit, is the same message to the receiver, which
+/// can drop the copy (RFC 5322, 3.6.4). A re-sent notification (same scope) is a new version,
+/// and a new message.
+fn message_id(notification: &Notification, address: &str, domain: &str) -> String {
+    let version = notification.updated.unwrap_or(notification.created);
+    let digest = Sha256::new()
+        .chain_update(address.to_lowercase())
+        .chain_update([0])
+        .chain_update(version.to_string())
+        .finalize();
+    let tag: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    format!("<{}.{tag}@{domain}>", notification.id)
 }
 
 /// Upstream's `p-throttle`: at most `limit` mails start in any `interval`, here shared by all the
@@ -282,7 +306,7 @@ impl Throttle {
 
 #[cfg(test)]
 mod tests {
-    use notifications_common::NotificationRecipients;
+    use notifications_common::{NotificationRecipients, Timestamp};
     use notifications_node::{CatalogEntity, CatalogError};
     use serde_json::json;
 
@@ -374,6 +398,33 @@ mod tests {
         ));
         let p = processor(BroadcastReceiver::None);
         p.post_process(&n, &o).await.unwrap();
+    }
+
+    #[test]
+    fn message_id_names_one_mail_of_one_version() {
+        let (n, _) = notification(Some("user:default/a"));
+        let id = message_id(&n, "A@example.com", "example.com");
+        assert!(
+            id.starts_with("<9b3c7f8e-2a4d-4c1e-8f6a-1d2e3f4a5b6c.")
+                && id.ends_with("@example.com>"),
+            "{id}"
+        );
+        assert_eq!(id, message_id(&n, "a@EXAMPLE.com", "example.com"));
+        assert_ne!(id, message_id(&n, "b@example.com", "example.com"));
+        let resent = Notification {
+            updated: Some(Timestamp::parse("2026-01-02T00:00:00Z").unwrap()),
+            ..n.clone()
+        };
+        assert_ne!(id, message_id(&resent, "a@example.com", "example.com"));
+        let message = processor(BroadcastReceiver::None)
+            .message(
+                &n,
+                "a@example.com",
+                &render(&n, &Url::parse("http://x").unwrap()),
+            )
+            .unwrap();
+        let raw = String::from_utf8(message.formatted()).unwrap();
+        assert!(raw.contains(&format!("Message-ID: {id}\r\n")), "{raw}");
     }
 
     #[tokio::test]

@@ -385,8 +385,7 @@ fn visible_window(user: &str, f: &ListFilters, order: &[OrderBy], window: i64) -
                 .push(&part.predicate)
                 .push(" ORDER BY ")
                 .push(&part.order)
-                .push(" LIMIT ")
-                .bind(Bind::BigInt(window))
+                .limit(window)
                 .push(&format!(") p{index}"));
             index += 1;
         }
@@ -429,7 +428,7 @@ pub(super) fn page_query(
         sql.uncacheable();
     }
     if let Some((limit, offset)) = page {
-        sql.push(" LIMIT ").bind(Bind::BigInt(limit));
+        sql.limit(limit);
         sql.push(" OFFSET ").bind(Bind::BigInt(offset));
     }
     sql

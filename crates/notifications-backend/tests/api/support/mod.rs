@@ -5,6 +5,7 @@
 
 mod db;
 pub mod flaky;
+pub mod python;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -34,7 +35,7 @@ pub const USER: &str = "user:default/mock";
 pub const KEY_BASE64: &str = "dGVzdC1zaWduaW5nLWtleS1mb3ItdGhlLWFwaS10ZXN0cw==";
 pub const KEY: &[u8] = b"test-signing-key-for-the-api-tests";
 /// The user-token key (`notifications.userTokenKeys`).
-const USER_KEY: &[u8] = b"test-user-token-key-for-the-api-tests";
+pub const USER_KEY: &[u8] = b"test-user-token-key-for-the-api-tests";
 
 const BASE_CONFIG: &str = r#"
 app:
