@@ -57,14 +57,17 @@ fuzz_target!(|data: &[u8]| {
     // in the document itself for what they name to be read.
     let spelled_out = !yaml.contains(['\\', '!']);
     let names = |word: &str| !spelled_out || yaml.contains(word);
+    // A secret's own text written in the input (the fuzzer learns it from the comparisons) is no
+    // leak.
+    let leaked = |value: &str, secret: &str| value.contains(secret) && !text.contains(secret);
 
     let (dir, file) = &*DIR;
     if let Ok(value) = config_document(yaml, dir.path(), &env) {
         let value = value.to_string();
-        if value.contains(FILE_SECRET) {
+        if leaked(&value, FILE_SECRET) {
             assert!(names("$file"), "a file read with no $file: {value}");
         }
-        if value.contains(ENV_SECRET) {
+        if leaked(&value, ENV_SECRET) {
             assert!(
                 names("SECRET_VAR"),
                 "a variable's value substituted again: {value}"
@@ -74,17 +77,17 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(value) = app_config_overrides(&vars) {
         let value = value.to_string();
         assert!(
-            !value.contains(FILE_SECRET) && !value.contains(ENV_SECRET),
+            !leaked(&value, FILE_SECRET) && !leaked(&value, ENV_SECRET),
             "{value}"
         );
     }
     std::fs::write(file, yaml).unwrap();
     if let Ok(config) = Config::load_with_env(std::slice::from_ref(file), &env, &vars) {
         let config = format!("{config:?}");
-        if config.contains(FILE_SECRET) {
+        if leaked(&config, FILE_SECRET) {
             assert!(names("$file"), "a file read with no $file: {config}");
         }
-        if config.contains(ENV_SECRET) {
+        if leaked(&config, ENV_SECRET) {
             assert!(
                 names("SECRET_VAR"),
                 "a variable's value substituted again: {config}"

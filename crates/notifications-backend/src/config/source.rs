@@ -288,7 +288,7 @@ const OVERRIDE_PREFIX: &str = "APP_CONFIG_";
 /// `APP_CONFIG_backend_listen_port=8080` sets `backend.listen.port`. A value is JSON when it
 /// parses as JSON, otherwise a string; empty values are skipped. As in Backstage, values are
 /// not substituted.
-pub(crate) fn overrides(vars: &[(String, String)]) -> Result<Value, ConfigError> {
+pub fn overrides(vars: &[(String, String)]) -> Result<Value, ConfigError> {
     let mut vars: Vec<_> = vars
         .iter()
         .filter(|(name, value)| name.starts_with(OVERRIDE_PREFIX) && !value.is_empty())
