@@ -183,6 +183,27 @@ impl TempPostgres {
         self.wait_until_ready()
     }
 
+    /// Vacuums and analyzes every database, as autovacuum does within a minute or so of a bulk
+    /// load: until then the planner has no statistics of the new rows and plans every statement
+    /// for a near-empty table (a page read through the wrong index, a count that visits the
+    /// whole inbox), and the server's connections keep those plans. Seeded read scenarios call
+    /// this, so that they measure the steady state, not the first minute after a bulk load.
+    pub fn settle(&self) -> Result<(), String> {
+        let mut cmd = Command::new(self.bin.tool("vacuumdb"));
+        let port = self.port.to_string();
+        cmd.args([
+            "-q",
+            "--all",
+            "--analyze",
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+        ])
+        .args(["-p", &port]);
+        sys::run_quiet(&mut cmd, "vacuumdb")
+    }
+
     /// Whether the server accepts connections now (`pg_isready`: not while it is down, starting
     /// or recovering).
     pub fn accepts_connections(&self) -> Result<bool, String> {

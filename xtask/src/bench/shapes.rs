@@ -202,6 +202,9 @@ impl Shapes {
         mark(ctx, reader_token, &read, &json!({"read": true}))?;
         mark(ctx, reader_token, &saved, &json!({"saved": true}))?;
 
+        if let Some(cluster) = ctx.cluster {
+            cluster.settle()?;
+        }
         let unread = reader - read.len() as u64;
         let status = ctx.get_json("/api/notifications/status", reader_token)?;
         if status["unread"] != json!(unread) || status["read"] != json!(read.len()) {

@@ -254,6 +254,9 @@ impl Read {
             reader + (group_sends * FanOut::MEMBERS) as u64,
             reader as f64 / seeded.elapsed.as_secs_f64()
         );
+        if let Some(cluster) = ctx.cluster {
+            cluster.settle()?;
+        }
         let status = ctx.get_json("/api/notifications/status", reader_token)?;
         if status["unread"] != json!(reader) || status["read"] != json!(0) {
             return Err(format!(
