@@ -204,8 +204,12 @@ fn run(options: &Options, scenarios: &[Box<dyn Scenario>]) -> Result<bool, Strin
         .enable_all()
         .build()
         .map_err(|e| format!("could not start the async runtime: {e}"))?;
+    // An idle connection is dropped before the server's keep-alive (actix: 5 s) can close it:
+    // reusing one the server is closing fails the request ("error sending request"), which a
+    // pause between a scenario's requests (seeding, then vacuuming) made happen.
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(300))
+        .pool_idle_timeout(Duration::from_secs(2))
         .build()
         .map_err(|e| format!("could not build the HTTP client: {e}"))?;
 
