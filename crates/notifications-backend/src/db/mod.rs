@@ -153,7 +153,7 @@ impl Db {
                 .max_lifetime(None)
                 .min_idle(Some(1));
         }
-        let manager = ConnectionManager::new(target);
+        let manager = ConnectionManager::new(target.clone());
         if let Err(e) = manager.prepare() {
             // The pool's own connection attempts report the cause (with retries) below.
             tracing::debug!("preparing the database failed: {e}");
@@ -162,13 +162,17 @@ impl Db {
         // may take longer (a remote server, TLS, a cold cache) without failing the start.
         let pool = builder.build_unchecked(manager);
         drop(pool.get_timeout(options.connection_timeout.max(START_TIMEOUT))?);
-        let writer =
-            match backend {
-                Backend::Sqlite => Some(writer::Writer::start(pool.clone()).map_err(|e| {
-                    DbError::NoConnection(format!("could not start its thread: {e}"))
-                })?),
-                Backend::Postgres => None,
-            };
+        let writer = match backend {
+            Backend::Sqlite => Some(
+                writer::Writer::start(if in_memory {
+                    writer::Source::Pool(pool.clone())
+                } else {
+                    writer::Source::own(ConnectionManager::new(target))
+                })
+                .map_err(|e| DbError::NoConnection(format!("could not start its thread: {e}")))?,
+            ),
+            Backend::Postgres => None,
+        };
         Ok(Self {
             pool,
             backend,

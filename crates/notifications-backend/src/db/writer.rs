@@ -15,7 +15,9 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use diesel::Connection;
+use diesel::connection::SimpleConnection;
 use diesel::connection::{AnsiTransactionManager, TransactionManager};
+use diesel::r2d2::R2D2Connection;
 use diesel::result::Error as DieselError;
 
 use super::transaction::begin_write;
@@ -41,11 +43,11 @@ pub struct Writer {
 }
 
 impl Writer {
-    pub fn start(pool: r2d2::Pool<ConnectionManager>) -> std::io::Result<Self> {
+    pub fn start(source: Source) -> std::io::Result<Self> {
         let (jobs, queue) = mpsc::channel();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || run(&pool, &queue))?;
+            .spawn(move || run(source, &queue))?;
         Ok(Self { jobs })
     }
 
@@ -115,16 +117,54 @@ fn transaction_intact(conn: &mut DbConnection) -> bool {
     matches!(depth, Ok(Some(depth)) if depth.get() == 1)
 }
 
-fn run(pool: &r2d2::Pool<ConnectionManager>, queue: &mpsc::Receiver<Job>) {
+/// The connection each group is written on.
+pub enum Source {
+    /// A file database: the writer keeps one connection of its own, outside the pool. SQLite
+    /// empties a connection's page cache whenever another connection has written since it last
+    /// read, so a writer borrowing the pool's connections (which readers use in between) read
+    /// every page it touched anew in each group.
+    Own {
+        manager: ConnectionManager,
+        conn: Option<DbConnection>,
+    },
+    /// An in-memory database, whose pool has its one connection.
+    Pool(r2d2::Pool<ConnectionManager>),
+}
+
+impl Source {
+    pub fn own(manager: ConnectionManager) -> Self {
+        Self::Own {
+            manager,
+            conn: None,
+        }
+    }
+}
+
+fn run(mut source: Source, queue: &mpsc::Receiver<Job>) {
     while let Ok(first) = queue.recv() {
-        let mut pooled = match pool.get() {
-            Ok(conn) => conn,
-            Err(e) => {
-                refuse(first, queue, &e.to_string());
-                continue;
-            }
+        let mut pooled;
+        let conn: &mut DbConnection = match &mut source {
+            Source::Own { manager, conn } => match conn {
+                Some(conn) => conn,
+                None => match establish_own(manager) {
+                    Ok(own) => conn.insert(own),
+                    Err(e) => {
+                        refuse(first, queue, &e.to_string());
+                        continue;
+                    }
+                },
+            },
+            Source::Pool(pool) => match pool.get() {
+                Ok(conn) => {
+                    pooled = conn;
+                    &mut pooled
+                }
+                Err(e) => {
+                    refuse(first, queue, &e.to_string());
+                    continue;
+                }
+            },
         };
-        let conn: &mut DbConnection = &mut pooled;
         if let Err(e) = begin_write(conn) {
             refuse(first, queue, &e.to_string());
             continue;
@@ -160,7 +200,23 @@ fn run(pool: &r2d2::Pool<ConnectionManager>, queue: &mpsc::Receiver<Job>) {
         for finish in finishes {
             finish(&outcome);
         }
+        // As the pool would (`has_broken`): a connection left mid-transaction is not reused.
+        if let Source::Own { conn, .. } = &mut source
+            && conn.as_mut().is_some_and(|c| c.is_broken())
+        {
+            *conn = None;
+        }
     }
+}
+
+/// The writer's own connection keeps its savepoint journals in memory: each write's savepoint
+/// copies every page the write changes first, and SQLite otherwise spills those copies to a
+/// temporary file (a `pwrite` per page) once they pass 64 KiB.
+fn establish_own(manager: &ConnectionManager) -> Result<DbConnection, String> {
+    let mut conn = manager.establish().map_err(|e| e.to_string())?;
+    conn.batch_execute("PRAGMA temp_store = MEMORY")
+        .map_err(|e| e.to_string())?;
+    Ok(conn)
 }
 
 /// Answers `first` and whatever else is queued right now without running them: nothing of
@@ -325,6 +381,24 @@ mod tests {
         assert!(breaking.is_err(), "{breaking:?}");
         after.unwrap();
         assert_eq!(ids(&db).await, [12], "nothing of the broken group was kept");
+    }
+
+    /// The writer keeps its connection between groups; what other connections commit meanwhile
+    /// must still be what its next group reads.
+    #[tokio::test]
+    async fn the_writer_reads_what_other_connections_committed() {
+        let (_dir, db) = open().await;
+        db.write(|conn| insert(conn, 1)).await.unwrap();
+        db.run(|conn| crate::db::write_transaction(conn, |c| insert(c, 2)))
+            .await
+            .unwrap();
+        let again = db.write(|conn| insert(conn, 2)).await;
+        assert!(
+            matches!(&again, Err(DbError::Query(e)) if e.to_string().contains("UNIQUE")),
+            "{again:?}"
+        );
+        db.write(|conn| insert(conn, 3)).await.unwrap();
+        assert_eq!(ids(&db).await, [1, 2, 3]);
     }
 
     #[tokio::test]
