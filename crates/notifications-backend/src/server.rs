@@ -38,8 +38,8 @@ pub enum StartError {
     Migration(String),
     #[error(transparent)]
     SigningKey(#[from] auth::SigningKeyError),
-    #[error("{0}")]
-    Processors(String),
+    #[error(transparent)]
+    Processors(#[from] processors::SetupError),
     #[error("cannot load the catalog: {0}")]
     Catalog(String),
     #[error("cannot set up the HTTP client that fetches signing keys: {0}")]
@@ -358,10 +358,10 @@ fn check_channel_names(processors: &[Arc<dyn Processor>]) -> Result<(), StartErr
             .eq_ignore_ascii_case(notifications_common::WEB_CHANNEL)
             || !names.insert(p.name().to_lowercase())
         {
-            return Err(StartError::Processors(format!(
+            return Err(StartError::Processors(processors::SetupError(format!(
                 "two channels are named {:?}: processor names must be unique and not Web",
                 p.name()
-            )));
+            ))));
         }
     }
     Ok(())

@@ -8,6 +8,7 @@ pub mod bounds;
 mod entity_ref;
 mod janus;
 mod list;
+mod mounts;
 mod notification;
 mod recipients;
 mod settings;
@@ -24,6 +25,7 @@ pub use list::{
     NotificationListOptions, NotificationListResponse, NotificationStatus, OrderBy, OrderField,
     SortDirection, TopicsResponse, UpdateNotificationsRequest,
 };
+pub use mounts::{NOTIFICATIONS_MOUNT, SIGNALS_MOUNT};
 pub use notification::{FreshNotification, Notification, NotificationId, NotificationPayload};
 pub use recipients::{NotificationRecipients, NotificationSendOptions, OneOrMany};
 pub use settings::{

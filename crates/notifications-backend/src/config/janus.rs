@@ -140,7 +140,7 @@ impl TryFrom<RawJanus> for JanusConfig {
 
     fn try_from(raw: RawJanus) -> Result<Self, String> {
         let defaults = Self::default();
-        let mount = crate::http::PLUGIN_MOUNT;
+        let mount = notifications_common::NOTIFICATIONS_MOUNT;
         let extra_base_path = match raw.extra_base_path {
             None => None,
             Some(path) => {

@@ -35,7 +35,7 @@ use crate::error::Error;
 use crate::service::NotificationsService;
 
 /// Where the notifications plugin is mounted, as in Backstage.
-pub const PLUGIN_MOUNT: &str = "/api/notifications";
+pub use notifications_common::NOTIFICATIONS_MOUNT as PLUGIN_MOUNT;
 
 /// What every handler can reach.
 pub struct AppState {

@@ -10,22 +10,26 @@ use std::sync::Arc;
 use notifications_node::{Catalog, Processor};
 
 use crate::config::{Config, webhooks};
-use crate::server::StartError;
 use crate::store::Store;
+
+/// Why the configured processors could not be set up (the server reports it at start-up).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct SetupError(pub String);
 
 /// The processors `notifications.processors` configures, in a fixed order.
 pub fn from_config(
     config: &Config,
     catalog: &Arc<dyn Catalog>,
     store: &Store,
-) -> Result<Vec<Arc<dyn Processor>>, StartError> {
+) -> Result<Vec<Arc<dyn Processor>>, SetupError> {
     let mut processors: Vec<Arc<dyn Processor>> = Vec::new();
-    let hooks = webhooks(&config.notifications.processors)
-        .map_err(|e| StartError::Processors(e.to_string()))?;
+    let hooks =
+        webhooks(&config.notifications.processors).map_err(|e| SetupError(e.to_string()))?;
     for hook in hooks {
         let name = hook.name.clone();
         let processor = webhook::WebhookProcessor::new(hook).map_err(|e| {
-            StartError::Processors(format!(
+            SetupError(format!(
                 "cannot set up the HTTP client of webhook {name}: {e}"
             ))
         })?;
@@ -34,7 +38,7 @@ pub fn from_config(
     }
     if let Some(email) = config
         .email_processor()
-        .map_err(|e| StartError::Processors(e.to_string()))?
+        .map_err(|e| SetupError(e.to_string()))?
     {
         let processor = email::EmailProcessor::new(
             email,
@@ -43,7 +47,7 @@ pub fn from_config(
             store.clone(),
             config.notifications.delivery.timeout,
         )
-        .map_err(StartError::Processors)?;
+        .map_err(SetupError)?;
         tracing::info!(?processor, "e-mail processor configured");
         processors.push(Arc::new(processor));
     }

@@ -523,10 +523,10 @@ pub fn from_config(
     config: &crate::config::Config,
     catalog: &Arc<dyn Catalog>,
     store: &Store,
-) -> Result<Vec<Arc<dyn Processor>>, crate::server::StartError> {
-    use crate::server::StartError;
+) -> Result<Vec<Arc<dyn Processor>>, super::SetupError> {
+    use super::SetupError;
     let configs = crate::config::slack_configs(&config.notifications.processors)
-        .map_err(|e| StartError::Processors(e.to_string()))?;
+        .map_err(|e| SetupError(e.to_string()))?;
     configs
         .into_iter()
         .map(|c| {
@@ -538,9 +538,7 @@ pub fn from_config(
                 config.app.base_url.clone(),
                 config.notifications.delivery.timeout,
             )
-            .map_err(|e| {
-                StartError::Processors(format!("{name}: cannot set up the HTTP client: {e}"))
-            })?;
+            .map_err(|e| SetupError(format!("{name}: cannot set up the HTTP client: {e}")))?;
             tracing::info!(processor = name, "Slack processor configured");
             Ok(Arc::new(processor) as Arc<dyn Processor>)
         })

@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use notifications_common::{NOTIFICATIONS_CHANNEL, NotificationSignal};
+use notifications_common::{
+    NOTIFICATIONS_CHANNEL, NOTIFICATIONS_MOUNT, NotificationSignal, SIGNALS_MOUNT,
+};
 use serde::Deserialize;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
@@ -22,8 +24,6 @@ use super::token::{StaticToken, TokenError, TokenProvider};
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Where Backstage mounts the signals plugin, under the backend's base URL.
-const SIGNALS_PATH: &str = "api/signals";
 /// The payload of the ping that follows the subscribe frame: the server handles frames in
 /// order, so its pong means the subscription is in effect.
 const SUBSCRIBED_PING: &[u8] = b"notifications-node:subscribed";
@@ -274,12 +274,12 @@ fn signals_url(base_url: &str) -> Result<Url, SignalsError> {
     url.set_scheme(scheme)
         .map_err(|()| SignalsError::Config(format!("base URL {base_url:?}")))?;
     let mut path = url.path().trim_end_matches('/').to_owned();
-    for plugin in ["/api/notifications", "/api/signals"] {
+    for plugin in [NOTIFICATIONS_MOUNT, SIGNALS_MOUNT] {
         if let Some(prefix) = path.strip_suffix(plugin) {
             path = prefix.to_owned();
         }
     }
-    url.set_path(&format!("{path}/{SIGNALS_PATH}"));
+    url.set_path(&format!("{path}{SIGNALS_MOUNT}"));
     url.set_query(None);
     url.set_fragment(None);
     Ok(url)

@@ -21,8 +21,7 @@ use crate::error::Error;
 use crate::signals::{FrameBudget, Membership, Peer, Transport};
 use wire::{Inbound, Outbound};
 
-/// Where the signals plugin is mounted, as in Backstage.
-pub const SIGNALS_MOUNT: &str = "/api/signals";
+pub use notifications_common::SIGNALS_MOUNT;
 /// Who an unauthenticated (or non-user) connection acts as, as upstream.
 const GUEST: &str = "user:default/guest";
 /// Larger client frames are refused: a subscribe frame is tiny.
