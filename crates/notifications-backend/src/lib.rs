@@ -16,6 +16,7 @@ mod private_files;
 pub mod processors;
 pub mod server;
 pub mod service;
+pub mod signal_event;
 pub mod signals;
 pub mod store;
 

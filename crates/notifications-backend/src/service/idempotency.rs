@@ -5,7 +5,7 @@
 use notifications_common::NotificationSendOptions;
 use sha2::{Digest, Sha256};
 
-use super::send::SendOutcome;
+use super::outcome::SendOutcome;
 use crate::db::DbError;
 use crate::error::Error;
 use crate::store::{Answer, IdempotentSend, Recorded, StoredNotification};

@@ -4,6 +4,7 @@ mod idempotency;
 mod inbox;
 pub mod janus;
 pub mod link;
+mod outcome;
 mod processing;
 mod replay;
 mod send;
@@ -18,8 +19,8 @@ use tokio::sync::Notify;
 use url::Url;
 
 pub use idempotency::{MAX_KEY_LENGTH, SendAnswer};
+pub use outcome::SendOutcome;
 pub use replay::Missed;
-pub use send::SendOutcome;
 
 use processing::Installed;
 

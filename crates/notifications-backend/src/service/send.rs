@@ -5,39 +5,18 @@
 use std::collections::HashSet;
 
 use notifications_common::{
-    EntityRef, FreshNotification, Notification, NotificationId, NotificationPayload,
-    NotificationRecipients, NotificationSendOptions, Timestamp, WEB_CHANNEL,
+    EntityRef, Notification, NotificationId, NotificationPayload, NotificationRecipients,
+    NotificationSendOptions, Timestamp, WEB_CHANNEL,
 };
-use serde::{Serialize, Serializer};
 
 use notifications_node::ResolveError;
 
 use super::idempotency::{self, SendAnswer};
+use super::outcome::SendOutcome;
 use super::processing::{self, Installed};
 use super::{NotificationsService, link, settings, validate};
 use crate::error::Error;
-use crate::store::{Answer, IdempotentSend, Recipient, SendContext, StoredNotification, Written};
-
-/// One element of the create answer: a new notification in upstream's in-memory shape, or a
-/// notification a re-send with the same scope updated, as stored.
-#[derive(Clone, Debug)]
-pub struct SendOutcome(pub StoredNotification);
-
-impl SendOutcome {
-    pub fn notification(&self) -> &Notification {
-        &self.0.notification
-    }
-}
-
-impl Serialize for SendOutcome {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        if self.0.updated_existing {
-            self.0.notification.serialize(serializer)
-        } else {
-            FreshNotification(&self.0.notification).serialize(serializer)
-        }
-    }
-}
+use crate::store::{Answer, IdempotentSend, Recipient, SendContext, Written};
 
 impl NotificationsService {
     /// Sends from `origin` (the service principal's subject), once per `idempotency_key` when

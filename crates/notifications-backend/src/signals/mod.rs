@@ -4,15 +4,14 @@
 
 mod budget;
 mod caps;
-mod event;
 mod hub;
 mod relay;
 
 use std::sync::Arc;
 
+pub use crate::signal_event::SignalEvent;
 pub use budget::FrameBudget;
 pub use caps::{Peer, Refused};
-pub use event::SignalEvent;
 pub use hub::{
     CONNECTIONS, DROPPED, Events, Limits, Membership, REFUSED, SignalHub, Subscription, Transport,
 };

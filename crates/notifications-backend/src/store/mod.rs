@@ -61,5 +61,5 @@ pub type StoreResult<T> = Result<T, DbError>;
 #[derive(Debug)]
 pub struct Committed<T> {
     pub value: T,
-    pub signals: Vec<crate::signals::SignalEvent>,
+    pub signals: Vec<crate::signal_event::SignalEvent>,
 }

@@ -28,7 +28,7 @@ use super::notifications::{
 use super::signal_events::record_signals;
 use super::{Committed, StoreResult};
 use crate::db::{Db, DbConnection, DbError, per_backend, write_transaction};
-use crate::signals::SignalEvent;
+use crate::signal_event::SignalEvent;
 
 /// Sends per batch at most: a batch's statements stay well within PostgreSQL's limits and its
 /// callers' wait short (large sends do not come here, see `MAX_RECIPIENTS`).

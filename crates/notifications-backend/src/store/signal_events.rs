@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 
 use super::{Store, StoreResult};
 use crate::db::{Bind, DbConnection, Sql, per_backend};
-use crate::signals::SignalEvent;
+use crate::signal_event::SignalEvent;
 
 /// Rows per multi-row INSERT (four binds each).
 const INSERT_CHUNK: usize = 1000;

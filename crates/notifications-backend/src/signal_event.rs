@@ -1,4 +1,5 @@
-//! A published signal, as connections receive it.
+//! A published signal, as connections receive it: what the store records and reads back and
+//! what `signals` delivers, so it sits below both.
 
 use actix_web::web::Bytes;
 use bytestring::ByteString;
