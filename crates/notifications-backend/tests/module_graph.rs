@@ -4,20 +4,6 @@
 //! Read from the source: every `crate::…` and `super::…` path outside comments and test modules,
 //! resolved to the module it names.
 
-/// Uses that go up, known and still to be removed (issue 15): `(parent, from, to)`. Each must
-/// still exist, so that the list shrinks as they go.
-const KNOWN_UPWARD: &[(&str, &str, &str)] = &[
-    // Handlers use the shared OpenAPI responses of `openapi`, which lists the handlers.
-    ("http", "janus", "openapi"),
-    ("http", "notifications", "openapi"),
-    ("http", "query", "openapi"),
-    ("http", "settings", "openapi"),
-    ("http", "stream", "openapi"),
-    // `StoredNotification` and the insert helpers live in `notifications`, which uses both.
-    ("store", "idempotency", "notifications"),
-    ("store", "send_batch", "notifications"),
-];
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
@@ -45,17 +31,6 @@ fn no_module_imports_a_sibling_that_imports_it_back() {
                     .insert(b.clone());
             }
         }
-    }
-    for &(parent, from, to) in KNOWN_UPWARD {
-        let parent: ModPath = parent.split("::").map(str::to_owned).collect();
-        let removed = graphs
-            .get_mut(&parent)
-            .and_then(|g| g.get_mut(from))
-            .is_some_and(|uses| uses.remove(to));
-        assert!(
-            removed,
-            "{from} no longer uses {to}: take it off KNOWN_UPWARD"
-        );
     }
     let mut cycles = Vec::new();
     for (parent, graph) in &graphs {

@@ -10,6 +10,7 @@ pub mod metrics;
 mod notifications;
 mod openapi;
 pub(crate) mod query;
+mod responses;
 pub use query::{list_options, topics_options};
 mod settings;
 mod signals;

@@ -11,7 +11,7 @@ use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::{IntoParams, PartialSchema, ToSchema};
 
 use super::extract::{CallingService, CurrentUser, JsonBody};
-use super::openapi::responses::{Authenticated, IdempotencyKeyReused, NotFound};
+use super::responses::{Authenticated, IdempotencyKeyReused, NotFound};
 use super::{AppState, ok, query};
 use crate::error::Error;
 use crate::service::{MAX_KEY_LENGTH, SendAnswer};

@@ -6,18 +6,20 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use notifications_common::OrderBy;
 use notifications_common::bounds::NonEmptyText;
+use utoipa::OpenApi;
 use utoipa::openapi::path::Operation;
-use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::openapi::schema::Schema;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{OpenApi as Document, RefOr, SecurityRequirement};
-use utoipa::{OpenApi, PartialSchema, ToSchema};
 
 use super::error::ErrorBody;
+use super::janus::responses::{JanusBadRequest, JanusFailure};
 use super::janus::{self, JanusErrorBody, SECRET_HEADER};
+use super::query::Count;
+use super::responses::*;
 use super::{AppState, PLUGIN_MOUNT, notifications, query, settings, stream};
 use crate::config::JanusConfig;
 use crate::error::Error;
-use responses::*;
 
 /// Upstream's routes, relative to the plugin's mount.
 #[derive(OpenApi)]
@@ -198,112 +200,3 @@ pub async fn serve(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpR
         .body(state.openapi.clone()))
 }
 
-/// A non-negative integer without an upper bound (upstream's paging: larger values than this
-/// service can count are taken as the largest it can).
-pub struct Count;
-
-impl PartialSchema for Count {
-    fn schema() -> RefOr<Schema> {
-        ObjectBuilder::new()
-            .schema_type(Type::Integer)
-            .minimum(Some(0))
-            .into()
-    }
-}
-
-impl ToSchema for Count {}
-
-/// The reusable error answers, and the sets of them routes share. Each is upstream's error body
-/// (janus's own for janus's schema violations); the description says which `error.name` comes
-/// with it and why.
-pub mod responses {
-    // These types only describe answers to the document; nothing builds them.
-    #![allow(dead_code)]
-
-    use utoipa::{IntoResponses, ToResponse};
-
-    use crate::http::error::ErrorBody;
-    use crate::http::janus::JanusErrorBody;
-
-    /// The request is malformed (`InputError`): an unknown, empty or repeated query parameter, a
-    /// value out of its bounds, a body that is not the JSON the operation takes (too large, wrong
-    /// content type, a field of the wrong type or out of bounds), or a value the operation refuses
-    /// (e.g. an unknown settings channel, a link to a non-http(s) page).
-    #[derive(ToResponse)]
-    pub struct BadRequest(ErrorBody);
-
-    /// No credentials, or invalid or expired ones (`AuthenticationError`).
-    #[derive(ToResponse)]
-    pub struct Unauthenticated(ErrorBody);
-
-    /// Valid credentials that may not do this (`NotAllowedError`): a service token on a user's
-    /// route, a user token on a service's route, or (janus) a permission the policy denies.
-    #[derive(ToResponse)]
-    pub struct Forbidden(ErrorBody);
-
-    /// No such notification among the caller's and the broadcasts (`NotFoundError`).
-    #[derive(ToResponse)]
-    pub struct NotFound(ErrorBody);
-
-    /// A concurrent change got there first; try again (`ConflictError`).
-    #[derive(ToResponse)]
-    pub struct Conflict(ErrorBody);
-
-    /// The `Idempotency-Key` was used with another request (`IdempotencyKeyReusedError`).
-    #[derive(ToResponse)]
-    pub struct IdempotencyKeyReused(ErrorBody);
-
-    /// The caller holds as many live connections as it may (`TooManyRequestsError`).
-    #[derive(ToResponse)]
-    pub struct TooManyRequests(ErrorBody);
-
-    /// A dependency (the database, the catalog) is overloaded or down; try again
-    /// (`ServiceUnavailableError`).
-    #[derive(ToResponse)]
-    pub struct Unavailable(ErrorBody);
-
-    /// The body is larger than 100 kB (janus: `PayloadTooLargeError`).
-    #[derive(ToResponse)]
-    pub struct PayloadTooLarge(ErrorBody);
-
-    /// Janus: a body that is not JSON (`SyntaxError`), a query of more parameters than any route
-    /// takes, a link to a non-http(s) page (`InputError`), or, with `validationErrorStatus: 400`, a
-    /// request that does not match janus's schema (janus's `{"status", "err"}` body).
-    #[derive(ToResponse)]
-    pub struct JanusBadRequest(JanusErrorBody);
-
-    /// Janus answers its own checks with a 500 (`Error`, with janus's message: an unknown target,
-    /// paging that mixes zero and non-zero, a message that does not exist, a method the path does
-    /// not serve) and, by default, a request that does not match its schema (janus's `{"status",
-    /// "err"}` body).
-    #[derive(ToResponse)]
-    pub struct JanusFailure(JanusErrorBody);
-
-    /// Every upstream route that takes a token can answer these.
-    #[derive(IntoResponses)]
-    pub enum Authenticated {
-        #[response(status = 400)]
-        BadRequest(#[ref_response] BadRequest),
-        #[response(status = 401)]
-        Unauthenticated(#[ref_response] Unauthenticated),
-        #[response(status = 403)]
-        Forbidden(#[ref_response] Forbidden),
-        #[response(status = 503)]
-        Unavailable(#[ref_response] Unavailable),
-    }
-
-    /// Every janus route can answer these.
-    #[derive(IntoResponses)]
-    pub enum JanusErrors {
-        #[response(status = 400)]
-        BadRequest(#[ref_response] JanusBadRequest),
-        #[response(status = 401)]
-        Unauthenticated(#[ref_response] Unauthenticated),
-        #[response(status = 403)]
-        Forbidden(#[ref_response] Forbidden),
-        #[response(status = 500)]
-        Failure(#[ref_response] JanusFailure),
-        #[response(status = 503)]
-        Unavailable(#[ref_response] Unavailable),
-    }
-}

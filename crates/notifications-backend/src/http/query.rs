@@ -5,9 +5,10 @@ use notifications_common::bounds::NonEmptyText;
 use notifications_common::{
     NotificationListOptions, NotificationSeverity, OrderBy, OrderField, SortDirection, Timestamp,
 };
-use utoipa::IntoParams;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::{IntoParams, PartialSchema, ToSchema};
 
-use super::openapi::Count;
 use crate::error::Error;
 
 /// The parameters of `GET /notifications`.
@@ -262,6 +263,21 @@ pub fn last_event_id(query: &str) -> Result<Option<i64>, Error> {
 pub fn none(query: &str) -> Result<(), Error> {
     Params::parse(query, &[]).map(|_| ())
 }
+
+/// A non-negative integer without an upper bound (upstream's paging: larger values than this
+/// service can count are taken as the largest it can).
+pub struct Count;
+
+impl PartialSchema for Count {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .minimum(Some(0))
+            .into()
+    }
+}
+
+impl ToSchema for Count {}
 
 #[cfg(test)]
 mod tests {

@@ -4,7 +4,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use notifications_common::NotificationSettings;
 
 use super::extract::{CurrentUser, JsonBody};
-use super::openapi::responses::{Authenticated, Conflict};
+use super::responses::{Authenticated, Conflict};
 use super::{AppState, ok, query};
 use crate::error::Error;
 

@@ -15,7 +15,7 @@ use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::{IntoParams, PartialSchema, ToSchema};
 
-use super::openapi::responses::{Authenticated, TooManyRequests};
+use super::responses::{Authenticated, TooManyRequests};
 use super::signals::{peer_of, refs_of};
 use super::{AppState, query};
 use crate::auth::Principal;

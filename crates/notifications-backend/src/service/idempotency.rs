@@ -38,7 +38,6 @@ pub fn keyed(key: &str, options: &NotificationSendOptions) -> Result<IdempotentS
     Ok(IdempotentSend {
         key: key.to_owned(),
         request_hash: hex(&Sha256::digest(canonical)),
-        answer,
     })
 }
 
@@ -58,7 +57,7 @@ pub fn replay(send: &IdempotentSend, recorded: Recorded) -> Result<SendAnswer, E
 }
 
 /// The create route's answer (200, the JSON list), as it is recorded.
-fn answer(stored: &[StoredNotification]) -> Result<Answer, DbError> {
+pub fn answer(stored: &[StoredNotification]) -> Result<Answer, DbError> {
     let outcomes: Vec<SendOutcome> = stored.iter().cloned().map(SendOutcome).collect();
     let body = serde_json::to_string(&outcomes)
         .map_err(|e| DbError::Task(format!("the answer as JSON: {e}")))?;

@@ -118,7 +118,10 @@ impl NotificationsService {
         };
         let queued = !recipient.channels.is_empty();
         let store = &self.inner.store;
-        let (committed, answer) = match store.create_broadcast_keyed(send, recipient, key).await? {
+        let (committed, answer) = match store
+            .create_broadcast_keyed(send, recipient, key, idempotency::answer)
+            .await?
+        {
             Written::Stored(committed, answer) => (committed, answer),
             Written::Used(key, recorded) => return idempotency::replay(&key, recorded),
         };
@@ -179,7 +182,10 @@ impl NotificationsService {
         }
         let queued = recipients.iter().any(|r| !r.channels.is_empty());
         let store = &self.inner.store;
-        let (committed, answer) = match store.create_for_users_keyed(send, recipients, key).await? {
+        let (committed, answer) = match store
+            .create_for_users_keyed(send, recipients, key, idempotency::answer)
+            .await?
+        {
             Written::Stored(committed, answer) => (committed, answer),
             Written::Used(key, recorded) => return idempotency::replay(&key, recorded),
         };

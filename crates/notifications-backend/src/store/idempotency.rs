@@ -8,7 +8,6 @@ use diesel::sql_types::{Integer, Text};
 use diesel::{QueryableByName, RunQueryDsl};
 use time::OffsetDateTime;
 
-use super::notifications::StoredNotification;
 use super::{Store, StoreResult};
 use crate::db::{Bind, DbConnection, DbError, Sql, per_backend};
 
@@ -21,9 +20,6 @@ pub struct IdempotentSend {
     pub key: String,
     /// Tells a repeated request from another request under the same key.
     pub request_hash: String,
-    /// Renders the send's answer from what it stored, in the transaction that stores it, so
-    /// that the recorded answer is exactly the one given.
-    pub answer: fn(&[StoredNotification]) -> Result<Answer, DbError>,
 }
 
 /// An answer as recorded.
@@ -76,14 +72,15 @@ impl Store {
 }
 
 /// Runs `write` (a send's statements, inside its transaction) under `send`'s key, if any:
-/// claims the key first, and records the answer after `write`. A key already used skips
-/// `write`.
+/// claims the key first, and records the answer `answer` renders from what `write` stored, in
+/// the same transaction, so that the recorded answer is exactly the one given. A key already
+/// used skips `write`.
 pub(super) fn once<T>(
     conn: &mut DbConnection,
     origin: &str,
     send: Option<IdempotentSend>,
     write: impl FnOnce(&mut DbConnection) -> Result<T, DbError>,
-    stored: impl Fn(&T) -> &[StoredNotification],
+    answer: impl FnOnce(&T) -> Result<Answer, DbError>,
 ) -> Result<Written<T>, DbError> {
     let Some(send) = send else {
         return Ok(Written::Stored(write(conn)?, None));
@@ -118,7 +115,7 @@ pub(super) fn once<T>(
         return Ok(Written::Used(send, recorded));
     }
     let value = write(conn)?;
-    let answer = (send.answer)(stored(&value))?;
+    let answer = answer(&value)?;
     let mut record = Sql::new("UPDATE idempotency_key SET response_status = ");
     record
         .bind(Bind::BigInt(answer.status.into()))

@@ -9,6 +9,7 @@ mod list;
 mod notifications;
 mod retention;
 mod rows;
+mod send;
 mod send_batch;
 mod settings;
 mod signal_events;
@@ -23,7 +24,7 @@ pub use janus::{
     ActionRow, MessageFilter, MessageOrder, MessageRow, MessageScope, NewMessage, OrderColumn, Page,
 };
 pub use list::ListFilters;
-pub use notifications::{Recipient, SendContext, StoredNotification};
+pub use send::{Recipient, SendContext, StoredNotification};
 pub use settings::SettingRow;
 pub use signal_events::NewSignal;
 pub use slack::{SLACK_TS_LIFETIME, SlackMessage};

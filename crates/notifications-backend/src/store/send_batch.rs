@@ -21,7 +21,7 @@ use diesel::RunQueryDsl;
 use diesel::result::Error as DieselError;
 
 use super::deliveries::queue_deliveries;
-use super::notifications::{
+use super::send::{
     INSERT_CHUNK, Recipient, SendContext, StoredNotification, Table, fresh, insert_rows,
     new_notification_signal, write_broadcast, write_for_users,
 };

@@ -9,6 +9,7 @@
 //! callers: before anything, a query of more parameters than any route takes is a 400.
 
 mod dispatch;
+pub(crate) mod responses;
 pub(crate) mod schema;
 
 use actix_web::http::{StatusCode, header};
@@ -24,8 +25,8 @@ pub use dispatch::{API_HEADER, dispatch};
 
 use super::error::{ErrorBody, ErrorDetail, RequestDetail, ResponseDetail, error_response};
 use super::extract::BODY_LIMIT;
-use super::openapi::responses::{JanusErrors, PayloadTooLarge};
 use super::query::check_param_count;
+use super::responses::PayloadTooLarge;
 use super::{AppState, PLUGIN_MOUNT};
 use crate::auth::{AuthError, Principal};
 use crate::config::{ApiSide, JanusConfig};
@@ -35,6 +36,7 @@ use crate::service::janus::{
 };
 use crate::store::{MessageOrder, MessageScope, OrderColumn, Page};
 use dispatch::Dispatched;
+use responses::JanusErrors;
 
 /// Janus's shared-secret header for callers without a token.
 pub const SECRET_HEADER: &str = "notifications-secret";
