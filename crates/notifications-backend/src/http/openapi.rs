@@ -200,3 +200,35 @@ pub async fn serve(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpR
         .body(state.openapi.clone()))
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The whole document, pretty-printed, so that a change to any route, schema or answer shows
+    /// in review (`INSTA_UPDATE=always cargo test` accepts a deliberate one).
+    fn snapshot(janus: &JanusConfig) -> String {
+        let channels = ["Web".to_owned(), "email".to_owned()];
+        let value: serde_json::Value = serde_json::from_str(&document(janus, &channels)).unwrap();
+        serde_json::to_string_pretty(&value).unwrap()
+    }
+
+    #[test]
+    fn upstream_alone() {
+        let janus = JanusConfig {
+            enabled: false,
+            ..JanusConfig::default()
+        };
+        insta::assert_snapshot!(snapshot(&janus));
+    }
+
+    /// Janus on the shared mount and under an extra base path, with its shared secret.
+    #[test]
+    fn with_janus() {
+        let janus = JanusConfig {
+            extra_base_path: Some("/api/janus".to_owned()),
+            external_caller_secret: Some("secret".to_owned()),
+            ..JanusConfig::default()
+        };
+        insta::assert_snapshot!(snapshot(&janus));
+    }
+}
