@@ -1,32 +1,26 @@
 //! Strict query strings, as upstream's OpenAPI validator enforces them since 0.6.6: unknown
 //! parameters, empty values and wrong types are 400s.
 
+use std::sync::LazyLock;
+
 use notifications_common::bounds::NonEmptyText;
 use notifications_common::{
     NotificationListOptions, NotificationSeverity, OrderBy, OrderField, SortDirection, Timestamp,
 };
 use utoipa::openapi::RefOr;
+use utoipa::openapi::path::{Parameter, ParameterIn};
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::{IntoParams, PartialSchema, ToSchema};
 
 use crate::error::Error;
 
-/// The parameters of `GET /notifications`.
-const LIST_PARAMS: &[&str] = &[
-    "offset",
-    "limit",
-    "orderField",
-    "topic",
-    "search",
-    "read",
-    "saved",
-    "createdAfter",
-    "minimumSeverity",
-];
+/// The parameters of `GET /notifications`: those its OpenAPI description declares, so that the
+/// document and the parser cannot disagree.
+static LIST_PARAMS: LazyLock<Vec<Parameter>> =
+    LazyLock::new(|| [declared::<PageParams>(), declared::<FilterParams>()].concat());
 /// The parameters of `GET /topics`: the filters without topic and paging.
-const TOPICS_PARAMS: &[&str] = &["search", "read", "saved", "createdAfter", "minimumSeverity"];
-/// Parameters that may be repeated.
-const ARRAY_PARAMS: &[&str] = &["orderField"];
+static TOPICS_PARAMS: LazyLock<Vec<Parameter>> = LazyLock::new(declared::<FilterParams>);
+static RESUME_PARAMS: LazyLock<Vec<Parameter>> = LazyLock::new(declared::<ResumeQuery>);
 /// The most `orderField`s a list takes: one per field is all an ordering can use.
 const MAX_ORDER_TERMS: usize = OrderField::ALL.len();
 
@@ -91,19 +85,33 @@ pub struct PageParams {
     topic: Option<String>,
 }
 
+/// `?lastEventId=` of the event stream, for the OpenAPI document.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query, rename_all = "camelCase")]
+#[allow(dead_code)] // Describes the query; never built.
+pub struct ResumeQuery {
+    /// `Last-Event-ID`, for clients that cannot set headers.
+    last_event_id: Option<i64>,
+}
+
+/// The query parameters `P` describes; a repeatable one is declared `explode`.
+fn declared<P: IntoParams>() -> Vec<Parameter> {
+    P::into_params(|| Some(ParameterIn::Query))
+}
+
 /// Decoded `name=value` pairs, checked against the parameters a route accepts.
 struct Params(Vec<(String, String)>);
 
 impl Params {
-    fn parse(query: &str, allowed: &[&str]) -> Result<Self, Error> {
+    fn parse(query: &str, accepted: &[Parameter]) -> Result<Self, Error> {
         check_param_count(query)?;
         let pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
             .into_owned()
             .collect();
         for (i, (name, value)) in pairs.iter().enumerate() {
-            if !allowed.contains(&name.as_str()) {
+            let Some(parameter) = accepted.iter().find(|p| p.name == *name) else {
                 return Err(Error::invalid(format!("Unknown query parameter '{name}'")));
-            }
+            };
             if value.is_empty() {
                 return Err(Error::invalid(format!(
                     "Empty value found for query parameter '{name}'"
@@ -115,7 +123,8 @@ impl Params {
                     "request/query/{name} must not contain NUL characters"
                 )));
             }
-            if !ARRAY_PARAMS.contains(&name.as_str()) && pairs[..i].iter().any(|(n, _)| n == name) {
+            let repeatable = parameter.explode == Some(true);
+            if !repeatable && pairs[..i].iter().any(|(n, _)| n == name) {
                 return Err(Error::invalid(format!(
                     "request/query/{name} must be given at most once"
                 )));
@@ -238,17 +247,17 @@ fn order_by(value: &str) -> Result<OrderBy, Error> {
 }
 
 pub fn list_options(query: &str) -> Result<NotificationListOptions, Error> {
-    Params::parse(query, LIST_PARAMS)?.options()
+    Params::parse(query, &LIST_PARAMS)?.options()
 }
 
 /// The filters of `GET /topics` (no topic, ordering or paging).
 pub fn topics_options(query: &str) -> Result<NotificationListOptions, Error> {
-    Params::parse(query, TOPICS_PARAMS)?.options()
+    Params::parse(query, &TOPICS_PARAMS)?.options()
 }
 
 /// `?lastEventId=` of the event stream.
 pub fn last_event_id(query: &str) -> Result<Option<i64>, Error> {
-    let params = Params::parse(query, &["lastEventId"])?;
+    let params = Params::parse(query, &RESUME_PARAMS)?;
     params
         .one("lastEventId")
         .map(|v| {

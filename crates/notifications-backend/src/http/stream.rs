@@ -68,21 +68,13 @@ struct ResumeHeader {
     last_event_id: Option<i64>,
 }
 
-#[derive(IntoParams)]
-#[into_params(parameter_in = Query, rename_all = "camelCase")]
-#[allow(dead_code)] // Describes the request; never built.
-struct ResumeQuery {
-    /// `Last-Event-ID`, for clients that cannot set headers.
-    last_event_id: Option<i64>,
-}
-
 /// How long a client waits before reconnecting (the `retry` field).
 const RETRY_MS: u64 = 2000;
 
 /// The caller's signals as Server-Sent Events, live, after those missed since `Last-Event-ID`.
 #[utoipa::path(
     get, path = "/stream", tag = "signals", operation_id = "streamSignals",
-    params(ResumeHeader, ResumeQuery),
+    params(ResumeHeader, query::ResumeQuery),
     responses(
         (status = 200, description = "Events until the client leaves", content_type = "text/event-stream", body = StreamEvent),
         (status = 429, response = TooManyRequests),
