@@ -12,6 +12,7 @@ use notifications_common::EntityRef;
 use crate::auth::{self, TokenKind};
 use crate::config::Config;
 use crate::server::{BackendBuilder, open_database};
+use crate::store::DeliveryStatus;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -80,20 +81,13 @@ pub struct DeliveriesArgs {
     retry: bool,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum DeliveryStatus {
-    Pending,
-    Delivered,
-    Failed,
-}
+impl ValueEnum for DeliveryStatus {
+    fn value_variants<'a>() -> &'a [Self] {
+        &Self::ALL
+    }
 
-impl DeliveryStatus {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => crate::store::PENDING,
-            Self::Delivered => crate::store::DELIVERED,
-            Self::Failed => crate::store::FAILED,
-        }
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.as_str()))
     }
 }
 
@@ -200,9 +194,9 @@ async fn deliveries(config: Config, data_dir: PathBuf, args: DeliveriesArgs) -> 
         .map_err(|e| e.to_string())?;
     let store = crate::store::Store::new(db);
     let status = if args.retry {
-        Some(crate::store::FAILED)
+        Some(DeliveryStatus::Failed)
     } else {
-        args.status.map(DeliveryStatus::as_str)
+        args.status
     };
     let rows = store
         .deliveries(status, args.notification, args.limit)

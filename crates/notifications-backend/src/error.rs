@@ -32,14 +32,46 @@ pub enum Error {
     /// A dependency (the database) is overloaded or down: 503 `ServiceUnavailableError`.
     #[error("{0}")]
     Unavailable(String),
-    /// A fault of ours: 500. The detail is logged, never shown.
-    #[error("{0}")]
-    Internal(String),
+    /// A fault of ours: 500. The detail, with the chain of errors that caused it, is logged,
+    /// never shown.
+    #[error("{message}")]
+    Internal {
+        message: String,
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
 }
 
 impl Error {
     pub fn invalid(message: impl Into<String>) -> Self {
         Self::InvalidInput(message.into())
+    }
+
+    /// A fault of ours, saying what failed, caused by `source`.
+    pub fn internal(
+        message: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Self::Internal {
+            message: message.into(),
+            source: Some(source.into()),
+        }
+    }
+
+    /// The message and every cause below it, for the log. A cause whose text its parent's
+    /// message already ends with (thiserror's `"...: {0}"` over a `#[from]`) is not repeated.
+    pub fn detail(&self) -> String {
+        let mut detail = self.to_string();
+        let mut cause = std::error::Error::source(self);
+        while let Some(e) = cause {
+            let text = e.to_string();
+            if !detail.ends_with(&text) {
+                detail.push_str(": ");
+                detail.push_str(&text);
+            }
+            cause = e.source();
+        }
+        detail
     }
 
     /// Upstream's error class name, shown as `error.name`.
@@ -53,7 +85,7 @@ impl Error {
             Self::IdempotencyKeyReused(_) => "IdempotencyKeyReusedError",
             Self::TooManyRequests(_) => "TooManyRequestsError",
             Self::Unavailable(_) => "ServiceUnavailableError",
-            Self::Internal(_) => "Error",
+            Self::Internal { .. } => "Error",
         }
     }
 
@@ -67,7 +99,7 @@ impl Error {
             Self::IdempotencyKeyReused(_) => 422,
             Self::TooManyRequests(_) => 429,
             Self::Unavailable(_) => 503,
-            Self::Internal(_) => 500,
+            Self::Internal { .. } => 500,
         }
     }
 }
@@ -93,6 +125,20 @@ impl From<DbError> for Error {
             tracing::warn!("database unavailable or busy: {e}");
             return Self::Unavailable("The database is unavailable or busy; try again".into());
         }
-        Self::Internal(e.to_string())
+        Self::internal("database", e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_internal_error_keeps_its_cause() {
+        let e = Error::from(DbError::Query(diesel::result::Error::NotFound));
+        assert_eq!(e.status(), 500);
+        let cause = std::error::Error::source(&e).expect("the database error is kept");
+        assert!(cause.downcast_ref::<DbError>().is_some(), "{cause:?}");
+        assert_eq!(e.detail(), "database: database error: Record not found");
     }
 }

@@ -14,9 +14,9 @@ pub mod http;
 pub mod metrics;
 mod private_files;
 pub mod processors;
+pub mod published_signal;
 pub mod server;
 pub mod service;
-pub mod signal_event;
 pub mod signals;
 pub mod store;
 

@@ -67,9 +67,10 @@ impl RequestDetail {
 /// The full error answer for `error` raised while serving `request`.
 pub fn error_response(error: &Error, request: RequestDetail) -> HttpResponse {
     let message = match error {
-        Error::Internal(detail) => {
+        Error::Internal { .. } => {
             // The detail may name tables or values: log it, show only a reference to the log.
             let log_id = log_id();
+            let detail = error.detail();
             tracing::error!(log_id, method = %request.method, url = %request.url, "internal error: {detail}");
             format!("An internal error occurred logId={log_id}")
         }

@@ -162,7 +162,10 @@ async fn plugin_boundary(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
-        let e = Error::Internal("application state missing".into());
+        let e = Error::Internal {
+            message: "application state missing".into(),
+            source: None,
+        };
         let response = error_response(&e, RequestDetail::of(req.request()));
         return Ok(req.into_response(response));
     };

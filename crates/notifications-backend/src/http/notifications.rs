@@ -182,7 +182,10 @@ pub async fn create(
             let status = u16::try_from(answer.status)
                 .ok()
                 .and_then(|s| StatusCode::from_u16(s).ok())
-                .ok_or_else(|| Error::Internal(format!("recorded status {}", answer.status)))?;
+                .ok_or_else(|| Error::Internal {
+                    message: format!("recorded status {}", answer.status),
+                    source: None,
+                })?;
             let mut response = HttpResponse::build(status);
             response.insert_header((header::CONTENT_TYPE, "application/json; charset=utf-8"));
             if replayed {

@@ -20,7 +20,7 @@ use super::signals::{peer_of, refs_of};
 use super::{AppState, query};
 use crate::auth::Principal;
 use crate::error::Error;
-use crate::signals::{SignalEvent, Subscription, Transport};
+use crate::signals::{PublishedSignal, Subscription, Transport};
 
 /// An event of the stream, as an EventSource reads it (for the OpenAPI document).
 pub struct StreamEvent;
@@ -172,7 +172,7 @@ impl Live {
         loop {
             tokio::select! {
                 event = self.subscription.next() => {
-                    let event: Arc<SignalEvent> = event?;
+                    let event: Arc<PublishedSignal> = event?;
                     if !self.replayed.remove(&event.id) {
                         return Some(event.sse.clone());
                     }

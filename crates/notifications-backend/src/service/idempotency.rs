@@ -33,8 +33,8 @@ pub fn keyed(key: &str, options: &NotificationSendOptions) -> Result<IdempotentS
     }
     // The request as parsed, not its bytes: the same send serialised differently (key order,
     // spacing) is the same request. Metadata maps serialise with sorted keys.
-    let canonical = serde_json::to_vec(options)
-        .map_err(|e| Error::Internal(format!("send options as JSON: {e}")))?;
+    let canonical =
+        serde_json::to_vec(options).map_err(|e| Error::internal("send options as JSON", e))?;
     Ok(IdempotentSend {
         key: key.to_owned(),
         request_hash: hex(&Sha256::digest(canonical)),

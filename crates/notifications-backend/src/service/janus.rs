@@ -72,9 +72,10 @@ impl From<DbError> for JanusError {
     /// key), never upstream's 409; outages stay 503s.
     fn from(e: DbError) -> Self {
         match crate::error::Error::from(e) {
-            crate::error::Error::Conflict(message) => {
-                Self::Other(crate::error::Error::Internal(message))
-            }
+            crate::error::Error::Conflict(message) => Self::Other(crate::error::Error::Internal {
+                message,
+                source: None,
+            }),
             other => Self::Other(other),
         }
     }

@@ -4,7 +4,7 @@ use notifications_common::NOTIFICATIONS_CHANNEL;
 
 use super::NotificationsService;
 use crate::error::Error;
-use crate::signals::SignalEvent;
+use crate::signals::PublishedSignal;
 
 /// Events replayed to one reconnecting client at most; one further behind starts afresh.
 const REPLAY_MAX: i64 = 1000;
@@ -17,7 +17,7 @@ const REORDER_SLACK: time::Duration = time::Duration::seconds(2);
 /// The events a client missed after the one it saw last.
 #[derive(Debug)]
 pub struct Missed {
-    pub events: Vec<SignalEvent>,
+    pub events: Vec<PublishedSignal>,
     /// Some may be gone: older than the replay window, or more than a replay holds.
     pub incomplete: bool,
 }

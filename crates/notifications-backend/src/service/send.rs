@@ -54,7 +54,7 @@ impl NotificationsService {
             origin: origin.to_owned(),
             created: Timestamp::now(),
             options: serde_json::to_value(&options)
-                .map_err(|e| Error::Internal(format!("send options as JSON: {e}")))?,
+                .map_err(|e| Error::internal("send options as JSON", e))?,
         };
         let outcome = match &options.recipients {
             NotificationRecipients::Broadcast => self.send_broadcast(send, &options, key).await?,

@@ -20,7 +20,7 @@ use std::task::{Context, Poll};
 
 use tokio::sync::{broadcast, mpsc};
 
-use super::SignalEvent;
+use super::PublishedSignal;
 use super::caps::{Caps, Peer, Refused};
 
 /// Channels one connection may subscribe to, and the longest channel name: a client (even the
@@ -71,7 +71,7 @@ struct Connection {
     peer: Peer,
     /// Its own lock: a subscribe frame contends with deliveries to this connection only.
     channels: Channels,
-    queue: mpsc::Sender<Arc<SignalEvent>>,
+    queue: mpsc::Sender<Arc<PublishedSignal>>,
     transport: Transport,
     fell_behind: Arc<AtomicBool>,
 }
@@ -115,7 +115,7 @@ struct Hub {
     registry: RwLock<Registry>,
     next_id: AtomicU64,
     queue_size: usize,
-    observers: broadcast::Sender<Arc<SignalEvent>>,
+    observers: broadcast::Sender<Arc<PublishedSignal>>,
 }
 
 /// This instance's connections. Cheap to clone.
@@ -215,12 +215,12 @@ impl SignalHub {
     }
 
     /// Every event delivered from now on, whoever it is for (for tests and embedders).
-    pub fn observe(&self) -> broadcast::Receiver<Arc<SignalEvent>> {
+    pub fn observe(&self) -> broadcast::Receiver<Arc<PublishedSignal>> {
         self.hub.observers.subscribe()
     }
 
     /// Hands committed events to the connections they are for.
-    pub fn deliver(&self, events: &[Arc<SignalEvent>]) {
+    pub fn deliver(&self, events: &[Arc<PublishedSignal>]) {
         let mut behind = Vec::new();
         {
             let registry = self.read();
@@ -287,7 +287,7 @@ pub struct Subscription {
 impl Subscription {
     /// The next event; `None` once the hub dropped this consumer (see [`Self::fell_behind`]) or
     /// closed every connection.
-    pub async fn next(&mut self) -> Option<Arc<SignalEvent>> {
+    pub async fn next(&mut self) -> Option<Arc<PublishedSignal>> {
         self.events.queue.recv().await
     }
 
@@ -342,14 +342,14 @@ impl Drop for Membership {
 
 /// A connection's queue of events.
 pub struct Events {
-    queue: mpsc::Receiver<Arc<SignalEvent>>,
+    queue: mpsc::Receiver<Arc<PublishedSignal>>,
     fell_behind: Arc<AtomicBool>,
 }
 
 impl Events {
     /// The next event if one is ready; `Ready(None)` once the connection is gone from the
     /// registry and its queue drained.
-    pub fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Arc<SignalEvent>>> {
+    pub fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Arc<PublishedSignal>>> {
         self.queue.poll_recv(cx)
     }
 
@@ -376,8 +376,8 @@ mod tests {
         hub.connect(refs, Peer::default(), transport).unwrap()
     }
 
-    fn event(id: i64, recipient: Option<&str>) -> Arc<SignalEvent> {
-        Arc::new(SignalEvent::new(
+    fn event(id: i64, recipient: Option<&str>) -> Arc<PublishedSignal> {
+        Arc::new(PublishedSignal::new(
             id,
             recipient.map(str::to_owned),
             "notifications".into(),

@@ -9,7 +9,7 @@ mod relay;
 
 use std::sync::Arc;
 
-pub use crate::signal_event::SignalEvent;
+pub use crate::published_signal::PublishedSignal;
 pub use budget::FrameBudget;
 pub use caps::{Peer, Refused};
 pub use hub::{
@@ -61,11 +61,11 @@ impl Publisher {
     }
 
     /// Publishes events whose transaction has committed.
-    pub fn publish(&self, events: Vec<SignalEvent>) {
+    pub fn publish(&self, events: Vec<PublishedSignal>) {
         if events.is_empty() {
             return;
         }
-        let events: Vec<Arc<SignalEvent>> = events.into_iter().map(Arc::new).collect();
+        let events: Vec<Arc<PublishedSignal>> = events.into_iter().map(Arc::new).collect();
         self.hub.deliver(&events);
         if let Some(announcer) = &self.announcer {
             announcer.announce(&events);

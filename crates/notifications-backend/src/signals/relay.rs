@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::{SignalEvent, SignalHub};
+use super::{PublishedSignal, SignalHub};
 use crate::db::DbError;
 use crate::db::listen::{Listener, listen};
 use crate::store::Store;
@@ -72,7 +72,7 @@ pub(super) struct Announcer {
 
 impl Announcer {
     /// Tells the other instances of events this one committed (and delivered itself).
-    pub(super) fn announce(&self, events: &[Arc<SignalEvent>]) {
+    pub(super) fn announce(&self, events: &[Arc<PublishedSignal>]) {
         let ids: Vec<i64> = events.iter().map(|e| e.id).collect();
         {
             let mut seen = lock(&self.seen);
@@ -278,8 +278,8 @@ async fn catch_up(
 }
 
 /// Delivers the events not delivered here yet; gives how many.
-fn deliver_unseen(hub: &SignalHub, seen: &Mutex<Seen>, events: Vec<SignalEvent>) -> usize {
-    let fresh: Vec<Arc<SignalEvent>> = {
+fn deliver_unseen(hub: &SignalHub, seen: &Mutex<Seen>, events: Vec<PublishedSignal>) -> usize {
+    let fresh: Vec<Arc<PublishedSignal>> = {
         let mut seen = lock(seen);
         events
             .into_iter()

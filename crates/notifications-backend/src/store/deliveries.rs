@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use diesel::backend::Backend;
+use diesel::deserialize::{self, FromSql};
 use diesel::sql_types::{Integer, Nullable, Text};
 use diesel::{QueryableByName, RunQueryDsl};
 use notifications_common::Notification;
@@ -18,9 +20,46 @@ const INSERT_CHUNK: usize = 1_000;
 /// The NOTIFY channel told of new deliveries.
 pub const DELIVERY_CHANNEL: &str = "notifications_delivery";
 
-pub const PENDING: &str = "pending";
-pub const DELIVERED: &str = "delivered";
-pub const FAILED: &str = "failed";
+/// Where a delivery stands; stored as its lower-case name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DeliveryStatus {
+    /// Waiting for its turn, or claimed by a worker now.
+    Pending,
+    Delivered,
+    /// No more attempts (permanent error, attempts used up, or abandoned).
+    Failed,
+}
+
+impl DeliveryStatus {
+    pub const ALL: [Self; 3] = [Self::Pending, Self::Delivered, Self::Failed];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Delivered => "delivered",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+impl std::fmt::Display for DeliveryStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl<DB: Backend> FromSql<Text, DB> for DeliveryStatus
+where
+    String: FromSql<Text, DB>,
+{
+    fn from_sql(bytes: DB::RawValue<'_>) -> deserialize::Result<Self> {
+        let text = String::from_sql(bytes)?;
+        Self::ALL
+            .into_iter()
+            .find(|s| s.as_str() == text)
+            .ok_or_else(|| format!("unknown delivery status {text:?}").into())
+    }
+}
 
 /// The columns a [`DeliveryRow`] is read from.
 const COLUMNS: &str = "id, notification_id, user_ref, channel, notification, options, status, \
@@ -42,7 +81,7 @@ pub struct DeliveryRow {
     #[diesel(sql_type = Jsonb)]
     pub options: serde_json::Value,
     #[diesel(sql_type = Text)]
-    pub status: String,
+    pub status: DeliveryStatus,
     /// Including the current one, once claimed.
     #[diesel(sql_type = Integer)]
     pub attempts: i32,
@@ -114,7 +153,7 @@ pub(super) fn queue_deliveries<'a>(
                 .push(", ")
                 .bind(Bind::OptJson(Some(send.options.clone())))
                 .push(", ")
-                .bind(Bind::Text(PENDING.to_owned()))
+                .bind(Bind::Text(DeliveryStatus::Pending.as_str().to_owned()))
                 .push(", 0, ")
                 .bind(Bind::Timestamp(now))
                 .push(", ")
@@ -205,7 +244,7 @@ impl Store {
                 match outcome {
                     Outcome::Delivered => {
                         sql.push("last_error = NULL, status = ")
-                            .bind(Bind::Text(DELIVERED.into()));
+                            .bind(Bind::Text(DeliveryStatus::Delivered.as_str().into()));
                     }
                     Outcome::Retry { at, error } => {
                         sql.push("last_error = ")
@@ -223,7 +262,7 @@ impl Store {
                         sql.push("last_error = ")
                             .bind(Bind::Text(error))
                             .push(", status = ")
-                            .bind(Bind::Text(FAILED.into()));
+                            .bind(Bind::Text(DeliveryStatus::Failed.as_str().into()));
                     }
                 }
                 sql.push(" WHERE id = ")
@@ -288,14 +327,14 @@ impl Store {
     /// operator's view of failures, and the record of outcomes per notification and channel.
     pub async fn deliveries(
         &self,
-        status: Option<&str>,
+        status: Option<DeliveryStatus>,
         notification: Option<uuid::Uuid>,
         limit: i64,
     ) -> StoreResult<Vec<DeliveryRow>> {
         let mut sql = Sql::new(&format!("SELECT {COLUMNS} FROM delivery WHERE 1 = 1"));
         if let Some(status) = status {
             sql.push(" AND status = ")
-                .bind(Bind::Text(status.to_owned()));
+                .bind(Bind::Text(status.as_str().to_owned()));
         }
         if let Some(id) = notification {
             sql.push(" AND notification_id = ").bind(Bind::Uuid(id));

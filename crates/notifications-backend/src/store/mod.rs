@@ -17,7 +17,7 @@ mod slack;
 
 use crate::db::{Backend, Db, DbError};
 
-pub use deliveries::{DELIVERED, DELIVERY_CHANNEL, DeliveryRow, FAILED, Outcome, PENDING};
+pub use deliveries::{DELIVERY_CHANNEL, DeliveryRow, DeliveryStatus, Outcome};
 pub use idempotency::{Answer, IDEMPOTENCY_KEY_LIFETIME, IdempotentSend, Recorded, Written};
 pub use inbox_count::FOLD_INTERVAL;
 pub use janus::{
@@ -62,5 +62,5 @@ pub type StoreResult<T> = Result<T, DbError>;
 #[derive(Debug)]
 pub struct Committed<T> {
     pub value: T,
-    pub signals: Vec<crate::signal_event::SignalEvent>,
+    pub signals: Vec<crate::published_signal::PublishedSignal>,
 }

@@ -28,7 +28,7 @@ use super::send::{
 use super::signal_events::record_signals;
 use super::{Committed, StoreResult};
 use crate::db::{Db, DbConnection, DbError, per_backend, write_transaction};
-use crate::signal_event::SignalEvent;
+use crate::published_signal::PublishedSignal;
 
 /// Sends per batch at most: a batch's statements stay well within PostgreSQL's limits and its
 /// callers' wait short (large sends do not come here, see `MAX_RECIPIENTS`).
@@ -255,7 +255,7 @@ fn write_together(
             signals.push(signal);
         }
     }
-    let mut events: Vec<Vec<SignalEvent>> = batch.iter().map(|_| Vec::new()).collect();
+    let mut events: Vec<Vec<PublishedSignal>> = batch.iter().map(|_| Vec::new()).collect();
     for event in record_signals(conn, &signals)? {
         let i = sender_of
             .get(&event.message)

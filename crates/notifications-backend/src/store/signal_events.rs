@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 
 use super::{Store, StoreResult};
 use crate::db::{Bind, DbConnection, Sql, per_backend};
-use crate::signal_event::SignalEvent;
+use crate::published_signal::PublishedSignal;
 
 /// Rows per multi-row INSERT (four binds each).
 const INSERT_CHUNK: usize = 1000;
@@ -34,9 +34,9 @@ struct EventRow {
     message: String,
 }
 
-impl From<EventRow> for SignalEvent {
+impl From<EventRow> for PublishedSignal {
     fn from(r: EventRow) -> Self {
-        SignalEvent::new(r.id, r.recipient, r.channel, r.message)
+        PublishedSignal::new(r.id, r.recipient, r.channel, r.message)
     }
 }
 
@@ -46,7 +46,7 @@ const COLUMNS: &str = "id, recipient, channel, message";
 pub(super) fn record_signals(
     conn: &mut DbConnection,
     signals: &[NewSignal],
-) -> diesel::QueryResult<Vec<SignalEvent>> {
+) -> diesel::QueryResult<Vec<PublishedSignal>> {
     let now = OffsetDateTime::now_utc();
     let mut events = Vec::with_capacity(signals.len());
     for chunk in signals.chunks(INSERT_CHUNK) {
@@ -70,7 +70,7 @@ pub(super) fn record_signals(
         }
         sql.push(" RETURNING ").push(COLUMNS);
         let rows = per_backend!(conn, |c| sql.load::<EventRow>(c))?;
-        events.extend(rows.into_iter().map(SignalEvent::from));
+        events.extend(rows.into_iter().map(PublishedSignal::from));
     }
     events.sort_unstable_by_key(|e| e.id);
     Ok(events)
@@ -78,7 +78,10 @@ pub(super) fn record_signals(
 
 impl Store {
     /// The events with ids in any of the inclusive `ranges`, in id order.
-    pub async fn signal_events_in(&self, ranges: Vec<(i64, i64)>) -> StoreResult<Vec<SignalEvent>> {
+    pub async fn signal_events_in(
+        &self,
+        ranges: Vec<(i64, i64)>,
+    ) -> StoreResult<Vec<PublishedSignal>> {
         if ranges.is_empty() {
             return Ok(Vec::new());
         }
@@ -97,7 +100,7 @@ impl Store {
                 }
                 sql.push(" ORDER BY id");
                 let rows = per_backend!(conn, |c| sql.load::<EventRow>(c))?;
-                Ok(rows.into_iter().map(SignalEvent::from).collect())
+                Ok(rows.into_iter().map(PublishedSignal::from).collect())
             })
             .await
     }
@@ -110,7 +113,7 @@ impl Store {
         since: Option<OffsetDateTime>,
         refs: Option<Vec<String>>,
         limit: i64,
-    ) -> StoreResult<Vec<SignalEvent>> {
+    ) -> StoreResult<Vec<PublishedSignal>> {
         self.db
             .run(move |conn| {
                 let mut sql = Sql::new(&format!("SELECT {COLUMNS} FROM signal_event WHERE (id > "));
@@ -126,7 +129,7 @@ impl Store {
                 }
                 sql.push(" ORDER BY id").limit(limit);
                 let rows = per_backend!(conn, |c| sql.load::<EventRow>(c))?;
-                Ok(rows.into_iter().map(SignalEvent::from).collect())
+                Ok(rows.into_iter().map(PublishedSignal::from).collect())
             })
             .await
     }

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use notifications_backend::store::{DeliveryRow, Store};
+use notifications_backend::store::{DeliveryRow, DeliveryStatus, Store};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
@@ -385,7 +385,9 @@ async fn inbox(api: &Api, user: &str) -> Vec<Value> {
 /// may repeat, again as the same message.
 /// Keyed by (row, lease): a row still under the lease of an earlier kill is the same attempt.
 async fn in_doubt(store: &Store) -> Vec<(DeliveryLease, Vec<Mail>)> {
-    let pending = store.deliveries(Some("pending"), None, 1_000_000).await;
+    let pending = store
+        .deliveries(Some(DeliveryStatus::Pending), None, 1_000_000)
+        .await;
     pending
         .unwrap()
         .iter()
@@ -460,7 +462,10 @@ async fn killed_again_and_again_under_load(kind: DbKind) {
     // queues a few thousand in the rounds.
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let pending = store.deliveries(Some("pending"), None, 5).await.unwrap();
+        let pending = store
+            .deliveries(Some(DeliveryStatus::Pending), None, 5)
+            .await
+            .unwrap();
         if pending.is_empty() {
             break;
         }
@@ -479,7 +484,10 @@ async fn killed_again_and_again_under_load(kind: DbKind) {
     }
 
     let mut problems = Vec::new();
-    let failed = store.deliveries(Some("failed"), None, 100).await.unwrap();
+    let failed = store
+        .deliveries(Some(DeliveryStatus::Failed), None, 100)
+        .await
+        .unwrap();
     for row in failed {
         problems.push(format!("delivery failed: {row:?}"));
     }

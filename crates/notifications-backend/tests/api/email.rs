@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use notifications_backend::BackendBuilder;
 use notifications_backend::config::Config;
+use notifications_backend::store::DeliveryStatus;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -205,7 +206,7 @@ async fn a_group_send_mails_each_member_once(kind: DbKind) {
         let id = uuid::Uuid::parse_str(n["id"].as_str().unwrap()).unwrap();
         let rows = app.db.store().deliveries(None, Some(id), 10).await.unwrap();
         assert_eq!(rows.len(), 1);
-        assert_eq!(rows[0].status, "delivered", "{rows:?}");
+        assert_eq!(rows[0].status, DeliveryStatus::Delivered, "{rows:?}");
     }
 }
 on_both_databases!(a_group_send_mails_each_member_once);
@@ -257,7 +258,7 @@ async fn smtp_down_then_up_mails_once(kind: DbKind) {
     loop {
         let rows = app.db.store().deliveries(None, Some(id), 10).await.unwrap();
         if rows[0].attempts >= 2 {
-            assert_eq!(rows[0].status, "pending", "{rows:?}");
+            assert_eq!(rows[0].status, DeliveryStatus::Pending, "{rows:?}");
             assert!(rows[0].last_error.is_some(), "{rows:?}");
             break;
         }
@@ -268,7 +269,7 @@ async fn smtp_down_then_up_mails_once(kind: DbKind) {
     let mails = sink.expect_to(&["alice@example.com"]).await;
     assert_eq!(mails[0]["subject"], "while down");
     let rows = app.db.store().deliveries(None, Some(id), 10).await.unwrap();
-    assert_eq!(rows[0].status, "delivered", "{rows:?}");
+    assert_eq!(rows[0].status, DeliveryStatus::Delivered, "{rows:?}");
 }
 on_both_databases!(smtp_down_then_up_mails_once);
 
@@ -285,7 +286,7 @@ async fn an_unknown_mailbox_fails_for_good(kind: DbKind) {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let rows = app.db.store().deliveries(None, Some(id), 10).await.unwrap();
-        if rows[0].status == "failed" {
+        if rows[0].status == DeliveryStatus::Failed {
             assert_eq!(rows[0].attempts, 1, "a 5xx reply is not retried: {rows:?}");
             let error = rows[0].last_error.as_deref().unwrap();
             assert!(error.contains("mailbox unknown"), "{error}");
@@ -496,7 +497,7 @@ async fn a_broadcast_to_many_addresses_mails_each_on_its_own() {
         .db
         .store()
         .deliveries(
-            Some("delivered"),
+            Some(DeliveryStatus::Delivered),
             Some(uuid::Uuid::parse_str(&id).unwrap()),
             20,
         )
@@ -541,7 +542,7 @@ async fn smtp_auth_logs_in_and_a_wrong_password_fails_for_good() {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let rows = app.db.store().deliveries(None, Some(id), 10).await.unwrap();
-        if rows[0].status == "failed" {
+        if rows[0].status == DeliveryStatus::Failed {
             assert_eq!(rows[0].attempts, 1, "535 is permanent: {rows:?}");
             let error = rows[0].last_error.as_deref().unwrap();
             assert!(!error.contains("wrong"), "no password in errors: {error}");
@@ -597,7 +598,11 @@ async fn smtp_credentials_are_never_sent_without_tls() {
     loop {
         let rows = app.db.store().deliveries(None, Some(id), 10).await.unwrap();
         if rows[0].attempts >= 3 {
-            assert_eq!(rows[0].status, "pending", "retried, not lost: {rows:?}");
+            assert_eq!(
+                rows[0].status,
+                DeliveryStatus::Pending,
+                "retried, not lost: {rows:?}"
+            );
             let error = rows[0].last_error.as_deref().unwrap();
             assert!(error.contains("STARTTLS"), "{error}");
             break;

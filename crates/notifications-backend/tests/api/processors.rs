@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use notifications_backend::BackendBuilder;
 use notifications_backend::config::Config;
+use notifications_backend::store::DeliveryStatus;
 use notifications_common::{Notification, NotificationSendOptions, NotificationSeverity};
 use notifications_node::{NotificationProcessorFilters, Processor, ProcessorError};
 use serde_json::{Value, json};
@@ -236,7 +237,7 @@ async fn hooks_run_in_order_and_deliveries_arrive(kind: DbKind) {
         let rows = app
             .db
             .store()
-            .deliveries(Some("delivered"), Some(id), 10)
+            .deliveries(Some(DeliveryStatus::Delivered), Some(id), 10)
             .await
             .unwrap();
         let mut channels: Vec<String> = rows.iter().map(|r| r.channel.clone()).collect();
@@ -371,7 +372,7 @@ async fn failures_are_retried_then_kept_as_failed(kind: DbKind) {
     let failed = app
         .db
         .store()
-        .deliveries(Some("failed"), None, 10)
+        .deliveries(Some(DeliveryStatus::Failed), None, 10)
         .await
         .unwrap();
     assert_eq!(failed.len(), 3, "failed deliveries stay visible");

@@ -441,7 +441,11 @@ async fn statuses_are_classified(kind: DbKind) {
     let failed = app
         .db
         .store()
-        .deliveries(Some("failed"), None, 10)
+        .deliveries(
+            Some(notifications_backend::store::DeliveryStatus::Failed),
+            None,
+            10,
+        )
         .await
         .unwrap();
     assert_eq!(failed.len(), 1);

@@ -2,9 +2,9 @@
 //! the response body drains the connection's queue of events itself, so a delivered event costs
 //! one wake-up of the connection (no task in between, no timer per frame), and every frame ready
 //! at that wake-up goes out in one write. Each frame's text was encoded once for all connections
-//! ([`SignalEvent::frame`]); here it only gets its WebSocket header.
+//! ([`PublishedSignal::frame`]); here it only gets its WebSocket header.
 //!
-//! [`SignalEvent::frame`]: crate::signals::SignalEvent
+//! [`PublishedSignal::frame`]: crate::signals::PublishedSignal
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -157,7 +157,7 @@ mod tests {
     use futures_util::FutureExt;
 
     use super::*;
-    use crate::signals::{Limits, Peer, SignalEvent, SignalHub, Transport};
+    use crate::signals::{Limits, Peer, PublishedSignal, SignalHub, Transport};
 
     /// Control frames a test body may have waiting.
     const CONTROL: usize = 4;
@@ -170,8 +170,8 @@ mod tests {
         })
     }
 
-    fn event(id: i64) -> Arc<SignalEvent> {
-        Arc::new(SignalEvent::new(
+    fn event(id: i64) -> Arc<PublishedSignal> {
+        Arc::new(PublishedSignal::new(
             id,
             None,
             "notifications".into(),

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use notifications_backend::auth::{TokenKind, mint};
 use notifications_backend::config::Config;
-use notifications_backend::signals::SignalEvent;
+use notifications_backend::signals::PublishedSignal;
 use notifications_backend::store::{Recipient, SendContext};
 use notifications_backend::{BackendBuilder, RunningBackend};
 use notifications_common::{SignalMessage, SignalRecipients};
@@ -60,7 +60,7 @@ pub struct TestApp {
     pub db: TestDb,
     api: Api,
     running: Option<RunningBackend>,
-    signals: Mutex<broadcast::Receiver<std::sync::Arc<SignalEvent>>>,
+    signals: Mutex<broadcast::Receiver<std::sync::Arc<PublishedSignal>>>,
     _data_dir: tempfile::TempDir,
 }
 
@@ -368,7 +368,7 @@ pub async fn outcome(
         let rows = store.deliveries(None, Some(id), 10).await.unwrap();
         if let Some(row) = rows
             .iter()
-            .find(|r| r.channel == channel && r.status == status)
+            .find(|r| r.channel == channel && r.status.as_str() == status)
         {
             return row.clone();
         }

@@ -6,7 +6,7 @@ use bytestring::ByteString;
 
 /// A committed signal with its id (which orders events and lets event-stream clients resume).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SignalEvent {
+pub struct PublishedSignal {
     pub id: i64,
     /// The entity ref whose connections get it; `None`: every connection.
     pub recipient: Option<String>,
@@ -20,7 +20,7 @@ pub struct SignalEvent {
     pub sse: Bytes,
 }
 
-impl SignalEvent {
+impl PublishedSignal {
     pub fn new(id: i64, recipient: Option<String>, channel: String, message: String) -> Self {
         // `message` is JSON this service wrote; only the channel needs quoting.
         let channel_json = serde_json::Value::String(channel.clone());
@@ -43,7 +43,7 @@ mod tests {
 
     #[test]
     fn the_frame_is_upstreams() {
-        let e = SignalEvent::new(
+        let e = PublishedSignal::new(
             7,
             None,
             "notifications".into(),
