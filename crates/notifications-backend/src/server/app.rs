@@ -1,0 +1,75 @@
+//! Start-up's HTTP step: the app (middleware and routes) over the shared state, bound to the
+//! configured address.
+
+use std::io;
+use std::net::SocketAddr;
+
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+
+use super::StartError;
+use crate::config::Config;
+use crate::http::{self, AppState};
+use crate::service::janus::JanusService;
+
+/// How the HTTP server runs, as the builder set it.
+pub(super) struct Options {
+    /// Worker threads; `None`: one per core.
+    pub workers: Option<usize>,
+    /// Whether SIGINT/SIGTERM stop it gracefully.
+    pub handle_signals: bool,
+}
+
+/// The server, bound and ready to run, and the address it got.
+pub(super) fn bind(
+    config: &Config,
+    state: web::Data<AppState>,
+    janus: web::Data<JanusService>,
+    options: Options,
+) -> Result<(Server, SocketAddr), StartError> {
+    let address = format!(
+        "{}:{}",
+        config.backend.listen.host, config.backend.listen.port
+    );
+    let janus_config = config.notifications.janus.clone();
+    let cors = config.backend.cors.clone();
+    let metrics = config.notifications.metrics;
+    let mut server = HttpServer::new(move || {
+        let app = App::new()
+            // Before routing: decides which API answers a request on the shared mount.
+            .wrap(from_fn(http::janus::dispatch))
+            // Outside the plugin's authentication: preflights are answered without a token,
+            // and every answer (errors included) carries the CORS headers.
+            .wrap(http::cors_layer(cors.as_ref()))
+            .wrap(from_fn(http::log_request))
+            .app_data(state.clone())
+            .app_data(janus.clone());
+        let app = if metrics {
+            app.route("/metrics", web::get().to(http::metrics::metrics))
+        } else {
+            app
+        };
+        app.configure(|cfg| http::janus::configure(cfg, &janus_config))
+            .configure(http::configure)
+    });
+    if let Some(workers) = options.workers {
+        server = server.workers(workers);
+    }
+    if !options.handle_signals {
+        server = server.disable_signals();
+    }
+    let server = server.bind(&address).map_err(|source| StartError::Listen {
+        address: address.clone(),
+        source,
+    })?;
+    let local_addr = server
+        .addrs()
+        .first()
+        .copied()
+        .ok_or_else(|| StartError::Listen {
+            address: address.clone(),
+            source: io::Error::other("no address bound"),
+        })?;
+    Ok((server.run(), local_addr))
+}
