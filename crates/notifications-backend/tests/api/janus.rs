@@ -1554,9 +1554,10 @@ db_test!(
     }
 );
 
-/// A database janus 1.x created (its tables, its rows) is used as it is.
+/// A database janus 1.x created (its tables, its rows) is used as it is: it starts without
+/// this service's tables.
 async fn adopts_a_janus_database(kind: DbKind) {
-    let Some(db) = TestDb::create(kind) else {
+    let Some(db) = TestDb::create_empty(kind) else {
         return;
     };
     let (id_type, bool_true, bool_false) = match kind {
