@@ -4,7 +4,6 @@
 mod connection;
 pub mod listen;
 pub mod migrations;
-pub mod schema;
 mod sql;
 pub mod sql_types;
 mod transaction;

@@ -1,14 +1,18 @@
-//! SQL assembled at run time (filters, ordering) with binds that render as each database's own
-//! placeholders (`$1` on PostgreSQL, `?` on SQLite).
+//! The one way the store runs SQL: statements assembled as text with typed binds that render
+//! as each database's own placeholders (`$1` on PostgreSQL, `?` on SQLite), run on either
+//! database through [`Sql::execute`] and [`Sql::load`].
 
 use diesel::backend::Backend;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::serialize::ToSql;
 use diesel::sql_types::{BigInt, Bool, HasSqlType, Nullable, Text, Untyped};
-use diesel::{QueryResult, RunQueryDsl};
+use diesel::pg::Pg;
+use diesel::sqlite::Sqlite;
+use diesel::{QueryResult, QueryableByName, RunQueryDsl};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use super::connection::{DbConnection, per_backend};
 use super::sql_types::{Jsonb, UtcTimestamp, Uuid};
 
 /// A value bound into a [`Sql`] statement.
@@ -167,6 +171,21 @@ impl Query for Sql {
 }
 
 impl<Conn> RunQueryDsl<Conn> for Sql {}
+
+impl Sql {
+    /// Runs the statement on whichever database `conn` is; returns the rows it changed.
+    pub fn execute(self, conn: &mut DbConnection) -> QueryResult<usize> {
+        per_backend!(conn, |c| RunQueryDsl::execute(self, c))
+    }
+
+    /// Runs the query on whichever database `conn` is; returns its rows.
+    pub fn load<T>(self, conn: &mut DbConnection) -> QueryResult<Vec<T>>
+    where
+        T: QueryableByName<Pg> + QueryableByName<Sqlite> + 'static,
+    {
+        per_backend!(conn, |c| RunQueryDsl::load(self, c))
+    }
+}
 
 impl<DB> QueryFragment<DB> for Sql
 where

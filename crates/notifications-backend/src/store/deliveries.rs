@@ -6,13 +6,13 @@ use std::time::Duration;
 use diesel::backend::Backend;
 use diesel::deserialize::{self, FromSql};
 use diesel::sql_types::{Integer, Nullable, Text};
-use diesel::{QueryableByName, RunQueryDsl};
+use diesel::QueryableByName;
 use notifications_common::Notification;
 use time::OffsetDateTime;
 
 use super::{Store, StoreResult};
 use crate::db::sql_types::{Jsonb, UtcTimestamp, Uuid};
-use crate::db::{Bind, DbConnection, DbError, Sql, per_backend};
+use crate::db::{Bind, DbConnection, DbError, Sql};
 
 /// Rows per multi-row INSERT (ten binds each): within both databases' limits.
 const INSERT_CHUNK: usize = 1_000;
@@ -160,13 +160,13 @@ pub(super) fn queue_deliveries<'a>(
                 .bind(Bind::Timestamp(now))
                 .push(")");
         }
-        per_backend!(conn, |c| sql.execute(c))?;
+        sql.execute(conn)?;
     }
     if !rows.is_empty()
-        && let DbConnection::Postgres(c) = conn
+        && let DbConnection::Postgres(_) = conn
     {
         // Delivered at commit: workers of every instance wake up.
-        diesel::sql_query(format!("NOTIFY {DELIVERY_CHANNEL}")).execute(c)?;
+        Sql::new(&format!("NOTIFY {DELIVERY_CHANNEL}")).execute(conn)?;
     }
     Ok(())
 }
@@ -200,7 +200,7 @@ impl Store {
                     .bind(Bind::Timestamp(now))
                     .push(" AND attempts >= ")
                     .bind(Bind::BigInt(max_attempts.into()));
-                per_backend!(conn, |c| abandoned.execute(c))?;
+                abandoned.execute(conn)?;
                 let mut sql = Sql::new("UPDATE delivery SET locked_until = ");
                 sql.bind(Bind::Timestamp(now + lease))
                     .push(
@@ -221,7 +221,7 @@ impl Store {
                 sql.push(") RETURNING ").push(COLUMNS);
                 // On SQLite the write transaction is the lock: one writer at a time.
                 let mut rows: Vec<DeliveryRow> =
-                    per_backend!(conn, |c| sql.load::<DeliveryRow>(c))?;
+                    sql.load::<DeliveryRow>(conn)?;
                 rows.sort_by_key(|r| r.created);
                 Ok::<_, DbError>(rows)
             })
@@ -269,7 +269,7 @@ impl Store {
                     .bind(Bind::Uuid(id))
                     .push(" AND locked_until = ")
                     .bind(Bind::OptTimestamp(locked_until));
-                Ok::<_, DbError>(per_backend!(conn, |c| sql.execute(c))? == 1)
+                Ok::<_, DbError>(sql.execute(conn)? == 1)
             })
             .await
     }
@@ -319,7 +319,7 @@ impl Store {
             .push(" WHERE status = 'failed' AND id IN ")
             .bind_list(ids.into_iter().map(Bind::Uuid));
         self.db
-            .write(move |conn| Ok::<_, DbError>(per_backend!(conn, |c| sql.execute(c))?))
+            .write(move |conn| Ok::<_, DbError>(sql.execute(conn)?))
             .await
     }
 
@@ -341,7 +341,7 @@ impl Store {
         }
         sql.push(" ORDER BY created DESC, id DESC").limit(limit);
         self.db
-            .run(move |conn| Ok::<_, DbError>(per_backend!(conn, |c| sql.load::<DeliveryRow>(c))?))
+            .run(move |conn| Ok::<_, DbError>(sql.load::<DeliveryRow>(conn)?))
             .await
     }
 }

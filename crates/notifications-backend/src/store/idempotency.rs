@@ -5,11 +5,11 @@
 //! on it (PostgreSQL: the unique index; SQLite: the write lock) and then finds the answer.
 
 use diesel::sql_types::{Integer, Text};
-use diesel::{QueryableByName, RunQueryDsl};
+use diesel::QueryableByName;
 use time::OffsetDateTime;
 
 use super::{Store, StoreResult};
-use crate::db::{Bind, DbConnection, DbError, Sql, per_backend};
+use crate::db::{Bind, DbConnection, DbError, Sql};
 
 /// How long a key is remembered; a key older than this is free again.
 pub const IDEMPOTENCY_KEY_LIFETIME: time::Duration = time::Duration::hours(24);
@@ -66,7 +66,7 @@ impl Store {
         let mut sql = Sql::new("DELETE FROM idempotency_key WHERE created <= ");
         sql.bind(Bind::Timestamp(now - IDEMPOTENCY_KEY_LIFETIME));
         self.db
-            .write(move |conn| Ok::<_, DbError>(per_backend!(conn, |c| sql.execute(c))? as u64))
+            .write(move |conn| Ok::<_, DbError>(sql.execute(conn)? as u64))
             .await
     }
 }
@@ -94,7 +94,7 @@ pub(super) fn once<T>(
         .bind(Bind::Text(send.key.clone()))
         .push(" AND created <= ")
         .bind(Bind::Timestamp(now - IDEMPOTENCY_KEY_LIFETIME));
-    per_backend!(conn, |c| expired.execute(c))?;
+    expired.execute(conn)?;
     // The answer is not known yet: the row is claimed with a placeholder and completed below,
     // in the same transaction, so nobody ever reads the placeholder.
     let mut claim = Sql::new(
@@ -110,7 +110,7 @@ pub(super) fn once<T>(
         .push(", 0, '', ")
         .bind(Bind::Timestamp(now))
         .push(") ON CONFLICT (origin, idempotency_key) DO NOTHING");
-    if per_backend!(conn, |c| claim.execute(c))? == 0 {
+    if claim.execute(conn)? == 0 {
         let recorded = find(conn, origin, &send.key)?.ok_or(diesel::result::Error::NotFound)?;
         return Ok(Written::Used(send, recorded));
     }
@@ -125,7 +125,7 @@ pub(super) fn once<T>(
         .bind(Bind::Text(origin.to_owned()))
         .push(" AND idempotency_key = ")
         .bind(Bind::Text(send.key.clone()));
-    per_backend!(conn, |c| record.execute(c))?;
+    record.execute(conn)?;
     Ok(Written::Stored(value, Some(answer)))
 }
 
@@ -141,6 +141,6 @@ fn find(conn: &mut DbConnection, origin: &str, key: &str) -> diesel::QueryResult
         .bind(Bind::Timestamp(
             OffsetDateTime::now_utc() - IDEMPOTENCY_KEY_LIFETIME,
         ));
-    let mut rows: Vec<Recorded> = per_backend!(conn, |c| sql.load::<Recorded>(c))?;
+    let mut rows: Vec<Recorded> = sql.load::<Recorded>(conn)?;
     Ok(rows.pop())
 }

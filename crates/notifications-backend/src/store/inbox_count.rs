@@ -2,10 +2,9 @@
 //! (see the migration `count_inbox_rows`). On PostgreSQL the triggers append to
 //! `inbox_count_change`, folded into `inbox_count` by [`Store::fold_inbox_counts`].
 
-use diesel::RunQueryDsl;
 
 use super::{Store, StoreResult};
-use crate::db::{Bind, DbConnection, DbError, Sql, per_backend};
+use crate::db::{Bind, DbConnection, DbError, Sql};
 
 /// How often the server folds PostgreSQL's counter changes: the changes a count sums stay few.
 pub const FOLD_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
@@ -36,7 +35,7 @@ impl InboxTotals {
                 .bind(Bind::Text(user.to_owned()));
         }
         sql.push(") o");
-        let rows = per_backend!(conn, |c| sql.load::<InboxTotals>(c))?;
+        let rows = sql.load::<InboxTotals>(conn)?;
         Ok(rows
             .into_iter()
             .next()
@@ -52,7 +51,7 @@ impl Store {
         let folded = self
             .db
             .write(|conn| match conn {
-                DbConnection::Postgres(c) => Ok(diesel::sql_query(
+                DbConnection::Postgres(_) => Ok(Sql::new(
                     "WITH moved AS (DELETE FROM inbox_count_change RETURNING user_ref, total, read) \
                      INSERT INTO inbox_count (user_ref, total, read) \
                      SELECT user_ref, SUM(total), SUM(read) FROM moved \
@@ -61,7 +60,7 @@ impl Store {
                      total = inbox_count.total + excluded.total, \
                      read = inbox_count.read + excluded.read",
                 )
-                .execute(c)? as u64),
+                .execute(conn)? as u64),
                 DbConnection::Sqlite(_) => Ok::<_, DbError>(0),
             })
             .await?;

@@ -2,12 +2,11 @@
 //! that a database janus used is read as it is.
 
 use diesel::QueryableByName;
-use diesel::RunQueryDsl;
 use diesel::sql_types::{BigInt, Bool, Nullable, Text};
 
 use super::{Store, StoreResult};
 use crate::db::sql_types::Uuid;
-use crate::db::{Backend, Bind, DbError, Sql, per_backend};
+use crate::db::{Backend, Bind, DbError, Sql};
 
 /// A new janus message and its targets, as the create route received them.
 #[derive(Clone, Debug)]
@@ -293,7 +292,7 @@ impl Store {
                         .push(" OFFSET ")
                         .bind(Bind::BigInt(page.offset));
                 }
-                Ok(per_backend!(conn, |c| sql.load::<MessageRow>(c))?)
+                Ok(sql.load::<MessageRow>(conn)?)
             })
             .await
     }
@@ -304,7 +303,7 @@ impl Store {
             .run(move |conn| {
                 let mut sql = Sql::new("SELECT COUNT(*) AS count");
                 sql.append(&visible(&filter));
-                let rows = per_backend!(conn, |c| sql.load::<CountRow>(c))?;
+                let rows = sql.load::<CountRow>(conn)?;
                 Ok(rows.first().map_or(0, |r| r.count))
             })
             .await
@@ -327,7 +326,7 @@ impl Store {
                     Backend::Postgres => " ORDER BY ctid",
                     Backend::Sqlite => " ORDER BY rowid",
                 });
-                Ok(per_backend!(conn, |c| sql.load::<ActionRow>(c))?)
+                Ok(sql.load::<ActionRow>(conn)?)
             })
             .await
     }
@@ -353,7 +352,7 @@ impl Store {
                 sql.append(&visible(&filter))
                     .push(" AND m.id = ")
                     .bind(Bind::Uuid(id));
-                let rows = per_backend!(conn, |c| sql.load::<CountRow>(c))?;
+                let rows = sql.load::<CountRow>(conn)?;
                 Ok(rows.first().is_some_and(|r| r.count > 0))
             })
             .await
@@ -384,6 +383,6 @@ impl Store {
 }
 
 fn execute(conn: &mut crate::db::DbConnection, sql: Sql) -> Result<(), DbError> {
-    per_backend!(conn, |c| sql.execute(c))?;
+    sql.execute(conn)?;
     Ok(())
 }

@@ -9,12 +9,12 @@ mod query;
 mod search;
 
 use diesel::connection::SimpleConnection;
-use diesel::{QueryableByName, RunQueryDsl};
+use diesel::QueryableByName;
 
 use super::inbox_count::InboxTotals;
 use super::rows::{BROADCAST_COLUMNS, CountRow, NotificationRow, TopicRow, USER_COLUMNS};
 use super::{Store, StoreResult};
-use crate::db::{DbConnection, Sql, per_backend};
+use crate::db::{DbConnection, Sql};
 use query::{order_clause, page_query, topics_query, visible};
 
 /// The filters shared by list, count and topics (no ordering or paging).
@@ -90,10 +90,6 @@ impl From<&NotificationListOptions> for ListFilters {
     }
 }
 
-fn load_rows(conn: &mut DbConnection, sql: Sql) -> diesel::QueryResult<Vec<NotificationRow>> {
-    per_backend!(conn, |c| sql.load::<NotificationRow>(c))
-}
-
 fn count(conn: &mut DbConnection, user: &str, f: &ListFilters) -> diesel::QueryResult<u64> {
     if f.only_read_state() {
         let totals = InboxTotals::read(conn, user)?;
@@ -108,7 +104,7 @@ fn count(conn: &mut DbConnection, user: &str, f: &ListFilters) -> diesel::QueryR
     let mut sql = Sql::new("SELECT CAST(SUM(v.count) AS BIGINT) AS count FROM ");
     sql.append(&visible("COUNT(*) AS count", "COUNT(*) AS count", user, f))
         .push(" v");
-    let rows = per_backend!(conn, |c| sql.load::<CountRow>(c))?;
+    let rows = sql.load::<CountRow>(conn)?;
     Ok(rows.first().map_or(0, |r| r.count.max(0) as u64))
 }
 
@@ -147,7 +143,7 @@ impl Store {
             if options.limit == Some(0) {
                 return Ok((Vec::new(), total));
             }
-            let rows = load_rows(conn, page_query(&user, &options, filters))?;
+            let rows = page_query(&user, &options, filters).load::<NotificationRow>(conn)?;
             Ok((rows.into_iter().map(Notification::from).collect(), total))
         })
         .await
@@ -214,7 +210,7 @@ impl Store {
         let rows = self
             .read_inbox(filters, move |conn, filters| {
                 let query = topics_query(&user, filters);
-                per_backend!(conn, |c| query.load::<TopicRow>(c))
+                query.load::<TopicRow>(conn)
             })
             .await?;
         // Sorted here rather than by the database's collation, so both databases agree.
@@ -241,13 +237,13 @@ fn explain(conn: &mut DbConnection, query: Sql) -> diesel::QueryResult<Vec<Strin
         line: String,
     }
     match conn {
-        DbConnection::Sqlite(c) => {
+        DbConnection::Sqlite(_) => {
             let mut sql = Sql::new("EXPLAIN QUERY PLAN ");
             sql.append(&query).uncacheable();
             // Indented by depth, as the sqlite3 shell shows it (parents come first).
             let mut depths = std::collections::HashMap::new();
             Ok(sql
-                .load::<SqlitePlanRow>(c)?
+                .load::<SqlitePlanRow>(conn)?
                 .into_iter()
                 .map(|r| {
                     let depth = depths.get(&r.parent).map_or(0, |d| d + 1);
@@ -256,7 +252,7 @@ fn explain(conn: &mut DbConnection, query: Sql) -> diesel::QueryResult<Vec<Strin
                 })
                 .collect())
         }
-        DbConnection::Postgres(c) => {
+        DbConnection::Postgres(_) => {
             // The plan the service runs: a plain EXPLAIN plans for the bound values, while the
             // service's connections reuse one generic plan per statement (`db/connection.rs`),
             // unless the read asked for its own (`store/list/search.rs`). EXPLAIN EXECUTE of a
@@ -269,15 +265,15 @@ fn explain(conn: &mut DbConnection, query: Sql) -> diesel::QueryResult<Vec<Strin
                 "explained_{}",
                 CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
             );
-            c.batch_execute(&format!("PREPARE {name} ({}) AS {text}", types.join(", ")))?;
+            conn.batch_execute(&format!("PREPARE {name} ({}) AS {text}", types.join(", ")))?;
             let mut explain = format!("EXPLAIN EXECUTE {name}");
             if !values.is_empty() {
                 explain.push_str(&format!("({})", values.join(", ")));
             }
             let mut sql = Sql::new(&explain);
             sql.uncacheable();
-            let lines = sql.load::<PostgresPlanRow>(c);
-            c.batch_execute(&format!("DEALLOCATE {name}"))?;
+            let lines = sql.load::<PostgresPlanRow>(conn);
+            conn.batch_execute(&format!("DEALLOCATE {name}"))?;
             Ok(lines?.into_iter().map(|r| r.line).collect())
         }
     }
@@ -299,7 +295,7 @@ pub(super) fn get_many(
     sql.append(&visible(&USER_COLUMNS, &BROADCAST_COLUMNS, user, &filters))
         .push(" v ORDER BY ")
         .push(&order_clause(&[], "v."));
-    Ok(load_rows(conn, sql)?
+    Ok(sql.load::<NotificationRow>(conn)?
         .into_iter()
         .map(Notification::from)
         .collect())

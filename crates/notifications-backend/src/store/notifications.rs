@@ -1,7 +1,6 @@
 //! Writing notifications: create (or update by scope) for many users at once, broadcasts, and
 //! the read/saved marks.
 
-use diesel::RunQueryDsl;
 use notifications_common::{Notification, NotificationSignal};
 use time::OffsetDateTime;
 
@@ -11,7 +10,7 @@ use super::send::{Recipient, SendContext, StoredNotification, write_broadcast, w
 use super::send_batch::{MAX_RECIPIENTS, SendBatcher, Target};
 use super::signal_events::{NewSignal, record_signals};
 use super::{Committed, Store, StoreResult};
-use crate::db::{Bind, DbConnection, DbError, Sql, per_backend};
+use crate::db::{Bind, DbConnection, DbError, Sql};
 
 impl Store {
     /// Stores a send for every user recipient whose Web channel is on, and queues every
@@ -177,7 +176,7 @@ fn set_state(
         .bind(Bind::Text(user.to_owned()))
         .push(" AND id IN ")
         .bind_list(id_list());
-    per_backend!(conn, |c| own.execute(c))?;
+    own.execute(conn)?;
 
     let mut broadcast = Sql::new(&format!(
         "INSERT INTO broadcast_user_status (broadcast_id, user_ref, {column}) SELECT b.id, "
@@ -191,6 +190,6 @@ fn set_state(
         .push(&format!(
             " ON CONFLICT (broadcast_id, user_ref) DO UPDATE SET {column} = excluded.{column}"
         ));
-    per_backend!(conn, |c| broadcast.execute(c))?;
+    broadcast.execute(conn)?;
     Ok(())
 }

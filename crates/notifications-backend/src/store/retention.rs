@@ -1,10 +1,9 @@
 //! Deleting notifications that saw no activity for the retention period.
 
-use diesel::RunQueryDsl;
 use time::OffsetDateTime;
 
 use super::{Store, StoreResult};
-use crate::db::{Bind, DbConnection, DbError, Sql, per_backend};
+use crate::db::{Bind, DbConnection, DbError, Sql};
 
 /// Serialises cleaners of several instances on one PostgreSQL ("notifcln" in ASCII).
 const CLEANER_LOCK_KEY: i64 = 0x6e6f_7469_6663_6c6e;
@@ -65,7 +64,7 @@ fn delete_batch(
     sql.bind(Bind::Timestamp(cutoff))
         .limit(DELETE_BATCH)
         .push(")");
-    Ok(Some(per_backend!(conn, |c| sql.execute(c))? as u64))
+    Ok(Some(sql.execute(conn)? as u64))
 }
 
 fn take_cleaner_lock(conn: &mut DbConnection) -> diesel::QueryResult<bool> {
@@ -75,12 +74,12 @@ fn take_cleaner_lock(conn: &mut DbConnection) -> diesel::QueryResult<bool> {
         locked: bool,
     }
     match conn {
-        DbConnection::Postgres(pg) => {
-            let row: Locked = diesel::sql_query(format!(
+        DbConnection::Postgres(_) => {
+            let rows: Vec<Locked> = Sql::new(&format!(
                 "SELECT pg_try_advisory_xact_lock({CLEANER_LOCK_KEY}) AS locked"
             ))
-            .get_result(pg)?;
-            Ok(row.locked)
+            .load(conn)?;
+            Ok(rows.first().is_some_and(|row| row.locked))
         }
         // SQLite's write transaction is already exclusive.
         DbConnection::Sqlite(_) => Ok(true),

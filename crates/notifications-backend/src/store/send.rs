@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 
-use diesel::RunQueryDsl;
 use notifications_common::{
     Notification, NotificationId, NotificationPayload, NotificationSignal, Timestamp,
 };
@@ -12,7 +11,7 @@ use super::Committed;
 use super::deliveries::queue_deliveries;
 use super::rows::{BROADCAST_RETURNING, NotificationRow, USER_RETURNING};
 use super::signal_events::{NewSignal, record_signals};
-use crate::db::{Bind, DbConnection, DbError, Sql, per_backend};
+use crate::db::{Bind, DbConnection, DbError, Sql};
 
 /// What the recipients of one send share.
 #[derive(Clone, Debug)]
@@ -187,10 +186,6 @@ pub(super) fn insert_rows(table: Table, rows: &[(&SendContext, &Recipient)]) -> 
     sql
 }
 
-fn load_returning(conn: &mut DbConnection, sql: Sql) -> diesel::QueryResult<Vec<NotificationRow>> {
-    per_backend!(conn, |c| sql.load::<NotificationRow>(c))
-}
-
 /// The statements of `Store::create_for_users`, inside its transaction.
 pub(super) fn write_for_users(
     conn: &mut DbConnection,
@@ -239,7 +234,7 @@ pub(super) fn write_broadcast(
     let id = broadcast.id.0;
     let mut sql = insert_rows(Table::Broadcast, &[(send, broadcast)]);
     sql.push(&on_scope_conflict(Table::Broadcast));
-    let row = load_returning(conn, sql)?
+    let row = sql.load::<NotificationRow>(conn)?
         .into_iter()
         .next()
         .ok_or(diesel::result::Error::NotFound)?;
@@ -297,14 +292,14 @@ fn insert_user_chunk(
     let user_of = |r: &Recipient| r.user.clone().unwrap_or_default();
     if recipients.iter().all(|r| r.payload.scope.is_none()) {
         // Nothing can conflict: no need to read the rows back.
-        per_backend!(conn, |c| sql.execute(c))?;
+        sql.execute(conn)?;
         return Ok(recipients
             .iter()
             .map(|r| (user_of(r), fresh_for(r)))
             .collect());
     }
     sql.push(&on_scope_conflict(Table::Notification));
-    let mut rows: HashMap<String, NotificationRow> = load_returning(conn, sql)?
+    let mut rows: HashMap<String, NotificationRow> = sql.load::<NotificationRow>(conn)?
         .into_iter()
         .map(|row| (row.user_ref.clone().unwrap_or_default(), row))
         .collect();
@@ -328,5 +323,5 @@ fn insert_user_chunk(
 fn reset_broadcast_read(conn: &mut DbConnection, id: uuid::Uuid) -> diesel::QueryResult<usize> {
     let mut sql = Sql::new("UPDATE broadcast_user_status SET read = NULL WHERE broadcast_id = ");
     sql.bind(Bind::Uuid(id));
-    per_backend!(conn, |c| sql.execute(c))
+    sql.execute(conn)
 }

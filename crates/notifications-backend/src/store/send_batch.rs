@@ -17,7 +17,6 @@ use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex, mpsc};
 
-use diesel::RunQueryDsl;
 use diesel::result::Error as DieselError;
 
 use super::deliveries::queue_deliveries;
@@ -27,7 +26,7 @@ use super::send::{
 };
 use super::signal_events::record_signals;
 use super::{Committed, StoreResult};
-use crate::db::{Db, DbConnection, DbError, per_backend, write_transaction};
+use crate::db::{Db, DbConnection, DbError, write_transaction};
 use crate::published_signal::PublishedSignal;
 
 /// Sends per batch at most: a batch's statements stay well within PostgreSQL's limits and its
@@ -221,7 +220,7 @@ fn write_together(
     ] {
         for chunk in rows.chunks(INSERT_CHUNK) {
             let sql = insert_rows(table, chunk);
-            per_backend!(conn, |c| sql.execute(c))?;
+            sql.execute(conn)?;
         }
     }
     queue_deliveries(

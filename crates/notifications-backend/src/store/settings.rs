@@ -2,31 +2,49 @@
 
 use std::collections::HashMap;
 
-use diesel::prelude::*;
+use diesel::QueryableByName;
+use diesel::sql_types::{Bool, Nullable, Text};
 
 use super::{Store, StoreResult};
-use crate::db::schema::{notification, user_settings};
-use crate::db::{DbError, per_backend};
+use crate::db::{Bind, DbError, Sql};
 
 /// One stored switch. `topic: None` is the origin-level switch.
-#[derive(Clone, Debug, PartialEq, Eq, Queryable, Selectable)]
-#[diesel(table_name = user_settings)]
+#[derive(Clone, Debug, PartialEq, Eq, QueryableByName)]
 pub struct SettingRow {
+    #[diesel(sql_type = Text)]
     pub channel: String,
+    #[diesel(sql_type = Text)]
     pub origin: String,
+    #[diesel(sql_type = Nullable<Text>)]
     pub topic: Option<String>,
+    #[diesel(sql_type = Bool)]
     pub enabled: bool,
 }
 
-#[derive(Insertable)]
-#[diesel(table_name = user_settings)]
-struct NewSettingRow<'a> {
-    user_ref: &'a str,
-    channel: &'a str,
-    origin: &'a str,
-    topic: Option<&'a str>,
-    enabled: bool,
+/// A switch with the user it belongs to, as a read of many users gives it.
+#[derive(QueryableByName)]
+struct UserSettingRow {
+    #[diesel(sql_type = Text)]
+    user_ref: String,
+    #[diesel(embed)]
+    row: SettingRow,
 }
+
+#[derive(QueryableByName)]
+struct OriginRow {
+    #[diesel(sql_type = Text)]
+    origin: String,
+}
+
+#[derive(QueryableByName)]
+struct TopicRow {
+    #[diesel(sql_type = Text)]
+    origin: String,
+    #[diesel(sql_type = Text)]
+    topic: String,
+}
+
+const COLUMNS: &str = "channel, origin, topic, enabled";
 
 /// Users per `IN (...)` list when reading many users' settings at once: a 10,000-member group
 /// is one query, within both databases' bind limits (SQLite 32,766; PostgreSQL 65,535).
@@ -37,16 +55,10 @@ const ROWS_PER_INSERT: usize = 1_000;
 impl Store {
     /// All of the user's stored switches, every channel.
     pub async fn settings_of(&self, user: &str) -> StoreResult<Vec<SettingRow>> {
-        let user = user.to_owned();
+        let mut sql = Sql::new(&format!("SELECT {COLUMNS} FROM user_settings WHERE user_ref = "));
+        sql.bind(Bind::Text(user.to_owned())).push(" ORDER BY id");
         self.db
-            .run(move |conn| {
-                user_settings::table
-                    .filter(user_settings::user_ref.eq(&user))
-                    .order(user_settings::id)
-                    .select(SettingRow::as_select())
-                    .load(conn)
-                    .map_err(DbError::from)
-            })
+            .run(move |conn| sql.load(conn).map_err(DbError::from))
             .await
     }
 
@@ -55,25 +67,31 @@ impl Store {
         let user = user.to_owned();
         self.db
             .write(move |conn| {
-                diesel::delete(user_settings::table.filter(user_settings::user_ref.eq(&user)))
-                    .execute(conn)?;
-                let new: Vec<NewSettingRow<'_>> = rows
-                    .iter()
-                    .map(|r| NewSettingRow {
-                        user_ref: &user,
-                        channel: &r.channel,
-                        origin: &r.origin,
-                        topic: r.topic.as_deref(),
-                        enabled: r.enabled,
-                    })
-                    .collect();
-                for chunk in new.chunks(ROWS_PER_INSERT) {
-                    // diesel's multi-row INSERT is per database, not on the shared backend.
-                    per_backend!(conn, |c| {
-                        diesel::insert_into(user_settings::table)
-                            .values(chunk)
-                            .execute(c)
-                    })?;
+                let mut delete = Sql::new("DELETE FROM user_settings WHERE user_ref = ");
+                delete.bind(Bind::Text(user.clone()));
+                delete.execute(conn)?;
+                for chunk in rows.chunks(ROWS_PER_INSERT) {
+                    let mut insert = Sql::new(&format!(
+                        "INSERT INTO user_settings (user_ref, {COLUMNS}) VALUES "
+                    ));
+                    for (i, r) in chunk.iter().enumerate() {
+                        if i > 0 {
+                            insert.push(", ");
+                        }
+                        insert
+                            .push("(")
+                            .bind(Bind::Text(user.clone()))
+                            .push(", ")
+                            .bind(Bind::Text(r.channel.clone()))
+                            .push(", ")
+                            .bind(Bind::Text(r.origin.clone()))
+                            .push(", ")
+                            .bind(Bind::OptText(r.topic.clone()))
+                            .push(", ")
+                            .bind(Bind::Bool(r.enabled))
+                            .push(")");
+                    }
+                    insert.execute(conn)?;
                 }
                 Ok::<_, DbError>(())
             })
@@ -90,13 +108,13 @@ impl Store {
             .run(move |conn| {
                 let mut out: HashMap<String, Vec<SettingRow>> = HashMap::new();
                 for chunk in users.chunks(USERS_PER_QUERY) {
-                    let rows: Vec<(String, SettingRow)> = user_settings::table
-                        .filter(user_settings::user_ref.eq_any(chunk))
-                        .order(user_settings::id)
-                        .select((user_settings::user_ref, SettingRow::as_select()))
-                        .load(conn)?;
-                    for (user, row) in rows {
-                        out.entry(user).or_default().push(row);
+                    let mut sql = Sql::new(&format!(
+                        "SELECT user_ref, {COLUMNS} FROM user_settings WHERE user_ref IN "
+                    ));
+                    sql.bind_list(chunk.iter().cloned().map(Bind::Text))
+                        .push(" ORDER BY id");
+                    for r in sql.load::<UserSettingRow>(conn)? {
+                        out.entry(r.user_ref).or_default().push(r.row);
                     }
                 }
                 Ok::<_, DbError>(out)
@@ -110,23 +128,23 @@ impl Store {
         &self,
         user: &str,
     ) -> StoreResult<(Vec<String>, Vec<(String, String)>)> {
-        let user = user.to_owned();
+        let mut origins = Sql::new("SELECT DISTINCT origin FROM notification WHERE user_ref = ");
+        origins
+            .bind(Bind::Text(user.to_owned()))
+            .push(" ORDER BY origin");
+        let mut topics =
+            Sql::new("SELECT DISTINCT origin, topic FROM notification WHERE user_ref = ");
+        topics
+            .bind(Bind::Text(user.to_owned()))
+            .push(" AND topic IS NOT NULL ORDER BY origin, topic");
         self.db
             .run(move |conn| {
-                let origins = notification::table
-                    .filter(notification::user_ref.eq(&user))
-                    .select(notification::origin)
-                    .distinct()
-                    .order(notification::origin)
-                    .load::<String>(conn)?;
-                let topics = notification::table
-                    .filter(notification::user_ref.eq(&user))
-                    .filter(notification::topic.is_not_null())
-                    .select((notification::origin, notification::topic.assume_not_null()))
-                    .distinct()
-                    .order((notification::origin, notification::topic))
-                    .load::<(String, String)>(conn)?;
-                Ok::<_, DbError>((origins, topics))
+                let origins = origins.load::<OriginRow>(conn)?;
+                let topics = topics.load::<TopicRow>(conn)?;
+                Ok::<_, DbError>((
+                    origins.into_iter().map(|r| r.origin).collect(),
+                    topics.into_iter().map(|r| (r.origin, r.topic)).collect(),
+                ))
             })
             .await
     }

@@ -3,12 +3,12 @@
 //! once older than the replay window.
 
 use diesel::sql_types::{BigInt, Nullable, Text};
-use diesel::{QueryableByName, RunQueryDsl};
+use diesel::QueryableByName;
 use notifications_common::{NOTIFICATIONS_CHANNEL, NotificationSignal};
 use time::OffsetDateTime;
 
 use super::{Store, StoreResult};
-use crate::db::{Bind, DbConnection, Sql, per_backend};
+use crate::db::{Bind, DbConnection, Sql};
 use crate::published_signal::PublishedSignal;
 
 /// Rows per multi-row INSERT (four binds each).
@@ -69,7 +69,7 @@ pub(super) fn record_signals(
                 .push(")");
         }
         sql.push(" RETURNING ").push(COLUMNS);
-        let rows = per_backend!(conn, |c| sql.load::<EventRow>(c))?;
+        let rows = sql.load::<EventRow>(conn)?;
         events.extend(rows.into_iter().map(PublishedSignal::from));
     }
     events.sort_unstable_by_key(|e| e.id);
@@ -99,7 +99,7 @@ impl Store {
                         .bind(Bind::BigInt(*last));
                 }
                 sql.push(" ORDER BY id");
-                let rows = per_backend!(conn, |c| sql.load::<EventRow>(c))?;
+                let rows = sql.load::<EventRow>(conn)?;
                 Ok(rows.into_iter().map(PublishedSignal::from).collect())
             })
             .await
@@ -128,7 +128,7 @@ impl Store {
                         .push(")");
                 }
                 sql.push(" ORDER BY id").limit(limit);
-                let rows = per_backend!(conn, |c| sql.load::<EventRow>(c))?;
+                let rows = sql.load::<EventRow>(conn)?;
                 Ok(rows.into_iter().map(PublishedSignal::from).collect())
             })
             .await
@@ -147,7 +147,7 @@ impl Store {
                     newest: Option<i64>,
                 }
                 let sql = Sql::new("SELECT MIN(id) AS oldest, MAX(id) AS newest FROM signal_event");
-                let rows = per_backend!(conn, |c| sql.load::<Bounds>(c))?;
+                let rows = sql.load::<Bounds>(conn)?;
                 Ok(rows
                     .into_iter()
                     .next()
@@ -160,13 +160,13 @@ impl Store {
     pub async fn notify(&self, channel: &'static str, payload: String) -> StoreResult<()> {
         self.db
             .run(move |conn| {
-                if let DbConnection::Postgres(c) = conn {
+                if let DbConnection::Postgres(_) = conn {
                     let mut sql = Sql::new("SELECT pg_notify(");
                     sql.bind(Bind::Text(channel.to_owned()))
                         .push(", ")
                         .bind(Bind::Text(payload))
                         .push(")");
-                    sql.execute(c)?;
+                    sql.execute(conn)?;
                 }
                 Ok(())
             })
@@ -184,7 +184,7 @@ impl Store {
                 }
                 let mut sql = Sql::new("SELECT created FROM signal_event WHERE id = ");
                 sql.bind(Bind::BigInt(id));
-                let rows = per_backend!(conn, |c| sql.load::<Created>(c))?;
+                let rows = sql.load::<Created>(conn)?;
                 Ok(rows.into_iter().next().map(|r| r.created))
             })
             .await
@@ -200,7 +200,7 @@ impl Store {
                      AND created < ",
                 );
                 sql.bind(Bind::Timestamp(cutoff));
-                Ok(per_backend!(conn, |c| sql.execute(c))?)
+                Ok(sql.execute(conn)?)
             })
             .await
     }

@@ -3,11 +3,11 @@
 //! `process_options`).
 
 use diesel::sql_types::Text;
-use diesel::{QueryableByName, RunQueryDsl};
+use diesel::QueryableByName;
 use time::OffsetDateTime;
 
 use super::{Store, StoreResult};
-use crate::db::{Bind, DbError, Sql, per_backend};
+use crate::db::{Bind, DbError, Sql};
 
 /// Messages older than this are neither edited nor kept (upstream purges them daily).
 pub const SLACK_TS_LIFETIME: time::Duration = time::Duration::hours(24);
@@ -43,7 +43,7 @@ impl Store {
         self.db
             .run(move |conn| {
                 let mut rows: Vec<SlackMessage> =
-                    per_backend!(conn, |c| sql.load::<SlackMessage>(c))?;
+                    sql.load::<SlackMessage>(conn)?;
                 Ok::<_, DbError>(rows.pop())
             })
             .await
@@ -84,8 +84,8 @@ impl Store {
         purge.bind(Bind::Timestamp(now - SLACK_TS_LIFETIME));
         self.db
             .write(move |conn| {
-                per_backend!(conn, |c| upsert.execute(c))?;
-                per_backend!(conn, |c| purge.execute(c))?;
+                upsert.execute(conn)?;
+                purge.execute(conn)?;
                 Ok::<_, DbError>(())
             })
             .await

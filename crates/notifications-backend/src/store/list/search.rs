@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use diesel::connection::SimpleConnection;
-use diesel::{Connection, QueryableByName, RunQueryDsl};
+use diesel::{Connection, QueryableByName};
 
 use crate::db::{Bind, DbConnection, Sql};
 
@@ -27,7 +27,7 @@ pub(super) fn candidates(
         #[diesel(sql_type = diesel::sql_types::BigInt)]
         rowid: i64,
     }
-    let DbConnection::Sqlite(c) = conn else {
+    let DbConnection::Sqlite(_) = conn else {
         return Ok(None);
     };
     if search.chars().count() < 3 {
@@ -38,7 +38,7 @@ pub(super) fn candidates(
     sql.bind(Bind::Text(phrase(search)))
         .push(&format!(" LIMIT {COMMON}"))
         .uncacheable();
-    let rows = sql.load::<Candidate>(c)?;
+    let rows = sql.load::<Candidate>(conn)?;
     Ok((rows.len() < COMMON as usize).then(|| rows.into_iter().map(|r| r.rowid).collect()))
 }
 
