@@ -3,10 +3,10 @@
 //! database through [`Sql::execute`] and [`Sql::load`].
 
 use diesel::backend::Backend;
+use diesel::pg::Pg;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::serialize::ToSql;
 use diesel::sql_types::{BigInt, Bool, HasSqlType, Nullable, Text, Untyped};
-use diesel::pg::Pg;
 use diesel::sqlite::Sqlite;
 use diesel::{QueryResult, QueryableByName, RunQueryDsl};
 use time::OffsetDateTime;

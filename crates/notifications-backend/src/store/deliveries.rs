@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
+use diesel::QueryableByName;
 use diesel::backend::Backend;
 use diesel::deserialize::{self, FromSql};
 use diesel::sql_types::{Integer, Nullable, Text};
-use diesel::QueryableByName;
 use notifications_common::Notification;
 use time::OffsetDateTime;
 
@@ -220,8 +220,7 @@ impl Store {
                 }
                 sql.push(") RETURNING ").push(COLUMNS);
                 // On SQLite the write transaction is the lock: one writer at a time.
-                let mut rows: Vec<DeliveryRow> =
-                    sql.load::<DeliveryRow>(conn)?;
+                let mut rows: Vec<DeliveryRow> = sql.load::<DeliveryRow>(conn)?;
                 rows.sort_by_key(|r| r.created);
                 Ok::<_, DbError>(rows)
             })

@@ -4,8 +4,8 @@
 //! key (origin, key) lets one transaction through, and a concurrent one with the same key waits
 //! on it (PostgreSQL: the unique index; SQLite: the write lock) and then finds the answer.
 
-use diesel::sql_types::{Integer, Text};
 use diesel::QueryableByName;
+use diesel::sql_types::{Integer, Text};
 use time::OffsetDateTime;
 
 use super::{Store, StoreResult};

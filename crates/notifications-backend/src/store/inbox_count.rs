@@ -2,7 +2,6 @@
 //! (see the migration `count_inbox_rows`). On PostgreSQL the triggers append to
 //! `inbox_count_change`, folded into `inbox_count` by [`Store::fold_inbox_counts`].
 
-
 use super::{Store, StoreResult};
 use crate::db::{Bind, DbConnection, DbError, Sql};
 

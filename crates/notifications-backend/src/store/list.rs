@@ -8,8 +8,8 @@ use notifications_common::{
 mod query;
 mod search;
 
-use diesel::connection::SimpleConnection;
 use diesel::QueryableByName;
+use diesel::connection::SimpleConnection;
 
 use super::inbox_count::InboxTotals;
 use super::rows::{BROADCAST_COLUMNS, CountRow, NotificationRow, TopicRow, USER_COLUMNS};
@@ -295,7 +295,8 @@ pub(super) fn get_many(
     sql.append(&visible(&USER_COLUMNS, &BROADCAST_COLUMNS, user, &filters))
         .push(" v ORDER BY ")
         .push(&order_clause(&[], "v."));
-    Ok(sql.load::<NotificationRow>(conn)?
+    Ok(sql
+        .load::<NotificationRow>(conn)?
         .into_iter()
         .map(Notification::from)
         .collect())

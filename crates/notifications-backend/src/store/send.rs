@@ -234,7 +234,8 @@ pub(super) fn write_broadcast(
     let id = broadcast.id.0;
     let mut sql = insert_rows(Table::Broadcast, &[(send, broadcast)]);
     sql.push(&on_scope_conflict(Table::Broadcast));
-    let row = sql.load::<NotificationRow>(conn)?
+    let row = sql
+        .load::<NotificationRow>(conn)?
         .into_iter()
         .next()
         .ok_or(diesel::result::Error::NotFound)?;
@@ -299,7 +300,8 @@ fn insert_user_chunk(
             .collect());
     }
     sql.push(&on_scope_conflict(Table::Notification));
-    let mut rows: HashMap<String, NotificationRow> = sql.load::<NotificationRow>(conn)?
+    let mut rows: HashMap<String, NotificationRow> = sql
+        .load::<NotificationRow>(conn)?
         .into_iter()
         .map(|row| (row.user_ref.clone().unwrap_or_default(), row))
         .collect();

@@ -55,7 +55,9 @@ const ROWS_PER_INSERT: usize = 1_000;
 impl Store {
     /// All of the user's stored switches, every channel.
     pub async fn settings_of(&self, user: &str) -> StoreResult<Vec<SettingRow>> {
-        let mut sql = Sql::new(&format!("SELECT {COLUMNS} FROM user_settings WHERE user_ref = "));
+        let mut sql = Sql::new(&format!(
+            "SELECT {COLUMNS} FROM user_settings WHERE user_ref = "
+        ));
         sql.bind(Bind::Text(user.to_owned())).push(" ORDER BY id");
         self.db
             .run(move |conn| sql.load(conn).map_err(DbError::from))

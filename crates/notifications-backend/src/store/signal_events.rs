@@ -2,8 +2,8 @@
 //! instances, told over NOTIFY) and after an id (by resuming event-stream clients), and pruned
 //! once older than the replay window.
 
-use diesel::sql_types::{BigInt, Nullable, Text};
 use diesel::QueryableByName;
+use diesel::sql_types::{BigInt, Nullable, Text};
 use notifications_common::{NOTIFICATIONS_CHANNEL, NotificationSignal};
 use time::OffsetDateTime;
 

@@ -2,8 +2,8 @@
 //! a scope re-send edits the message, and deliveries it queues itself (channel messages of
 //! `process_options`).
 
-use diesel::sql_types::Text;
 use diesel::QueryableByName;
+use diesel::sql_types::Text;
 use time::OffsetDateTime;
 
 use super::{Store, StoreResult};
@@ -42,8 +42,7 @@ impl Store {
             ));
         self.db
             .run(move |conn| {
-                let mut rows: Vec<SlackMessage> =
-                    sql.load::<SlackMessage>(conn)?;
+                let mut rows: Vec<SlackMessage> = sql.load::<SlackMessage>(conn)?;
                 Ok::<_, DbError>(rows.pop())
             })
             .await

@@ -1,17 +1,13 @@
 //! The `notifications-backend` binary, run as an operator would.
 
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::json;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 use crate::db_test;
-use crate::support::Api;
-
-const BIN: &str = env!("CARGO_BIN_EXE_notifications-backend");
+use crate::support::{Api, BIN, spawn_serving};
 
 /// The binary in `dir`, under the usual umask (022) whatever the test runner's, as an operator
 /// would start it.
@@ -29,38 +25,16 @@ async fn output(dir: &Path, args: &[&str]) -> std::process::Output {
     command(dir).args(args).output().await.expect("binary runs")
 }
 
-/// Starts `serve` and waits for the line saying where it listens.
+/// Starts `serve` and waits for the line saying where it listens and the hint on minting
+/// tokens (their order may vary).
 async fn serve(dir: &Path, args: &[&str]) -> (Child, String, Vec<String>) {
-    let mut child = command(dir)
+    let mut command = command(dir);
+    command
         .args(args)
         .arg("serve")
         // No configuration file at all; only an ephemeral port so tests can run side by side.
-        .env("APP_CONFIG_backend_listen_port", "0")
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("serve starts");
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut seen = Vec::new();
-    // Wait for both the address and the hint on minting tokens (their order may vary).
-    let address = tokio::time::timeout(Duration::from_secs(30), async {
-        let mut address = None;
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if let Some(rest) = line.split("address=").nth(1) {
-                address = Some(rest.split_whitespace().next().unwrap().to_owned());
-            }
-            seen.push(line);
-            if let Some(address) = address
-                .as_ref()
-                .filter(|_| seen.iter().any(|l| l.contains("ready:")))
-            {
-                return address.clone();
-            }
-        }
-        panic!("serve exited early: {seen:#?}")
-    })
-    .await
-    .expect("serve announces its address");
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        .env("APP_CONFIG_backend_listen_port", "0");
+    let (child, address, seen, _) = spawn_serving(command, &["ready:"]).await;
     (child, address, seen)
 }
 

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use notifications_backend::auth::{Authenticator, Principal, SigningKeys};
@@ -13,6 +13,7 @@ use notifications_backend::config::Config;
 use p256::pkcs8::EncodePrivateKey;
 use serde_json::{Value, json};
 
+use crate::support::fake_http::FakeHttp;
 use crate::support::{DbKind, SERVICE_TOKEN, TestApp};
 
 const USER_KEYS: &str = "/api/auth/.well-known/jwks.json";
@@ -74,7 +75,7 @@ struct KeyServer {
     root: String,
     keys: Arc<Mutex<Value>>,
     fetches: Arc<Mutex<HashMap<String, usize>>>,
-    handle: actix_web::dev::ServerHandle,
+    _server: FakeHttp,
 }
 
 impl KeyServer {
@@ -82,11 +83,9 @@ impl KeyServer {
         let state = Arc::new(Mutex::new(Value::Null));
         let fetches = Arc::new(Mutex::new(HashMap::new()));
         let (s, f) = (state.clone(), fetches.clone());
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let root = format!("http://{}", listener.local_addr().unwrap());
-        let server = HttpServer::new(move || {
+        let server = FakeHttp::start(move |cfg| {
             let (s, f) = (s.clone(), f.clone());
-            App::new().default_service(web::to(move |req: HttpRequest| {
+            cfg.default_service(web::to(move |req: HttpRequest| {
                 let (s, f) = (s.clone(), f.clone());
                 async move {
                     *f.lock().unwrap().entry(req.path().to_owned()).or_default() += 1;
@@ -96,19 +95,13 @@ impl KeyServer {
                         HttpResponse::Ok().json(&*s.lock().unwrap())
                     }
                 }
-            }))
-        })
-        .workers(1)
-        .listen(listener)
-        .unwrap()
-        .run();
-        let handle = server.handle();
-        tokio::spawn(server);
+            }));
+        });
         let server = Self {
-            root,
+            root: server.url.clone(),
             keys: state,
             fetches,
-            handle,
+            _server: server,
         };
         server.publish(keys);
         server
@@ -149,12 +142,6 @@ impl KeyServer {
         TestApp::start(DbKind::Sqlite, &self.config(external_access))
             .await
             .expect("SQLite is always available")
-    }
-}
-
-impl Drop for KeyServer {
-    fn drop(&mut self) {
-        drop(self.handle.stop(false));
     }
 }
 

@@ -7,9 +7,10 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 
+use crate::support::fake_http::FakeHttp;
 use crate::support::{DbKind, TestApp};
 
 const TOKEN: &str = "catalog-token";
@@ -33,6 +34,7 @@ struct FakeCatalog {
     root: String,
     mode: Arc<Mutex<Mode>>,
     seen: Arc<Mutex<Seen>>,
+    _server: FakeHttp,
 }
 
 fn entity(kind: &str, name: &str, relations: &[(&str, &str)]) -> (String, Value) {
@@ -73,11 +75,9 @@ impl FakeCatalog {
         let mode = Arc::new(Mutex::new(Mode::Answer));
         let seen = Arc::new(Mutex::new(Seen::default()));
         let (m, s) = (mode.clone(), seen.clone());
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let root = format!("http://{}", listener.local_addr().unwrap());
-        let server = HttpServer::new(move || {
+        let server = FakeHttp::start(move |cfg| {
             let (m, s, e) = (m.clone(), s.clone(), entities.clone());
-            App::new().route(
+            cfg.route(
                 "/api/catalog/entities/by-refs",
                 web::post().to(move |req: HttpRequest, body: web::Json<Value>| {
                     let (m, s, e) = (m.clone(), s.clone(), e.clone());
@@ -113,14 +113,14 @@ impl FakeCatalog {
                         HttpResponse::Ok().json(json!({"items": items}))
                     }
                 }),
-            )
-        })
-        .workers(2)
-        .listen(listener)
-        .unwrap()
-        .run();
-        tokio::spawn(server);
-        Self { root, mode, seen }
+            );
+        });
+        Self {
+            root: server.url.clone(),
+            mode,
+            seen,
+            _server: server,
+        }
     }
 
     fn set_mode(&self, mode: Mode) {
@@ -338,11 +338,9 @@ async fn users_are_listed_page_by_page() {
 
     let queries: Arc<Mutex<Vec<String>>> = Arc::default();
     let q = queries.clone();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let root = format!("http://{}", listener.local_addr().unwrap());
-    let server = HttpServer::new(move || {
+    let server = FakeHttp::start(move |cfg| {
         let q = q.clone();
-        App::new().route(
+        cfg.route(
             "/api/catalog/entities/by-query",
             web::get().to(move |req: HttpRequest| {
                 let q = q.clone();
@@ -368,13 +366,9 @@ async fn users_are_listed_page_by_page() {
                     }
                 }
             }),
-        )
-    })
-    .workers(1)
-    .listen(listener)
-    .unwrap()
-    .run();
-    tokio::spawn(server);
+        );
+    });
+    let root = server.url.clone();
 
     let config = RemoteCatalogConfig {
         token: Some(TOKEN.into()),

@@ -6,10 +6,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 
 use crate::on_both_databases;
+use crate::support::fake_http::FakeHttp;
 use crate::support::outcome;
 use crate::support::{DbKind, SERVICE, TestApp};
 
@@ -36,30 +37,21 @@ struct SlackState {
 pub(crate) struct FakeSlack {
     state: Arc<SlackState>,
     pub(crate) url: String,
-    _server: actix_web::dev::ServerHandle,
+    _server: FakeHttp,
 }
 
 impl FakeSlack {
     pub(crate) async fn start() -> Self {
         let state = Arc::new(SlackState::default());
         let data = web::Data::from(state.clone());
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(data.clone())
-                .route("/api/{method}", web::to(answer))
-        })
-        .workers(1)
-        .disable_signals()
-        .bind("127.0.0.1:0")
-        .unwrap();
-        let url = format!("http://{}/api", server.addrs()[0]);
-        let server = server.run();
-        let handle = server.handle();
-        tokio::spawn(server);
+        let server = FakeHttp::start(move |cfg| {
+            cfg.app_data(data.clone())
+                .route("/api/{method}", web::to(answer));
+        });
         Self {
             state,
-            url,
-            _server: handle,
+            url: format!("{}/api", server.url),
+            _server: server,
         }
     }
 

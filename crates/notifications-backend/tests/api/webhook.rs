@@ -8,13 +8,14 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
 use tokio::process::Child;
 
 use crate::on_both_databases;
+use crate::support::fake_http::FakeHttp;
 use crate::support::outcome;
 use crate::support::{Api, DbKind, SERVICE, TestApp, TestDb, USER};
 
@@ -70,13 +71,7 @@ struct HookState {
 pub(crate) struct Hook {
     state: Arc<Mutex<HookState>>,
     url: String,
-    handle: actix_web::dev::ServerHandle,
-}
-
-impl Drop for Hook {
-    fn drop(&mut self) {
-        drop(self.handle.stop(false));
-    }
+    _server: FakeHttp,
 }
 
 async fn receive(
@@ -128,24 +123,13 @@ impl Hook {
     pub(crate) async fn start() -> Self {
         let state = Arc::new(Mutex::new(HookState::default()));
         let data = web::Data::new(state.clone());
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(data.clone())
-                .default_service(web::to(receive))
-        })
-        .workers(1)
-        .disable_signals()
-        .shutdown_timeout(0)
-        .bind("127.0.0.1:0")
-        .unwrap();
-        let addr = server.addrs()[0];
-        let server = server.run();
-        let handle = server.handle();
-        tokio::spawn(server);
+        let server = FakeHttp::start(move |cfg| {
+            cfg.app_data(data.clone()).default_service(web::to(receive));
+        });
         Self {
             state,
-            url: format!("http://{addr}"),
-            handle,
+            url: server.url.clone(),
+            _server: server,
         }
     }
 

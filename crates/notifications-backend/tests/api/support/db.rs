@@ -74,7 +74,9 @@ fn template(admin_url: &str) -> &'static str {
                 format!("DROP DATABASE IF EXISTS {building} WITH (FORCE)"),
                 format!("CREATE DATABASE {building}"),
             ] {
-                admin.batch_execute(&statement).expect("create the template");
+                admin
+                    .batch_execute(&statement)
+                    .expect("create the template");
             }
             let mut url = url::Url::parse(admin_url).expect("admin URL");
             url.set_path(&format!("/{building}"));

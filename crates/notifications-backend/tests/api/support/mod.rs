@@ -4,6 +4,7 @@
 //! `CI=true`, where they fail.
 
 mod db;
+pub mod fake_http;
 pub mod flaky;
 pub mod python;
 
@@ -441,10 +442,19 @@ pub async fn serve_binary_logged(
     for config in configs {
         command.arg("--config").arg(config);
     }
+    command.arg("--data-dir").arg(dir.join("data")).arg("serve");
+    let (child, address, _, log) = spawn_serving(command, &[]).await;
+    (child, Api::new(&format!("http://{address}")), log)
+}
+
+/// Spawns `command` (a `serve`) and waits until it has said where it listens and logged a line
+/// containing each of `also`. Returns the child (killed when dropped), the address, the lines
+/// logged until then, and the lines it logs afterwards.
+pub async fn spawn_serving(
+    mut command: Command,
+    also: &[&str],
+) -> (Child, String, Vec<String>, Log) {
     let mut child = command
-        .arg("--data-dir")
-        .arg(dir.join("data"))
-        .arg("serve")
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
@@ -452,11 +462,16 @@ pub async fn serve_binary_logged(
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let mut seen = Vec::new();
     let address = tokio::time::timeout(Duration::from_secs(30), async {
+        let mut address = None;
         while let Some(line) = lines.next_line().await.unwrap() {
             if let Some(rest) = line.split("address=").nth(1) {
-                return rest.split_whitespace().next().unwrap().to_owned();
+                address = Some(rest.split_whitespace().next().unwrap().to_owned());
             }
             seen.push(line);
+            let all_seen = also.iter().all(|a| seen.iter().any(|l| l.contains(a)));
+            if let Some(address) = address.as_ref().filter(|_| all_seen) {
+                return address.clone();
+            }
         }
         panic!("serve exited early: {seen:#?}")
     })
@@ -470,7 +485,7 @@ pub async fn serve_binary_logged(
             kept.lock().unwrap().push(l);
         }
     });
-    (child, Api::new(&format!("http://{address}")), log)
+    (child, address, seen, log)
 }
 
 /// The fixture configuration plus the database's and `extra_yaml`, for a backend in `data_dir`.
