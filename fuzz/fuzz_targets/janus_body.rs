@@ -8,7 +8,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use notifications_backend::fuzzing::{janus_body, janus_create_body};
-use notifications_backend::service::link::{resolve_link, validate_link};
+use notifications_backend::testing::service::link::{resolve_link, validate_link};
 use notifications_common::JanusCreateRequest;
 use url::Url;
 

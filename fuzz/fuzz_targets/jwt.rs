@@ -16,8 +16,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
 use jsonwebtoken::Algorithm;
 use libfuzzer_sys::fuzz_target;
-use notifications_backend::auth::{Authenticator, Principal, SigningKeys};
 use notifications_backend::config::{AuthConfig, Config};
+use notifications_backend::testing::auth::{Authenticator, Principal, SigningKeys};
 use notifications_common::EntityRef;
 use sha2::Sha256;
 

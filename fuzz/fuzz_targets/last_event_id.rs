@@ -26,7 +26,10 @@ fuzz_target!(|data: &[u8]| {
     let result = last_event_id(header.as_ref(), query);
     let query_alone = last_event_id(None, query);
     if query_alone.is_err() {
-        assert!(result.is_err(), "a wrong query is refused, whatever the header");
+        assert!(
+            result.is_err(),
+            "a wrong query is refused, whatever the header"
+        );
     } else if header.is_some() {
         assert_eq!(
             format!("{result:?}"),

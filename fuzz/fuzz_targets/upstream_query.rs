@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use notifications_backend::http::{list_options, topics_options};
+use notifications_backend::testing::http::{list_options, topics_options};
 use notifications_common::NotificationListOptions;
 use notifications_node::fuzzing::{filter_query, list_query};
 use url::Url;
@@ -12,7 +12,7 @@ use url::Url;
 fn round_trip(
     options: &NotificationListOptions,
     write: fn(&mut Url, &NotificationListOptions),
-    read: fn(&str) -> Result<NotificationListOptions, notifications_backend::error::Error>,
+    read: fn(&str) -> Result<NotificationListOptions, notifications_backend::testing::error::Error>,
 ) {
     let mut url = Url::parse("http://localhost/api/notifications/notifications").unwrap();
     write(&mut url, options);

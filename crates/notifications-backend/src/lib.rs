@@ -1,23 +1,28 @@
 //! The notifications backend: configuration, authentication, HTTP API, services and storage.
 
-pub mod auth;
-pub mod catalog;
-pub mod cleaner;
+mod auth;
+mod catalog;
+mod cleaner;
 pub mod cli;
 pub mod config;
-pub mod db;
-pub mod delivery;
-pub mod error;
+mod db;
+mod delivery;
+mod error;
+#[cfg(feature = "testing")]
 #[doc(hidden)]
 pub mod fuzzing;
-pub mod http;
-pub mod metrics;
+mod http;
+mod metrics;
 mod private_files;
-pub mod processors;
-pub mod published_signal;
-pub mod server;
-pub mod service;
-pub mod signals;
-pub mod store;
+mod processors;
+mod published_signal;
+mod server;
+mod service;
+mod signals;
+mod store;
+
+#[cfg(feature = "testing")]
+#[doc(hidden)]
+pub mod testing;
 
 pub use server::{BackendBuilder, RunningBackend, StartError};

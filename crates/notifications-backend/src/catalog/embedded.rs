@@ -43,10 +43,6 @@ impl EmbeddedCatalog {
         self.snapshot().len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     fn snapshot(&self) -> Arc<Entities> {
         self.entities
             .read()

@@ -10,7 +10,6 @@ mod load;
 mod remote;
 
 pub use embedded::EmbeddedCatalog;
-pub use load::LoadError;
 pub use remote::RemoteCatalog;
 
 use std::sync::Arc;

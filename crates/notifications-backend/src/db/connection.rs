@@ -20,15 +20,6 @@ pub enum Backend {
     Sqlite,
 }
 
-impl Backend {
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Postgres => "postgres",
-            Self::Sqlite => "sqlite",
-        }
-    }
-}
-
 /// Runs `$body` with `$conn` bound to the concrete connection, once per database: for the few
 /// statements whose SQL or diesel support differs (upserts, dynamic queries).
 macro_rules! per_backend {

@@ -12,7 +12,7 @@ mod writer;
 use std::time::Duration;
 
 pub(crate) use connection::per_backend;
-pub use connection::{Backend, ConnectionManager, DbConnection, MultiBackend, Target};
+pub use connection::{Backend, ConnectionManager, DbConnection, Target};
 pub use sql::{Bind, Sql};
 pub use transaction::write_transaction;
 

@@ -10,7 +10,6 @@ use diesel::sql_types::{BigInt, Bool, HasSqlType, Nullable, Text, Untyped};
 use diesel::sqlite::Sqlite;
 use diesel::{QueryResult, QueryableByName, RunQueryDsl};
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use super::connection::{DbConnection, per_backend};
 use super::sql_types::{Jsonb, UtcTimestamp, Uuid};
@@ -29,6 +28,7 @@ pub enum Bind {
 }
 
 impl Bind {
+    #[cfg(any(test, feature = "testing"))]
     /// The type PostgreSQL is told the bind has (see the `ToSql` of each in `walk_ast`), and
     /// its value as a literal of that type.
     fn postgres_literal(&self) -> (&'static str, String) {
@@ -40,7 +40,12 @@ impl Bind {
         fn or_null(value: Option<String>) -> String {
             value.unwrap_or_else(|| "NULL".to_owned())
         }
-        let timestamp = |t: &OffsetDateTime| quoted(&t.format(&Rfc3339).unwrap_or_default());
+        let timestamp = |t: &OffsetDateTime| {
+            quoted(
+                &t.format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default(),
+            )
+        };
         match self {
             Bind::Text(v) => ("text", quoted(v)),
             Bind::OptText(v) => ("text", or_null(v.as_deref().map(quoted))),
@@ -125,6 +130,7 @@ impl Sql {
         self.push(")")
     }
 
+    #[cfg(any(test, feature = "testing"))]
     /// The text with PostgreSQL's numbered placeholders, the type each bind is sent as, and
     /// each bind as a literal: for `PREPARE` and `EXECUTE`, which take a query and its values as
     /// text (an `EXECUTE`'s values cannot be binds of their own).

@@ -11,6 +11,7 @@ mod notifications;
 mod openapi;
 pub(crate) mod query;
 mod responses;
+#[cfg(feature = "testing")]
 pub use query::{list_options, topics_options};
 mod settings;
 mod signals;
@@ -26,7 +27,6 @@ use actix_web::{HttpMessage, HttpResponse, web};
 use serde::Serialize;
 
 pub use cors::layer as cors_layer;
-pub use error::ErrorBody;
 use error::{RequestDetail, error_response, with_request_details};
 
 use crate::auth::Authenticator;

@@ -26,7 +26,7 @@ use crate::processors;
 use crate::signals::SignalHub;
 use crate::store::Store;
 use background::Background;
-pub use storage::{DEFAULT_SQLITE_FILE, open_database};
+pub use storage::open_database;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {

@@ -19,8 +19,6 @@ use tokio::sync::Notify;
 use url::Url;
 
 pub use idempotency::{MAX_KEY_LENGTH, SendAnswer};
-pub use outcome::SendOutcome;
-pub use replay::Missed;
 
 use processing::Installed;
 

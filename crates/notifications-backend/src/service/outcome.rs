@@ -1,7 +1,7 @@
 //! What a send answers for each notification it stored: shared by the send itself and by the
 //! answer recorded under an `Idempotency-Key`.
 
-use notifications_common::{FreshNotification, Notification};
+use notifications_common::FreshNotification;
 use serde::{Serialize, Serializer};
 
 use crate::store::StoredNotification;
@@ -10,12 +10,6 @@ use crate::store::StoredNotification;
 /// notification a re-send with the same scope updated, as stored.
 #[derive(Clone, Debug)]
 pub struct SendOutcome(pub StoredNotification);
-
-impl SendOutcome {
-    pub fn notification(&self) -> &Notification {
-        &self.0.notification
-    }
-}
 
 impl Serialize for SendOutcome {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {

@@ -12,10 +12,8 @@ use std::sync::Arc;
 pub use crate::published_signal::PublishedSignal;
 pub use budget::FrameBudget;
 pub use caps::{Peer, Refused};
-pub use hub::{
-    CONNECTIONS, DROPPED, Events, Limits, Membership, REFUSED, SignalHub, Subscription, Transport,
-};
-pub use relay::{Relay, SIGNALS_CHANNEL};
+pub use hub::{Events, Limits, Membership, SignalHub, Subscription, Transport};
+pub use relay::Relay;
 
 use crate::store::Store;
 

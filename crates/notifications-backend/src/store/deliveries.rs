@@ -63,7 +63,7 @@ where
 
 /// The columns a [`DeliveryRow`] is read from.
 const COLUMNS: &str = "id, notification_id, user_ref, channel, notification, options, status, \
-                       attempts, locked_until, last_error, created, updated";
+                       attempts, locked_until, last_error, created";
 
 /// A delivery as a worker gets it.
 #[derive(Clone, Debug, QueryableByName)]
@@ -92,8 +92,6 @@ pub struct DeliveryRow {
     pub last_error: Option<String>,
     #[diesel(sql_type = UtcTimestamp)]
     pub created: OffsetDateTime,
-    #[diesel(sql_type = Nullable<UtcTimestamp>)]
-    pub updated: Option<OffsetDateTime>,
 }
 
 /// How a delivery attempt ended.

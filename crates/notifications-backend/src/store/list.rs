@@ -8,9 +8,6 @@ use notifications_common::{
 mod query;
 mod search;
 
-use diesel::QueryableByName;
-use diesel::connection::SimpleConnection;
-
 use super::inbox_count::InboxTotals;
 use super::rows::{BROADCAST_COLUMNS, CountRow, NotificationRow, TopicRow, USER_COLUMNS};
 use super::{Store, StoreResult};
@@ -149,6 +146,7 @@ impl Store {
         .await
     }
 
+    #[cfg(any(test, feature = "testing"))]
     /// The database's plan for the page that [`Store::list`] reads (`EXPLAIN` on PostgreSQL,
     /// `EXPLAIN QUERY PLAN` on SQLite), one line per node: for tests that pin the indexes each
     /// request shape uses, and for diagnosis.
@@ -165,6 +163,7 @@ impl Store {
         .await
     }
 
+    #[cfg(any(test, feature = "testing"))]
     /// As [`Store::explain_list`], for [`Store::topics`].
     pub async fn explain_topics(
         &self,
@@ -220,8 +219,12 @@ impl Store {
     }
 }
 
+#[cfg(any(test, feature = "testing"))]
 /// One line per plan node, as each database words it.
 fn explain(conn: &mut DbConnection, query: Sql) -> diesel::QueryResult<Vec<String>> {
+    use diesel::QueryableByName;
+    use diesel::connection::SimpleConnection;
+
     #[derive(QueryableByName)]
     struct SqlitePlanRow {
         #[diesel(sql_type = diesel::sql_types::Integer)]

@@ -18,16 +18,14 @@ mod slack;
 use crate::db::{Backend, Db, DbError};
 
 pub use deliveries::{DELIVERY_CHANNEL, DeliveryRow, DeliveryStatus, Outcome};
-pub use idempotency::{Answer, IDEMPOTENCY_KEY_LIFETIME, IdempotentSend, Recorded, Written};
+pub use idempotency::{Answer, IdempotentSend, Recorded, Written};
 pub use inbox_count::FOLD_INTERVAL;
-pub use janus::{
-    ActionRow, MessageFilter, MessageOrder, MessageRow, MessageScope, NewMessage, OrderColumn, Page,
-};
+pub use janus::{MessageFilter, MessageOrder, MessageScope, NewMessage, OrderColumn, Page};
+#[cfg(feature = "testing")]
 pub use list::ListFilters;
 pub use send::{Recipient, SendContext, StoredNotification};
 pub use settings::SettingRow;
-pub use signal_events::NewSignal;
-pub use slack::{SLACK_TS_LIFETIME, SlackMessage};
+pub use slack::SlackMessage;
 
 /// The notifications storage, over either database.
 #[derive(Clone, Debug)]

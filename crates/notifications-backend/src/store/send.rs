@@ -39,6 +39,7 @@ pub struct Recipient {
 
 impl Recipient {
     /// `payload` for `user` (or everyone) in the inbox, delivered nowhere else.
+    #[cfg(feature = "testing")]
     pub fn inbox_only(user: Option<String>, payload: NotificationPayload) -> Self {
         Self {
             user,

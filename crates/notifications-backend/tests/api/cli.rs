@@ -78,9 +78,9 @@ async fn serve_with_no_configuration_uses_embedded_sqlite_and_stops_on_sigterm()
         service_key.trim(),
     )
     .unwrap();
-    let forged = notifications_backend::auth::mint(
+    let forged = notifications_backend::testing::auth::mint(
         &service_key,
-        &notifications_backend::auth::TokenKind::User {
+        &notifications_backend::testing::auth::TokenKind::User {
             user_ref: "user:default/jane".into(),
             ownership_refs: vec![],
         },

@@ -13,13 +13,13 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use notifications_backend::store::{DeliveryRow, DeliveryStatus, Store};
+use notifications_backend::testing::store::{DeliveryRow, DeliveryStatus, Store};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 use tokio::process::Child;
 
-use notifications_backend::processors::email::CHANNEL;
+use notifications_backend::testing::processors::email::CHANNEL;
 
 use crate::email::{self, Sink, free_port};
 use crate::on_both_databases;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use notifications_backend::BackendBuilder;
 use notifications_backend::config::Config;
-use notifications_backend::store::DeliveryStatus;
+use notifications_backend::testing::store::DeliveryStatus;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};

@@ -155,7 +155,7 @@ db_test!(
     config = "notifications:\n  retention: false\n",
     |app| {
         use diesel::RunQueryDsl;
-        use notifications_backend::db::DbConnection;
+        use notifications_backend::testing::db::DbConnection;
 
         let (status, _, _) = send_keyed(&app.root, SERVICE_TOKEN, "old", &to_user("one")).await;
         assert_eq!(status, 200);
@@ -166,7 +166,7 @@ db_test!(
                 store
                     .db()
                     .run(move |conn| {
-                        Ok::<_, notifications_backend::db::DbError>(match conn {
+                        Ok::<_, notifications_backend::testing::db::DbError>(match conn {
                             DbConnection::Sqlite(c) => diesel::sql_query(sql).execute(c)?,
                             DbConnection::Postgres(c) => diesel::sql_query(sql).execute(c)?,
                         })
@@ -185,7 +185,7 @@ db_test!(
             }
         };
         assert_eq!(run(backdate).await, 1);
-        let sweeper = notifications_backend::cleaner::spawn_key_sweeper(store.clone());
+        let sweeper = notifications_backend::testing::cleaner::spawn_key_sweeper(store.clone());
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         // It sweeps at once on start; nothing is left to update once it did.
         while run("UPDATE idempotency_key SET response_status = 200").await != 0 {

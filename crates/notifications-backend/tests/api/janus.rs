@@ -1486,7 +1486,8 @@ db_test!(
     what_the_janus_frontend_sends,
     config = janus_config!("    userCreators: ['*']\n"),
     |app| {
-        let iso = |t: time::OffsetDateTime| notifications_backend::service::janus::iso_millis(t);
+        let iso =
+            |t: time::OffsetDateTime| notifications_backend::testing::service::janus::iso_millis(t);
         let now = time::OffsetDateTime::now_utc();
         let page_load = iso(now - time::Duration::minutes(1));
         let week_ago = iso(now - time::Duration::days(7));
@@ -1595,7 +1596,7 @@ async fn adopts_a_janus_database(kind: DbKind) {
         .run(move |conn| {
             use diesel::connection::SimpleConnection;
             conn.batch_execute(&ddl)
-                .map_err(notifications_backend::db::DbError::from)
+                .map_err(notifications_backend::testing::db::DbError::from)
         })
         .await
         .expect("janus's tables and rows");

@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use actix_web::{HttpRequest, HttpResponse, web};
 use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use notifications_backend::auth::{Authenticator, Principal, SigningKeys};
 use notifications_backend::config::Config;
+use notifications_backend::testing::auth::{Authenticator, Principal, SigningKeys};
 use p256::pkcs8::EncodePrivateKey;
 use serde_json::{Value, json};
 

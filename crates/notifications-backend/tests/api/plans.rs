@@ -6,8 +6,8 @@
 //! plans are the generic ones the service runs (`Store::explain_list`), searches excepted;
 //! SQLite plans by its rules (the service never runs ANALYZE), the same at any size.
 
-use notifications_backend::http::{list_options, topics_options};
-use notifications_backend::store::ListFilters;
+use notifications_backend::testing::http::{list_options, topics_options};
+use notifications_backend::testing::store::ListFilters;
 
 use crate::db_test;
 use crate::support::{DbKind, TestApp, USER};

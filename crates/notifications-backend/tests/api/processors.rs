@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use notifications_backend::BackendBuilder;
 use notifications_backend::config::Config;
-use notifications_backend::store::DeliveryStatus;
+use notifications_backend::testing::store::DeliveryStatus;
 use notifications_common::{Notification, NotificationSendOptions, NotificationSeverity};
 use notifications_node::{NotificationProcessorFilters, Processor, ProcessorError};
 use serde_json::{Value, json};

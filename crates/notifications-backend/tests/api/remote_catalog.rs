@@ -332,8 +332,8 @@ async fn janus_routes_keep_catalog_failures_to_the_log() {
 /// `users()` (e-mail broadcasts to all users) pages through `GET /entities/by-query`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn users_are_listed_page_by_page() {
-    use notifications_backend::catalog::RemoteCatalog;
     use notifications_backend::config::RemoteCatalogConfig;
+    use notifications_backend::testing::catalog::RemoteCatalog;
     use notifications_node::Catalog;
 
     let queries: Arc<Mutex<Vec<String>>> = Arc::default();

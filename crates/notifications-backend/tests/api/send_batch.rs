@@ -5,8 +5,10 @@ use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, PgConnection, QueryableByName, RunQueryDsl};
-use notifications_backend::db::{Db, PoolOptions, Target};
-use notifications_backend::store::{Committed, Recipient, SendContext, Store, StoredNotification};
+use notifications_backend::testing::db::{Db, PoolOptions, Target};
+use notifications_backend::testing::store::{
+    Committed, Recipient, SendContext, Store, StoredNotification,
+};
 use serde_json::json;
 use time::OffsetDateTime;
 use tokio::task::JoinHandle;
@@ -16,8 +18,9 @@ use crate::support::{DbKind, TestDb};
 /// Sends that hold the lanes (at most this many lanes) while the others queue.
 const OCCUPYING: usize = 4;
 
-type Sent =
-    JoinHandle<Result<Committed<Vec<StoredNotification>>, notifications_backend::db::DbError>>;
+type Sent = JoinHandle<
+    Result<Committed<Vec<StoredNotification>>, notifications_backend::testing::db::DbError>,
+>;
 
 fn send_to(store: &Store, user: &str) -> Sent {
     let (store, user) = (store.clone(), user.to_owned());

@@ -1,11 +1,11 @@
 //! The store below the API: retention (cases 73-75) and all-or-nothing writes.
 
-use notifications_backend::cleaner;
 use notifications_backend::config::{Config, Retention};
+use notifications_backend::testing::cleaner;
 use serde_json::json;
 use time::{Duration, OffsetDateTime};
 
-use notifications_backend::store::{Recipient, SendContext};
+use notifications_backend::testing::store::{Recipient, SendContext};
 
 use crate::db_test;
 use crate::support::{Api, DbKind, TestDb, USER};
@@ -196,17 +196,18 @@ async fn in_memory_sqlite_keeps_its_data_across_requests() {
         base64::Engine::decode(&base64::engine::general_purpose::STANDARD, text.trim()).unwrap()
     };
     let mint = |key: &[u8], kind| {
-        notifications_backend::auth::mint(key, &kind, std::time::Duration::from_secs(60)).unwrap()
+        notifications_backend::testing::auth::mint(key, &kind, std::time::Duration::from_secs(60))
+            .unwrap()
     };
     let service = mint(
         &key("auth-key"),
-        notifications_backend::auth::TokenKind::Service {
+        notifications_backend::testing::auth::TokenKind::Service {
             subject: "s".into(),
         },
     );
     let user = mint(
         &key("user-key"),
-        notifications_backend::auth::TokenKind::User {
+        notifications_backend::testing::auth::TokenKind::User {
             user_ref: USER.into(),
             ownership_refs: vec![],
         },

@@ -426,7 +426,7 @@ async fn statuses_are_classified(kind: DbKind) {
         .db
         .store()
         .deliveries(
-            Some(notifications_backend::store::DeliveryStatus::Failed),
+            Some(notifications_backend::testing::store::DeliveryStatus::Failed),
             None,
             10,
         )

@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 use utoipa::ToSchema;
 
-pub use dispatch::{API_HEADER, dispatch};
+pub use dispatch::dispatch;
 
 use super::error::{ErrorBody, ErrorDetail, RequestDetail, ResponseDetail, error_response};
 use super::extract::BODY_LIMIT;

@@ -21,8 +21,8 @@ use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 use url::Url;
 
-pub use address::{AddressPolicy, is_valid};
-pub use render::{MARKDOWN_BODY_KEY, Rendered, render};
+pub use address::AddressPolicy;
+pub use render::{Rendered, render};
 pub use transport::Transport;
 
 use crate::config::{BroadcastReceiver, EmailConfig};

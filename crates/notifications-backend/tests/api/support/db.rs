@@ -5,8 +5,8 @@ use std::sync::OnceLock;
 
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, ExpressionMethods, PgConnection, QueryDsl, RunQueryDsl};
-use notifications_backend::db::{Db, DbConnection, PoolOptions, Target, migrations};
-use notifications_backend::store::Store;
+use notifications_backend::testing::db::{Db, DbConnection, PoolOptions, Target, migrations};
+use notifications_backend::testing::store::Store;
 use sha2::{Digest, Sha256};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

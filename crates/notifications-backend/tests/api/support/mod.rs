@@ -13,10 +13,10 @@ use std::process::Stdio;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use notifications_backend::auth::{TokenKind, mint};
 use notifications_backend::config::Config;
-use notifications_backend::signals::PublishedSignal;
-use notifications_backend::store::{Recipient, SendContext};
+use notifications_backend::testing::auth::{TokenKind, mint};
+use notifications_backend::testing::signals::PublishedSignal;
+use notifications_backend::testing::store::{Recipient, SendContext};
 use notifications_backend::{BackendBuilder, RunningBackend};
 use notifications_common::{SignalMessage, SignalRecipients};
 use notifications_node::RecipientResolver;
@@ -358,11 +358,11 @@ impl TestApp {
 
 /// Waits until the delivery of notification `id` on `channel` has `status`; returns its row.
 pub async fn outcome(
-    store: &notifications_backend::store::Store,
+    store: &notifications_backend::testing::store::Store,
     id: &str,
     channel: &str,
     status: &str,
-) -> notifications_backend::store::DeliveryRow {
+) -> notifications_backend::testing::store::DeliveryRow {
     let id = uuid::Uuid::parse_str(id).unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     loop {
