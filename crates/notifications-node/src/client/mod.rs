@@ -25,6 +25,7 @@ mod error;
 pub(crate) mod inbox;
 mod retry;
 mod service;
+mod service_token;
 mod signals;
 mod token;
 mod transport;
@@ -39,8 +40,9 @@ pub use error::{ClientError, ServerError};
 pub use inbox::NotificationsClient;
 pub use retry::RetryPolicy;
 pub use service::NotificationService;
+pub use service_token::ServiceTokenSigner;
 pub use signals::{SignalEvent, SignalsBuilder, SignalsError, SignalsSubscriber};
-pub use token::{ServiceTokenSigner, StaticToken, TokenError, TokenProvider};
+pub use token::{StaticToken, TokenError, TokenProvider};
 use transport::Transport;
 
 /// Configures a client `C`: the backend's base URL, the token source, timeouts and retries.
