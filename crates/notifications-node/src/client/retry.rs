@@ -52,8 +52,14 @@ impl RetryPolicy {
         // "Equal jitter": half of the delay is kept, the other half is random, so that clients
         // failing together do not come back together.
         let half = exponential / 2;
-        Some(half + half.mul_f64(rand::random::<f64>()))
+        Some(half + half.mul_f64(unit_random()))
     }
+}
+
+/// Uniform in [0, 1): the top 53 bits of a random u64, an f64's precision. 0.5 when the system
+/// has no randomness to give: jitter is not worth failing a call over.
+fn unit_random() -> f64 {
+    getrandom::u64().map_or(0.5, |r| (r >> 11) as f64 / (1u64 << 53) as f64)
 }
 
 /// 429 and 5xx may pass on a later attempt; other statuses will not.
