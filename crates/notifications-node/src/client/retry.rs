@@ -1,8 +1,5 @@
 use std::time::Duration;
 
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc2822;
-
 /// When a call is tried again: after no answer (connection refused or closed, timeout), a 429
 /// or a 5xx; never after another status. The delay doubles from `initial_delay` up to
 /// `max_delay`, with jitter; a `Retry-After` from the backend is waited out as given, and one
@@ -52,8 +49,14 @@ impl RetryPolicy {
         // "Equal jitter": half of the delay is kept, the other half is random, so that clients
         // failing together do not come back together.
         let half = exponential / 2;
-        Some(half + half.mul_f64(rand::random::<f64>()))
+        Some(half + half.mul_f64(unit_random()))
     }
+}
+
+/// Uniform in [0, 1): the top 53 bits of a random u64, an f64's precision. 0.5 when the system
+/// has no randomness to give: jitter is not worth failing a call over.
+fn unit_random() -> f64 {
+    getrandom::u64().map_or(0.5, |r| (r >> 11) as f64 / (1u64 << 53) as f64)
 }
 
 /// 429 and 5xx may pass on a later attempt; other statuses will not.
@@ -61,8 +64,13 @@ pub(super) fn is_retryable_status(status: u16) -> bool {
     status == 429 || (500..=599).contains(&status)
 }
 
-/// A `Retry-After` value: seconds, or an HTTP date (a date in the past is now).
+/// A `Retry-After` value: seconds, or an HTTP date (a date in the past is now). The signals
+/// handshake has no use for it.
+#[cfg(feature = "client")]
 pub(super) fn parse_retry_after(value: &str) -> Option<Duration> {
+    use time::OffsetDateTime;
+    use time::format_description::well_known::Rfc2822;
+
     let value = value.trim();
     if let Ok(seconds) = value.parse::<u64>() {
         return Some(Duration::from_secs(seconds));
@@ -103,6 +111,16 @@ mod tests {
             Some(Duration::from_secs(2))
         );
         assert_eq!(policy.delay(0, Some(Duration::from_secs(60))), None);
+        assert!(is_retryable_status(429) && is_retryable_status(503));
+        assert!(!is_retryable_status(400) && !is_retryable_status(409));
+    }
+
+    #[cfg(feature = "client")]
+    #[test]
+    fn retry_after_is_seconds_or_a_date() {
+        use time::OffsetDateTime;
+        use time::format_description::well_known::Rfc2822;
+
         assert_eq!(parse_retry_after(" 3 "), Some(Duration::from_secs(3)));
         assert_eq!(
             parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT"),
@@ -116,7 +134,5 @@ mod tests {
             "{d:?}"
         );
         assert_eq!(parse_retry_after("soon"), None);
-        assert!(is_retryable_status(429) && is_retryable_status(503));
-        assert!(!is_retryable_status(400) && !is_retryable_status(409));
     }
 }

@@ -10,6 +10,23 @@ use super::{ClientBuilder, ClientError};
 /// Beyond upstream, every send carries an `Idempotency-Key` (the same on each retry), so a
 /// retried send is made once, and the answer is returned: the notifications created or
 /// updated. Cheap to clone; clones share one connection pool.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), notifications_node::ClientError> {
+/// use notifications_node::NotificationService;
+/// use notifications_node::common::{NotificationPayload, NotificationRecipients, NotificationSendOptions};
+///
+/// let notifications = NotificationService::builder("http://localhost:7007/api/notifications")
+///     .token("<a service token: `notifications-backend token --service my-service`>")
+///     .build()?;
+/// notifications
+///     .send(NotificationSendOptions {
+///         recipients: NotificationRecipients::entities(["user:default/jane"]),
+///         payload: NotificationPayload { title: "Build 42 failed".into(), ..Default::default() },
+///     })
+///     .await?;
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct NotificationService {
     transport: Transport,

@@ -19,6 +19,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use url::Url;
 
 use super::retry::RetryPolicy;
+use super::tls::{self, WebSocketTls};
 use super::token::{StaticToken, TokenError, TokenProvider};
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -163,8 +164,13 @@ impl SignalsBuilder {
     /// background task, which ends when the subscriber is dropped.
     pub async fn connect(self) -> Result<SignalsSubscriber, SignalsError> {
         let url = signals_url(&self.base_url)?;
+        if url.scheme() == "wss" && !tls::ENABLED {
+            return Err(SignalsError::Config(format!("{url}: {}", tls::MISSING)));
+        }
+        let tls = WebSocketTls::new(&url).map_err(|e| SignalsError::Config(format!("TLS: {e}")))?;
         let config = Arc::new(Config {
             url,
+            tls,
             tokens: self.tokens,
             connect_timeout: self.connect_timeout,
             idle_timeout: self.idle_timeout,
@@ -251,6 +257,7 @@ impl SignalsSubscriber {
 
 struct Config {
     url: Url,
+    tls: WebSocketTls,
     tokens: Option<Arc<dyn TokenProvider>>,
     connect_timeout: Duration,
     idle_timeout: Duration,
@@ -303,7 +310,9 @@ async fn open(config: &Config) -> Result<Socket, SignalsError> {
         request.headers_mut().insert(SEC_WEBSOCKET_PROTOCOL, value);
     }
     let connect = async {
-        let (mut socket, _) = tokio_tungstenite::connect_async(request)
+        let (mut socket, _) = config
+            .tls
+            .connect(request)
             .await
             .map_err(SignalsError::from_handshake)?;
         subscribe(&mut socket)
