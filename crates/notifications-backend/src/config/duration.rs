@@ -1,6 +1,7 @@
 //! Durations as Backstage's config writes them (`readDurationFromConfig`): `HumanDuration` maps,
 //! ISO 8601 strings (`P30D`) and the `ms` package's strings (`30d`, `1.5h`, `1000`).
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::Deserialize;
@@ -224,70 +225,6 @@ fn unit_millis(unit: &str) -> Option<f64> {
     })
 }
 
-/// Backstage's `HumanDuration` map. Unlike the rest of the configuration, unknown keys are
-/// errors here, as in Backstage: `{day: 30}` must not pass as an empty duration.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct HumanDuration {
-    years: Option<UInt<u32>>,
-    months: Option<UInt<u32>>,
-    weeks: Option<UInt<u32>>,
-    days: Option<UInt<u32>>,
-    hours: Option<UInt<u32>>,
-    minutes: Option<UInt<u32>>,
-    seconds: Option<UInt<u32>>,
-    milliseconds: Option<UInt<u32>>,
-}
-
-impl HumanDuration {
-    /// `None` when no unit is given.
-    fn into_duration(self) -> Option<ConfigDuration> {
-        let Self {
-            years,
-            months,
-            weeks,
-            days,
-            hours,
-            minutes,
-            seconds,
-            milliseconds,
-        } = self;
-        let parts = [
-            years,
-            months,
-            weeks,
-            days,
-            hours,
-            minutes,
-            seconds,
-            milliseconds,
-        ];
-        if parts.iter().all(Option::is_none) {
-            return None;
-        }
-        let [
-            years,
-            months,
-            weeks,
-            days,
-            hours,
-            minutes,
-            seconds,
-            milliseconds,
-        ] = parts.map(|part| part.map_or(0, |n| n.0));
-        Some(ConfigDuration {
-            years,
-            months,
-            weeks,
-            days,
-            hours,
-            minutes,
-            seconds,
-            milliseconds,
-        })
-    }
-}
-
 /// Reads any duration form; `None` stands for `false` when `allow_false`.
 struct DurationVisitor {
     allow_false: bool,
@@ -332,15 +269,41 @@ impl<'de> Visitor<'de> for DurationVisitor {
         parse(v).map(Some).map_err(E::custom)
     }
 
+    /// Backstage's `HumanDuration` map. Unlike the rest of the configuration, unknown keys are
+    /// errors here, as in Backstage: `{day: 30}` must not pass as an empty duration.
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-        HumanDuration::deserialize(MapAccessDeserializer::new(map))?
-            .into_duration()
-            .map(Some)
-            .ok_or_else(|| {
-                de::Error::custom(
-                    "expected at least one of years, months, weeks, days, hours, minutes, seconds, milliseconds",
-                )
-            })
+        const UNITS: &[&str] = &[
+            "years",
+            "months",
+            "weeks",
+            "days",
+            "hours",
+            "minutes",
+            "seconds",
+            "milliseconds",
+        ];
+        let parts = BTreeMap::<String, UInt<u32>>::deserialize(MapAccessDeserializer::new(map))?;
+        if parts.is_empty() {
+            return Err(de::Error::custom(format!(
+                "expected at least one of {}",
+                UNITS.join(", ")
+            )));
+        }
+        let mut d = ConfigDuration::default();
+        for (unit, UInt(n)) in parts {
+            *match unit.as_str() {
+                "years" => &mut d.years,
+                "months" => &mut d.months,
+                "weeks" => &mut d.weeks,
+                "days" => &mut d.days,
+                "hours" => &mut d.hours,
+                "minutes" => &mut d.minutes,
+                "seconds" => &mut d.seconds,
+                "milliseconds" => &mut d.milliseconds,
+                _ => return Err(de::Error::unknown_field(&unit, UNITS)),
+            } = n;
+        }
+        Ok(Some(d))
     }
 }
 
