@@ -6,11 +6,11 @@
 use time::{Duration, OffsetDateTime, Time};
 use tokio::task::JoinHandle;
 
-use crate::config::Retention;
+use crate::config::ConfigDuration;
 use crate::store::Store;
 
 /// Starts the daily task, or logs that retention is disabled.
-pub fn spawn(store: Store, retention: Option<Retention>) -> Option<JoinHandle<()>> {
+pub fn spawn(store: Store, retention: Option<ConfigDuration>) -> Option<JoinHandle<()>> {
     let Some(retention) = retention else {
         tracing::info!("Notification retention is disabled, skipping notification cleaner task");
         return None;
@@ -27,7 +27,10 @@ pub fn spawn(store: Store, retention: Option<Retention>) -> Option<JoinHandle<()
 }
 
 /// One cleaning pass; returns how many notifications (user and broadcast) were deleted.
-pub async fn run_once(store: &Store, retention: &Retention) -> Result<u64, crate::db::DbError> {
+pub async fn run_once(
+    store: &Store,
+    retention: &ConfigDuration,
+) -> Result<u64, crate::db::DbError> {
     tracing::info!(
         task = "notification-cleaner",
         "Starting notification cleaner task"

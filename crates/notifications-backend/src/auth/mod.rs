@@ -25,7 +25,7 @@ use std::path::Path;
 use jsonwebtoken::Algorithm;
 use subtle::ConstantTimeEq;
 
-use crate::config::{AuthConfig, Config, Discovery, ExternalAccess};
+use crate::config::{AuthConfig, Config, Discovery, ExternalAccess, Secret};
 pub use key_file::{KeyFile, key_path, load_or_create_key};
 use remote::RemoteVerifier;
 pub use tokens::{TokenError, TokenKind, mint};
@@ -129,7 +129,7 @@ impl Authenticator {
                     subject: subject.clone(),
                 }),
                 ExternalAccess::Legacy { secret, subject } => keys.push(HmacKey {
-                    secret: secret.clone(),
+                    secret: secret.expose().clone(),
                     role: KeyRole::Legacy {
                         subject: subject.clone(),
                     },
@@ -236,7 +236,7 @@ impl SigningKeys {
     /// The configured keys of each role, else the generated key files in `data_dir` (created on
     /// first use). A key may not have both roles.
     pub fn load(config: &Config, data_dir: &Path) -> Result<Self, SigningKeyError> {
-        let configured_or_file = |keys: &Vec<Vec<u8>>, which| {
+        let configured_or_file = |keys: &[Secret<Vec<u8>>], which| {
             if keys.is_empty() {
                 load_or_create_key(data_dir, which)
                     .map(|key| vec![key])
@@ -245,7 +245,7 @@ impl SigningKeys {
                         source,
                     })
             } else {
-                Ok(keys.clone())
+                Ok(keys.iter().map(|key| key.expose().clone()).collect())
             }
         };
         let auth = &config.backend.auth;
@@ -254,7 +254,7 @@ impl SigningKeys {
             user: configured_or_file(&config.notifications.user_token_keys, KeyFile::User)?,
         };
         let legacy = auth.external_access.iter().filter_map(|a| match a {
-            ExternalAccess::Legacy { secret, .. } => Some(secret),
+            ExternalAccess::Legacy { secret, .. } => Some(secret.expose()),
             _ => None,
         });
         let mut service = keys.service.iter().chain(legacy);
@@ -278,7 +278,7 @@ mod tests {
                     subject: "cicd".into(),
                 },
                 ExternalAccess::Legacy {
-                    secret: b"legacy-secret-bytes".to_vec(),
+                    secret: b"legacy-secret-bytes".to_vec().into(),
                     subject: "external:old".into(),
                 },
             ],
@@ -401,15 +401,15 @@ mod tests {
     fn a_key_cannot_have_both_roles() {
         let dir = tempfile::tempdir().unwrap();
         let mut config = Config::default();
-        config.backend.auth.keys = vec![SERVICE_KEY.to_vec()];
-        config.notifications.user_token_keys = vec![SERVICE_KEY.to_vec()];
+        config.backend.auth.keys = vec![SERVICE_KEY.to_vec().into()];
+        config.notifications.user_token_keys = vec![SERVICE_KEY.to_vec().into()];
         assert!(matches!(
             SigningKeys::load(&config, dir.path()),
             Err(SigningKeyError::Shared)
         ));
         config.notifications.user_token_keys = vec![];
         config.backend.auth.external_access = vec![ExternalAccess::Legacy {
-            secret: USER_KEY.to_vec(),
+            secret: USER_KEY.to_vec().into(),
             subject: "external:old".into(),
         }];
         std::fs::write(

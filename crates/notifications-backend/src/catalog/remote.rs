@@ -83,7 +83,7 @@ impl RemoteCatalog {
             client,
             by_refs,
             by_query,
-            token: config.token.clone(),
+            token: config.token.as_ref().map(|token| token.expose().clone()),
             cache,
         })
     }

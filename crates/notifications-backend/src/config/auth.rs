@@ -1,6 +1,5 @@
 //! `backend.auth`: legacy service-to-service keys and external access, as Backstage reads them.
 
-use std::fmt;
 use std::str::FromStr;
 
 use base64::Engine;
@@ -12,86 +11,81 @@ use serde::de::{self, Deserializer};
 use serde_json::Value;
 use url::Url;
 
-use super::coerce::SecretString;
+use super::coerce::{Coerced, parse_http_url, via};
 use super::error::{ConfigError, parse_at};
+use super::secret::Secret;
 
-const REDACTED: &str = "***";
 /// Backstage's subject for `legacy` external access without one.
 const DEFAULT_LEGACY_SUBJECT: &str = "external:backstage-plugin";
+/// Our plugin id, as `accessRestrictions` name it.
+const OWN_PLUGIN_ID: &str = "notifications";
 
-#[derive(Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AuthConfig {
     /// `backend.auth.keys`: decoded secrets.
-    pub keys: Vec<Vec<u8>>,
+    pub keys: Vec<Secret<Vec<u8>>>,
     pub external_access: Vec<ExternalAccess>,
 }
 
-impl fmt::Debug for AuthConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AuthConfig")
-            .field("keys", &vec![REDACTED; self.keys.len()])
-            .field("external_access", &self.external_access)
-            .finish()
-    }
-}
-
 /// An entry of `backend.auth.externalAccess`.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ExternalAccess {
     /// A fixed bearer token.
-    Static { token: String, subject: String },
+    Static {
+        token: Secret<String>,
+        subject: String,
+    },
     /// JWTs signed with a shared secret (Backstage's legacy tokens).
-    Legacy { secret: Vec<u8>, subject: String },
+    Legacy {
+        secret: Secret<Vec<u8>>,
+        subject: String,
+    },
     /// JWTs signed with a key of a published JWKS.
     Jwks(JwksAccess),
 }
 
-/// The options of a `jwks` entry. Unset lists accept anything, as in Backstage.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The options of a `jwks` entry (Backstage's `jwks.ts`: `url` required, the rest optional).
+/// Unset lists accept anything, as in Backstage.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", expecting = "a map with url")]
 pub struct JwksAccess {
+    #[serde(deserialize_with = "jwks_url")]
     pub url: Url,
+    #[serde(rename = "issuer", default, deserialize_with = "via::<StringList, _>")]
     pub issuers: Option<Vec<String>>,
+    #[serde(rename = "algorithm", default, deserialize_with = "algorithms")]
     pub algorithms: Option<Vec<Algorithm>>,
+    #[serde(
+        rename = "audience",
+        default,
+        deserialize_with = "via::<StringList, _>"
+    )]
     pub audiences: Option<Vec<String>>,
-    /// The subject is `external:<subjectPrefix>:<sub>`, or `external:<sub>` without a prefix.
+    /// The subject is `external:<subjectPrefix>:<sub>`, or `external:<sub>` without a prefix
+    /// (Backstage treats an empty prefix as none).
+    #[serde(default, deserialize_with = "non_empty")]
     pub subject_prefix: Option<String>,
 }
 
-impl fmt::Debug for ExternalAccess {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Static { subject, .. } => f
-                .debug_struct("Static")
-                .field("token", &REDACTED)
-                .field("subject", subject)
-                .finish(),
-            Self::Legacy { subject, .. } => f
-                .debug_struct("Legacy")
-                .field("secret", &REDACTED)
-                .field("subject", subject)
-                .finish(),
-            Self::Jwks(access) => access.fmt(f),
-        }
-    }
-}
-
-/// `backend.auth` as written.
+/// `backend.auth` as written: `externalAccess` options are read once their type is known.
 #[derive(Default, Deserialize)]
 #[serde(default, rename_all = "camelCase", expecting = "a map")]
 pub(super) struct RawAuth {
-    keys: Vec<RawKey>,
+    #[serde(deserialize_with = "via::<Vec<Key>, _>")]
+    keys: Vec<Secret<Vec<u8>>>,
     external_access: Vec<RawExternalAccess>,
 }
 
 /// An entry of a key list: `{secret: <base64>}`.
 #[derive(Deserialize)]
 #[serde(expecting = "a map with a secret")]
-pub(super) struct RawKey {
-    secret: Secret,
+pub(super) struct Key {
+    secret: Base64Secret,
 }
 
-impl RawKey {
-    pub(super) fn into_secret(self) -> Vec<u8> {
+impl Coerced for Key {
+    type Value = Secret<Vec<u8>>;
+    fn value(self) -> Secret<Vec<u8>> {
         self.secret.0
     }
 }
@@ -101,7 +95,6 @@ impl RawKey {
 struct RawExternalAccess {
     #[serde(rename = "type")]
     kind: AccessKind,
-    /// Read once the type is known.
     options: Value,
     #[serde(rename = "accessRestrictions")]
     access_restrictions: Option<Vec<AccessRestriction>>,
@@ -113,9 +106,6 @@ struct RawExternalAccess {
 struct AccessRestriction {
     plugin: String,
 }
-
-/// Our plugin id, as `accessRestrictions` name it.
-const OWN_PLUGIN_ID: &str = "notifications";
 
 enum AccessKind {
     Static,
@@ -140,84 +130,99 @@ impl<'de> Deserialize<'de> for AccessKind {
 #[derive(Deserialize)]
 #[serde(expecting = "a map with token and subject")]
 struct StaticOptions {
-    token: StaticToken,
-    subject: Subject,
+    #[serde(deserialize_with = "static_token")]
+    token: Secret<String>,
+    #[serde(deserialize_with = "subject")]
+    subject: String,
 }
 
 #[derive(Deserialize)]
 #[serde(expecting = "a map with secret and an optional subject")]
 struct LegacyOptions {
-    secret: Secret,
-    subject: Option<Subject>,
+    secret: Base64Secret,
+    #[serde(default = "legacy_subject", deserialize_with = "subject")]
+    subject: String,
 }
 
-// Backstage's `jwks.ts`: `url` required, the rest optional.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", expecting = "a map with url")]
-struct JwksOptions {
-    url: JwksUrl,
-    issuer: Option<StringList>,
-    algorithm: Option<StringList>,
-    audience: Option<StringList>,
-    subject_prefix: Option<String>,
+fn legacy_subject() -> String {
+    DEFAULT_LEGACY_SUBJECT.to_owned()
 }
 
-impl JwksOptions {
-    fn into_access(self, key: &str) -> Result<JwksAccess, ConfigError> {
-        let algorithms = self
-            .algorithm
-            .and_then(StringList::into_values)
-            .map(|names| {
-                names
-                    .iter()
-                    .map(|name| asymmetric_algorithm(name))
-                    .collect::<Result<Vec<_>, _>>()
-            })
-            .transpose()
-            .map_err(|message| ConfigError::invalid(&format!("{key}.algorithm"), message))?;
-        Ok(JwksAccess {
-            url: self.url.0,
-            issuers: self.issuer.and_then(StringList::into_values),
-            algorithms,
-            audiences: self.audience.and_then(StringList::into_values),
-            // Backstage treats an empty prefix as none.
-            subject_prefix: self.subject_prefix.filter(|p| !p.is_empty()),
+impl RawAuth {
+    /// `key` is where this section sits (`backend.auth`).
+    pub(super) fn into_config(self, key: &str) -> Result<AuthConfig, ConfigError> {
+        let mut external_access = Vec::new();
+        for (i, access) in self.external_access.into_iter().enumerate() {
+            // An entry restricted to other plugins gives no access here: its tokens are not
+            // recognised (401; upstream answers 403), whatever they would otherwise match.
+            if let Some(restrictions) = &access.access_restrictions {
+                if !restrictions.iter().any(|r| r.plugin == OWN_PLUGIN_ID) {
+                    tracing::debug!(
+                        entry = i,
+                        "externalAccess entry restricted to other plugins: skipped"
+                    );
+                    continue;
+                }
+            }
+            let options_key = format!("{key}.externalAccess[{i}].options");
+            external_access.push(match access.kind {
+                AccessKind::Static => {
+                    let StaticOptions { token, subject } = parse_at(access.options, &options_key)?;
+                    ExternalAccess::Static { token, subject }
+                }
+                AccessKind::Legacy => {
+                    let LegacyOptions { secret, subject } = parse_at(access.options, &options_key)?;
+                    ExternalAccess::Legacy {
+                        secret: secret.0,
+                        subject,
+                    }
+                }
+                AccessKind::Jwks => ExternalAccess::Jwks(parse_at(access.options, &options_key)?),
+            });
+        }
+        Ok(AuthConfig {
+            keys: self.keys,
+            external_access,
         })
     }
 }
 
 /// Algorithms of keys a JWKS can publish. HMAC is refused: its key would be public.
-fn asymmetric_algorithm(name: &str) -> Result<Algorithm, String> {
-    Algorithm::from_str(name)
-        .ok()
-        .filter(|alg| alg.family() != AlgorithmFamily::Hmac)
-        .ok_or_else(|| {
-            format!(
-                "unsupported algorithm {name:?} (expected one of RS256, RS384, RS512, PS256, \
-                 PS384, PS512, ES256, ES384, EdDSA)"
-            )
-        })
+fn algorithms<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<Algorithm>>, D::Error> {
+    let Some(names) = StringList::deserialize(d)?.value() else {
+        return Ok(None);
+    };
+    let algorithm = |name: &String| {
+        Algorithm::from_str(name)
+            .ok()
+            .filter(|alg| alg.family() != AlgorithmFamily::Hmac)
+            .ok_or_else(|| {
+                de::Error::custom(format!(
+                    "unsupported algorithm {name:?} (expected one of RS256, RS384, RS512, PS256, \
+                     PS384, PS512, ES256, ES384, EdDSA)"
+                ))
+            })
+    };
+    names
+        .iter()
+        .map(algorithm)
+        .collect::<Result<_, _>>()
+        .map(Some)
 }
 
 /// Backstage reads the JWKS URL as a run of non-space characters, then as a URL.
-struct JwksUrl(Url);
-
-impl<'de> Deserialize<'de> for JwksUrl {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        if text.is_empty() || text.chars().any(char::is_whitespace) {
-            return Err(de::Error::custom(
-                "Illegal JWKS URL, must be a set of non-space characters",
-            ));
-        }
-        match Url::parse(&text) {
-            Ok(url) if matches!(url.scheme(), "http" | "https") => Ok(Self(url)),
-            Ok(_) => Err(de::Error::custom(format!(
-                "expected an http or https URL, got {text:?}"
-            ))),
-            Err(err) => Err(de::Error::custom(format!("invalid URL {text:?}: {err}"))),
-        }
+fn jwks_url<'de, D: Deserializer<'de>>(d: D) -> Result<Url, D::Error> {
+    let text = String::deserialize(d)?;
+    if text.is_empty() || text.chars().any(char::is_whitespace) {
+        return Err(de::Error::custom(
+            "Illegal JWKS URL, must be a set of non-space characters",
+        ));
     }
+    parse_http_url(&text, &text).map_err(de::Error::custom)
+}
+
+fn non_empty<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(Some(String::deserialize(d)?).filter(|s| !s.is_empty()))
 }
 
 /// A string or a list of strings; Backstage splits each on spaces and commas and drops
@@ -229,9 +234,11 @@ enum StringList {
     Many(Vec<String>),
 }
 
-impl StringList {
+impl Coerced for StringList {
     /// `None` when nothing is left, which Backstage reads as unset.
-    fn into_values(self) -> Option<Vec<String>> {
+    type Value = Option<Vec<String>>;
+
+    fn value(self) -> Option<Vec<String>> {
         let raw = match self {
             Self::One(value) => vec![value],
             Self::Many(values) => values,
@@ -246,71 +253,16 @@ impl StringList {
     }
 }
 
-impl RawAuth {
-    /// `key` is where this section sits (`backend.auth`).
-    pub(super) fn into_config(self, key: &str) -> Result<AuthConfig, ConfigError> {
-        let external_access = self
-            .external_access
-            .into_iter()
-            .enumerate()
-            .filter(|(i, access)| {
-                // An entry restricted to other plugins gives no access here: its tokens are not
-                // recognised (401; upstream answers 403), whatever they would otherwise match.
-                let Some(restrictions) = &access.access_restrictions else {
-                    return true;
-                };
-                let ours = restrictions.iter().any(|r| r.plugin == OWN_PLUGIN_ID);
-                if !ours {
-                    tracing::debug!(
-                        entry = i,
-                        "externalAccess entry restricted to other plugins: skipped"
-                    );
-                }
-                ours
-            })
-            .map(|(i, access)| {
-                let options_key = format!("{key}.externalAccess[{i}].options");
-                Ok(match access.kind {
-                    AccessKind::Static => {
-                        let options: StaticOptions = parse_at(access.options, &options_key)?;
-                        ExternalAccess::Static {
-                            token: options.token.0,
-                            subject: options.subject.0,
-                        }
-                    }
-                    AccessKind::Legacy => {
-                        let options: LegacyOptions = parse_at(access.options, &options_key)?;
-                        ExternalAccess::Legacy {
-                            secret: options.secret.0,
-                            subject: options
-                                .subject
-                                .map_or_else(|| DEFAULT_LEGACY_SUBJECT.to_owned(), |s| s.0),
-                        }
-                    }
-                    AccessKind::Jwks => ExternalAccess::Jwks(
-                        parse_at::<JwksOptions>(access.options, &options_key)?
-                            .into_access(&options_key)?,
-                    ),
-                })
-            })
-            .collect::<Result<_, ConfigError>>()?;
-        Ok(AuthConfig {
-            keys: self.keys.into_iter().map(RawKey::into_secret).collect(),
-            external_access,
-        })
-    }
-}
-
 /// A base64 secret, decoded. Node's decoder, which Backstage uses, takes both the standard and
 /// the URL-safe alphabet, with or without padding.
-struct Secret(Vec<u8>);
+struct Base64Secret(Secret<Vec<u8>>);
 
 /// Shorter HS256 secrets can be guessed offline from any token signed with them.
 const MIN_SECRET_BYTES: usize = 16;
 
-impl<'de> Deserialize<'de> for Secret {
+impl<'de> Deserialize<'de> for Base64Secret {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = SecretString::deserialize(deserializer)?.0;
+        let text = Secret::<String>::deserialize(deserializer)?;
         let text = text.trim();
         if text.is_empty() {
             return Err(de::Error::custom("must not be empty"));
@@ -326,7 +278,7 @@ impl<'de> Deserialize<'de> for Secret {
                 bytes.len()
             )));
         }
-        Ok(Self(bytes))
+        Ok(Self(Secret::new(bytes)))
     }
 }
 
@@ -338,34 +290,26 @@ fn lenient(alphabet: &Alphabet) -> GeneralPurpose {
 }
 
 /// Backstage's rules for static tokens: at least 8 characters, no whitespace.
-struct StaticToken(String);
-
-impl<'de> Deserialize<'de> for StaticToken {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let token = SecretString::deserialize(deserializer)?.0;
-        if token.chars().any(char::is_whitespace) {
-            Err(de::Error::custom("must not contain whitespace"))
-        } else if token.chars().count() < 8 {
-            Err(de::Error::custom("must be at least 8 characters long"))
-        } else {
-            Ok(Self(token))
-        }
+fn static_token<'de, D: Deserializer<'de>>(d: D) -> Result<Secret<String>, D::Error> {
+    let token = Secret::<String>::deserialize(d)?;
+    if token.chars().any(char::is_whitespace) {
+        Err(de::Error::custom("must not contain whitespace"))
+    } else if token.chars().count() < 8 {
+        Err(de::Error::custom("must be at least 8 characters long"))
+    } else {
+        Ok(token)
     }
 }
 
 /// Backstage's rule for subjects: non-empty, no whitespace.
-struct Subject(String);
-
-impl<'de> Deserialize<'de> for Subject {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let subject = String::deserialize(deserializer)?;
-        if subject.is_empty() || subject.chars().any(char::is_whitespace) {
-            Err(de::Error::custom(
-                "must be non-empty and without whitespace",
-            ))
-        } else {
-            Ok(Self(subject))
-        }
+fn subject<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let subject = String::deserialize(d)?;
+    if subject.is_empty() || subject.chars().any(char::is_whitespace) {
+        Err(de::Error::custom(
+            "must be non-empty and without whitespace",
+        ))
+    } else {
+        Ok(subject)
     }
 }
 
@@ -384,7 +328,7 @@ mod tests {
         auth(&format!(
             "backend: {{auth: {{keys: [{{secret: '{secret}'}}]}}}}"
         ))
-        .map(|mut auth| auth.keys.remove(0))
+        .map(|mut auth| auth.keys.remove(0).expose().clone())
     }
 
     #[test]

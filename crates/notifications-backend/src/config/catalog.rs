@@ -1,133 +1,70 @@
 //! `notifications.catalog`: where groups, owners and users' e-mail addresses come from: entity
 //! files read by this service (the default), or a Backstage catalog over HTTP (`remote`).
 
-use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer, de};
 use url::Url;
 
-use super::coerce::{HttpUrl, Positive, SecretString};
-use super::duration::FixedDuration;
+use super::coerce::{HttpUrl, Positive, default_from_fields, int, optional_secret, secs, via};
+use super::duration::{AtLeast, FixedDuration};
+use super::secret::Secret;
 
+// `remote = "Self"`: the derived reader, to which `Deserialize` below adds the check across
+// fields.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "RawCatalog")]
+#[serde(remote = "Self", rename_all = "camelCase", expecting = "a map")]
 pub struct CatalogConfig {
     /// `notifications.catalog.files`: entity YAML files (`catalog-info.yaml` form), relative to
     /// the working directory. None: only user refs reach anybody.
+    #[serde(default)]
     pub files: Vec<PathBuf>,
-    /// `notifications.catalog.reloadInterval`: how often the files are checked for changes.
+    /// `notifications.catalog.reloadInterval`: how often the files are checked for changes (a
+    /// check more often than every 100 ms is pointless).
+    #[serde(default = "secs::<5>", deserialize_with = "via::<AtLeast<100>, _>")]
     pub reload_interval: Duration,
     /// `notifications.catalog.remote`: a Backstage catalog instead of files.
+    #[serde(default)]
     pub remote: Option<RemoteCatalogConfig>,
 }
 
-impl Default for CatalogConfig {
-    fn default() -> Self {
-        Self {
-            files: Vec::new(),
-            reload_interval: Duration::from_secs(5),
-            remote: None,
+impl<'de> Deserialize<'de> for CatalogConfig {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let config = Self::deserialize(deserializer)?;
+        if config.remote.is_some() && !config.files.is_empty() {
+            return Err(de::Error::custom(
+                "files and remote exclude each other: choose one catalog",
+            ));
         }
+        Ok(config)
     }
 }
 
 /// A Backstage catalog backend reached over HTTP.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", expecting = "a map")]
 pub struct RemoteCatalogConfig {
     /// `baseUrl`, e.g. `https://backstage.example.com/api/catalog`; `None`: where discovery
     /// says the `catalog` plugin is.
+    #[serde(default, deserialize_with = "via::<Option<HttpUrl>, _>")]
     pub base_url: Option<Url>,
     /// `token`: sent as `Authorization: Bearer`; a static `externalAccess` token of the
-    /// Backstage deployment, say.
-    pub token: Option<String>,
+    /// Backstage deployment, say. Empty: none.
+    #[serde(default, deserialize_with = "optional_secret")]
+    pub token: Option<Secret<String>>,
     /// `timeout`: for each catalog request, connection included.
+    #[serde(default = "secs::<5>", deserialize_with = "via::<AtLeast<1>, _>")]
     pub timeout: Duration,
     /// `cacheTtl`: how long an answer (an entity, or its absence) is reused.
+    #[serde(default = "secs::<60>", deserialize_with = "via::<FixedDuration, _>")]
     pub cache_ttl: Duration,
     /// `cacheSize`: at most this many entities are kept.
+    #[serde(default = "int::<10000>", deserialize_with = "via::<Positive, _>")]
     pub cache_size: u32,
 }
 
-impl Default for RemoteCatalogConfig {
-    fn default() -> Self {
-        Self {
-            base_url: None,
-            token: None,
-            timeout: Duration::from_secs(5),
-            cache_ttl: Duration::from_secs(60),
-            cache_size: 10_000,
-        }
-    }
-}
-
-impl fmt::Debug for RemoteCatalogConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RemoteCatalogConfig")
-            .field("base_url", &self.base_url.as_ref().map(Url::as_str))
-            .field("token", &self.token.as_ref().map(|_| "***"))
-            .field("timeout", &self.timeout)
-            .field("cache_ttl", &self.cache_ttl)
-            .field("cache_size", &self.cache_size)
-            .finish()
-    }
-}
-
-/// `notifications.catalog` as written.
-#[derive(Default, Deserialize)]
-#[serde(default, rename_all = "camelCase", expecting = "a map")]
-struct RawCatalog {
-    files: Vec<PathBuf>,
-    reload_interval: Option<FixedDuration>,
-    remote: Option<RawRemote>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", expecting = "a map")]
-struct RawRemote {
-    base_url: Option<HttpUrl>,
-    token: Option<SecretString>,
-    timeout: Option<FixedDuration>,
-    cache_ttl: Option<FixedDuration>,
-    cache_size: Option<Positive>,
-}
-
-impl TryFrom<RawCatalog> for CatalogConfig {
-    type Error = String;
-
-    fn try_from(raw: RawCatalog) -> Result<Self, String> {
-        if raw.remote.is_some() && !raw.files.is_empty() {
-            return Err("files and remote exclude each other: choose one catalog".into());
-        }
-        let defaults = Self::default();
-        Ok(Self {
-            files: raw.files,
-            reload_interval: raw
-                .reload_interval
-                .map_or(defaults.reload_interval, |d| d.0)
-                // Zero would spin; a reload check more often than this is pointless.
-                .max(Duration::from_millis(100)),
-            remote: raw.remote.map(RemoteCatalogConfig::from),
-        })
-    }
-}
-
-impl From<RawRemote> for RemoteCatalogConfig {
-    fn from(raw: RawRemote) -> Self {
-        let defaults = Self::default();
-        Self {
-            base_url: raw.base_url.map(|u| u.0),
-            token: raw.token.map(|t| t.0).filter(|t| !t.is_empty()),
-            timeout: raw
-                .timeout
-                .map_or(defaults.timeout, |d| d.0)
-                .max(Duration::from_millis(1)),
-            cache_ttl: raw.cache_ttl.map_or(defaults.cache_ttl, |d| d.0),
-            cache_size: raw.cache_size.map_or(defaults.cache_size, |n| n.0),
-        }
-    }
-}
+default_from_fields!(CatalogConfig, RemoteCatalogConfig);
 
 #[cfg(test)]
 mod tests {

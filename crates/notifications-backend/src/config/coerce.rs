@@ -1,14 +1,119 @@
-//! Scalars read the way Backstage's config reader reads them.
+//! How fields are read: scalars the way Backstage's config reader reads them, and the helpers
+//! that put them on the public structs' fields.
 //!
 //! Substitution (`port: ${PORT}`) always yields a string, so, like Backstage's `getNumber` and
 //! `getBoolean`, numbers and booleans may be written as strings. Strings are not coerced from
-//! numbers: YAML would already have lost the original spelling (`1e3`, `0x10`).
+//! numbers: YAML would already have lost the original spelling (`1e3`, `0x10`). serde_with's
+//! `PickFirst<(_, DisplayFromStr)>` would not do: it neither trims nor takes `1e3` or `yes`, and
+//! its error replaces serde's `invalid value: integer `70000`, expected u16`.
 
 use std::fmt;
 use std::marker::PhantomData;
+use std::time::Duration;
 
 use serde::de::{self, Deserialize, Deserializer, Unexpected, Visitor};
 use url::Url;
+
+use super::secret::Secret;
+
+/// A newtype that reads a field's value in a way of its own.
+pub(super) trait Coerced {
+    type Value;
+    fn value(self) -> Self::Value;
+}
+
+impl<W: Coerced> Coerced for Option<W> {
+    type Value = Option<W::Value>;
+    fn value(self) -> Self::Value {
+        self.map(W::value)
+    }
+}
+
+impl<W: Coerced> Coerced for Vec<W> {
+    type Value = Vec<W::Value>;
+    fn value(self) -> Self::Value {
+        self.into_iter().map(W::value).collect()
+    }
+}
+
+/// For `#[serde(deserialize_with = "via::<W, _>")]`: the field reads as `W` does.
+pub(super) fn via<'de, W, D>(deserializer: D) -> Result<W::Value, D::Error>
+where
+    W: Coerced + Deserialize<'de>,
+    D: Deserializer<'de>,
+{
+    W::deserialize(deserializer).map(W::value)
+}
+
+/// Implements [`Coerced`] for newtypes over their field.
+macro_rules! coerced {
+    ($($ty:ty => $value:ty),* $(,)?) => {$(
+        impl $crate::config::coerce::Coerced for $ty {
+            type Value = $value;
+            fn value(self) -> $value {
+                self.0
+            }
+        }
+    )*};
+}
+pub(super) use coerced;
+
+coerced!(Bool => bool, HttpUrl => Url);
+
+impl<T> Coerced for UInt<T> {
+    type Value = T;
+    fn value(self) -> T {
+        self.0
+    }
+}
+
+impl<T> Coerced for Positive<T> {
+    type Value = T;
+    fn value(self) -> T {
+        self.0
+    }
+}
+
+impl<const MIN: usize> Coerced for LongSecret<MIN> {
+    type Value = Secret<String>;
+    fn value(self) -> Secret<String> {
+        self.0
+    }
+}
+
+/// `impl Default` as what an empty map reads: each default is declared once, on its field.
+macro_rules! default_from_fields {
+    ($($ty:ty),*) => {$(
+        impl Default for $ty {
+            fn default() -> Self {
+                serde_json::from_value(serde_json::Value::Object(Default::default()))
+                    .expect("every field has a default")
+            }
+        }
+    )*};
+}
+pub(super) use default_from_fields;
+
+/// Field defaults, for `#[serde(default = "secs::<30>")]` and the like.
+pub(super) fn secs<const N: u64>() -> Duration {
+    Duration::from_secs(N)
+}
+
+pub(super) fn millis<const N: u64>() -> Duration {
+    Duration::from_millis(N)
+}
+
+pub(super) fn int<const N: u32>() -> u32 {
+    N
+}
+
+pub(super) fn size<const N: usize>() -> usize {
+    N
+}
+
+pub(super) fn yes() -> bool {
+    true
+}
 
 /// An unsigned integer, also accepted as a decimal string.
 #[derive(Debug)]
@@ -61,12 +166,12 @@ impl<'de, T: TryFrom<u64>> Deserialize<'de> for UInt<T> {
 
 /// An unsigned integer of at least 1.
 #[derive(Debug)]
-pub(super) struct Positive(pub u32);
+pub(super) struct Positive<T = u32>(pub T);
 
-impl<'de> Deserialize<'de> for Positive {
+impl<'de, T: TryFrom<u64> + PartialEq + From<u8>> Deserialize<'de> for Positive<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        match UInt::<u32>::deserialize(deserializer)?.0 {
-            0 => Err(de::Error::custom("must be at least 1")),
+        match UInt::<T>::deserialize(deserializer)?.0 {
+            n if n == T::from(0) => Err(de::Error::custom("must be at least 1")),
             n => Ok(Self(n)),
         }
     }
@@ -120,66 +225,35 @@ pub(super) struct HttpUrl(pub Url);
 impl<'de> Deserialize<'de> for HttpUrl {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
-        let url = Url::parse(text.trim())
-            .map_err(|err| de::Error::custom(format!("invalid URL {text:?}: {err}")))?;
-        match url.scheme() {
-            "http" | "https" => Ok(Self(url)),
-            _ => Err(de::Error::custom(format!(
-                "expected an http or https URL, got {text:?}"
-            ))),
-        }
+        parse_http_url(&text, text.trim())
+            .map(Self)
+            .map_err(de::Error::custom)
     }
 }
 
-/// A string that must not be echoed in errors (a token, a password).
-pub(super) struct SecretString(pub String);
-
-impl<'de> Deserialize<'de> for SecretString {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct SecretVisitor;
-
-        // serde's own messages for scalars of the wrong type quote the value.
-        fn hidden<E: de::Error>() -> E {
-            E::custom("expected a string (the value is not shown: it is a secret)")
-        }
-
-        impl Visitor<'_> for SecretVisitor {
-            type Value = String;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string")
-            }
-
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
-                Ok(v.to_owned())
-            }
-
-            fn visit_bool<E: de::Error>(self, _: bool) -> Result<String, E> {
-                Err(hidden())
-            }
-
-            fn visit_i64<E: de::Error>(self, _: i64) -> Result<String, E> {
-                Err(hidden())
-            }
-
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<String, E> {
-                Err(hidden())
-            }
-
-            fn visit_f64<E: de::Error>(self, _: f64) -> Result<String, E> {
-                Err(hidden())
-            }
-        }
-
-        deserializer.deserialize_any(SecretVisitor).map(Self)
+/// `url` (as written: `text`) as an http or https URL.
+pub(super) fn parse_http_url(text: &str, url: &str) -> Result<Url, String> {
+    match Url::parse(url) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") => Ok(url),
+        Ok(_) => Err(format!("expected an http or https URL, got {text:?}")),
+        Err(err) => Err(format!("invalid URL {text:?}: {err}")),
     }
+}
+
+/// For an optional secret where an empty string stands for none.
+pub(super) fn optional_secret<'de, D>(deserializer: D) -> Result<Option<Secret<String>>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    let secret = Secret::<String>::deserialize(deserializer)?;
+    Ok((!secret.is_empty()).then_some(secret))
 }
 
 /// A secret of at least `MIN` bytes (an HMAC key, a shared secret): shorter ones can be guessed.
-pub(super) struct LongSecret<const MIN: usize>(pub String);
+pub(super) struct LongSecret<const MIN: usize>(pub Secret<String>);
 
 impl<const MIN: usize> LongSecret<MIN> {
-    pub(super) fn new<E: de::Error>(secret: String) -> Result<Self, E> {
+    pub(super) fn new<E: de::Error>(secret: Secret<String>) -> Result<Self, E> {
         if secret.len() < MIN {
             return Err(E::custom(format!(
                 "must be at least {MIN} bytes long (the value is not shown: it is a secret)"
@@ -191,7 +265,7 @@ impl<const MIN: usize> LongSecret<MIN> {
 
 impl<'de, const MIN: usize> Deserialize<'de> for LongSecret<MIN> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Self::new(SecretString::deserialize(deserializer)?.0)
+        Self::new(Secret::deserialize(deserializer)?)
     }
 }
 
@@ -272,14 +346,14 @@ mod tests {
             json!(1234.5678),
             json!(true),
         ] {
-            let err = from::<SecretString>(value).err().unwrap();
+            let err = from::<Secret<String>>(value).err().unwrap();
             assert_eq!(
                 err,
                 "expected a string (the value is not shown: it is a secret)"
             );
         }
         assert_eq!(
-            from::<SecretString>(json!("s3cr3t")).ok().unwrap().0,
+            from::<Secret<String>>(json!("s3cr3t")).ok().unwrap().0,
             "s3cr3t"
         );
     }

@@ -3,20 +3,30 @@
 
 use serde::{Deserialize, Deserializer};
 
-use super::ConfigError;
-use super::coerce::{Bool, UInt};
+use super::coerce::{Bool, UInt, via};
 
 /// Without it no CORS headers are sent, and browsers only call from the backend's own origin.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", expecting = "a map")]
 pub struct CorsConfig {
     /// Exact origins or patterns with `*` (e.g. `https://*.example.com`); `*` alone allows any.
+    #[serde(rename = "origin", deserialize_with = "via::<Strings, _>")]
     pub origins: Vec<String>,
     /// Allowed methods; empty means Backstage's default (GET, HEAD, PUT, PATCH, POST, DELETE).
+    #[serde(default, deserialize_with = "via::<Tokens, _>")]
     pub methods: Vec<String>,
     /// Allowed request headers; empty means whatever the preflight asks for.
+    #[serde(default, deserialize_with = "via::<Tokens, _>")]
     pub allowed_headers: Vec<String>,
+    #[serde(default, deserialize_with = "via::<Tokens, _>")]
     pub exposed_headers: Vec<String>,
+    #[serde(default, deserialize_with = "via::<Bool, _>")]
     pub credentials: bool,
+    #[serde(
+        rename = "maxAge",
+        default,
+        deserialize_with = "via::<Option<UInt<usize>>, _>"
+    )]
     pub max_age_seconds: Option<usize>,
 }
 
@@ -38,45 +48,22 @@ impl<'de> Deserialize<'de> for Strings {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", expecting = "a map")]
-pub(super) struct RawCors {
-    origin: Strings,
-    #[serde(default)]
-    methods: Option<Strings>,
-    #[serde(default)]
-    allowed_headers: Option<Strings>,
-    #[serde(default)]
-    exposed_headers: Option<Strings>,
-    #[serde(default)]
-    credentials: Option<Bool>,
-    #[serde(default)]
-    max_age: Option<UInt<usize>>,
-}
+/// [`Strings`] that are HTTP tokens: method and header names.
+struct Tokens(Vec<String>);
 
-impl RawCors {
-    /// Method and header names must be HTTP tokens (`key` names the section in errors).
-    pub(super) fn into_config(self, key: &str) -> Result<CorsConfig, ConfigError> {
-        let list = |s: Option<Strings>, field: &str| -> Result<Vec<String>, ConfigError> {
-            let names = s.map(|s| s.0).unwrap_or_default();
-            match names.iter().find(|name| !is_token(name)) {
-                Some(bad) => Err(ConfigError::Invalid {
-                    key: format!("{key}.{field}"),
-                    message: format!("{bad:?} is not a valid HTTP method or header name"),
-                }),
-                None => Ok(names),
-            }
-        };
-        Ok(CorsConfig {
-            origins: self.origin.0,
-            methods: list(self.methods, "methods")?,
-            allowed_headers: list(self.allowed_headers, "allowedHeaders")?,
-            exposed_headers: list(self.exposed_headers, "exposedHeaders")?,
-            credentials: self.credentials.is_some_and(|b| b.0),
-            max_age_seconds: self.max_age.map(|m| m.0),
-        })
+impl<'de> Deserialize<'de> for Tokens {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let names = Strings::deserialize(deserializer)?.0;
+        match names.iter().find(|name| !is_token(name)) {
+            Some(bad) => Err(serde::de::Error::custom(format!(
+                "{bad:?} is not a valid HTTP method or header name"
+            ))),
+            None => Ok(Self(names)),
+        }
     }
 }
+
+super::coerce::coerced!(Strings => Vec<String>, Tokens => Vec<String>);
 
 /// RFC 9110 `token`: what method and header names are made of.
 fn is_token(name: &str) -> bool {

@@ -8,8 +8,9 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor, value::MapAccessDeserializer};
 use serde_json::Value;
 
-use super::coerce::{Bool, Positive, SecretString, UInt};
+use super::coerce::{Bool, Positive, UInt};
 use super::error::{ConfigError, child_key, parse_at};
+use super::secret::{Secret, loggable_url as redact_url};
 
 /// The database Backstage would give this plugin: `backstage_plugin_` + the plugin id.
 const DEFAULT_DATABASE: &str = "backstage_plugin_notifications";
@@ -49,6 +50,7 @@ pub struct PostgresConfig {
     pub pool_min: Option<u32>,
 }
 
+/// The password in `url` is masked.
 impl fmt::Debug for PostgresConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PostgresConfig")
@@ -58,36 +60,6 @@ impl fmt::Debug for PostgresConfig {
             .field("pool_min", &self.pool_min)
             .finish()
     }
-}
-
-/// `url` with the password (in the user info or a `password`/`sslpassword` parameter) masked.
-fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return "***".to_owned();
-    };
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    let authority = match authority.rsplit_once('@') {
-        Some((user_info, hosts)) => match user_info.split_once(':') {
-            Some((user, _)) => format!("{user}:***@{hosts}"),
-            None => authority.to_owned(),
-        },
-        None => authority.to_owned(),
-    };
-    let tail = match tail.split_once('?') {
-        Some((path, query)) => {
-            let params: Vec<String> = query
-                .split('&')
-                .map(|param| match param.split_once('=') {
-                    Some((name @ ("password" | "sslpassword"), _)) => format!("{name}=***"),
-                    _ => param.to_owned(),
-                })
-                .collect();
-            format!("{path}?{}", params.join("&"))
-        }
-        None => tail.to_owned(),
-    };
-    format!("{scheme}://{authority}{tail}")
 }
 
 /// `backend.database` as written.
@@ -272,7 +244,7 @@ struct PgConnection {
     host: Option<String>,
     port: Option<UInt<u16>>,
     user: Option<String>,
-    password: Option<SecretString>,
+    password: Option<Secret<String>>,
     database: Option<String>,
     ssl: Option<Ssl>,
     /// Recognised so that it fails loudly instead of being ignored in favour of `host`.
@@ -287,7 +259,7 @@ impl PgConnection {
             url.push_str(&encode(self.user.as_deref().unwrap_or_default()));
             if let Some(password) = &self.password {
                 url.push(':');
-                url.push_str(&encode(&password.0));
+                url.push_str(&encode(password));
             }
             url.push('@');
         }

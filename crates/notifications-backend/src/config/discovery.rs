@@ -8,9 +8,9 @@
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
-use serde::de::Deserializer;
 use url::Url;
 
+use super::coerce::parse_http_url;
 use super::error::ConfigError;
 
 /// Any plugin not named by an entry of its own.
@@ -72,27 +72,14 @@ struct RawEndpoint {
 }
 
 /// A URL template, or `{internal, external}` of which only `internal` matters here.
+#[derive(Deserialize)]
+#[serde(
+    untagged,
+    expecting = "a URL string, or a map with internal and/or external"
+)]
 enum Target {
     Both(String),
-    InternalOnly(Option<String>),
-}
-
-impl<'de> Deserialize<'de> for Target {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(
-            untagged,
-            expecting = "a URL string, or a map with internal and/or external"
-        )]
-        enum Shape {
-            Url(String),
-            Split { internal: Option<String> },
-        }
-        Ok(match Shape::deserialize(deserializer)? {
-            Shape::Url(url) => Self::Both(url),
-            Shape::Split { internal } => Self::InternalOnly(internal),
-        })
-    }
+    Split { internal: Option<String> },
 }
 
 impl RawDiscovery {
@@ -107,8 +94,10 @@ impl RawDiscovery {
             let target_key = format!("{key}.endpoints[{i}].target");
             let (template, template_key) = match endpoint.target {
                 Target::Both(url) => (url, target_key),
-                Target::InternalOnly(Some(url)) => (url, format!("{target_key}.internal")),
-                Target::InternalOnly(None) => continue,
+                Target::Split {
+                    internal: Some(url),
+                } => (url, format!("{target_key}.internal")),
+                Target::Split { internal: None } => continue,
             };
             check_template(&template, &template_key)?;
             for plugin in endpoint.plugins {
@@ -121,17 +110,15 @@ impl RawDiscovery {
 
 /// A template must give an http(s) URL once a plugin id is put in.
 fn check_template(template: &str, key: &str) -> Result<(), ConfigError> {
-    let check = |message: String| Err(ConfigError::invalid(key, message));
     if template.contains("+srv://") {
-        return check(format!(
-            "SRV targets are not supported, got {template:?}; give an http or https URL"
+        return Err(ConfigError::invalid(
+            key,
+            format!("SRV targets are not supported, got {template:?}; give an http or https URL"),
         ));
     }
-    match Url::parse(&substitute(template, SAMPLE_PLUGIN_ID)) {
-        Ok(url) if matches!(url.scheme(), "http" | "https") => Ok(()),
-        Ok(_) => check(format!("expected an http or https URL, got {template:?}")),
-        Err(err) => check(format!("invalid URL {template:?}: {err}")),
-    }
+    parse_http_url(template, &substitute(template, SAMPLE_PLUGIN_ID))
+        .map(drop)
+        .map_err(|message| ConfigError::invalid(key, message))
 }
 
 /// Replaces every `{{pluginId}}` (spaces allowed inside the braces) with the URI-component

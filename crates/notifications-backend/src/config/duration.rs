@@ -1,17 +1,19 @@
 //! Durations as Backstage's config writes them (`readDurationFromConfig`): `HumanDuration` maps,
 //! ISO 8601 strings (`P30D`) and the `ms` package's strings (`30d`, `1.5h`, `1000`).
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Unexpected, Visitor, value::MapAccessDeserializer};
 use time::{Date, Month, OffsetDateTime, Time};
 
-use super::coerce::UInt;
+use super::coerce::{Coerced, UInt};
 
-/// How long notifications are kept (Backstage's `HumanDuration`).
+/// A duration as configured (Backstage's `HumanDuration`), calendar units included; a retention
+/// (`notifications.retention`), for one.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
-pub struct Retention {
+pub struct ConfigDuration {
     pub years: u32,
     pub months: u32,
     pub weeks: u32,
@@ -22,7 +24,7 @@ pub struct Retention {
     pub milliseconds: u32,
 }
 
-impl Retention {
+impl ConfigDuration {
     /// Backstage's default retention.
     pub fn one_year() -> Self {
         Self {
@@ -104,7 +106,7 @@ const NOT_FIXED: &str = "months and years have no fixed length here; use weeks o
 
 /// Parses a duration string as Backstage does: ISO 8601 when it starts with `P`, otherwise the
 /// `ms` package's format.
-fn parse(input: &str) -> Result<Retention, String> {
+fn parse(input: &str) -> Result<ConfigDuration, String> {
     let text = input.trim();
     let parsed = if text.starts_with('P') {
         parse_iso(text)
@@ -116,13 +118,13 @@ fn parse(input: &str) -> Result<Retention, String> {
 
 /// `P[nY][nM][nW][nD][T[nH][nM][nS]]`, integers only. Weeks may be combined with other units,
 /// as Luxon (which Backstage uses) allows.
-fn parse_iso(text: &str) -> Result<Retention, String> {
+fn parse_iso(text: &str) -> Result<ConfigDuration, String> {
     let body = &text[1..];
     let (date, time) = match body.split_once('T') {
         Some((date, time)) => (date, Some(time)),
         None => (body, None),
     };
-    let mut duration = Retention::default();
+    let mut duration = ConfigDuration::default();
     let mut any = iso_components(date, &['Y', 'M', 'W', 'D'], |unit, n| match unit {
         'Y' => duration.years = n,
         'M' => duration.months = n,
@@ -185,7 +187,7 @@ fn iso_components(
 
 /// The `ms` package's format: a number (`10`, `1.5`, `.5`), optional spaces and an optional
 /// case-insensitive unit; milliseconds without a unit. A year is 365.25 days, as there.
-fn parse_ms(text: &str) -> Result<Retention, String> {
+fn parse_ms(text: &str) -> Result<ConfigDuration, String> {
     const HINT: &str = "expected an ISO 8601 duration like \"P30D\" or a number with an optional unit like \"30d\", \"12h\" or \"1000ms\"";
     let number_len = text
         .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-'))
@@ -203,7 +205,7 @@ fn parse_ms(text: &str) -> Result<Retention, String> {
     };
     let value: f64 = number.parse().map_err(|_| HINT)?;
     // Float to integer casts saturate; `from_millis` rejects what is too large.
-    Retention::from_millis((value * factor).round() as u64).ok_or_else(|| "too large".into())
+    ConfigDuration::from_millis((value * factor).round() as u64).ok_or_else(|| "too large".into())
 }
 
 fn unit_millis(unit: &str) -> Option<f64> {
@@ -223,67 +225,13 @@ fn unit_millis(unit: &str) -> Option<f64> {
     })
 }
 
-/// Backstage's `HumanDuration` map. Unlike the rest of the configuration, unknown keys are
-/// errors here, as in Backstage: `{day: 30}` must not pass as an empty duration.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct HumanDuration {
-    years: Option<UInt<u32>>,
-    months: Option<UInt<u32>>,
-    weeks: Option<UInt<u32>>,
-    days: Option<UInt<u32>>,
-    hours: Option<UInt<u32>>,
-    minutes: Option<UInt<u32>>,
-    seconds: Option<UInt<u32>>,
-    milliseconds: Option<UInt<u32>>,
-}
-
-impl HumanDuration {
-    /// `None` when no unit is given.
-    fn into_retention(self) -> Option<Retention> {
-        let parts = [
-            self.years,
-            self.months,
-            self.weeks,
-            self.days,
-            self.hours,
-            self.minutes,
-            self.seconds,
-            self.milliseconds,
-        ];
-        if parts.iter().all(Option::is_none) {
-            return None;
-        }
-        let [
-            years,
-            months,
-            weeks,
-            days,
-            hours,
-            minutes,
-            seconds,
-            milliseconds,
-        ] = parts.map(|part| part.map_or(0, |n| n.0));
-        Some(Retention {
-            years,
-            months,
-            weeks,
-            days,
-            hours,
-            minutes,
-            seconds,
-            milliseconds,
-        })
-    }
-}
-
 /// Reads any duration form; `None` stands for `false` when `allow_false`.
 struct DurationVisitor {
     allow_false: bool,
 }
 
 impl<'de> Visitor<'de> for DurationVisitor {
-    type Value = Option<Retention>;
+    type Value = Option<ConfigDuration>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.allow_false {
@@ -304,7 +252,7 @@ impl<'de> Visitor<'de> for DurationVisitor {
 
     /// A bare number is milliseconds, as in the `ms` package.
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-        Retention::from_millis(v)
+        ConfigDuration::from_millis(v)
             .map(Some)
             .ok_or_else(|| E::custom("duration too large"))
     }
@@ -321,20 +269,46 @@ impl<'de> Visitor<'de> for DurationVisitor {
         parse(v).map(Some).map_err(E::custom)
     }
 
+    /// Backstage's `HumanDuration` map. Unlike the rest of the configuration, unknown keys are
+    /// errors here, as in Backstage: `{day: 30}` must not pass as an empty duration.
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-        HumanDuration::deserialize(MapAccessDeserializer::new(map))?
-            .into_retention()
-            .map(Some)
-            .ok_or_else(|| {
-                de::Error::custom(
-                    "expected at least one of years, months, weeks, days, hours, minutes, seconds, milliseconds",
-                )
-            })
+        const UNITS: &[&str] = &[
+            "years",
+            "months",
+            "weeks",
+            "days",
+            "hours",
+            "minutes",
+            "seconds",
+            "milliseconds",
+        ];
+        let parts = BTreeMap::<String, UInt<u32>>::deserialize(MapAccessDeserializer::new(map))?;
+        if parts.is_empty() {
+            return Err(de::Error::custom(format!(
+                "expected at least one of {}",
+                UNITS.join(", ")
+            )));
+        }
+        let mut d = ConfigDuration::default();
+        for (unit, UInt(n)) in parts {
+            *match unit.as_str() {
+                "years" => &mut d.years,
+                "months" => &mut d.months,
+                "weeks" => &mut d.weeks,
+                "days" => &mut d.days,
+                "hours" => &mut d.hours,
+                "minutes" => &mut d.minutes,
+                "seconds" => &mut d.seconds,
+                "milliseconds" => &mut d.milliseconds,
+                _ => return Err(de::Error::unknown_field(&unit, UNITS)),
+            } = n;
+        }
+        Ok(Some(d))
     }
 }
 
 /// `notifications.retention`: `false` (keep forever) or a duration longer than zero.
-pub(super) struct RetentionSetting(pub Option<Retention>);
+pub(super) struct RetentionSetting(pub Option<ConfigDuration>);
 
 impl<'de> Deserialize<'de> for RetentionSetting {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -360,6 +334,29 @@ impl<'de> Deserialize<'de> for FixedDuration {
     }
 }
 
+/// A [`FixedDuration`] raised to at least `MS` milliseconds: shorter intervals would spin, and
+/// shorter timeouts fail every attempt at once.
+pub(super) struct AtLeast<const MS: u64>(pub std::time::Duration);
+
+impl<'de, const MS: u64> Deserialize<'de> for AtLeast<MS> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let duration = FixedDuration::deserialize(deserializer)?.0;
+        Ok(Self(duration.max(std::time::Duration::from_millis(MS))))
+    }
+}
+
+impl<const MS: u64> Coerced for AtLeast<MS> {
+    type Value = std::time::Duration;
+    fn value(self) -> Self::Value {
+        self.0
+    }
+}
+
+super::coerce::coerced!(
+    FixedDuration => std::time::Duration,
+    RetentionSetting => Option<ConfigDuration>,
+);
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -367,8 +364,8 @@ mod tests {
 
     use super::*;
 
-    fn r(f: impl FnOnce(&mut Retention)) -> Retention {
-        let mut retention = Retention::default();
+    fn r(f: impl FnOnce(&mut ConfigDuration)) -> ConfigDuration {
+        let mut retention = ConfigDuration::default();
         f(&mut retention);
         retention
     }
@@ -381,7 +378,7 @@ mod tests {
         assert_eq!(parse("P2W"), Ok(r(|r| r.weeks = 2)));
         assert_eq!(
             parse(" P1Y2M3W4DT5H6M7S "),
-            Ok(Retention {
+            Ok(ConfigDuration {
                 years: 1,
                 months: 2,
                 weeks: 3,
@@ -449,7 +446,7 @@ mod tests {
         assert!(parse("99999999999y").unwrap_err().contains("too large"));
     }
 
-    fn retention(value: serde_json::Value) -> Result<Option<Retention>, String> {
+    fn retention(value: serde_json::Value) -> Result<Option<ConfigDuration>, String> {
         RetentionSetting::deserialize(value)
             .map(|r| r.0)
             .map_err(|e| e.to_string())
@@ -464,7 +461,10 @@ mod tests {
             retention(json!({"months": "6", "hours": 1})),
             Ok(Some(r(|r| (r.months, r.hours) = (6, 1))))
         );
-        assert_eq!(retention(json!("P1Y")), Ok(Some(Retention::one_year())));
+        assert_eq!(
+            retention(json!("P1Y")),
+            Ok(Some(ConfigDuration::one_year()))
+        );
         assert_eq!(retention(json!("30d")), Ok(Some(r(|r| r.days = 30))));
         assert_eq!(retention(json!(86_400_000)), Ok(Some(r(|r| r.days = 1))));
 
@@ -579,7 +579,7 @@ mod tests {
             datetime!(2024-12-15 00:00 UTC)
         );
         assert_eq!(
-            Retention::one_year().cutoff(datetime!(2024-02-29 12:30 +02:00)),
+            ConfigDuration::one_year().cutoff(datetime!(2024-02-29 12:30 +02:00)),
             datetime!(2023-02-28 12:30 +02:00)
         );
         assert_eq!(

@@ -1,7 +1,6 @@
 //! `notifications.processors.email`: the e-mail processor, with upstream's keys
 //! (`plugins/notifications-backend-module-email/config.d.ts`).
 
-use std::fmt;
 use std::time::Duration;
 
 use notifications_common::NotificationSeverity;
@@ -9,38 +8,58 @@ use notifications_node::NotificationProcessorFilters;
 use serde::Deserialize;
 use serde::de::{self, Deserializer};
 
-use super::coerce::{Bool, Positive, SecretString, UInt};
+use super::coerce::{Bool, Positive, UInt, int, millis, secs, via};
 use super::duration::FixedDuration;
+use super::secret::Secret;
 
 /// The e-mail processor's configuration.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", expecting = "a map")]
 pub struct EmailConfig {
     /// `transportConfig`: how mail leaves this service.
+    #[serde(rename = "transportConfig")]
     pub transport: EmailTransport,
     /// `sender`: the `From` address (`Name <address>` or a bare address).
+    #[serde(deserialize_with = "address")]
     pub sender: String,
     /// `replyTo`: the `Reply-To` address.
+    #[serde(default, deserialize_with = "optional_address")]
     pub reply_to: Option<String>,
-    /// `concurrencyLimit` (default 2): at most this many mails start per `throttleInterval`.
+    /// `concurrencyLimit`: at most this many mails start per `throttleInterval`.
+    #[serde(default = "int::<2>", deserialize_with = "via::<Positive, _>")]
     pub concurrency_limit: u32,
-    /// `throttleInterval` (default 100 ms).
+    /// `throttleInterval`.
+    #[serde(
+        default = "millis::<100>",
+        deserialize_with = "via::<FixedDuration, _>"
+    )]
     pub throttle_interval: Duration,
     /// `broadcastConfig`: who gets broadcasts (nobody when absent, as upstream).
+    #[serde(rename = "broadcastConfig", default)]
     pub broadcast: BroadcastReceiver,
-    /// `cache.ttl` (default 1 hour): how long users' addresses are reused; zero: not cached.
+    /// `cache.ttl` (1 hour): how long users' addresses are reused; zero: not cached.
+    #[serde(
+        rename = "cache",
+        default = "secs::<3600>",
+        deserialize_with = "cache_ttl"
+    )]
     pub cache_ttl: Duration,
     /// `filter`: which notifications are mailed.
+    #[serde(default, with = "EmailFilter")]
     pub filter: NotificationProcessorFilters,
     /// `allowedEmailDomains`: only addresses of these domains (exact, case-insensitive), lower-cased.
+    #[serde(default, deserialize_with = "lower_case")]
     pub allowed_email_domains: Option<Vec<String>>,
     /// `allowlistEmailAddresses`: addresses always allowed; alone, the only ones allowed.
+    #[serde(default, deserialize_with = "lower_case")]
     pub allowlist_email_addresses: Option<Vec<String>>,
     /// `denylistEmailAddresses`: addresses never mailed (applied last).
+    #[serde(default, deserialize_with = "lower_case")]
     pub denylist_email_addresses: Option<Vec<String>>,
 }
 
 /// `transportConfig.transport` and its options.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum EmailTransport {
     Smtp(SmtpConfig),
     Sendmail {
@@ -52,7 +71,7 @@ pub enum EmailTransport {
 }
 
 /// `transportConfig` for `transport: smtp`.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SmtpConfig {
     pub hostname: String,
     pub port: u16,
@@ -61,8 +80,7 @@ pub struct SmtpConfig {
     /// `requireTls`: STARTTLS is required; without it, STARTTLS is used when offered.
     pub require_tls: bool,
     pub username: Option<String>,
-    /// Never logged nor shown by `Debug`.
-    pub password: Option<String>,
+    pub password: Option<Secret<String>>,
 }
 
 /// `transportConfig.newline` of sendmail.
@@ -73,8 +91,9 @@ pub enum Newline {
 }
 
 /// `broadcastConfig.receiver`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum BroadcastReceiver {
+    #[default]
     None,
     /// Every user of the catalog that has an e-mail address.
     Users,
@@ -82,161 +101,92 @@ pub enum BroadcastReceiver {
     Config(Vec<String>),
 }
 
-impl fmt::Debug for EmailTransport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Smtp(smtp) => smtp.fmt(f),
-            Self::Sendmail { path, newline } => f
-                .debug_struct("Sendmail")
-                .field("path", path)
-                .field("newline", newline)
-                .finish(),
-            Self::Stream => f.write_str("Stream"),
-        }
-    }
-}
-
-impl fmt::Debug for SmtpConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Smtp")
-            .field("hostname", &self.hostname)
-            .field("port", &self.port)
-            .field("secure", &self.secure)
-            .field("require_tls", &self.require_tls)
-            .field("username", &self.username)
-            .field("password", &self.password.as_ref().map(|_| "***"))
-            .finish()
-    }
-}
-
-impl<'de> Deserialize<'de> for EmailConfig {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let raw = RawEmail::deserialize(deserializer)?;
-        let lower = |list: Option<Vec<String>>| {
-            list.map(|l| l.iter().map(|a| a.trim().to_lowercase()).collect())
-        };
-        Ok(Self {
-            transport: raw.transport_config,
-            sender: raw.sender.0,
-            reply_to: raw.reply_to.map(|a| a.0),
-            concurrency_limit: raw.concurrency_limit.map_or(2, |n| n.0),
-            throttle_interval: raw
-                .throttle_interval
-                .map_or(Duration::from_millis(100), |d| d.0),
-            broadcast: raw
-                .broadcast_config
-                .map_or(BroadcastReceiver::None, |b| b.0),
-            cache_ttl: raw
-                .cache
-                .and_then(|c| c.ttl)
-                .map_or(Duration::from_secs(3600), |d| d.0),
-            filter: raw.filter.map(RawFilter::into_filters).unwrap_or_default(),
-            allowed_email_domains: lower(raw.allowed_email_domains),
-            allowlist_email_addresses: lower(raw.allowlist_email_addresses),
-            denylist_email_addresses: lower(raw.denylist_email_addresses),
-        })
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", expecting = "a map")]
-struct RawEmail {
-    transport_config: EmailTransport,
-    sender: Address,
-    reply_to: Option<Address>,
-    concurrency_limit: Option<Positive>,
-    throttle_interval: Option<FixedDuration>,
-    broadcast_config: Option<Broadcast>,
-    cache: Option<RawCache>,
-    filter: Option<RawFilter>,
-    allowed_email_domains: Option<Vec<String>>,
-    allowlist_email_addresses: Option<Vec<String>>,
-    denylist_email_addresses: Option<Vec<String>>,
-}
-
 /// An address lettre can send from (`Name <a@b.c>` or `a@b.c`).
-struct Address(String);
+fn address<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let text = String::deserialize(d)?;
+    text.parse::<lettre::message::Mailbox>()
+        .map_err(|e| de::Error::custom(format!("invalid e-mail address {text:?}: {e}")))?;
+    Ok(text)
+}
 
-impl<'de> Deserialize<'de> for Address {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        text.parse::<lettre::message::Mailbox>()
-            .map_err(|e| de::Error::custom(format!("invalid e-mail address {text:?}: {e}")))?;
-        Ok(Self(text))
+fn optional_address<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    address(d).map(Some)
+}
+
+fn lower_case<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+    let list = Vec::<String>::deserialize(d)?;
+    Ok(Some(list.iter().map(|a| a.trim().to_lowercase()).collect()))
+}
+
+fn cache_ttl<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(expecting = "a map")]
+    struct Cache {
+        #[serde(default = "secs::<3600>", deserialize_with = "via::<FixedDuration, _>")]
+        ttl: Duration,
     }
+    Cache::deserialize(d).map(|c| c.ttl)
 }
 
 #[derive(Deserialize)]
-#[serde(expecting = "a map")]
-struct RawCache {
-    ttl: Option<FixedDuration>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", expecting = "a map")]
-struct RawFilter {
-    min_severity: Option<Severity>,
-    max_severity: Option<Severity>,
-    excluded_topics: Option<Vec<String>>,
+#[serde(
+    remote = "NotificationProcessorFilters",
+    rename_all = "camelCase",
+    expecting = "a map"
+)]
+struct EmailFilter {
+    #[serde(default, deserialize_with = "severity")]
+    min_severity: Option<NotificationSeverity>,
+    #[serde(default, deserialize_with = "severity")]
+    max_severity: Option<NotificationSeverity>,
+    #[serde(default)]
+    excluded_topics: Vec<String>,
+    #[serde(default)]
     included_topics: Option<Vec<String>>,
 }
 
-impl RawFilter {
-    fn into_filters(self) -> NotificationProcessorFilters {
-        NotificationProcessorFilters {
-            min_severity: self.min_severity.map(|s| s.0),
-            max_severity: self.max_severity.map(|s| s.0),
-            excluded_topics: self.excluded_topics.unwrap_or_default(),
-            included_topics: self.included_topics,
+/// Case-insensitive, as upstream.
+fn severity<'de, D: Deserializer<'de>>(d: D) -> Result<Option<NotificationSeverity>, D::Error> {
+    let text = String::deserialize(d)?;
+    text.parse().map(Some).map_err(de::Error::custom)
+}
+
+impl<'de> Deserialize<'de> for BroadcastReceiver {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase", expecting = "a map with receiver")]
+        struct RawBroadcast {
+            receiver: String,
+            #[serde(default)]
+            receiver_emails: Vec<String>,
+        }
+        let raw = RawBroadcast::deserialize(deserializer)?;
+        match raw.receiver.as_str() {
+            "none" => Ok(Self::None),
+            "users" => Ok(Self::Users),
+            "config" => Ok(Self::Config(raw.receiver_emails)),
+            other => Err(de::Error::custom(format!(
+                "unknown broadcast receiver {other:?}: expected none, users or config"
+            ))),
         }
     }
 }
 
-struct Severity(NotificationSeverity);
-
-impl<'de> Deserialize<'de> for Severity {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        text.parse().map(Self).map_err(de::Error::custom)
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", expecting = "a map with receiver")]
-struct RawBroadcast {
-    receiver: String,
-    receiver_emails: Option<Vec<String>>,
-}
-
-struct Broadcast(BroadcastReceiver);
-
-impl<'de> Deserialize<'de> for Broadcast {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let raw = RawBroadcast::deserialize(deserializer)?;
-        Ok(Self(match raw.receiver.as_str() {
-            "none" => BroadcastReceiver::None,
-            "users" => BroadcastReceiver::Users,
-            "config" => BroadcastReceiver::Config(raw.receiver_emails.unwrap_or_default()),
-            other => {
-                return Err(de::Error::custom(format!(
-                    "unknown broadcast receiver {other:?}: expected none, users or config"
-                )));
-            }
-        }))
-    }
-}
-
+/// `transportConfig` as written: which keys matter depends on `transport`.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", expecting = "a map with transport")]
 struct RawTransport {
     transport: String,
     hostname: Option<String>,
     port: Option<UInt<u16>>,
-    secure: Option<Bool>,
-    require_tls: Option<Bool>,
-    allow_credentials_without_tls: Option<Bool>,
+    #[serde(default, deserialize_with = "via::<Bool, _>")]
+    secure: bool,
+    #[serde(default, deserialize_with = "via::<Bool, _>")]
+    require_tls: bool,
+    #[serde(default, deserialize_with = "via::<Bool, _>")]
+    allow_credentials_without_tls: bool,
     username: Option<String>,
-    password: Option<SecretString>,
+    password: Option<Secret<String>>,
     path: Option<String>,
     newline: Option<String>,
 }
@@ -256,18 +206,16 @@ impl<'de> Deserialize<'de> for EmailTransport {
                     .0;
                 // As upstream: credentials are used only when both are given.
                 let (username, password) = match (raw.username, raw.password) {
-                    (Some(u), Some(p)) if !u.is_empty() && !p.0.is_empty() => (Some(u), Some(p.0)),
+                    (Some(u), Some(p)) if !u.is_empty() && !p.is_empty() => (Some(u), Some(p)),
                     _ => (None, None),
                 };
-                let secure = raw.secure.is_some_and(|b| b.0);
-                let require_tls = raw.require_tls.is_some_and(|b| b.0);
                 // Opportunistic STARTTLS gives the login away to whoever strips the server's
                 // STARTTLS offer: with credentials, TLS must be certain, unless the operator
                 // says otherwise in so many words.
                 if username.is_some()
-                    && !secure
-                    && !require_tls
-                    && !raw.allow_credentials_without_tls.is_some_and(|b| b.0)
+                    && !raw.secure
+                    && !raw.require_tls
+                    && !raw.allow_credentials_without_tls
                 {
                     return Err(de::Error::custom(
                         "with a username and password, TLS is required: set secure: true \
@@ -278,8 +226,8 @@ impl<'de> Deserialize<'de> for EmailTransport {
                 Ok(Self::Smtp(SmtpConfig {
                     hostname: hostname.trim().to_owned(),
                     port,
-                    secure,
-                    require_tls,
+                    secure: raw.secure,
+                    require_tls: raw.require_tls,
                     username,
                     password,
                 }))

@@ -2,21 +2,21 @@
 //! notifications API (`@janus-idp/plugin-notifications-backend` 1.x) served beside upstream's
 //! (the legacy contract, section 6.4).
 
-use std::fmt;
+use serde::{Deserialize, Deserializer, de};
 
-use serde::{Deserialize, Deserializer};
-
-use super::coerce::{Bool, LongSecret, SecretString};
+use super::coerce::{Bool, LongSecret, UInt, default_from_fields, via, yes};
+use super::secret::Secret;
 
 /// The shortest `externalCallerSecret` taken: as for any bearer secret, 32 bytes (e.g.
 /// `openssl rand -hex 16`) cannot be guessed.
 pub const MIN_CALLER_SECRET_LEN: usize = 32;
 
 /// How the janus API shares `/api/notifications` with upstream's.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase", expecting = "shared, exclusive or off")]
 pub enum JanusMount {
     /// Both APIs, each request dispatched by its markers (the contract's option A).
+    #[default]
     Shared,
     /// Only the janus API (option B): upstream's routes are not served there.
     Exclusive,
@@ -25,9 +25,10 @@ pub enum JanusMount {
 }
 
 /// Which API answers a request that carries no marker of either.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase", expecting = "upstream or janus")]
 pub enum ApiSide {
+    #[default]
     Upstream,
     Janus,
 }
@@ -42,155 +43,96 @@ pub struct DenyRule {
     pub users: Option<Vec<String>>,
 }
 
-#[derive(Clone, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "RawJanus")]
+/// `notifications.legacyJanus`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", expecting = "a map")]
 pub struct JanusConfig {
     /// `legacyJanus.enabled`: false serves the janus API nowhere.
+    #[serde(default = "yes", deserialize_with = "via::<Bool, _>")]
     pub enabled: bool,
+    #[serde(default)]
     pub mount: JanusMount,
     /// `legacyJanus.extraBasePath`: the janus API also (only) under this prefix (option C).
+    #[serde(default, deserialize_with = "extra_base_path")]
     pub extra_base_path: Option<String>,
     /// `legacyJanus.ambiguousListGoesTo`: row 7 of the dispatch table.
+    #[serde(default)]
     pub ambiguous_list_goes_to: ApiSide,
     /// `legacyJanus.allowUnauthenticated`: callers without credentials act as `guest_user`
     /// (janus 1.x on Backstage's legacy backend). Off by default: they get a 401.
+    #[serde(default, deserialize_with = "via::<Bool, _>")]
     pub allow_unauthenticated: bool,
     /// `legacyJanus.guestUser`: who anonymous and shared-secret callers are.
+    #[serde(default = "guest_user")]
     pub guest_user: String,
     /// `legacyJanus.acceptServiceTokens`: service tokens act as `guest_user`. Off by default, as
     /// janus 1.6.0 (a 401): every sender would otherwise also be a janus caller.
+    #[serde(default, deserialize_with = "via::<Bool, _>")]
     pub accept_service_tokens: bool,
     /// `legacyJanus.userCreators`: the users (`namespace/name`, or `*` for every user) whose
     /// own token may create messages. None by default: a create names any origin and reaches
     /// anyone, so it is granted, not assumed (janus let every user create).
+    #[serde(default)]
     pub user_creators: Vec<String>,
     /// `legacyJanus.validationErrorStatus`: 500 as janus, or 400.
+    #[serde(default = "status_500", deserialize_with = "validation_error_status")]
     pub validation_error_status: u16,
     /// `notifications.externalCallerSecret`: the `notifications-secret` header that lets a
     /// caller without a token in, as `guest_user`. An empty string is no secret (as janus).
-    pub external_caller_secret: Option<String>,
+    /// A sibling key: `Config` reads it into here.
+    #[serde(skip)]
+    pub external_caller_secret: Option<Secret<String>>,
     /// `legacyJanus.permissions.deny`; `None`: no policy, every call is allowed (janus with
     /// the permission framework off).
+    #[serde(rename = "permissions", default, deserialize_with = "deny_rules")]
     pub deny: Option<Vec<DenyRule>>,
 }
 
-impl Default for JanusConfig {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            mount: JanusMount::Shared,
-            extra_base_path: None,
-            ambiguous_list_goes_to: ApiSide::Upstream,
-            allow_unauthenticated: false,
-            guest_user: "default/guest".into(),
-            accept_service_tokens: false,
-            user_creators: Vec::new(),
-            validation_error_status: 500,
-            external_caller_secret: None,
-            deny: None,
-        }
+default_from_fields!(JanusConfig);
+
+fn guest_user() -> String {
+    "default/guest".into()
+}
+
+fn status_500() -> u16 {
+    500
+}
+
+/// Under the plugin's own mount it would collide with upstream's routes.
+fn extra_base_path<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let mount = notifications_common::NOTIFICATIONS_MOUNT;
+    let path = String::deserialize(d)?.trim_end_matches('/').to_owned();
+    if !path.starts_with('/') || path == mount || path.starts_with(&format!("{mount}/")) {
+        return Err(de::Error::custom(format!(
+            "expected a path starting with / outside {mount}"
+        )));
+    }
+    Ok(Some(path))
+}
+
+fn validation_error_status<'de, D: Deserializer<'de>>(d: D) -> Result<u16, D::Error> {
+    match UInt::<u16>::deserialize(d)?.0 {
+        status @ (400 | 500) => Ok(status),
+        _ => Err(de::Error::custom("expected 400 or 500")),
     }
 }
 
-impl fmt::Debug for JanusConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JanusConfig")
-            .field("enabled", &self.enabled)
-            .field("mount", &self.mount)
-            .field("extra_base_path", &self.extra_base_path)
-            .field("ambiguous_list_goes_to", &self.ambiguous_list_goes_to)
-            .field("allow_unauthenticated", &self.allow_unauthenticated)
-            .field("guest_user", &self.guest_user)
-            .field("accept_service_tokens", &self.accept_service_tokens)
-            .field("user_creators", &self.user_creators)
-            .field("validation_error_status", &self.validation_error_status)
-            .field(
-                "external_caller_secret",
-                &self.external_caller_secret.as_ref().map(|_| "***"),
-            )
-            .field("deny", &self.deny)
-            .finish()
+fn deny_rules<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<DenyRule>>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields, expecting = "a map with deny")]
+    struct Permissions {
+        deny: Vec<DenyRule>,
     }
-}
-
-/// `notifications.legacyJanus` as written.
-#[derive(Default, Deserialize)]
-#[serde(default, rename_all = "camelCase", expecting = "a map")]
-struct RawJanus {
-    enabled: Option<Bool>,
-    mount: Option<JanusMount>,
-    extra_base_path: Option<String>,
-    ambiguous_list_goes_to: Option<ApiSide>,
-    allow_unauthenticated: Option<Bool>,
-    guest_user: Option<String>,
-    accept_service_tokens: Option<Bool>,
-    user_creators: Option<Vec<String>>,
-    validation_error_status: Option<u16>,
-    permissions: Option<RawPermissions>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, expecting = "a map with deny")]
-struct RawPermissions {
-    deny: Vec<DenyRule>,
-}
-
-impl TryFrom<RawJanus> for JanusConfig {
-    type Error = String;
-
-    fn try_from(raw: RawJanus) -> Result<Self, String> {
-        let defaults = Self::default();
-        let mount = notifications_common::NOTIFICATIONS_MOUNT;
-        let extra_base_path = match raw.extra_base_path {
-            None => None,
-            Some(path) => {
-                let path = path.trim_end_matches('/').to_owned();
-                // Under the plugin's own mount it would collide with upstream's routes.
-                if !path.starts_with('/') || path == mount || path.starts_with(&format!("{mount}/"))
-                {
-                    return Err(format!(
-                        "extraBasePath: expected a path starting with / outside {mount}"
-                    ));
-                }
-                Some(path)
-            }
-        };
-        let validation_error_status = raw
-            .validation_error_status
-            .unwrap_or(defaults.validation_error_status);
-        if !matches!(validation_error_status, 400 | 500) {
-            return Err("validationErrorStatus: expected 400 or 500".into());
-        }
-        Ok(Self {
-            enabled: raw.enabled.map_or(defaults.enabled, |b| b.0),
-            mount: raw.mount.unwrap_or(defaults.mount),
-            extra_base_path,
-            ambiguous_list_goes_to: raw
-                .ambiguous_list_goes_to
-                .unwrap_or(defaults.ambiguous_list_goes_to),
-            allow_unauthenticated: raw
-                .allow_unauthenticated
-                .map_or(defaults.allow_unauthenticated, |b| b.0),
-            guest_user: raw.guest_user.unwrap_or(defaults.guest_user),
-            accept_service_tokens: raw
-                .accept_service_tokens
-                .map_or(defaults.accept_service_tokens, |b| b.0),
-            user_creators: raw.user_creators.unwrap_or(defaults.user_creators),
-            validation_error_status,
-            // A sibling key (`notifications.externalCallerSecret`): set by the section above.
-            external_caller_secret: None,
-            deny: raw.permissions.map(|p| p.deny),
-        })
-    }
+    Permissions::deserialize(d).map(|p| Some(p.deny))
 }
 
 /// `notifications.externalCallerSecret`: an empty string is no secret (as janus); any other
 /// value has at least [`MIN_CALLER_SECRET_LEN`] bytes.
-pub(super) struct CallerSecret(Option<String>);
+pub(super) struct CallerSecret(pub Option<Secret<String>>);
 
 impl<'de> Deserialize<'de> for CallerSecret {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let secret = SecretString::deserialize(deserializer)?.0;
+        let secret = Secret::<String>::deserialize(deserializer)?;
         if secret.is_empty() {
             return Ok(Self(None));
         }
@@ -199,12 +141,6 @@ impl<'de> Deserialize<'de> for CallerSecret {
 }
 
 impl JanusConfig {
-    /// Takes `notifications.externalCallerSecret`.
-    pub(super) fn with_secret(mut self, secret: Option<CallerSecret>) -> Self {
-        self.external_caller_secret = secret.and_then(|s| s.0);
-        self
-    }
-
     /// Whether `user` (`namespace/name`) may create messages with their own token.
     pub fn user_may_create(&self, user: &str) -> bool {
         self.user_creators.iter().any(|u| u == "*" || u == user)

@@ -4,6 +4,12 @@
 //! directives are resolved, `APP_CONFIG_*` environment variables override the result, and the
 //! keys this service reads are parsed into [`Config`]. Other keys are ignored, so a whole
 //! Backstage `app-config.yaml` can be reused.
+//!
+//! Each section is a struct that derives `Deserialize`: a field is declared once, with its
+//! default (`#[serde(default = ...)]`, of which `Default` is made) and the way it is read
+//! (`deserialize_with`, see `coerce.rs`) beside it. Only sections whose shape depends on a value
+//! (`backend.database`'s client, `externalAccess`'s type) or on another section (`discovery`)
+//! are read in two steps, so that errors still name the key.
 
 mod auth;
 mod catalog;
@@ -17,6 +23,7 @@ mod email;
 mod error;
 mod janus;
 mod notifications;
+mod secret;
 mod signals;
 mod slack;
 pub(crate) mod source;
@@ -36,26 +43,24 @@ pub use cors::CorsConfig;
 pub use database::{DatabaseConfig, PostgresConfig, SqliteLocation};
 pub use delivery::DeliveryConfig;
 pub use discovery::Discovery;
-pub use duration::{Retention, parse_duration};
+pub use duration::{ConfigDuration, parse_duration};
 pub use email::{BroadcastReceiver, EmailConfig, EmailTransport, Newline, SmtpConfig};
 pub use error::ConfigError;
 pub use janus::{ApiSide, DenyRule, JanusConfig, JanusMount};
-pub use notifications::NotificationsConfig;
+pub use notifications::{NotificationsConfig, ProcessorOptions};
+pub use secret::{Secret, loggable_url};
 pub use signals::SignalsConfig;
 pub use slack::{BroadcastRoute, SLACK_CHANNEL, SlackConfig, slack_configs};
 pub use webhook::{WebhookConfig, webhooks};
 
 use auth::RawAuth;
-use coerce::{HttpUrl, UInt};
-use cors::RawCors;
+use coerce::{HttpUrl, UInt, default_from_fields, via};
 use database::RawDatabase;
 use discovery::RawDiscovery;
 use error::parse_at;
-use notifications::RawNotifications;
+use janus::CallerSecret;
 use source::{Env, Keep};
 
-const DEFAULT_APP_URL: &str = "http://localhost:3000";
-const DEFAULT_BACKEND_URL: &str = "http://localhost:7007";
 const DEFAULT_HOST: &str = "127.0.0.1";
 const DEFAULT_PORT: u16 = 7007;
 
@@ -69,10 +74,22 @@ pub struct Config {
     pub discovery: Discovery,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", expecting = "a map")]
 pub struct AppConfig {
     /// `app.baseUrl`: where the Backstage frontend lives.
+    #[serde(default = "app_url", deserialize_with = "via::<HttpUrl, _>")]
     pub base_url: Url,
+}
+
+default_from_fields!(AppConfig);
+
+fn app_url() -> Url {
+    Url::parse("http://localhost:3000").expect("the default URL is valid")
+}
+
+fn backend_url() -> Url {
+    Url::parse("http://localhost:7007").expect("the default URL is valid")
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -86,6 +103,22 @@ pub struct BackendConfig {
     pub cors: Option<CorsConfig>,
 }
 
+/// `backend` as written: the database and external access are read once their kind is known.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", expecting = "a map")]
+struct RawBackend {
+    #[serde(default = "backend_url", deserialize_with = "via::<HttpUrl, _>")]
+    base_url: Url,
+    #[serde(default)]
+    listen: ListenConfig,
+    database: Option<RawDatabase>,
+    #[serde(default)]
+    auth: RawAuth,
+    cors: Option<CorsConfig>,
+}
+
+default_from_fields!(RawBackend);
+
 /// `backend.listen`. Port 0 asks the OS for a free port.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ListenConfig {
@@ -93,18 +126,10 @@ pub struct ListenConfig {
     pub port: u16,
 }
 
-impl Default for AppConfig {
-    fn default() -> Self {
-        Self {
-            base_url: Url::parse(DEFAULT_APP_URL).expect("the default URL is valid"),
-        }
-    }
-}
-
 impl Default for BackendConfig {
     fn default() -> Self {
         Self {
-            base_url: Url::parse(DEFAULT_BACKEND_URL).expect("the default URL is valid"),
+            base_url: backend_url(),
             listen: ListenConfig::default(),
             database: DatabaseConfig::default(),
             auth: AuthConfig::default(),
@@ -182,56 +207,41 @@ impl Config {
     }
 
     fn from_value(value: Value) -> Result<Config, ConfigError> {
+        // A sibling of `legacyJanus` that belongs to it.
+        let caller_secret = value
+            .pointer("/notifications/externalCallerSecret")
+            .cloned();
         let raw: RawConfig = parse_at(value, "")?;
-        let defaults = Config::default();
-        let backend_base_url = raw
-            .backend
-            .base_url
-            .map_or(defaults.backend.base_url, |url| url.0);
+        let mut notifications = raw.notifications;
+        if let Some(secret) = caller_secret {
+            let key = "notifications.externalCallerSecret";
+            notifications.janus.external_caller_secret = parse_at::<CallerSecret>(secret, key)?.0;
+        }
+        let backend = raw.backend;
         Ok(Config {
             discovery: raw
                 .discovery
-                .into_discovery("discovery", &backend_base_url)?,
-            app: AppConfig {
-                base_url: raw.app.base_url.map_or(defaults.app.base_url, |url| url.0),
-            },
+                .into_discovery("discovery", &backend.base_url)?,
+            app: raw.app,
             backend: BackendConfig {
-                base_url: backend_base_url,
-                listen: raw
-                    .backend
-                    .listen
-                    .map_or(defaults.backend.listen, |listen| listen.0),
-                database: match raw.backend.database {
+                database: match backend.database {
                     Some(database) => database.into_config("backend.database")?,
-                    None => defaults.backend.database,
+                    None => DatabaseConfig::default(),
                 },
-                auth: raw.backend.auth.into_config("backend.auth")?,
-                cors: raw
-                    .backend
-                    .cors
-                    .map(|c| c.into_config("backend.cors"))
-                    .transpose()?,
+                auth: backend.auth.into_config("backend.auth")?,
+                base_url: backend.base_url,
+                listen: backend.listen,
+                cors: backend.cors,
             },
-            notifications: raw.notifications.into(),
+            notifications,
         })
     }
 }
 
-/// `url` for logs: a password in it (`https://user:secret@host/`) is masked.
-pub fn loggable_url(url: &Url) -> String {
-    if url.password().is_none() {
-        return url.to_string();
-    }
-    let mut masked = url.clone();
-    // Only URLs with a host can carry a password, and those accept a new one.
-    let _ = masked.set_password(Some("***"));
-    masked.to_string()
-}
-
-/// The keys this service reads; keep in step with the `Raw*` structs. Everything else is dropped
-/// from each file before substitution, so that the `${VAR}`s and `$file`s of other plugins in a
-/// shared Backstage app-config need not resolve here. A key missing from this list never reaches
-/// its parser, which that key's tests notice.
+/// The keys this service reads; keep in step with the sections' structs. Everything else is
+/// dropped from each file before substitution, so that the `${VAR}`s and `$file`s of other
+/// plugins in a shared Backstage app-config need not resolve here. A key missing from this list
+/// never reaches its parser, which that key's tests notice.
 const READ_KEYS: Keep = Keep::Only(&[
     ("app", Keep::Only(&[("baseUrl", Keep::All)])),
     (
@@ -261,33 +271,15 @@ const READ_KEYS: Keep = Keep::Only(&[
 #[derive(Default, Deserialize)]
 #[serde(default, expecting = "a map")]
 struct RawConfig {
-    app: RawApp,
+    app: AppConfig,
     backend: RawBackend,
-    notifications: RawNotifications,
+    notifications: NotificationsConfig,
     discovery: RawDiscovery,
-}
-
-#[derive(Default, Deserialize)]
-#[serde(default, rename_all = "camelCase", expecting = "a map")]
-struct RawApp {
-    base_url: Option<HttpUrl>,
-}
-
-#[derive(Default, Deserialize)]
-#[serde(default, rename_all = "camelCase", expecting = "a map")]
-struct RawBackend {
-    base_url: Option<HttpUrl>,
-    listen: Option<Listen>,
-    database: Option<RawDatabase>,
-    auth: RawAuth,
-    cors: Option<RawCors>,
 }
 
 /// `backend.listen`: `{host, port}` or Backstage's string forms `"7007"`, `":7007"` and
 /// `"0.0.0.0:7007"`. An empty host means the default one.
-struct Listen(ListenConfig);
-
-impl<'de> Deserialize<'de> for Listen {
+impl<'de> Deserialize<'de> for ListenConfig {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         #[derive(Deserialize)]
         struct Parts {
@@ -295,25 +287,25 @@ impl<'de> Deserialize<'de> for Listen {
             port: Option<UInt<u16>>,
         }
 
-        fn listen(host: Option<String>, port: Option<u16>) -> Listen {
-            Listen(ListenConfig {
+        fn listen(host: Option<String>, port: Option<u16>) -> ListenConfig {
+            ListenConfig {
                 host: host
                     .filter(|host| !host.is_empty())
                     .unwrap_or_else(|| DEFAULT_HOST.to_owned()),
                 port: port.unwrap_or(DEFAULT_PORT),
-            })
+            }
         }
 
         struct ListenVisitor;
 
         impl<'de> Visitor<'de> for ListenVisitor {
-            type Value = Listen;
+            type Value = ListenConfig;
 
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a map with host and port, or a string \"<port>\" or \"<host>:<port>\"")
             }
 
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Listen, E> {
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<ListenConfig, E> {
                 let (host, port) = v.split_once(':').unwrap_or(("", v));
                 // A second `:` (an IPv6 address) leaves a port that does not parse, as in
                 // Backstage.
@@ -324,13 +316,13 @@ impl<'de> Deserialize<'de> for Listen {
             }
 
             // `APP_CONFIG_backend_listen=7007` yields a number.
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Listen, E> {
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<ListenConfig, E> {
                 let port = u16::try_from(v)
                     .map_err(|_| E::invalid_value(Unexpected::Unsigned(v), &self))?;
                 Ok(listen(None, Some(port)))
             }
 
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Listen, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<ListenConfig, A::Error> {
                 let parts = Parts::deserialize(MapAccessDeserializer::new(map))?;
                 Ok(listen(parts.host, parts.port.map(|p| p.0)))
             }
@@ -401,7 +393,10 @@ mod tests {
             DatabaseConfig::Sqlite { location: None }
         );
         assert_eq!(config.backend.auth, AuthConfig::default());
-        assert_eq!(config.notifications.retention, Some(Retention::one_year()));
+        assert_eq!(
+            config.notifications.retention,
+            Some(ConfigDuration::one_year())
+        );
         assert_eq!(
             Config::load_with_env(&[], &env, &[]).unwrap(),
             Config::default()
@@ -599,9 +594,9 @@ notifications:
         );
         assert_eq!(
             config.notifications.retention,
-            Some(Retention {
+            Some(ConfigDuration {
                 days: 90,
-                ..Retention::default()
+                ..ConfigDuration::default()
             })
         );
         assert_eq!(

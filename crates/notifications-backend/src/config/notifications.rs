@@ -1,143 +1,110 @@
 //! `notifications`: the plugin's own section, as upstream's `config.d.ts` describes it.
 
+use std::fmt;
+use std::ops::Deref;
 use std::time::Duration;
 
 use notifications_common::{ChannelSetting, NotificationSettings, OriginSetting, TopicSetting};
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
-use super::auth::RawKey;
+use super::auth::Key;
 use super::catalog::CatalogConfig;
-use super::coerce::{Bool, Positive};
+use super::coerce::{Bool, Coerced, Positive, default_from_fields, int, millis, via};
 use super::delivery::DeliveryConfig;
-use super::duration::{FixedDuration, Retention, RetentionSetting};
-use super::janus::{CallerSecret, JanusConfig};
+use super::duration::{ConfigDuration, FixedDuration, RetentionSetting};
+use super::janus::JanusConfig;
+use super::secret::Secret;
 use super::signals::SignalsConfig;
 
-#[derive(Clone, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", expecting = "a map")]
 pub struct NotificationsConfig {
     /// `notifications.defaultSettings`: what users get until they change their settings.
+    #[serde(default, deserialize_with = "via::<RawSettings, _>")]
     pub default_settings: NotificationSettings,
-    /// `notifications.retention`; `None` keeps notifications forever.
-    pub retention: Option<Retention>,
+    /// `notifications.retention`; `None` keeps notifications forever (Backstage's default: a
+    /// year).
+    #[serde(default = "one_year", deserialize_with = "via::<RetentionSetting, _>")]
+    pub retention: Option<ConfigDuration>,
     /// `notifications.concurrencyLimit`, accepted for compatibility.
+    #[serde(default = "int::<10>", deserialize_with = "via::<Positive, _>")]
     pub concurrency_limit: u32,
     /// `notifications.throttleInterval`, accepted for compatibility.
+    #[serde(default = "millis::<50>", deserialize_with = "via::<FixedDuration, _>")]
     pub throttle_interval: Duration,
     /// `notifications.processors` as written (`Null` when absent), for the processors to read.
-    pub processors: Value,
+    #[serde(default)]
+    pub processors: ProcessorOptions,
+    #[serde(default)]
     pub catalog: CatalogConfig,
+    #[serde(default)]
     pub delivery: DeliveryConfig,
+    #[serde(default)]
     pub signals: SignalsConfig,
     /// `notifications.metrics.enabled`: serve `GET /metrics`.
+    #[serde(default, deserialize_with = "metrics_enabled")]
     pub metrics: bool,
     /// `notifications.legacyJanus` and `notifications.externalCallerSecret`.
+    #[serde(rename = "legacyJanus", default)]
     pub janus: JanusConfig,
     /// `notifications.userTokenKeys`: decoded HS256 secrets that sign and verify user tokens
     /// (the `token --user` command's) and nothing else. Unlike `backend.auth.keys`, which
     /// senders hold, these stay with the service. Empty: the generated `user-key` file.
-    pub user_token_keys: Vec<Vec<u8>>,
+    #[serde(default, deserialize_with = "via::<Vec<Key>, _>")]
+    pub user_token_keys: Vec<Secret<Vec<u8>>>,
 }
 
-/// `processors` is shown by key only: processors' options hold secrets (webhook keys, SMTP
-/// passwords).
-impl std::fmt::Debug for NotificationsConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let processors: Vec<&String> = self
-            .processors
-            .as_object()
-            .map(|m| m.keys().collect())
-            .unwrap_or_default();
-        f.debug_struct("NotificationsConfig")
-            .field("default_settings", &self.default_settings)
-            .field("retention", &self.retention)
-            .field("concurrency_limit", &self.concurrency_limit)
-            .field("throttle_interval", &self.throttle_interval)
-            .field("processors", &processors)
-            .field("catalog", &self.catalog)
-            .field("delivery", &self.delivery)
-            .field("signals", &self.signals)
-            .field("janus", &self.janus)
-            .field("user_token_keys", &vec!["***"; self.user_token_keys.len()])
-            .finish()
+default_from_fields!(NotificationsConfig);
+
+fn one_year() -> Option<ConfigDuration> {
+    Some(ConfigDuration::one_year())
+}
+
+fn metrics_enabled<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(expecting = "a map with enabled")]
+    struct Metrics {
+        #[serde(default, deserialize_with = "via::<Bool, _>")]
+        enabled: bool,
+    }
+    Metrics::deserialize(d).map(|m| m.enabled)
+}
+
+/// The processors' options, read by each processor. `Debug` shows the processors' names only:
+/// their options hold secrets (webhook keys, SMTP passwords).
+#[derive(Clone, Default, PartialEq, Deserialize)]
+#[serde(transparent)]
+pub struct ProcessorOptions(Value);
+
+impl Deref for ProcessorOptions {
+    type Target = Value;
+
+    fn deref(&self) -> &Value {
+        &self.0
     }
 }
 
-impl Default for NotificationsConfig {
-    fn default() -> Self {
-        Self {
-            default_settings: NotificationSettings::default(),
-            retention: Some(Retention::one_year()),
-            concurrency_limit: 10,
-            throttle_interval: Duration::from_millis(50),
-            processors: Value::Null,
-            catalog: CatalogConfig::default(),
-            delivery: DeliveryConfig::default(),
-            signals: SignalsConfig::default(),
-            metrics: false,
-            janus: JanusConfig::default(),
-            user_token_keys: Vec::new(),
-        }
+impl PartialEq<Value> for ProcessorOptions {
+    fn eq(&self, other: &Value) -> bool {
+        self.0 == *other
     }
 }
 
-/// `notifications` as written.
-#[derive(Default, Deserialize)]
-#[serde(default, rename_all = "camelCase", expecting = "a map")]
-pub(super) struct RawNotifications {
-    default_settings: RawSettings,
-    retention: Option<RetentionSetting>,
-    concurrency_limit: Option<Positive>,
-    throttle_interval: Option<FixedDuration>,
-    processors: Value,
-    catalog: CatalogConfig,
-    delivery: DeliveryConfig,
-    signals: SignalsConfig,
-    metrics: RawMetrics,
-    legacy_janus: JanusConfig,
-    external_caller_secret: Option<CallerSecret>,
-    user_token_keys: Vec<RawKey>,
-}
-
-#[derive(Default, Deserialize)]
-#[serde(default, expecting = "a map with enabled")]
-struct RawMetrics {
-    enabled: Option<Bool>,
-}
-
-impl From<RawNotifications> for NotificationsConfig {
-    fn from(raw: RawNotifications) -> Self {
-        let defaults = Self::default();
-        Self {
-            default_settings: raw.default_settings.into(),
-            retention: raw.retention.map_or(defaults.retention, |r| r.0),
-            concurrency_limit: raw
-                .concurrency_limit
-                .map_or(defaults.concurrency_limit, |n| n.0),
-            throttle_interval: raw
-                .throttle_interval
-                .map_or(defaults.throttle_interval, |d| d.0),
-            processors: raw.processors,
-            catalog: raw.catalog,
-            delivery: raw.delivery,
-            signals: raw.signals,
-            metrics: raw.metrics.enabled.is_some_and(|b| b.0),
-            janus: raw.legacy_janus.with_secret(raw.external_caller_secret),
-            user_token_keys: raw
-                .user_token_keys
-                .into_iter()
-                .map(RawKey::into_secret)
-                .collect(),
-        }
+impl fmt::Debug for ProcessorOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names = self.0.as_object().map(|m| m.keys().collect::<Vec<_>>());
+        f.debug_list().entries(names.unwrap_or_default()).finish()
     }
 }
 
 // The settings types of `notifications_common` read the wire format, where `origins` is
 // required and booleans are booleans; configuration needs defaults and string coercion.
 
-#[derive(Default, Deserialize)]
-#[serde(default, expecting = "a map with channels")]
+#[derive(Deserialize)]
+#[serde(expecting = "a map with channels")]
 struct RawSettings {
+    #[serde(default)]
     channels: Vec<RawChannel>,
 }
 
@@ -145,7 +112,8 @@ struct RawSettings {
 #[serde(expecting = "a map with id, enabled and origins")]
 struct RawChannel {
     id: String,
-    enabled: Option<Bool>,
+    #[serde(default, deserialize_with = "via::<Option<Bool>, _>")]
+    enabled: Option<bool>,
     #[serde(default)]
     origins: Vec<RawOrigin>,
 }
@@ -154,7 +122,8 @@ struct RawChannel {
 #[serde(expecting = "a map with id, enabled and topics")]
 struct RawOrigin {
     id: String,
-    enabled: Bool,
+    #[serde(deserialize_with = "via::<Bool, _>")]
+    enabled: bool,
     topics: Option<Vec<RawTopic>>,
 }
 
@@ -162,32 +131,27 @@ struct RawOrigin {
 #[serde(expecting = "a map with id and enabled")]
 struct RawTopic {
     id: String,
-    enabled: Bool,
+    #[serde(deserialize_with = "via::<Bool, _>")]
+    enabled: bool,
 }
 
-impl From<RawSettings> for NotificationSettings {
-    fn from(raw: RawSettings) -> Self {
-        let topic = |t: RawTopic| TopicSetting {
-            id: t.id,
-            enabled: t.enabled.0,
-        };
+impl Coerced for RawSettings {
+    type Value = NotificationSettings;
+
+    fn value(self) -> NotificationSettings {
+        let topic = |RawTopic { id, enabled }| TopicSetting { id, enabled };
         let origin = |o: RawOrigin| OriginSetting {
             id: o.id,
-            enabled: o.enabled.0,
-            topics: o
-                .topics
-                .map(|topics| topics.into_iter().map(topic).collect()),
+            enabled: o.enabled,
+            topics: o.topics.map(|t| t.into_iter().map(topic).collect()),
         };
-        Self {
-            channels: raw
-                .channels
-                .into_iter()
-                .map(|c| ChannelSetting {
-                    id: c.id,
-                    enabled: c.enabled.map(|e| e.0),
-                    origins: c.origins.into_iter().map(origin).collect(),
-                })
-                .collect(),
+        let channel = |c: RawChannel| ChannelSetting {
+            id: c.id,
+            enabled: c.enabled,
+            origins: c.origins.into_iter().map(origin).collect(),
+        };
+        NotificationSettings {
+            channels: self.channels.into_iter().map(channel).collect(),
         }
     }
 }
@@ -211,7 +175,7 @@ mod tests {
     fn defaults() {
         let config = notifications("notifications: {}\n").unwrap();
         assert_eq!(config, NotificationsConfig::default());
-        assert_eq!(config.retention, Some(Retention::one_year()));
+        assert_eq!(config.retention, Some(ConfigDuration::one_year()));
         assert_eq!(config.default_settings.channels, []);
         assert_eq!(config.concurrency_limit, 10);
         assert_eq!(config.throttle_interval, Duration::from_millis(50));
@@ -275,29 +239,29 @@ mod tests {
         );
         assert_eq!(
             retention("notifications: {}").unwrap(),
-            Some(Retention::one_year())
+            Some(ConfigDuration::one_year())
         );
         assert_eq!(
             retention("notifications: {retention: {days: 30, hours: 12}}").unwrap(),
-            Some(Retention {
+            Some(ConfigDuration {
                 days: 30,
                 hours: 12,
-                ..Retention::default()
+                ..ConfigDuration::default()
             })
         );
         assert_eq!(
             retention("notifications: {retention: P1Y2M}").unwrap(),
-            Some(Retention {
+            Some(ConfigDuration {
                 years: 1,
                 months: 2,
-                ..Retention::default()
+                ..ConfigDuration::default()
             })
         );
         assert_eq!(
             retention("notifications: {retention: 2 weeks}").unwrap(),
-            Some(Retention {
+            Some(ConfigDuration {
                 days: 14,
-                ..Retention::default()
+                ..ConfigDuration::default()
             })
         );
         assert!(error("notifications: {retention: true}").starts_with(

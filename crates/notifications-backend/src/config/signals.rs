@@ -4,84 +4,49 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::coerce::Positive;
-use super::duration::FixedDuration;
+use super::coerce::{Positive, default_from_fields, int, secs, size, via};
+use super::duration::AtLeast;
 
+// Zero intervals would spin, hence the minimums.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(from = "RawSignals")]
+#[serde(rename_all = "camelCase", expecting = "a map")]
 pub struct SignalsConfig {
     /// `pingInterval`: WebSocket connections are pinged this often, and dropped when they did
     /// not answer the previous ping (upstream: 30 s).
+    #[serde(default = "secs::<30>", deserialize_with = "via::<AtLeast<10>, _>")]
     pub ping_interval: Duration,
     /// `heartbeatInterval`: an event stream gets a comment line this often, so that proxies and
     /// clients see it alive.
+    #[serde(default = "secs::<15>", deserialize_with = "via::<AtLeast<10>, _>")]
     pub heartbeat_interval: Duration,
     /// `queueSize`: events a connection may have waiting; a client that falls further behind is
     /// disconnected (an event-stream client then resumes where it was).
+    #[serde(
+        default = "size::<256>",
+        deserialize_with = "via::<Positive<usize>, _>"
+    )]
     pub queue_size: usize,
     /// `replayWindow`: how long events are kept for event-stream clients that reconnect.
+    #[serde(default = "secs::<300>", deserialize_with = "via::<AtLeast<10>, _>")]
     pub replay_window: Duration,
     /// `maxConnectionsPerIp`: open connections (both transports) one client address may hold,
     /// an IPv6 address counting by its /64; more are refused with 429.
+    #[serde(
+        default = "size::<1024>",
+        deserialize_with = "via::<Positive<usize>, _>"
+    )]
     pub max_connections_per_ip: usize,
     /// `maxConnectionsPerUser`: open connections one signed-in user may hold (anonymous and
     /// service connections count by address only); more are refused with 429.
+    #[serde(default = "size::<32>", deserialize_with = "via::<Positive<usize>, _>")]
     pub max_connections_per_user: usize,
     /// `maxFramesPerSecond`: text frames (subscribe, unsubscribe) a WebSocket client may send
     /// per second, in bursts of twice that; a client sending more is disconnected (1008).
+    #[serde(default = "int::<10>", deserialize_with = "via::<Positive, _>")]
     pub max_frames_per_second: u32,
 }
 
-impl Default for SignalsConfig {
-    fn default() -> Self {
-        Self {
-            ping_interval: Duration::from_secs(30),
-            heartbeat_interval: Duration::from_secs(15),
-            queue_size: 256,
-            replay_window: Duration::from_secs(300),
-            max_connections_per_ip: 1024,
-            max_connections_per_user: 32,
-            max_frames_per_second: 10,
-        }
-    }
-}
-
-#[derive(Default, Deserialize)]
-#[serde(default, rename_all = "camelCase", expecting = "a map")]
-struct RawSignals {
-    ping_interval: Option<FixedDuration>,
-    heartbeat_interval: Option<FixedDuration>,
-    queue_size: Option<Positive>,
-    replay_window: Option<FixedDuration>,
-    max_connections_per_ip: Option<Positive>,
-    max_connections_per_user: Option<Positive>,
-    max_frames_per_second: Option<Positive>,
-}
-
-impl From<RawSignals> for SignalsConfig {
-    fn from(raw: RawSignals) -> Self {
-        let d = Self::default();
-        // Zero intervals would spin.
-        let at_least = |v: Option<FixedDuration>, default: Duration| {
-            v.map_or(default, |v| v.0).max(Duration::from_millis(10))
-        };
-        Self {
-            ping_interval: at_least(raw.ping_interval, d.ping_interval),
-            heartbeat_interval: at_least(raw.heartbeat_interval, d.heartbeat_interval),
-            queue_size: raw.queue_size.map_or(d.queue_size, |n| n.0 as usize),
-            replay_window: at_least(raw.replay_window, d.replay_window),
-            max_connections_per_ip: raw
-                .max_connections_per_ip
-                .map_or(d.max_connections_per_ip, |n| n.0 as usize),
-            max_connections_per_user: raw
-                .max_connections_per_user
-                .map_or(d.max_connections_per_user, |n| n.0 as usize),
-            max_frames_per_second: raw
-                .max_frames_per_second
-                .map_or(d.max_frames_per_second, |n| n.0),
-        }
-    }
-}
+default_from_fields!(SignalsConfig);
 
 #[cfg(test)]
 mod tests {

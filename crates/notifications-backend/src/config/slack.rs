@@ -1,94 +1,103 @@
 //! `notifications.processors.slack`: an array, one Slack processor per entry (upstream's keys,
 //! plus `name` and `apiUrl`).
 
-use std::fmt;
 use std::time::Duration;
 
 use serde::Deserialize;
+use serde::de::{self, Deserializer};
 use serde_json::Value;
 use url::Url;
 
-use super::coerce::{HttpUrl, Positive, SecretString};
-use super::duration::FixedDuration;
+use super::coerce::{HttpUrl, Positive, int, secs, via};
+use super::duration::AtLeast;
 use super::error::{ConfigError, parse_at};
+use super::secret::Secret;
 
 /// The channel id (and processor name) of the first entry, as upstream names every entry.
 pub const SLACK_CHANNEL: &str = "SlackNotificationProcessor";
-const DEFAULT_API_URL: &str = "https://slack.com/api";
 const KEY: &str = "notifications.processors.slack";
 
 /// One entry of `notifications.processors.slack`.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", expecting = "a map with a token")]
 pub struct SlackConfig {
     /// `name` (ours): the processor's name and settings channel. Default: `SlackNotificationProcessor`
     /// for the first entry, `SlackNotificationProcessor-<n>` for the n-th (n ≥ 2).
+    #[serde(default, deserialize_with = "not_blank")]
     pub name: String,
-    /// `token`: the bot token (secret: never logged nor shown in errors).
-    pub token: String,
+    /// `token`: the bot token.
+    #[serde(deserialize_with = "token")]
+    pub token: Secret<String>,
     /// `broadcastChannels` (deprecated upstream): broadcasts that match no route go here.
+    #[serde(default)]
     pub broadcast_channels: Vec<String>,
     /// `broadcastRoutes`.
+    #[serde(default)]
     pub broadcast_routes: Vec<BroadcastRoute>,
     /// `username`: posts under this name (needs the `chat:write.customize` scope).
+    #[serde(default)]
     pub username: Option<String>,
-    /// `concurrencyLimit` (default 10) calls to Slack per `throttleInterval` (default 1 minute).
+    /// `concurrencyLimit` calls to Slack per `throttleInterval`.
+    #[serde(default = "int::<10>", deserialize_with = "via::<Positive, _>")]
     pub concurrency_limit: u32,
+    #[serde(default = "secs::<60>", deserialize_with = "via::<AtLeast<1>, _>")]
     pub throttle_interval: Duration,
-    /// `apiUrl` (ours): Slack's Web API, `https://slack.com/api` by default.
+    /// `apiUrl` (ours): Slack's Web API, `https://slack.com/api` by default. It ends with `/`:
+    /// methods are joined onto it (`<apiUrl>/chat.postMessage`).
+    #[serde(default = "slack_api", deserialize_with = "api_url")]
     pub api_url: Url,
 }
 
-impl fmt::Debug for SlackConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SlackConfig")
-            .field("name", &self.name)
-            .field("token", &"***")
-            .field("broadcast_channels", &self.broadcast_channels)
-            .field("broadcast_routes", &self.broadcast_routes)
-            .field("username", &self.username)
-            .field("concurrency_limit", &self.concurrency_limit)
-            .field("throttle_interval", &self.throttle_interval)
-            .field("api_url", &self.api_url.as_str())
-            .finish()
-    }
-}
-
 /// An entry of `broadcastRoutes`: broadcasts of this origin and/or topic go to `channels`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(expecting = "a map with a channel and an optional origin and topic")]
 pub struct BroadcastRoute {
     pub origin: Option<String>,
     pub topic: Option<String>,
+    #[serde(rename = "channel", deserialize_with = "channels")]
     pub channels: Vec<String>,
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", expecting = "a map with a token")]
-struct RawSlack {
-    name: Option<String>,
-    token: SecretString,
-    #[serde(default)]
-    broadcast_channels: Vec<String>,
-    #[serde(default)]
-    broadcast_routes: Vec<RawRoute>,
-    username: Option<String>,
-    concurrency_limit: Option<Positive>,
-    throttle_interval: Option<FixedDuration>,
-    api_url: Option<HttpUrl>,
+fn not_blank<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let name = String::deserialize(d)?;
+    if name.trim().is_empty() {
+        return Err(de::Error::custom("must not be empty"));
+    }
+    Ok(name)
 }
 
-#[derive(Deserialize)]
-#[serde(expecting = "a map with a channel and an optional origin and topic")]
-struct RawRoute {
-    origin: Option<String>,
-    topic: Option<String>,
-    channel: Channels,
+fn token<'de, D: Deserializer<'de>>(d: D) -> Result<Secret<String>, D::Error> {
+    let token = Secret::<String>::deserialize(d)?;
+    if token.trim().is_empty() {
+        return Err(de::Error::custom("must not be empty"));
+    }
+    Ok(token)
 }
 
-#[derive(Deserialize)]
-#[serde(untagged, expecting = "a channel (string) or a list of channels")]
-enum Channels {
-    One(String),
-    Many(Vec<String>),
+fn slack_api() -> Url {
+    Url::parse("https://slack.com/api/").expect("the default URL is valid")
+}
+
+fn api_url<'de, D: Deserializer<'de>>(d: D) -> Result<Url, D::Error> {
+    let mut url = HttpUrl::deserialize(d)?.0;
+    if !url.path().ends_with('/') {
+        let path = format!("{}/", url.path());
+        url.set_path(&path);
+    }
+    Ok(url)
+}
+
+fn channels<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged, expecting = "a channel (string) or a list of channels")]
+    enum Channels {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match Channels::deserialize(d)? {
+        Channels::One(c) => vec![c],
+        Channels::Many(c) => c,
+    })
 }
 
 /// The Slack processors' configurations from `notifications.processors` (empty without a
@@ -98,65 +107,21 @@ pub fn slack_configs(processors: &Value) -> Result<Vec<SlackConfig>, ConfigError
         None | Some(Value::Null) => return Ok(Vec::new()),
         Some(value) => value.clone(),
     };
-    let entries: Vec<RawSlack> = parse_at(raw, KEY)?;
-    let mut configs: Vec<SlackConfig> = Vec::with_capacity(entries.len());
-    for (i, raw) in entries.into_iter().enumerate() {
-        let name = match raw.name {
-            Some(name) if name.trim().is_empty() => {
-                return Err(ConfigError::invalid(
-                    &format!("{KEY}[{i}].name"),
-                    "must not be empty",
-                ));
-            }
-            Some(name) => name,
-            None if i == 0 => SLACK_CHANNEL.to_owned(),
-            None => format!("{SLACK_CHANNEL}-{}", i + 1),
-        };
-        if configs.iter().any(|c| c.name == name) {
+    let mut configs: Vec<SlackConfig> = parse_at(raw, KEY)?;
+    for i in 0..configs.len() {
+        if configs[i].name.is_empty() {
+            configs[i].name = match i {
+                0 => SLACK_CHANNEL.to_owned(),
+                _ => format!("{SLACK_CHANNEL}-{}", i + 1),
+            };
+        }
+        let name = &configs[i].name;
+        if configs[..i].iter().any(|c| c.name == *name) {
             return Err(ConfigError::invalid(
                 &format!("{KEY}[{i}].name"),
                 format!("{name:?} is the name of an earlier entry; each needs its own"),
             ));
         }
-        if raw.token.0.trim().is_empty() {
-            return Err(ConfigError::invalid(
-                &format!("{KEY}[{i}].token"),
-                "must not be empty",
-            ));
-        }
-        let mut api_url = raw.api_url.map_or_else(
-            || Url::parse(DEFAULT_API_URL).expect("the default URL is valid"),
-            |u| u.0,
-        );
-        // Methods are joined onto it: `<apiUrl>/chat.postMessage`.
-        if !api_url.path().ends_with('/') {
-            let path = format!("{}/", api_url.path());
-            api_url.set_path(&path);
-        }
-        configs.push(SlackConfig {
-            name,
-            token: raw.token.0,
-            broadcast_channels: raw.broadcast_channels,
-            broadcast_routes: raw
-                .broadcast_routes
-                .into_iter()
-                .map(|r| BroadcastRoute {
-                    origin: r.origin,
-                    topic: r.topic,
-                    channels: match r.channel {
-                        Channels::One(c) => vec![c],
-                        Channels::Many(c) => c,
-                    },
-                })
-                .collect(),
-            username: raw.username,
-            concurrency_limit: raw.concurrency_limit.map_or(10, |n| n.0),
-            throttle_interval: raw
-                .throttle_interval
-                .map_or(Duration::from_secs(60), |d| d.0)
-                .max(Duration::from_millis(1)),
-            api_url,
-        });
     }
     Ok(configs)
 }

@@ -12,9 +12,10 @@ use serde::de::{self, Deserializer};
 use serde_json::Value;
 use url::Url;
 
-use super::coerce::{HttpUrl, LongSecret};
-use super::duration::FixedDuration;
+use super::coerce::{HttpUrl, LongSecret, via};
+use super::duration::AtLeast;
 use super::error::{ConfigError, parse_at};
+use super::secret::Secret;
 
 /// The key the webhooks are read from, for error messages.
 const KEY: &str = "notifications.processors.webhook";
@@ -28,30 +29,42 @@ pub const RESERVED_HEADERS: [&str; 5] = [
     "x-notifications-signature",
 ];
 
+pub const DEFAULT_NAME: &str = "Webhook";
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+pub const MIN_SECRET_LEN: usize = 16;
+
 /// One webhook (one processor, one channel).
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, expecting = "a map")]
 pub struct WebhookConfig {
-    /// `name`: the processor's name and channel id in users' settings; default `Webhook`.
+    /// `name`: the processor's name and channel id in users' settings.
+    #[serde(default = "default_name", deserialize_with = "name")]
     pub name: String,
     /// `url`: where deliveries are POSTed.
+    #[serde(deserialize_with = "via::<HttpUrl, _>")]
     pub url: Url,
-    /// `secret`: the HMAC-SHA256 key of the signature header (at least 16 bytes).
-    pub secret: String,
-    /// `timeout`: for each request, connection included; default 10 s.
+    /// `secret`: the HMAC-SHA256 key of the signature header.
+    #[serde(deserialize_with = "via::<LongSecret<MIN_SECRET_LEN>, _>")]
+    pub secret: Secret<String>,
+    /// `timeout`: for each request, connection included.
+    #[serde(default = "default_timeout", deserialize_with = "via::<AtLeast<1>, _>")]
     pub timeout: Duration,
     /// `headers`: extra request headers (sorted by name).
+    #[serde(default, deserialize_with = "headers")]
     pub headers: Vec<(String, String)>,
     /// `filter`: which notifications the webhook receives.
+    #[serde(rename = "filter", default, deserialize_with = "filters")]
     pub filters: NotificationProcessorFilters,
 }
 
+/// A webhook's URL (whose path may be its credential, as Slack's are) and extra headers may
+/// carry credentials: only where it goes is shown.
 impl fmt::Debug for WebhookConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WebhookConfig")
             .field("name", &self.name)
-            // The URL and extra headers may carry credentials: only where it goes is shown.
             .field("host", &self.url.host_str())
-            .field("secret", &"***")
+            .field("secret", &self.secret)
             .field("timeout", &self.timeout)
             .field(
                 "headers",
@@ -62,9 +75,13 @@ impl fmt::Debug for WebhookConfig {
     }
 }
 
-pub const DEFAULT_NAME: &str = "Webhook";
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
-pub const MIN_SECRET_LEN: usize = 16;
+fn default_name() -> String {
+    DEFAULT_NAME.to_owned()
+}
+
+fn default_timeout() -> Duration {
+    DEFAULT_TIMEOUT
+}
 
 /// The webhooks of `notifications.processors` (the raw value of that key); none when
 /// `webhook` is absent or null.
@@ -73,121 +90,100 @@ pub fn webhooks(processors: &Value) -> Result<Vec<WebhookConfig>, ConfigError> {
         None | Some(Value::Null) => return Ok(Vec::new()),
         Some(value) => value.clone(),
     };
-    let raw: Vec<RawWebhook> = parse_at(value, KEY)?;
+    let hooks: Vec<WebhookConfig> = parse_at(value, KEY)?;
     let mut names = HashSet::new();
-    let mut out = Vec::with_capacity(raw.len());
-    for (i, raw) in raw.into_iter().enumerate() {
-        let name = raw.name.unwrap_or_else(|| DEFAULT_NAME.to_owned());
-        let name_key = format!("{KEY}[{i}].name");
-        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_graphic() || b == b' ') {
+    for (i, hook) in hooks.iter().enumerate() {
+        if !names.insert(hook.name.to_lowercase()) {
             return Err(ConfigError::invalid(
-                &name_key,
-                "must be non-empty printable ASCII (it is sent in a header)",
+                &format!("{KEY}[{i}].name"),
+                format!(
+                    "{:?} is used by another webhook; names must differ (ignoring case)",
+                    hook.name
+                ),
             ));
         }
-        if name.eq_ignore_ascii_case(notifications_common::WEB_CHANNEL) {
-            return Err(ConfigError::invalid(
-                &name_key,
-                "Web is the inbox channel; choose another name",
-            ));
-        }
-        if !names.insert(name.to_lowercase()) {
-            return Err(ConfigError::invalid(
-                &name_key,
-                format!("{name:?} is used by another webhook; names must differ (ignoring case)"),
-            ));
-        }
-        let filters = raw.filter.unwrap_or_default();
-        if let (Some(min), Some(max)) = (filters.min_severity, filters.max_severity) {
-            if !max.at_least(min) {
-                return Err(ConfigError::invalid(
-                    &format!("{KEY}[{i}].filter"),
-                    "minSeverity is more severe than maxSeverity: nothing would pass",
-                ));
-            }
-        }
-        out.push(WebhookConfig {
-            name,
-            url: raw.url.0,
-            secret: raw.secret.0,
-            timeout: raw
-                .timeout
-                .map_or(DEFAULT_TIMEOUT, |d| d.0)
-                .max(Duration::from_millis(1)),
-            headers: raw.headers.map(|h| h.0).unwrap_or_default(),
-            filters: NotificationProcessorFilters {
-                min_severity: filters.min_severity,
-                max_severity: filters.max_severity,
-                excluded_topics: filters.excluded_topics,
-                included_topics: filters.included_topics,
-            },
-        });
     }
-    Ok(out)
+    Ok(hooks)
+}
+
+fn name<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let name = String::deserialize(d)?;
+    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_graphic() || b == b' ') {
+        return Err(de::Error::custom(
+            "must be non-empty printable ASCII (it is sent in a header)",
+        ));
+    }
+    if name.eq_ignore_ascii_case(notifications_common::WEB_CHANNEL) {
+        return Err(de::Error::custom(
+            "Web is the inbox channel; choose another name",
+        ));
+    }
+    Ok(name)
 }
 
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields, expecting = "a map")]
-struct RawWebhook {
-    name: Option<String>,
-    url: HttpUrl,
-    secret: LongSecret<MIN_SECRET_LEN>,
-    timeout: Option<FixedDuration>,
-    headers: Option<Headers>,
-    filter: Option<RawFilter>,
-}
-
-#[derive(Default, Deserialize)]
 #[serde(
-    default,
+    remote = "NotificationProcessorFilters",
     rename_all = "camelCase",
     deny_unknown_fields,
     expecting = "a map"
 )]
-struct RawFilter {
+struct WebhookFilter {
+    #[serde(default)]
     min_severity: Option<NotificationSeverity>,
+    #[serde(default)]
     max_severity: Option<NotificationSeverity>,
+    #[serde(default)]
     included_topics: Option<Vec<String>>,
+    #[serde(default)]
     excluded_topics: Vec<String>,
 }
 
-/// Extra headers: valid names and values, none of those the webhook sets itself.
-struct Headers(Vec<(String, String)>);
-
-impl<'de> Deserialize<'de> for Headers {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let map = serde_json::Map::<String, Value>::deserialize(deserializer)?;
-        let mut headers = Vec::with_capacity(map.len());
-        for (name, value) in map {
-            let value = match value {
-                Value::String(s) => s,
-                Value::Number(n) => n.to_string(),
-                Value::Bool(b) => b.to_string(),
-                _ => {
-                    return Err(de::Error::custom(format!(
-                        "header {name}: expected a string"
-                    )));
-                }
-            };
-            if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
-                return Err(de::Error::custom(format!(
-                    "{name:?} is not a valid header name"
-                )));
-            }
-            if RESERVED_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
-                return Err(de::Error::custom(format!(
-                    "{name} is set by the webhook itself"
-                )));
-            }
-            if reqwest::header::HeaderValue::from_str(&value).is_err() {
-                return Err(de::Error::custom(format!(
-                    "header {name}: the value is not a valid header value"
-                )));
-            }
-            headers.push((name, value));
+fn filters<'de, D: Deserializer<'de>>(d: D) -> Result<NotificationProcessorFilters, D::Error> {
+    let filters = WebhookFilter::deserialize(d)?;
+    if let (Some(min), Some(max)) = (filters.min_severity, filters.max_severity) {
+        if !max.at_least(min) {
+            return Err(de::Error::custom(
+                "minSeverity is more severe than maxSeverity: nothing would pass",
+            ));
         }
-        Ok(Self(headers))
     }
+    Ok(filters)
+}
+
+/// Extra headers: valid names and values, none of those the webhook sets itself.
+fn headers<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<(String, String)>, D::Error> {
+    let map = serde_json::Map::<String, Value>::deserialize(d)?;
+    let mut headers = Vec::with_capacity(map.len());
+    for (name, value) in map {
+        let value = match value {
+            Value::String(s) => s,
+            Value::Number(n) => n.to_string(),
+            Value::Bool(b) => b.to_string(),
+            _ => {
+                return Err(de::Error::custom(format!(
+                    "header {name}: expected a string"
+                )));
+            }
+        };
+        if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            return Err(de::Error::custom(format!(
+                "{name:?} is not a valid header name"
+            )));
+        }
+        if RESERVED_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
+            return Err(de::Error::custom(format!(
+                "{name} is set by the webhook itself"
+            )));
+        }
+        if reqwest::header::HeaderValue::from_str(&value).is_err() {
+            return Err(de::Error::custom(format!(
+                "header {name}: the value is not a valid header value"
+            )));
+        }
+        headers.push((name, value));
+    }
+    Ok(headers)
 }
 
 #[cfg(test)]

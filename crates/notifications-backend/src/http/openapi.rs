@@ -226,7 +226,7 @@ mod tests {
     fn with_janus() {
         let janus = JanusConfig {
             extra_base_path: Some("/api/janus".to_owned()),
-            external_caller_secret: Some("secret".to_owned()),
+            external_caller_secret: Some("secret".into()),
             ..JanusConfig::default()
         };
         insta::assert_snapshot!(snapshot(&janus));

@@ -100,7 +100,7 @@ impl SlackProcessor {
             None => self.http.get(url),
         };
         let response = request
-            .bearer_auth(&self.config.token)
+            .bearer_auth(self.config.token.expose())
             .send()
             .await
             .map_err(|e| {

@@ -1,6 +1,6 @@
 //! The store below the API: retention (cases 73-75) and all-or-nothing writes.
 
-use notifications_backend::config::{Config, Retention};
+use notifications_backend::config::{Config, ConfigDuration};
 use notifications_backend::testing::cleaner;
 use serde_json::json;
 use time::{Duration, OffsetDateTime};
@@ -60,7 +60,7 @@ db_test!(case_73_cleaner_deletes_what_saw_no_activity, |app| {
         .send_to(USER, json!({"title": "re-sent", "scope": "kept"}))
         .await;
 
-    let five_days = Retention {
+    let five_days = ConfigDuration {
         days: 5,
         ..Default::default()
     };
@@ -94,7 +94,7 @@ db_test!(cleaner_deletes_large_backlogs_in_batches, |app| {
         .await
         .unwrap();
     app.send_to(USER, json!({"title": "fresh"})).await;
-    let deleted = cleaner::run_once(&store, &Retention::one_year())
+    let deleted = cleaner::run_once(&store, &ConfigDuration::one_year())
         .await
         .unwrap();
     assert_eq!(deleted, 6200);
@@ -105,7 +105,7 @@ db_test!(cleaner_deletes_large_backlogs_in_batches, |app| {
 fn case_74_75_retention_defaults_to_a_year_and_can_be_disabled() {
     assert_eq!(
         Config::default().notifications.retention,
-        Some(Retention::one_year())
+        Some(ConfigDuration::one_year())
     );
     let disabled = Config::from_yaml_str("notifications:\n  retention: false\n").unwrap();
     assert_eq!(disabled.notifications.retention, None);
@@ -116,7 +116,7 @@ async fn case_75_disabled_retention_schedules_nothing() {
     let db = TestDb::create(DbKind::Sqlite).unwrap();
     db.store().db().migrate().await.unwrap();
     assert!(cleaner::spawn(db.store(), None).is_none());
-    let handle = cleaner::spawn(db.store(), Some(Retention::one_year())).expect("scheduled");
+    let handle = cleaner::spawn(db.store(), Some(ConfigDuration::one_year())).expect("scheduled");
     handle.abort();
 }
 

@@ -99,7 +99,10 @@ fn smtp_transport(
         .tls(tls)
         .timeout(Some(timeout));
     if let (Some(username), Some(password)) = (&config.username, &config.password) {
-        builder = builder.credentials(Credentials::new(username.clone(), password.clone()));
+        builder = builder.credentials(Credentials::new(
+            username.clone(),
+            password.expose().clone(),
+        ));
     }
     Ok(builder.build())
 }
