@@ -262,9 +262,10 @@ fn token(config: &Config, data_dir: &std::path::Path, args: TokenArgs) -> Result
     let keys = auth::SigningKeys::load(config, data_dir).map_err(|e| e.to_string())?;
     // Each role has its own key: senders hold the service key, only this command the user key.
     let key = match kind {
-        TokenKind::User { .. } => &keys.user[0],
-        TokenKind::Service { .. } => &keys.service[0],
-    };
+        TokenKind::User { .. } => keys.user.first(),
+        TokenKind::Service { .. } => keys.service.first(),
+    }
+    .ok_or("no signing key to mint the token with")?;
     let token = auth::mint(key, &kind, ttl).map_err(|e| e.to_string())?;
     println!("{token}");
     Ok(())

@@ -30,6 +30,7 @@ impl Timestamp {
     ///
     /// Panics if the instant cannot be expressed in UTC (past the year 9999 once converted);
     /// values from outside come through [`Timestamp::parse`], which takes those as the latest.
+    #[expect(clippy::expect_used, reason = "documented: panics out of range")]
     pub fn from_datetime(value: OffsetDateTime) -> Self {
         Self::checked_from_datetime(value).expect("an instant within the supported range")
     }

@@ -311,15 +311,23 @@ impl Catalog for RemoteCatalog {
             .iter()
             .map(|k| self.cache.as_ref().and_then(|c| c.get(k)))
             .collect();
-        let missing: Vec<usize> = (0..keys.len()).filter(|&i| found[i].is_none()).collect();
+        let missing: Vec<(usize, String)> = found
+            .iter()
+            .zip(&keys)
+            .enumerate()
+            .filter(|(_, (cached, _))| cached.is_none())
+            .map(|(i, (_, key))| (i, key.clone()))
+            .collect();
         for chunk in missing.chunks(REFS_PER_REQUEST) {
-            let wanted: Vec<String> = chunk.iter().map(|&i| keys[i].clone()).collect();
+            let wanted: Vec<String> = chunk.iter().map(|(_, key)| key.clone()).collect();
             let fetched = self.fetch(&wanted).await?;
-            for (&i, entity) in chunk.iter().zip(fetched) {
+            for ((i, key), entity) in chunk.iter().zip(fetched) {
                 if let Some(cache) = &self.cache {
-                    cache.insert(keys[i].clone(), entity.clone());
+                    cache.insert(key.clone(), entity.clone());
                 }
-                found[i] = Some(entity);
+                if let Some(slot) = found.get_mut(*i) {
+                    *slot = Some(entity);
+                }
             }
         }
         Ok(found.into_iter().map(Option::flatten).collect())

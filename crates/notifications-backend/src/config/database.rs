@@ -228,7 +228,7 @@ fn percent_decode(text: &str) -> Option<String> {
                 .get(..2)
                 .filter(|hex| hex.iter().all(u8::is_ascii_hexdigit))?;
             bytes.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
-            rest = &tail[2..];
+            rest = tail.get(2..)?;
         } else {
             bytes.push(byte);
             rest = tail;

@@ -51,6 +51,10 @@ impl Discovery {
             .or_else(|| self.targets.get(ANY_PLUGIN))
             .unwrap_or(&self.fallback);
         Url::parse(&substitute(template, plugin_id)).unwrap_or_else(|_| {
+            #[expect(
+                clippy::expect_used,
+                reason = "the fallback is a valid URL with an encoded id in its path"
+            )]
             Url::parse(&substitute(&self.fallback, plugin_id))
                 .expect("a valid base URL with an encoded id in its path is a URL")
         })

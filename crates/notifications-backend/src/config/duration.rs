@@ -173,14 +173,14 @@ fn iso_components(
         let Some(position) = units.iter().position(|&u| u == unit) else {
             return Err(format!("unexpected {unit:?}"));
         };
-        units = &units[position + 1..];
+        units = units.get(position + 1..).unwrap_or_default();
         set(
             unit,
             number
                 .parse()
                 .map_err(|_| format!("{number} is too large"))?,
         );
-        text = &rest[unit.len_utf8()..];
+        text = rest.get(unit.len_utf8()..).unwrap_or_default();
     }
     Ok(any)
 }

@@ -84,10 +84,12 @@ pub struct AppConfig {
 
 default_from_fields!(AppConfig);
 
+#[expect(clippy::expect_used, reason = "a constant, checked by the tests")]
 fn app_url() -> Url {
     Url::parse("http://localhost:3000").expect("the default URL is valid")
 }
 
+#[expect(clippy::expect_used, reason = "a constant, checked by the tests")]
 fn backend_url() -> Url {
     Url::parse("http://localhost:7007").expect("the default URL is valid")
 }

@@ -74,6 +74,7 @@ fn token<'de, D: Deserializer<'de>>(d: D) -> Result<Secret<String>, D::Error> {
     Ok(token)
 }
 
+#[expect(clippy::expect_used, reason = "a constant, checked by the tests")]
 fn slack_api() -> Url {
     Url::parse("https://slack.com/api/").expect("the default URL is valid")
 }
@@ -108,20 +109,24 @@ pub fn slack_configs(processors: &Value) -> Result<Vec<SlackConfig>, ConfigError
         Some(value) => value.clone(),
     };
     let mut configs: Vec<SlackConfig> = parse_at(raw, KEY)?;
-    for i in 0..configs.len() {
-        if configs[i].name.is_empty() {
-            configs[i].name = match i {
+    let mut seen: Vec<&str> = Vec::with_capacity(configs.len());
+    for (i, config) in configs.iter_mut().enumerate() {
+        if config.name.is_empty() {
+            config.name = match i {
                 0 => SLACK_CHANNEL.to_owned(),
                 _ => format!("{SLACK_CHANNEL}-{}", i + 1),
             };
         }
-        let name = &configs[i].name;
-        if configs[..i].iter().any(|c| c.name == *name) {
+    }
+    for (i, config) in configs.iter().enumerate() {
+        let name = &config.name;
+        if seen.contains(&name.as_str()) {
             return Err(ConfigError::invalid(
                 &format!("{KEY}[{i}].name"),
                 format!("{name:?} is the name of an earlier entry; each needs its own"),
             ));
         }
+        seen.push(name);
     }
     Ok(configs)
 }

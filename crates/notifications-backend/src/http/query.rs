@@ -124,7 +124,7 @@ impl Params {
                 )));
             }
             let repeatable = parameter.explode == Some(true);
-            if !repeatable && pairs[..i].iter().any(|(n, _)| n == name) {
+            if !repeatable && pairs.iter().take(i).any(|(n, _)| n == name) {
                 return Err(Error::invalid(format!(
                     "request/query/{name} must be given at most once"
                 )));

@@ -127,11 +127,12 @@ impl SlackProcessor {
                 ProcessorError::Permanent(format!("Slack {method}: HTTP {status}"))
             }
         })?;
-        if answer["ok"] == Value::Bool(true) {
+        if answer.get("ok") == Some(&Value::Bool(true)) {
             return Ok(answer);
         }
-        let error = answer["error"]
-            .as_str()
+        let error = answer
+            .get("error")
+            .and_then(Value::as_str)
             .unwrap_or("unknown_error")
             .to_owned();
         let message = format!("Slack {method}: {error}");
@@ -177,7 +178,10 @@ impl SlackProcessor {
             .call("users.lookupByEmail", None, &[("email", email)])
             .await
         {
-            Ok(answer) => Ok(answer["user"]["id"].as_str().map(str::to_owned)),
+            Ok(answer) => Ok(answer
+                .pointer("/user/id")
+                .and_then(Value::as_str)
+                .map(str::to_owned)),
             Err(ProcessorError::Permanent(e)) => {
                 tracing::warn!(user = %entity_ref, error = %e, "no Slack user found by e-mail");
                 Ok(None)
@@ -216,7 +220,10 @@ impl SlackProcessor {
                     };
                     cache.insert(key.clone(), id);
                 }
-                cache[&key].as_ref().map(|id| format!("<@{id}>"))
+                cache
+                    .get(&key)
+                    .and_then(Option::as_ref)
+                    .map(|id| format!("<@{id}>"))
             } else {
                 None
             };
@@ -267,9 +274,9 @@ impl SlackProcessor {
                 None
             });
             if let Some(earlier) = earlier {
-                message["channel"] = json!(earlier.message_channel);
-                message["ts"] = json!(earlier.ts);
                 if let Some(m) = message.as_object_mut() {
+                    m.insert("channel".into(), json!(earlier.message_channel));
+                    m.insert("ts".into(), json!(earlier.ts));
                     m.remove("username");
                 }
                 self.throttle.wait(self.max_wait).await?;
@@ -279,9 +286,10 @@ impl SlackProcessor {
         }
         self.throttle.wait(self.max_wait).await?;
         let answer = self.call("chat.postMessage", Some(&message), &[]).await?;
-        if let (Some((origin, scope, _)), Some(ts)) = (scope, answer["ts"].as_str()) {
+        let field = |name: &str| answer.get(name).and_then(Value::as_str);
+        if let (Some((origin, scope, _)), Some(ts)) = (scope, field("ts")) {
             let posted = SlackMessage {
-                message_channel: answer["channel"].as_str().unwrap_or(channel).to_owned(),
+                message_channel: field("channel").unwrap_or(channel).to_owned(),
                 ts: ts.to_owned(),
             };
             if let Err(e) = self
@@ -347,8 +355,8 @@ pub fn chat_message(
         "text": {"type": "plain_text", "text": "View More"},
         "action_id": "button-action",
     });
-    if let Some(link) = link {
-        button["url"] = json!(link.as_str());
+    if let (Some(link), Some(button)) = (link, button.as_object_mut()) {
+        button.insert("url".into(), json!(link.as_str()));
     }
     let severity = payload.severity_or_default().as_str();
     let color = match severity {
@@ -378,8 +386,8 @@ pub fn chat_message(
             ],
         }],
     });
-    if let Some(username) = username {
-        message["username"] = json!(username);
+    if let (Some(username), Some(m)) = (username, message.as_object_mut()) {
+        m.insert("username".into(), json!(username));
     }
     message
 }
@@ -570,10 +578,14 @@ impl Throttle {
             while starts.front().is_some_and(|t| *t + self.interval <= now) {
                 starts.pop_front();
             }
-            let slot = if starts.len() < self.limit {
-                now
-            } else {
-                (starts[starts.len() - self.limit] + self.interval).max(now)
+            // The start `limit` places back frees the next slot, one interval after it.
+            let slot = match starts
+                .len()
+                .checked_sub(self.limit)
+                .and_then(|i| starts.get(i))
+            {
+                Some(start) => (*start + self.interval).max(now),
+                None => now,
             };
             if slot - now > max_wait {
                 return Err(ProcessorError::Later {

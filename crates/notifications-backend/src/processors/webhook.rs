@@ -64,6 +64,7 @@ impl WebhookProcessor {
 
 /// The value of the signature header: `sha256=` and the hex HMAC-SHA256 of
 /// `"<timestamp>.<delivery>\n<body>"` keyed with `secret`.
+#[expect(clippy::expect_used, reason = "HMAC takes keys of any length")]
 pub fn signature(secret: &[u8], timestamp: u64, delivery: &str, body: &[u8]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length");
     mac.update(timestamp.to_string().as_bytes());

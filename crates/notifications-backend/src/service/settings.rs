@@ -16,34 +16,30 @@ use crate::store::SettingRow;
 /// origin that only has topic rows counts as enabled.
 fn group_rows<'a>(rows: impl IntoIterator<Item = &'a SettingRow>) -> Vec<ChannelSetting> {
     let mut channels: Vec<ChannelSetting> = Vec::new();
-    let mut origin_flags: Vec<(usize, usize, bool)> = Vec::new();
+    // Origin rows are applied last: an origin's topic rows create it as enabled first.
+    let mut origin_flags: Vec<&SettingRow> = Vec::new();
     for row in rows {
-        let c = match channels.iter().position(|c| c.id == row.channel) {
-            Some(i) => i,
-            None => {
-                channels.push(ChannelSetting {
-                    id: row.channel.clone(),
-                    enabled: None,
-                    origins: vec![],
-                });
-                channels.len() - 1
-            }
-        };
-        let origins = &mut channels[c].origins;
-        let o = match origins.iter().position(|o| o.id == row.origin) {
-            Some(i) => i,
-            None => {
-                origins.push(OriginSetting {
-                    id: row.origin.clone(),
-                    enabled: true,
-                    topics: Some(vec![]),
-                });
-                origins.len() - 1
-            }
-        };
+        let channel = find_or_push(
+            &mut channels,
+            |c| c.id == row.channel,
+            || ChannelSetting {
+                id: row.channel.clone(),
+                enabled: None,
+                origins: vec![],
+            },
+        );
+        let origin = find_or_push(
+            &mut channel.origins,
+            |o| o.id == row.origin,
+            || OriginSetting {
+                id: row.origin.clone(),
+                enabled: true,
+                topics: Some(vec![]),
+            },
+        );
         match &row.topic {
-            None => origin_flags.push((c, o, row.enabled)),
-            Some(topic) => origins[o]
+            None => origin_flags.push(row),
+            Some(topic) => origin
                 .topics
                 .get_or_insert_with(Vec::new)
                 .push(TopicSetting {
@@ -52,10 +48,36 @@ fn group_rows<'a>(rows: impl IntoIterator<Item = &'a SettingRow>) -> Vec<Channel
                 }),
         }
     }
-    for (c, o, enabled) in origin_flags {
-        channels[c].origins[o].enabled = enabled;
+    for row in origin_flags {
+        let origin = channels
+            .iter_mut()
+            .find(|c| c.id == row.channel)
+            .and_then(|c| c.origins.iter_mut().find(|o| o.id == row.origin));
+        if let Some(origin) = origin {
+            origin.enabled = row.enabled;
+        }
     }
     channels
+}
+
+/// The item `matches` finds, or the one `new` makes, pushed at the end.
+#[expect(
+    clippy::indexing_slicing,
+    reason = "the index is the position found, or that of the item just pushed"
+)]
+fn find_or_push<T>(
+    items: &mut Vec<T>,
+    matches: impl Fn(&T) -> bool,
+    new: impl FnOnce() -> T,
+) -> &mut T {
+    let at = match items.iter().position(matches) {
+        Some(i) => i,
+        None => {
+            items.push(new());
+            items.len() - 1
+        }
+    };
+    &mut items[at]
 }
 
 fn find_ci<'a, T>(items: &'a [T], id: &str, key: impl Fn(&T) -> &str) -> Option<&'a T> {
@@ -220,7 +242,9 @@ pub fn rows_to_store(
                 });
                 origins.len() - 1
             });
-            let merged = &mut origins[at];
+            let Some(merged) = origins.get_mut(at) else {
+                continue;
+            };
             merged.enabled = origin.enabled;
             for topic in origin.topics() {
                 validate::setting_id("topic id", &topic.id)?;

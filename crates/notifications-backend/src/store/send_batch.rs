@@ -260,7 +260,7 @@ fn write_together(
             .get(&event.message)
             .copied()
             .ok_or(DieselError::NotFound)?;
-        events[i].push(event);
+        events.get_mut(i).ok_or(DieselError::NotFound)?.push(event);
     }
     Ok(stored
         .into_iter()

@@ -1,5 +1,7 @@
 //! Black-box tests of the HTTP API, each on SQLite and on PostgreSQL. The numbered cases are
 //! those of the upstream contract, section 8.
+// Tests: a failed expectation is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 mod support;
 

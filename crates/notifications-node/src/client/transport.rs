@@ -62,6 +62,10 @@ impl Transport {
     }
 
     /// `<base>/<segments...>`, each segment percent-encoded.
+    #[expect(
+        clippy::expect_used,
+        reason = "the builder accepts only http(s) base URLs"
+    )]
     pub(super) fn url(&self, segments: &[&str]) -> Url {
         let mut url = self.0.base.clone();
         url.path_segments_mut()

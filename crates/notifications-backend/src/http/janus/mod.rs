@@ -340,8 +340,11 @@ async fn read_body(req: &HttpRequest, mut payload: web::Payload) -> Result<Value
 
 /// A whole body read as express's strict JSON parser did; `is_json`: its content type says JSON.
 pub fn parse_body(body: &[u8], is_json: bool) -> Result<Value, JanusError> {
-    let start = body.iter().position(|b| !b.is_ascii_whitespace());
-    let Some(start) = start.filter(|_| is_json) else {
+    let start = body
+        .iter()
+        .enumerate()
+        .find(|(_, b)| !b.is_ascii_whitespace());
+    let Some((start, &first)) = start.filter(|_| is_json) else {
         return Ok(json!({}));
     };
     let syntax = |message: String| JanusError::Body {
@@ -349,10 +352,10 @@ pub fn parse_body(body: &[u8], is_json: bool) -> Result<Value, JanusError> {
         message,
     };
     // Strict mode: a top-level scalar is refused like malformed JSON.
-    if !matches!(body[start], b'{' | b'[') {
+    if !matches!(first, b'{' | b'[') {
         return Err(syntax(format!(
             "Unexpected token {} in JSON at position {start}",
-            char::from(body[start])
+            char::from(first)
         )));
     }
     serde_json::from_slice(body).map_err(|e| syntax(e.to_string()))

@@ -329,44 +329,49 @@ pub fn date_time(s: &str) -> Option<String> {
             .all(|c| c.is_ascii_digit())
             .then(|| part.parse().ok())?
     };
-    if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || b[13] != b':' || b[16] != b':' {
+    let at = |i: usize| b.get(i).copied();
+    let separators = [(4, b'-'), (7, b'-'), (13, b':'), (16, b':')];
+    if separators.iter().any(|&(i, c)| at(i) != Some(c)) {
         return None;
     }
-    if !matches!(b[10], b'T' | b't' | b' ') {
+    if !matches!(at(10), Some(b'T' | b't' | b' ')) {
         return None;
     }
     let (year, month, day) = (digits(0..4)?, digits(5..7)?, digits(8..10)?);
     let (hour, minute, mut second) = (digits(11..13)?, digits(14..16)?, digits(17..19)?);
-    let mut rest = &s[19..];
+    let mut rest = s.get(19..)?;
     let mut nanos = 0u32;
     if let Some(fraction) = rest.strip_prefix('.') {
         let len = fraction.bytes().take_while(u8::is_ascii_digit).count();
         if len == 0 {
             return None;
         }
-        let padded: String = fraction[..len]
+        let padded: String = fraction
             .chars()
+            .take(len)
             .chain("000000000".chars())
             .take(9)
             .collect();
         nanos = padded.parse().ok()?;
-        rest = &fraction[len..];
+        rest = fraction.get(len..)?;
     }
     let offset = match rest {
         "" | "Z" | "z" => UtcOffset::UTC,
         // The zone is cut at byte offsets: anything but ASCII is no zone (and no panic).
         zone if !zone.is_ascii() => return None,
         zone => {
-            let sign = match zone.as_bytes()[0] {
-                b'+' => 1,
-                b'-' => -1,
-                _ => return None,
+            let (sign, zone) = if let Some(zone) = zone.strip_prefix('+') {
+                (1, zone)
+            } else if let Some(zone) = zone.strip_prefix('-') {
+                (-1, zone)
+            } else {
+                return None;
             };
-            let zone = &zone[1..];
-            let (h, m) = match zone.len() {
-                2 => (zone, "00"),
-                4 => (&zone[..2], &zone[2..]),
-                5 if zone.as_bytes()[2] == b':' => (&zone[..2], &zone[3..]),
+            // ASCII (checked above): every byte offset is a boundary.
+            let (h, m) = match (zone.len(), zone.split_at_checked(2)) {
+                (2, Some((h, _))) => (h, "00"),
+                (4, Some((h, m))) => (h, m),
+                (5, Some((h, m))) => (h, m.strip_prefix(':')?),
                 _ => return None,
             };
             if !h.bytes().chain(m.bytes()).all(|c| c.is_ascii_digit()) {

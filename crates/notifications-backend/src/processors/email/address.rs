@@ -23,7 +23,7 @@ pub fn is_valid(email: &str) -> bool {
             .is_some_and(|c| c.is_ascii_alphanumeric() || "_+-".contains(c));
     let labels: Vec<&str> = domain.split('.').collect();
     let domain_ok = labels.len() >= 2
-        && labels[..labels.len() - 1].iter().all(|label| {
+        && labels.iter().rev().skip(1).all(|label| {
             label
                 .chars()
                 .next()

@@ -265,7 +265,7 @@ fn message_id(notification: &Notification, address: &str, domain: &str) -> Strin
         .chain_update([0])
         .chain_update(version.to_string())
         .finalize();
-    let tag: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    let tag: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
     format!("<{}.{tag}@{domain}>", notification.id)
 }
 
