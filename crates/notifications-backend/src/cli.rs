@@ -53,7 +53,7 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server (migrates the database first).
-    Serve,
+    Serve(ServeArgs),
     /// Apply pending database migrations and exit.
     Migrate,
     /// Print a token for the configured signing key.
@@ -63,6 +63,33 @@ pub enum Command {
     Deliveries(DeliveriesArgs),
     /// Send a notification to a running backend, e.g. from a script (see `send --help`).
     Send(send::SendArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// What to log: a level (error, warn, info, debug, trace) or a filter in RUST_LOG's syntax
+    /// (e.g. `info,notifications_backend=debug`). Wins over RUST_LOG when both are given;
+    /// without either, `info`.
+    #[arg(long, value_name = "FILTER", value_parser = parse_log_filter)]
+    log_level: Option<String>,
+}
+
+/// A filter `--log-level` accepts: refused at parse time, with tracing's reason.
+fn parse_log_filter(text: &str) -> Result<String, String> {
+    tracing_subscriber::EnvFilter::builder()
+        .parse(text)
+        .map(|_| text.to_owned())
+        .map_err(|e| e.to_string())
+}
+
+impl Cli {
+    /// The log filter the command line asks for, if any (`serve --log-level`).
+    pub fn log_level(&self) -> Option<&str> {
+        match &self.command {
+            Command::Serve(args) => args.log_level.as_deref(),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -114,9 +141,14 @@ pub struct TokenArgs {
     ttl: String,
 }
 
-pub fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+/// Logs to stderr in `format`, filtered by `level` (`--log-level`, already checked), else by
+/// `RUST_LOG`, else at `info`.
+pub fn init_logging(format: LogFormat, level: Option<&str>) {
+    use tracing_subscriber::EnvFilter;
+    let filter = level
+        .and_then(|level| EnvFilter::builder().parse(level).ok())
+        .or_else(|| EnvFilter::try_from_default_env().ok())
+        .unwrap_or_else(|| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -141,7 +173,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Serve => serve(config, cli.data_dir).await,
+        Command::Serve(_) => serve(config, cli.data_dir).await,
         Command::Migrate => migrate(config, cli.data_dir).await,
         Command::Token(args) => token(&config, &cli.data_dir, args),
         Command::Deliveries(args) => deliveries(config, cli.data_dir, args).await,
@@ -269,4 +301,21 @@ fn token(config: &Config, data_dir: &std::path::Path, args: TokenArgs) -> Result
     let token = auth::mint(key, &kind, ttl).map_err(|e| e.to_string())?;
     println!("{token}");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_level_takes_a_level_or_a_filter_and_refuses_nonsense() {
+        for given in ["debug", "warn,notifications_backend=trace"] {
+            let cli = Cli::try_parse_from(["nb", "serve", "--log-level", given]).unwrap();
+            assert_eq!(cli.log_level(), Some(given));
+        }
+        let cli = Cli::try_parse_from(["nb", "serve"]).unwrap();
+        assert_eq!(cli.log_level(), None);
+        let refused = Cli::try_parse_from(["nb", "serve", "--log-level", "info,x=[bad"]);
+        assert!(refused.is_err(), "{refused:?}");
+    }
 }

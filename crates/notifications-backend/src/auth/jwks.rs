@@ -174,6 +174,7 @@ impl KeyCache {
                     tracing::debug!(url = url_for_log, reason, "could not fetch signing keys");
                 } else {
                     tracing::warn!(url = url_for_log, reason, "could not fetch signing keys");
+                    metrics::counter!(crate::metrics::JWKS_FAILURES).increment(1);
                 }
                 cached.next_fetch = Some(now + FAILURE_COOLDOWN);
                 cached.error = Some(reason.clone());

@@ -119,6 +119,7 @@ impl RemoteCatalog {
 
     fn unavailable(&self, url: &Url, reason: String) -> CatalogError {
         tracing::warn!(url = loggable_url(url), reason, "the catalog failed");
+        metrics::counter!(crate::metrics::CATALOG_FAILURES).increment(1);
         CatalogError(format!("the catalog is unavailable: {reason}"))
     }
 

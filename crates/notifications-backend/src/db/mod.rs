@@ -4,6 +4,7 @@
 mod connection;
 pub mod listen;
 pub mod migrations;
+mod pool;
 mod sql;
 pub mod sql_types;
 mod transaction;
@@ -13,6 +14,8 @@ use std::time::Duration;
 
 pub(crate) use connection::per_backend;
 pub use connection::{Backend, ConnectionManager, DbConnection, Target};
+use pool::Pool;
+pub use pool::{PoolStats, Pooled};
 pub use sql::{Bind, Sql};
 pub use transaction::write_transaction;
 
@@ -121,7 +124,7 @@ impl DbError {
 /// A pool of connections to the configured database.
 #[derive(Clone)]
 pub struct Db {
-    pool: r2d2::Pool<ConnectionManager>,
+    pool: Pool,
     backend: Backend,
     /// SQLite only: the one writer of the process.
     writer: Option<writer::Writer>,
@@ -173,7 +176,7 @@ impl Db {
             Backend::Postgres => None,
         };
         Ok(Self {
-            pool,
+            pool: Pool::new(pool),
             backend,
             writer,
         })
@@ -185,8 +188,13 @@ impl Db {
 
     /// A pooled connection, for a thread of its own that does blocking work (waits at most the
     /// pool's connection timeout).
-    pub fn pooled(&self) -> Result<r2d2::PooledConnection<ConnectionManager>, DbError> {
-        Ok(self.pool.get()?)
+    pub fn pooled(&self) -> Result<Pooled, DbError> {
+        self.pool.get()
+    }
+
+    /// The pool's size, connections in use and callers waiting, for the metrics.
+    pub fn pool_stats(&self) -> PoolStats {
+        self.pool.stats()
     }
 
     /// The most connections the pool opens.
@@ -202,9 +210,11 @@ impl Db {
         E: From<DbError> + Send + 'static,
     {
         let pool = self.pool.clone();
+        // Log lines of the work carry the request's id.
+        let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || {
-            let mut conn = pool.get().map_err(DbError::from)?;
-            f(&mut conn)
+            let mut conn = pool.get()?;
+            span.in_scope(|| f(&mut conn))
         })
         .await
         .map_err(|e| E::from(DbError::Task(e.to_string())))?

@@ -180,6 +180,8 @@ fn run(mut source: Source, queue: &mpsc::Receiver<Job>) {
                 next = queue.try_recv().ok();
             }
         }
+        // Once per commit (a registry lookup), nothing per write.
+        metrics::histogram!(crate::metrics::WRITE_GROUP).record(finishes.len() as f64);
         let outcome = if intact {
             // On failure diesel has rolled the transaction back already.
             DbConnection::commit_transaction(conn).map_err(|e| {

@@ -10,6 +10,7 @@ pub mod metrics;
 mod notifications;
 mod openapi;
 pub(crate) mod query;
+mod request_log;
 mod responses;
 #[cfg(feature = "testing")]
 pub use query::{list_options, topics_options};
@@ -28,6 +29,7 @@ use serde::Serialize;
 
 pub use cors::layer as cors_layer;
 use error::{RequestDetail, error_response, with_request_details};
+pub use request_log::log_request;
 
 use crate::auth::Authenticator;
 use crate::config::{JanusConfig, SignalsConfig};
@@ -46,6 +48,8 @@ pub struct AppState {
     pub signals: SignalsConfig,
     /// The OpenAPI document, rendered once.
     pub openapi: web::Bytes,
+    /// What `GET /metrics` reads at scrape time.
+    pub metrics: metrics::Scrape,
 }
 
 impl AppState {
@@ -55,6 +59,7 @@ impl AppState {
         db: Db,
         signals: SignalsConfig,
         janus: &JanusConfig,
+        metrics: metrics::Scrape,
     ) -> Self {
         let openapi = openapi::document(janus, &service.settings_channels());
         Self {
@@ -63,6 +68,7 @@ impl AppState {
             db,
             signals,
             openapi: web::Bytes::from(openapi),
+            metrics,
         }
     }
 }
@@ -130,26 +136,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(resource("/{id}").get(get_one))
             .default_service(not_found()),
     );
-}
-
-/// One log line per request: debug level, or warn for server errors. The query string is left
-/// out (it may hold search terms).
-pub async fn log_request(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let started = std::time::Instant::now();
-    let method = req.method().clone();
-    let path = req.path().to_owned();
-    let res = next.call(req).await?;
-    let status = res.status().as_u16();
-    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
-    if status >= 500 {
-        tracing::warn!(%method, path, status, elapsed_ms, "request failed");
-    } else {
-        tracing::debug!(%method, path, status, elapsed_ms, "request");
-    }
-    Ok(res)
 }
 
 /// Where the OpenAPI document is served, under the plugin's mount path.

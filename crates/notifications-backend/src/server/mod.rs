@@ -21,7 +21,7 @@ use tokio::task::JoinHandle;
 
 use crate::auth;
 use crate::config::Config;
-use crate::http::AppState;
+use crate::http::{self, AppState};
 use crate::processors;
 use crate::signals::SignalHub;
 use crate::store::Store;
@@ -107,10 +107,10 @@ impl BackendBuilder {
             workers,
             handle_signals,
         } = self;
+        // Installed before anything counts (the database's writer counts its first commit).
+        crate::metrics::handle();
         let (db, what) = storage::open_storage(&config.backend.database, &data_dir).await?;
         let authenticator = credentials::authenticator(&config, &data_dir, &db)?;
-        // Installed before anything counts.
-        crate::metrics::handle();
         let store = Store::new(db.clone());
         let mut background = Background::default();
         let services =
@@ -121,6 +121,7 @@ impl BackendBuilder {
             db,
             config.notifications.signals.clone(),
             &config.notifications.janus,
+            http::metrics::Scrape::new(store.clone(), services.channels),
         ));
         let options = app::Options {
             workers,

@@ -21,6 +21,8 @@ pub(super) struct Services {
     pub janus: JanusService,
     /// The live connections of this instance.
     pub signals: SignalHub,
+    /// The installed processors' names: the delivery queue's channels.
+    pub channels: Vec<String>,
 }
 
 /// Builds the services; what runs beside them (catalog reloads, the delivery worker, the
@@ -61,6 +63,7 @@ pub(super) async fn build(
         }
         DatabaseConfig::Sqlite { .. } => Publisher::local(signals.clone()),
     };
+    let channels = processors.iter().map(|p| p.name().to_owned()).collect();
     let deliveries_queued = Arc::new(tokio::sync::Notify::new());
     background.worker = DeliveryWorker::new(
         store.clone(),
@@ -96,6 +99,7 @@ pub(super) async fn build(
         notifications,
         janus,
         signals,
+        channels,
     })
 }
 

@@ -22,6 +22,7 @@ use tokio::sync::{broadcast, mpsc};
 
 use super::PublishedSignal;
 use super::caps::{Caps, Peer, Refused};
+use crate::metrics::{SIGNAL_CONNECTIONS, SIGNAL_DROPPED, SIGNAL_REFUSED};
 
 /// Channels one connection may subscribe to, and the longest channel name: a client (even the
 /// anonymous guest) cannot make the registry grow without bound.
@@ -30,13 +31,6 @@ const MAX_CHANNEL_NAME: usize = 255;
 
 /// Events kept for in-process observers ([`SignalHub::observe`]) that fall behind.
 const OBSERVER_CAPACITY: usize = 4096;
-
-/// The metric of open connections, by transport.
-pub const CONNECTIONS: &str = "notifications_signal_connections";
-/// The metric of consumers dropped for falling behind, by transport.
-pub const DROPPED: &str = "notifications_signal_consumers_dropped_total";
-/// The metric of connections refused by a cap, by transport.
-pub const REFUSED: &str = "notifications_signal_connections_refused_total";
 
 /// How a connection reaches its client (a metrics label).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -106,7 +100,8 @@ impl Registry {
             }
         }
         self.caps.release(&connection.peer);
-        metrics::gauge!(CONNECTIONS, "transport" => connection.transport.label()).decrement(1);
+        metrics::gauge!(SIGNAL_CONNECTIONS, "transport" => connection.transport.label())
+            .decrement(1);
         Some(connection)
     }
 }
@@ -159,7 +154,7 @@ impl SignalHub {
         let mut registry = self.write();
         if let Err(refused) = registry.caps.admit(&peer) {
             drop(registry);
-            metrics::counter!(REFUSED, "transport" => transport.label()).increment(1);
+            metrics::counter!(SIGNAL_REFUSED, "transport" => transport.label()).increment(1);
             tracing::info!(transport = transport.label(), ip = ?peer.ip, user = ?peer.user, "refused a signals connection: {refused}");
             return Err(refused);
         }
@@ -185,7 +180,7 @@ impl SignalHub {
         }
         registry.connections.insert(id, connection);
         drop(registry);
-        metrics::gauge!(CONNECTIONS, "transport" => transport.label()).increment(1);
+        metrics::gauge!(SIGNAL_CONNECTIONS, "transport" => transport.label()).increment(1);
         Ok(Subscription {
             membership: Membership {
                 id,
@@ -253,7 +248,7 @@ impl SignalHub {
             // Dropping the queue's sender ends the consumer's stream once it has drained it.
             if let Some(c) = registry.remove(id) {
                 c.fell_behind.store(true, Ordering::Relaxed);
-                metrics::counter!(DROPPED, "transport" => c.transport.label()).increment(1);
+                metrics::counter!(SIGNAL_DROPPED, "transport" => c.transport.label()).increment(1);
                 tracing::warn!(
                     transport = c.transport.label(),
                     queue = self.hub.queue_size,

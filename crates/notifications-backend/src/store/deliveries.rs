@@ -6,7 +6,7 @@ use std::time::Duration;
 use diesel::QueryableByName;
 use diesel::backend::Backend;
 use diesel::deserialize::{self, FromSql};
-use diesel::sql_types::{Integer, Nullable, Text};
+use diesel::sql_types::{BigInt, Integer, Nullable, Text};
 use notifications_common::Notification;
 use time::OffsetDateTime;
 
@@ -92,6 +92,20 @@ pub struct DeliveryRow {
     pub last_error: Option<String>,
     #[diesel(sql_type = UtcTimestamp)]
     pub created: OffsetDateTime,
+}
+
+/// Deliveries of one channel in one state (`pending`: waiting for its turn or a retry;
+/// `in_flight`: claimed by a worker whose lease runs; `failed`), and the oldest one's creation.
+#[derive(Clone, Debug, QueryableByName)]
+pub struct QueueCount {
+    #[diesel(sql_type = Text)]
+    pub channel: String,
+    #[diesel(sql_type = Text)]
+    pub state: String,
+    #[diesel(sql_type = BigInt)]
+    pub count: i64,
+    #[diesel(sql_type = Nullable<UtcTimestamp>)]
+    pub oldest: Option<OffsetDateTime>,
 }
 
 /// How a delivery attempt ended.
@@ -317,6 +331,23 @@ impl Store {
             .bind_list(ids.into_iter().map(Bind::Uuid));
         self.db
             .write(move |conn| Ok::<_, DbError>(sql.execute(conn)?))
+            .await
+    }
+
+    /// The queue by channel and state, in one grouped statement over the unfinished and failed
+    /// rows (delivered ones are not read: `delivery_status_idx` leads to the others).
+    pub async fn delivery_queue(&self) -> StoreResult<Vec<QueueCount>> {
+        let mut sql = Sql::new(
+            "SELECT channel, CASE WHEN status = 'failed' THEN 'failed' \
+             WHEN locked_until IS NOT NULL AND locked_until > ",
+        );
+        sql.bind(Bind::Timestamp(OffsetDateTime::now_utc())).push(
+            " THEN 'in_flight' ELSE 'pending' END AS state, COUNT(*) AS count, \
+             MIN(created) AS oldest FROM delivery WHERE status IN ('pending', 'failed') \
+             GROUP BY channel, state",
+        );
+        self.db
+            .run(move |conn| Ok::<_, DbError>(sql.load::<QueueCount>(conn)?))
             .await
     }
 

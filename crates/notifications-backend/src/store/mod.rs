@@ -17,7 +17,7 @@ mod slack;
 
 use crate::db::{Backend, Db, DbError};
 
-pub use deliveries::{DELIVERY_CHANNEL, DeliveryRow, DeliveryStatus, Outcome};
+pub use deliveries::{DELIVERY_CHANNEL, DeliveryRow, DeliveryStatus, Outcome, QueueCount};
 pub use idempotency::{Answer, IdempotentSend, Recorded, Written};
 pub use inbox_count::FOLD_INTERVAL;
 pub use janus::{MessageFilter, MessageOrder, MessageScope, NewMessage, OrderColumn, Page};

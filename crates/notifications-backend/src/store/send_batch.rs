@@ -111,6 +111,7 @@ fn run(db: &Db, queue: &Mutex<mpsc::Receiver<Job>>) {
             batch.extend(queue.try_iter().take(MAX_BATCH - 1));
             batch
         };
+        metrics::histogram!(crate::metrics::SEND_BATCH).record(batch.len() as f64);
         // A bug must not take the lane, and every later send, down with it: the batch's callers
         // hear of it (their answers are dropped), the lane goes on.
         if catch_unwind(AssertUnwindSafe(|| write_batch(db, queue, batch))).is_err() {

@@ -19,6 +19,7 @@ mod instances;
 mod janus;
 mod jwks;
 mod list;
+mod metrics;
 mod outage;
 mod plans;
 mod processors;
