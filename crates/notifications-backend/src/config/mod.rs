@@ -21,6 +21,7 @@ mod discovery;
 mod duration;
 mod email;
 mod error;
+mod https;
 mod janus;
 mod notifications;
 mod secret;
@@ -46,6 +47,7 @@ pub use discovery::Discovery;
 pub use duration::{ConfigDuration, parse_duration};
 pub use email::{BroadcastReceiver, EmailConfig, EmailTransport, Newline, SmtpConfig};
 pub use error::ConfigError;
+pub use https::HttpsCertificate;
 pub use janus::{ApiSide, DenyRule, JanusConfig, JanusMount};
 pub use notifications::{NotificationsConfig, ProcessorOptions};
 pub use secret::{Secret, loggable_url};
@@ -103,6 +105,8 @@ pub struct BackendConfig {
     pub auth: AuthConfig,
     /// `backend.cors`; none sends no CORS headers.
     pub cors: Option<CorsConfig>,
+    /// `backend.https`; none serves plain HTTP.
+    pub https: Option<HttpsCertificate>,
 }
 
 /// `backend` as written: the database and external access are read once their kind is known.
@@ -117,6 +121,8 @@ struct RawBackend {
     #[serde(default)]
     auth: RawAuth,
     cors: Option<CorsConfig>,
+    /// `true` or a map: read by `https::read`.
+    https: Option<Value>,
 }
 
 default_from_fields!(RawBackend);
@@ -136,6 +142,7 @@ impl Default for BackendConfig {
             database: DatabaseConfig::default(),
             auth: AuthConfig::default(),
             cors: None,
+            https: None,
         }
     }
 }
@@ -234,6 +241,7 @@ impl Config {
                 base_url: backend.base_url,
                 listen: backend.listen,
                 cors: backend.cors,
+                https: https::read(backend.https, "backend.https")?,
             },
             notifications,
         })
@@ -264,6 +272,7 @@ const READ_KEYS: Keep = Keep::Only(&[
                 Keep::Only(&[("keys", Keep::All), ("externalAccess", Keep::All)]),
             ),
             ("cors", Keep::All),
+            ("https", Keep::All),
         ]),
     ),
     ("notifications", Keep::All),

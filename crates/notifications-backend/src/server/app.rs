@@ -19,6 +19,8 @@ pub(super) struct Options {
     pub workers: Option<usize>,
     /// Whether SIGINT/SIGTERM stop it gracefully.
     pub handle_signals: bool,
+    /// HTTPS (`backend.https`); `None` serves plain HTTP.
+    pub tls: Option<rustls::ServerConfig>,
 }
 
 /// The server, bound and ready to run, and the address it got.
@@ -59,7 +61,11 @@ pub(super) fn bind(
     if !options.handle_signals {
         server = server.disable_signals();
     }
-    let server = server.bind(&address).map_err(|source| StartError::Listen {
+    let server = match options.tls {
+        Some(tls) => server.bind_rustls_0_23(&address, tls),
+        None => server.bind(&address),
+    }
+    .map_err(|source| StartError::Listen {
         address: address.clone(),
         source,
     })?;

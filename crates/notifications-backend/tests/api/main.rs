@@ -33,5 +33,6 @@ mod signals;
 mod signals_client;
 mod slack;
 mod store;
+mod tls;
 mod update;
 mod webhook;
