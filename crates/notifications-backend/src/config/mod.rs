@@ -24,6 +24,7 @@ mod error;
 mod https;
 mod janus;
 mod notifications;
+mod rate_limit;
 mod secret;
 mod signals;
 mod slack;
@@ -50,6 +51,7 @@ pub use error::ConfigError;
 pub use https::HttpsCertificate;
 pub use janus::{ApiSide, DenyRule, JanusConfig, JanusMount};
 pub use notifications::{NotificationsConfig, ProcessorOptions};
+pub use rate_limit::{RateLimitConfig, RateLimitRule};
 pub use secret::{Secret, loggable_url};
 pub use signals::SignalsConfig;
 pub use slack::{BroadcastRoute, SLACK_CHANNEL, SlackConfig, slack_configs};
@@ -107,6 +109,8 @@ pub struct BackendConfig {
     pub cors: Option<CorsConfig>,
     /// `backend.https`; none serves plain HTTP.
     pub https: Option<HttpsCertificate>,
+    /// `backend.rateLimit`; off by default.
+    pub rate_limit: RateLimitConfig,
 }
 
 /// `backend` as written: the database and external access are read once their kind is known.
@@ -123,6 +127,8 @@ struct RawBackend {
     cors: Option<CorsConfig>,
     /// `true` or a map: read by `https::read`.
     https: Option<Value>,
+    /// `true` or a map: read by `rate_limit::read`.
+    rate_limit: Option<Value>,
 }
 
 default_from_fields!(RawBackend);
@@ -143,6 +149,7 @@ impl Default for BackendConfig {
             auth: AuthConfig::default(),
             cors: None,
             https: None,
+            rate_limit: RateLimitConfig::default(),
         }
     }
 }
@@ -242,6 +249,7 @@ impl Config {
                 listen: backend.listen,
                 cors: backend.cors,
                 https: https::read(backend.https, "backend.https")?,
+                rate_limit: rate_limit::read(backend.rate_limit, "backend.rateLimit")?,
             },
             notifications,
         })
@@ -273,6 +281,7 @@ const READ_KEYS: Keep = Keep::Only(&[
             ),
             ("cors", Keep::All),
             ("https", Keep::All),
+            ("rateLimit", Keep::All),
         ]),
     ),
     ("notifications", Keep::All),

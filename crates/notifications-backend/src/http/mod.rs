@@ -10,6 +10,7 @@ pub mod metrics;
 mod notifications;
 mod openapi;
 pub(crate) mod query;
+pub mod rate_limit;
 mod responses;
 #[cfg(feature = "testing")]
 pub use query::{list_options, topics_options};

@@ -22,6 +22,7 @@ mod list;
 mod outage;
 mod plans;
 mod processors;
+mod rate_limit;
 mod recipients;
 mod remote_catalog;
 mod routes;
