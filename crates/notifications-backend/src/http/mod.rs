@@ -179,7 +179,13 @@ async fn plugin_boundary(
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    match state.auth.authenticate_header(header).await {
+    // The rate limiter may have authenticated the request already.
+    let known = req.extensions_mut().remove::<rate_limit::Authenticated>();
+    let outcome = match known {
+        Some(rate_limit::Authenticated(principal)) => Ok(principal),
+        None => state.auth.authenticate_header(header).await,
+    };
+    match outcome {
         Ok(principal) => {
             req.extensions_mut().insert(principal);
         }

@@ -12,7 +12,7 @@ use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{StatusCode, header};
 use actix_web::middleware::Next;
-use actix_web::web;
+use actix_web::{HttpMessage, web};
 
 use super::error::{RequestDetail, error_response};
 use super::signals::SIGNALS_MOUNT;
@@ -60,7 +60,7 @@ impl RateLimits {
     fn for_request(&self, path: &str, peer: Option<IpAddr>) -> Vec<&Limiter> {
         let exempt = path.starts_with("/.backstage/health/")
             || path == "/metrics"
-            || path == format!("{SIGNALS_MOUNT}/health");
+            || path.strip_prefix(SIGNALS_MOUNT) == Some("/health");
         if exempt {
             return Vec::new();
         }
@@ -130,6 +130,10 @@ impl Limiter {
     }
 }
 
+/// A principal the limiter authenticated, so that the plugin's routes do not verify the token
+/// again.
+pub struct Authenticated(pub Principal);
+
 /// Who a request counts against.
 async fn caller(req: &ServiceRequest, peer: Option<IpAddr>) -> Arc<str> {
     let header = req
@@ -141,13 +145,16 @@ async fn caller(req: &ServiceRequest, peer: Option<IpAddr>) -> Arc<str> {
         (Some(header), Some(state)) => state.auth.authenticate_header(Some(header)).await.ok(),
         _ => None,
     };
-    match (principal, peer) {
+    let caller = match (&principal, peer) {
         (Some(Principal::User { user_ref, .. }), _) => format!("user {user_ref}"),
         (Some(Principal::Service { subject }), _) => format!("service {subject}"),
         (None, Some(ip)) => format!("address {ip}"),
         (None, None) => "address unknown".to_owned(),
+    };
+    if let Some(principal) = principal {
+        req.extensions_mut().insert(Authenticated(principal));
     }
-    .into()
+    caller.into()
 }
 
 /// The middleware: counts the request against each rule that applies, answers 429 when any is
