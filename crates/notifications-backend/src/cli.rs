@@ -173,7 +173,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Serve(_) => serve(config, cli.data_dir).await,
+        Command::Serve(_) => serve(config, cli.config, cli.data_dir).await,
         Command::Migrate => migrate(config, cli.data_dir).await,
         Command::Token(args) => token(&config, &cli.data_dir, args),
         Command::Deliveries(args) => deliveries(config, cli.data_dir, args).await,
@@ -188,8 +188,10 @@ pub async fn run(cli: Cli) -> ExitCode {
     }
 }
 
-async fn serve(config: Config, data_dir: PathBuf) -> Result<(), String> {
+async fn serve(config: Config, files: Vec<PathBuf>, data_dir: PathBuf) -> Result<(), String> {
     let running = BackendBuilder::new(config, &data_dir)
+        // A certificate reload (SIGHUP) reads the same files again.
+        .config_source(move || Config::load(&files))
         .start()
         .await
         .map_err(|e| e.to_string())?;

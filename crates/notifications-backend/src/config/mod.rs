@@ -21,8 +21,10 @@ mod discovery;
 mod duration;
 mod email;
 mod error;
+mod https;
 mod janus;
 mod notifications;
+mod rate_limit;
 mod secret;
 mod signals;
 mod slack;
@@ -46,8 +48,10 @@ pub use discovery::Discovery;
 pub use duration::{ConfigDuration, parse_duration};
 pub use email::{BroadcastReceiver, EmailConfig, EmailTransport, Newline, SmtpConfig};
 pub use error::ConfigError;
+pub use https::HttpsCertificate;
 pub use janus::{ApiSide, DenyRule, JanusConfig, JanusMount};
 pub use notifications::{NotificationsConfig, ProcessorOptions};
+pub use rate_limit::{RateLimitConfig, RateLimitRule};
 pub use secret::{Secret, loggable_url};
 pub use signals::SignalsConfig;
 pub use slack::{BroadcastRoute, SLACK_CHANNEL, SlackConfig, slack_configs};
@@ -103,6 +107,10 @@ pub struct BackendConfig {
     pub auth: AuthConfig,
     /// `backend.cors`; none sends no CORS headers.
     pub cors: Option<CorsConfig>,
+    /// `backend.https`; none serves plain HTTP.
+    pub https: Option<HttpsCertificate>,
+    /// `backend.rateLimit`; off by default.
+    pub rate_limit: RateLimitConfig,
 }
 
 /// `backend` as written: the database and external access are read once their kind is known.
@@ -117,6 +125,10 @@ struct RawBackend {
     #[serde(default)]
     auth: RawAuth,
     cors: Option<CorsConfig>,
+    /// `true` or a map: read by `https::read`.
+    https: Option<Value>,
+    /// `true` or a map: read by `rate_limit::read`.
+    rate_limit: Option<Value>,
 }
 
 default_from_fields!(RawBackend);
@@ -136,6 +148,8 @@ impl Default for BackendConfig {
             database: DatabaseConfig::default(),
             auth: AuthConfig::default(),
             cors: None,
+            https: None,
+            rate_limit: RateLimitConfig::default(),
         }
     }
 }
@@ -234,6 +248,8 @@ impl Config {
                 base_url: backend.base_url,
                 listen: backend.listen,
                 cors: backend.cors,
+                https: https::read(backend.https, "backend.https")?,
+                rate_limit: rate_limit::read(backend.rate_limit, "backend.rateLimit")?,
             },
             notifications,
         })
@@ -264,6 +280,8 @@ const READ_KEYS: Keep = Keep::Only(&[
                 Keep::Only(&[("keys", Keep::All), ("externalAccess", Keep::All)]),
             ),
             ("cors", Keep::All),
+            ("https", Keep::All),
+            ("rateLimit", Keep::All),
         ]),
     ),
     ("notifications", Keep::All),

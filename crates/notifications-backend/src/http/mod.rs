@@ -10,6 +10,7 @@ pub mod metrics;
 mod notifications;
 mod openapi;
 pub(crate) mod query;
+pub mod rate_limit;
 mod request_log;
 mod responses;
 #[cfg(feature = "testing")]
@@ -164,7 +165,13 @@ async fn plugin_boundary(
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    match state.auth.authenticate_header(header).await {
+    // The rate limiter may have authenticated the request already.
+    let known = req.extensions_mut().remove::<rate_limit::Authenticated>();
+    let outcome = match known {
+        Some(rate_limit::Authenticated(principal)) => Ok(principal),
+        None => state.auth.authenticate_header(header).await,
+    };
+    match outcome {
         Ok(principal) => {
             req.extensions_mut().insert(principal);
         }

@@ -5,7 +5,7 @@ use std::io;
 use std::net::SocketAddr;
 
 use actix_web::dev::Server;
-use actix_web::middleware::from_fn;
+use actix_web::middleware::{Condition, from_fn};
 use actix_web::{App, HttpServer, web};
 
 use super::StartError;
@@ -19,6 +19,8 @@ pub(super) struct Options {
     pub workers: Option<usize>,
     /// Whether SIGINT/SIGTERM stop it gracefully.
     pub handle_signals: bool,
+    /// HTTPS (`backend.https`); `None` serves plain HTTP.
+    pub tls: Option<rustls::ServerConfig>,
 }
 
 /// The server, bound and ready to run, and the address it got.
@@ -35,16 +37,28 @@ pub(super) fn bind(
     let janus_config = config.notifications.janus.clone();
     let cors = config.backend.cors.clone();
     let metrics = config.notifications.metrics;
+    // One set of counts for all workers.
+    let rate_limits =
+        http::rate_limit::RateLimits::new(&config.backend.rate_limit).map(web::Data::new);
     let mut server = HttpServer::new(move || {
         let app = App::new()
             // Before routing: decides which API answers a request on the shared mount.
             .wrap(from_fn(http::janus::dispatch))
+            // Inside CORS, so that a 429 carries its headers too.
+            .wrap(Condition::new(
+                rate_limits.is_some(),
+                from_fn(http::rate_limit::limit),
+            ))
             // Outside the plugin's authentication: preflights are answered without a token,
             // and every answer (errors included) carries the CORS headers.
             .wrap(http::cors_layer(cors.as_ref()))
             .wrap(from_fn(http::log_request))
             .app_data(state.clone())
             .app_data(janus.clone());
+        let app = match &rate_limits {
+            Some(limits) => app.app_data(limits.clone()),
+            None => app,
+        };
         let app = if metrics {
             app.route("/metrics", web::get().to(http::metrics::metrics))
         } else {
@@ -59,7 +73,11 @@ pub(super) fn bind(
     if !options.handle_signals {
         server = server.disable_signals();
     }
-    let server = server.bind(&address).map_err(|source| StartError::Listen {
+    let server = match options.tls {
+        Some(tls) => server.bind_rustls_0_23(&address, tls),
+        None => server.bind(&address),
+    }
+    .map_err(|source| StartError::Listen {
         address: address.clone(),
         source,
     })?;

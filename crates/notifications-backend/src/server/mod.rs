@@ -1,13 +1,15 @@
 //! Assembling and running the backend. Start-up is a list of steps, each in its own module:
-//! open the storage (`storage`), load the credentials (`credentials`), build the services
-//! (`services`), bind the HTTP app (`app`), and hand what runs beside the server to one owner
-//! (`background`), which stops it in order after the server.
+//! check the certificate (`tls`, with `backend.https`), open the storage (`storage`), load the
+//! credentials (`credentials`), build the services (`services`), bind the HTTP app (`app`), and
+//! hand what runs beside the server to one owner (`background`), which stops it in order after
+//! the server.
 
 mod app;
 mod background;
 mod credentials;
 mod services;
 mod storage;
+mod tls;
 
 use std::io;
 use std::net::SocketAddr;
@@ -20,13 +22,15 @@ use notifications_node::{Processor, RecipientResolver};
 use tokio::task::JoinHandle;
 
 use crate::auth;
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 use crate::http::{self, AppState};
 use crate::processors;
 use crate::signals::SignalHub;
 use crate::store::Store;
 use background::Background;
 pub use storage::open_database;
+pub use tls::TlsError;
+use tls::{Certificates, ConfigSource};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -44,6 +48,10 @@ pub enum StartError {
     Catalog(String),
     #[error("cannot set up the HTTP client that fetches signing keys: {0}")]
     HttpClient(#[source] reqwest::Error),
+    #[error("invalid HTTPS configuration: {0}")]
+    Tls(#[from] TlsError),
+    #[error("cannot watch for SIGHUP (certificate reloads): {0}")]
+    Sighup(#[source] io::Error),
     #[error("cannot listen on {address}: {source}")]
     Listen { address: String, source: io::Error },
 }
@@ -57,6 +65,8 @@ pub struct BackendBuilder {
     processors: Vec<Arc<dyn Processor>>,
     workers: Option<usize>,
     handle_signals: bool,
+    /// What a certificate reload reads; `None`: reloads fail.
+    config_source: Option<ConfigSource>,
 }
 
 impl BackendBuilder {
@@ -68,6 +78,7 @@ impl BackendBuilder {
             processors: Vec::new(),
             workers: None,
             handle_signals: true,
+            config_source: None,
         }
     }
 
@@ -96,6 +107,16 @@ impl BackendBuilder {
         self
     }
 
+    /// How to read the configuration again (e.g. `Config::load` of the same files): with
+    /// `backend.https`, SIGHUP (when signals are handled) serves the certificate it then holds.
+    pub fn config_source(
+        mut self,
+        source: impl Fn() -> Result<Config, ConfigError> + Send + Sync + 'static,
+    ) -> Self {
+        self.config_source = Some(std::sync::Arc::new(source));
+        self
+    }
+
     /// Starts the backend, one step after the other: storage, credentials, services, the HTTP
     /// server, and the background work that runs beside it.
     pub async fn start(self) -> Result<RunningBackend, StartError> {
@@ -106,9 +127,15 @@ impl BackendBuilder {
             processors,
             workers,
             handle_signals,
+            config_source,
         } = self;
         // Installed before anything counts (the database's writer counts its first commit).
         crate::metrics::handle();
+        // First: a bad certificate stops start-up before anything is opened.
+        let certificates = match &config.backend.https {
+            Some(certificate) => Some(Certificates::new(certificate, config_source)?),
+            None => None,
+        };
         let (db, what) = storage::open_storage(&config.backend.database, &data_dir).await?;
         let authenticator = credentials::authenticator(&config, &data_dir, &db)?;
         let store = Store::new(db.clone());
@@ -126,14 +153,30 @@ impl BackendBuilder {
         let options = app::Options {
             workers,
             handle_signals,
+            tls: certificates
+                .as_ref()
+                .map(Certificates::server_config)
+                .transpose()?,
         };
         let (server, local_addr) =
             app::bind(&config, state, web::Data::new(services.janus), options)?;
         if handle_signals {
             background.close_live_connections_on_sigterm(services.signals.clone());
+            if let Some(certificates) = &certificates {
+                background.add(
+                    certificates
+                        .reload_on_sighup()
+                        .map_err(StartError::Sighup)?,
+                );
+            }
         }
         background.spawn_upkeep(&store, &config);
-        tracing::info!(address = %local_addr, database = %what, "notifications backend listening");
+        let scheme = if certificates.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        tracing::info!(address = %local_addr, scheme, database = %what, "notifications backend listening");
         Ok(RunningBackend {
             local_addr,
             handle: server.handle(),
