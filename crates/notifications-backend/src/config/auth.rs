@@ -155,14 +155,14 @@ impl RawAuth {
         for (i, access) in self.external_access.into_iter().enumerate() {
             // An entry restricted to other plugins gives no access here: its tokens are not
             // recognised (401; upstream answers 403), whatever they would otherwise match.
-            if let Some(restrictions) = &access.access_restrictions {
-                if !restrictions.iter().any(|r| r.plugin == OWN_PLUGIN_ID) {
-                    tracing::debug!(
-                        entry = i,
-                        "externalAccess entry restricted to other plugins: skipped"
-                    );
-                    continue;
-                }
+            if let Some(restrictions) = &access.access_restrictions
+                && !restrictions.iter().any(|r| r.plugin == OWN_PLUGIN_ID)
+            {
+                tracing::debug!(
+                    entry = i,
+                    "externalAccess entry restricted to other plugins: skipped"
+                );
+                continue;
             }
             let options_key = format!("{key}.externalAccess[{i}].options");
             external_access.push(match access.kind {
