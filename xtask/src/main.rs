@@ -15,6 +15,7 @@ mod bench;
 mod child;
 mod commands;
 mod fuzz;
+mod msrv;
 
 use xtask::{interrupt, pg};
 
@@ -44,6 +45,9 @@ Commands:
                             Build the cargo-fuzz targets in fuzz/ (nightly; cargo-fuzz is
                             installed when missing) and run each (default: all) for N
                             seconds (default 30) from its corpus in fuzz/corpus/.
+  msrv                      Check that no locked dependency needs a newer Rust than the
+                            workspace's `rust-version` (offline, with the lock file as
+                            it is; CI runs it).
   help                      Show this message.
 
 Environment:
@@ -64,6 +68,7 @@ fn main() -> ExitCode {
         Some("pg-shell") => commands::pg_shell(&rest),
         Some("bench") => bench::bench(&rest),
         Some("fuzz") => fuzz::fuzz(&rest),
+        Some("msrv") => msrv::msrv(&rest),
         Some("help" | "-h" | "--help") => {
             print!("{USAGE}");
             ExitCode::SUCCESS

@@ -289,10 +289,8 @@ impl Drop for TempPostgres {
     fn drop(&mut self) {
         // No postmaster.pid: the server never came up, or already exited.
         let running = self.launched && self.data_dir().join("postmaster.pid").exists();
-        if running {
-            if let Err(e) = self.stop() {
-                eprintln!("xtask: warning: stopping PostgreSQL: {e}");
-            }
+        if running && let Err(e) = self.stop() {
+            eprintln!("xtask: warning: stopping PostgreSQL: {e}");
         }
         if let Err(e) = fs::remove_dir_all(&self.dir) {
             eprintln!(

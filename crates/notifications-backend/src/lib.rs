@@ -13,6 +13,7 @@ mod error;
 pub mod fuzzing;
 mod http;
 mod metrics;
+mod outbound_http;
 mod private_files;
 mod processors;
 mod published_signal;

@@ -203,10 +203,10 @@ impl Drop for Backend {
     /// On every early return (errors, Ctrl-C) the server still goes: no
     /// orphans left holding a port or a database.
     fn drop(&mut self) {
-        if !self.reaped {
-            if let Err(e) = self.stop() {
-                eprintln!("xtask: warning: stopping the backend: {e}");
-            }
+        if !self.reaped
+            && let Err(e) = self.stop()
+        {
+            eprintln!("xtask: warning: stopping the backend: {e}");
         }
     }
 }

@@ -307,7 +307,7 @@ fn payload(n: u64) -> Value {
 /// Read: one block of 20 notifications in ten (10%), in runs as a user
 /// reads them, each run across every severity and topic.
 fn is_read(n: u64) -> bool {
-    (n / 20) % 10 == 0
+    (n / 20).is_multiple_of(10)
 }
 
 /// Saved: one block of 20 in a hundred (1%), none of them read.

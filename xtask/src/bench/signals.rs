@@ -147,7 +147,7 @@ impl SignalsFanOut {
                 Ok(()) => connected += 1,
                 Err(e) => failed.push(e),
             }
-            if (connected as usize + failed.len()) % 1000 == 0 {
+            if (connected as usize + failed.len()).is_multiple_of(1000) {
                 interrupt::check()?;
             }
         }
@@ -265,15 +265,15 @@ fn tally(samples: &mut Samples, received: &[Option<Received>], sent: &HashMap<St
             let Some(id) = notification_id(text) else {
                 continue;
             };
-            if let Some((key, before)) = sent.get_key_value(&id) {
-                if seen.insert(id) {
-                    let latency = at.saturating_duration_since(*before);
-                    let last = last_of.entry(key.as_str()).or_default();
-                    *last = (*last).max(latency);
-                    samples.latencies.push(latency);
-                    delivered += 1;
-                    last_arrival = last_arrival.max(Some(*at));
-                }
+            if let Some((key, before)) = sent.get_key_value(&id)
+                && seen.insert(id)
+            {
+                let latency = at.saturating_duration_since(*before);
+                let last = last_of.entry(key.as_str()).or_default();
+                *last = (*last).max(latency);
+                samples.latencies.push(latency);
+                delivered += 1;
+                last_arrival = last_arrival.max(Some(*at));
             }
         }
         let missed = sent.len() - seen.len();

@@ -104,7 +104,7 @@ impl KeyCache {
     /// `configured`: the key sources of the configuration, always kept. Fails only when the TLS
     /// backend cannot initialise.
     pub fn new(configured: impl IntoIterator<Item = Url>) -> Result<Self, reqwest::Error> {
-        let client = reqwest::Client::builder()
+        let client = crate::outbound_http::client_builder()
             .timeout(FETCH_TIMEOUT)
             .connect_timeout(FETCH_TIMEOUT)
             .build()?;

@@ -60,7 +60,7 @@ impl std::fmt::Debug for RemoteCatalog {
 impl RemoteCatalog {
     /// `base_url`: the catalog plugin's base URL (`.../api/catalog`).
     pub fn new(config: &RemoteCatalogConfig, base_url: &Url) -> Result<Self, reqwest::Error> {
-        let client = reqwest::Client::builder()
+        let client = crate::outbound_http::client_builder()
             .timeout(config.timeout)
             .connect_timeout(config.timeout)
             .build()?;

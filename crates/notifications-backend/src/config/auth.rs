@@ -2,9 +2,6 @@
 
 use std::str::FromStr;
 
-use base64::Engine;
-use base64::alphabet::{self, Alphabet};
-use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use jsonwebtoken::{Algorithm, AlgorithmFamily};
 use serde::Deserialize;
 use serde::de::{self, Deserializer};
@@ -71,8 +68,7 @@ pub struct JwksAccess {
 #[derive(Default, Deserialize)]
 #[serde(default, rename_all = "camelCase", expecting = "a map")]
 pub(super) struct RawAuth {
-    #[serde(deserialize_with = "via::<Vec<Key>, _>")]
-    keys: Vec<Secret<Vec<u8>>>,
+    keys: Vec<Key>,
     external_access: Vec<RawExternalAccess>,
 }
 
@@ -83,10 +79,11 @@ pub(super) struct Key {
     secret: Base64Secret,
 }
 
+/// For `notifications.userTokenKeys`, read in one step: the warning names the list.
 impl Coerced for Key {
     type Value = Secret<Vec<u8>>;
     fn value(self) -> Secret<Vec<u8>> {
-        self.secret.0
+        self.secret.into_bytes("notifications.userTokenKeys")
     }
 }
 
@@ -155,14 +152,14 @@ impl RawAuth {
         for (i, access) in self.external_access.into_iter().enumerate() {
             // An entry restricted to other plugins gives no access here: its tokens are not
             // recognised (401; upstream answers 403), whatever they would otherwise match.
-            if let Some(restrictions) = &access.access_restrictions {
-                if !restrictions.iter().any(|r| r.plugin == OWN_PLUGIN_ID) {
-                    tracing::debug!(
-                        entry = i,
-                        "externalAccess entry restricted to other plugins: skipped"
-                    );
-                    continue;
-                }
+            if let Some(restrictions) = &access.access_restrictions
+                && !restrictions.iter().any(|r| r.plugin == OWN_PLUGIN_ID)
+            {
+                tracing::debug!(
+                    entry = i,
+                    "externalAccess entry restricted to other plugins: skipped"
+                );
+                continue;
             }
             let options_key = format!("{key}.externalAccess[{i}].options");
             external_access.push(match access.kind {
@@ -173,15 +170,21 @@ impl RawAuth {
                 AccessKind::Legacy => {
                     let LegacyOptions { secret, subject } = parse_at(access.options, &options_key)?;
                     ExternalAccess::Legacy {
-                        secret: secret.0,
+                        secret: secret.into_bytes(&format!("{options_key}.secret")),
                         subject,
                     }
                 }
                 AccessKind::Jwks => ExternalAccess::Jwks(parse_at(access.options, &options_key)?),
             });
         }
+        let keys = self
+            .keys
+            .into_iter()
+            .enumerate()
+            .map(|(i, k)| k.secret.into_bytes(&format!("{key}.keys[{i}].secret")))
+            .collect();
         Ok(AuthConfig {
-            keys: self.keys,
+            keys,
             external_access,
         })
     }
@@ -253,9 +256,29 @@ impl Coerced for StringList {
     }
 }
 
-/// A base64 secret, decoded. Node's decoder, which Backstage uses, takes both the standard and
-/// the URL-safe alphabet, with or without padding.
-struct Base64Secret(Secret<Vec<u8>>);
+/// A base64 secret, decoded as Backstage decodes it: see [`decode_like_node`].
+struct Base64Secret {
+    bytes: Secret<Vec<u8>>,
+    /// Characters outside the base64 alphabets, which the decoder skipped.
+    skipped: usize,
+}
+
+impl Base64Secret {
+    /// The bytes; `key` names the secret in the warning about skipped characters.
+    fn into_bytes(self, key: &str) -> Secret<Vec<u8>> {
+        if self.skipped > 0 {
+            // Most likely a secret that was never base64 (a passphrase): Backstage takes it the
+            // same way, but it is weaker than its length suggests.
+            tracing::warn!(
+                key,
+                skipped = self.skipped,
+                "characters outside the base64 alphabet in this secret were skipped, as Backstage \
+                 does; generate secrets with `openssl rand -base64 32`"
+            );
+        }
+        self.bytes
+    }
+}
 
 /// Shorter HS256 secrets can be guessed offline from any token signed with them.
 const MIN_SECRET_BYTES: usize = 16;
@@ -263,30 +286,65 @@ const MIN_SECRET_BYTES: usize = 16;
 impl<'de> Deserialize<'de> for Base64Secret {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = Secret::<String>::deserialize(deserializer)?;
-        let text = text.trim();
-        if text.is_empty() {
+        if text.trim().is_empty() {
             return Err(de::Error::custom("must not be empty"));
         }
-        let bytes = [alphabet::STANDARD, alphabet::URL_SAFE]
-            .iter()
-            .find_map(|alphabet| lenient(alphabet).decode(text).ok())
-            .ok_or_else(|| de::Error::custom("not valid base64"))?;
+        let (bytes, skipped) = decode_like_node(&text);
         if bytes.len() < MIN_SECRET_BYTES {
+            let skipped = match skipped {
+                0 => String::new(),
+                n => format!(", {n} characters outside the base64 alphabet skipped"),
+            };
             return Err(de::Error::custom(format!(
-                "decodes to {} bytes; at least {MIN_SECRET_BYTES} are needed \
+                "decodes to {} bytes{skipped}; at least {MIN_SECRET_BYTES} are needed \
                  (generate one with `openssl rand -base64 32`)",
                 bytes.len()
             )));
         }
-        Ok(Self(Secret::new(bytes)))
+        Ok(Self {
+            bytes: Secret::new(bytes),
+            skipped,
+        })
     }
 }
 
-fn lenient(alphabet: &Alphabet) -> GeneralPurpose {
-    let config = GeneralPurposeConfig::new()
-        .with_decode_padding_mode(DecodePaddingMode::Indifferent)
-        .with_decode_allow_trailing_bits(true);
-    GeneralPurpose::new(alphabet, config)
+/// Node's `Buffer.from(text, 'base64')`, which Backstage reads these secrets with, and the number
+/// of characters it skipped (not counting `=` and what follows it).
+///
+/// Node takes both alphabets at once (`+` and `-` are 62, `/` and `_` 63), skips every other
+/// character (whitespace, punctuation), whatever the length, and stops at the first `=`. The
+/// 6-bit values are packed into bytes; a final group of 2 or 3 characters gives 1 or 2 bytes,
+/// a lone one none. Node reads each UTF-16 code unit by its low byte (so `ŭ`, U+016D, reads as
+/// `m`), which is copied too, so that any secret gives the key Backstage's would.
+fn decode_like_node(text: &str) -> (Vec<u8>, usize) {
+    let mut bytes = Vec::with_capacity(text.len() / 4 * 3 + 2);
+    let mut skipped = 0;
+    let mut buffer: u32 = 0;
+    let mut bits = 0;
+    for unit in text.encode_utf16() {
+        // The low byte, as Node reads it.
+        let value = match unit as u8 {
+            c @ b'A'..=b'Z' => c - b'A',
+            c @ b'a'..=b'z' => c - b'a' + 26,
+            c @ b'0'..=b'9' => c - b'0' + 52,
+            b'+' | b'-' => 62,
+            b'/' | b'_' => 63,
+            b'=' => break,
+            _ => {
+                skipped += 1;
+                continue;
+            }
+        };
+        buffer = (buffer << 6) | u32::from(value);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            // The 8 bits above the `bits` still pending; those are all the buffer keeps.
+            bytes.push((buffer >> bits) as u8);
+            buffer &= (1 << bits) - 1;
+        }
+    }
+    (bytes, skipped)
 }
 
 /// Backstage's rules for static tokens: at least 8 characters, no whitespace.
@@ -372,7 +430,12 @@ mod tests {
         );
         assert_eq!(
             key("not base64!"),
-            Err("invalid configuration at backend.auth.keys[0].secret: not valid base64".into())
+            Err(
+                "invalid configuration at backend.auth.keys[0].secret: decodes to 6 bytes, 2 \
+                 characters outside the base64 alphabet skipped; at least 16 are needed \
+                 (generate one with `openssl rand -base64 32`)"
+                    .into()
+            )
         );
         assert_eq!(
             key(""),
@@ -381,6 +444,44 @@ mod tests {
         assert_eq!(
             auth("backend: {auth: {keys: [{}]}}"),
             Err("invalid configuration at backend.auth.keys[0]: missing field `secret`".into())
+        );
+    }
+
+    /// Expected bytes from Node 20: `Buffer.from(s, 'base64').toString('hex')`.
+    #[test]
+    fn secrets_decode_as_nodes_buffer_from_does() {
+        let hex = |s: &str| {
+            let (bytes, skipped) = decode_like_node(s);
+            let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            (hex, skipped)
+        };
+        let cases = [
+            // Backstage accepts it: `-` is URL-safe base64, and the lone last character is dropped.
+            (
+                "conformance-hs256-secret-0a1b2c3d4e5f6071",
+                "7289dfa2b99a9dc7be86cdb9ebeb1e72b7adfb46b56f67377787b97fad3b",
+                0,
+            ),
+            (
+                "AQIDBAUGBwgJCgsMDQ4PEA==",
+                "0102030405060708090a0b0c0d0e0f10",
+                0,
+            ),
+            ("-_+/", "fbffbf", 0),
+            ("a", "", 0),
+            ("ab", "69", 0),
+            ("abc", "69b7", 0),
+            ("ab=cd", "69", 0),
+            ("a b\nc d", "69b71d", 3),
+            ("%%%", "", 3),
+            ("ab\u{16d}c", "69b99c", 0),
+        ];
+        for (input, bytes, skipped) in cases {
+            assert_eq!(hex(input), (bytes.to_owned(), skipped), "{input:?}");
+        }
+        assert_eq!(
+            key("conformance-hs256-secret-0a1b2c3d4e5f6071").map(|k| k.len()),
+            Ok(30)
         );
     }
 
@@ -452,9 +553,10 @@ mod tests {
                 subject: "my-plugin".into()
             })
         );
-        assert_eq!(
-            access("{secret: '%%%'}", "legacy"),
-            Err("invalid configuration at backend.auth.externalAccess[0].options.secret: not valid base64".into())
+        assert!(
+            access("{secret: '%%%'}", "legacy")
+                .unwrap_err()
+                .starts_with("invalid configuration at backend.auth.externalAccess[0].options.secret: decodes to 0 bytes, 3 characters outside the base64 alphabet skipped;")
         );
     }
 

@@ -123,13 +123,13 @@ impl RawDatabase {
                 let pool = self.knex_config.pool;
                 let pool_min = pool.min.map(|n| n.0);
                 let pool_max = pool.max.map(|n| n.0);
-                if let (Some(min), Some(max)) = (pool_min, pool_max) {
-                    if min > max {
-                        return Err(ConfigError::invalid(
-                            &child_key(key, "knexConfig.pool"),
-                            format!("min ({min}) must not exceed max ({max})"),
-                        ));
-                    }
+                if let (Some(min), Some(max)) = (pool_min, pool_max)
+                    && min > max
+                {
+                    return Err(ConfigError::invalid(
+                        &child_key(key, "knexConfig.pool"),
+                        format!("min ({min}) must not exceed max ({max})"),
+                    ));
                 }
                 Ok(DatabaseConfig::Postgres(PostgresConfig {
                     url,

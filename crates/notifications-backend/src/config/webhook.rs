@@ -141,12 +141,12 @@ struct WebhookFilter {
 
 fn filters<'de, D: Deserializer<'de>>(d: D) -> Result<NotificationProcessorFilters, D::Error> {
     let filters = WebhookFilter::deserialize(d)?;
-    if let (Some(min), Some(max)) = (filters.min_severity, filters.max_severity) {
-        if !max.at_least(min) {
-            return Err(de::Error::custom(
-                "minSeverity is more severe than maxSeverity: nothing would pass",
-            ));
-        }
+    if let (Some(min), Some(max)) = (filters.min_severity, filters.max_severity)
+        && !max.at_least(min)
+    {
+        return Err(de::Error::custom(
+            "minSeverity is more severe than maxSeverity: nothing would pass",
+        ));
     }
     Ok(filters)
 }

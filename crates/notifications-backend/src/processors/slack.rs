@@ -65,7 +65,7 @@ impl SlackProcessor {
         app_base_url: Url,
         delivery_timeout: Duration,
     ) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
+        let http = crate::outbound_http::client_builder()
             .timeout(Duration::from_secs(20))
             .build()?;
         let throttle = Throttle::new(config.concurrency_limit, config.throttle_interval);

@@ -51,7 +51,7 @@ pub struct WebhookProcessor {
 
 impl WebhookProcessor {
     pub fn new(config: WebhookConfig) -> Result<Self, reqwest::Error> {
-        let client = reqwest::Client::builder()
+        let client = crate::outbound_http::client_builder()
             .timeout(config.timeout)
             .connect_timeout(config.timeout)
             // A redirected POST may lose its body or change method; the URL should be exact.

@@ -333,21 +333,21 @@ fn parts(branch: Branch, order: &[OrderBy], f: &ListFilters) -> Vec<Part> {
 /// severity, the unread rows of the read index, or the created index itself.
 fn created_parts(branch: Branch, f: &ListFilters, d: &str) -> Vec<Part> {
     let then = format!("created {d}, id {d}");
-    if f.topic.is_none() {
-        if let Some(names) = f.severity_names() {
-            let t = branch.alias();
-            return names
-                .into_iter()
-                .map(|name| Part {
-                    severity_in_predicate: true,
-                    ..Part::new(
-                        Source::All,
-                        format!(" AND {t}.severity = {name}"),
-                        then.clone(),
-                    )
-                })
-                .collect();
-        }
+    if f.topic.is_none()
+        && let Some(names) = f.severity_names()
+    {
+        let t = branch.alias();
+        return names
+            .into_iter()
+            .map(|name| Part {
+                severity_in_predicate: true,
+                ..Part::new(
+                    Source::All,
+                    format!(" AND {t}.severity = {name}"),
+                    then.clone(),
+                )
+            })
+            .collect();
     }
     match branch {
         // The NULL entries of (user_ref, read, created, id) are the unread rows, newest first.

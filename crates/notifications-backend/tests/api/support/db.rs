@@ -217,11 +217,9 @@ impl Drop for TestDb {
         if let Self::Postgres {
             admin_url, name, ..
         } = self
+            && let Ok(mut admin) = PgConnection::establish(admin_url)
         {
-            if let Ok(mut admin) = PgConnection::establish(admin_url) {
-                let _ =
-                    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
-            }
+            let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
         }
     }
 }
