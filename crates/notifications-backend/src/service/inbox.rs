@@ -1,8 +1,8 @@
 //! What users do with their notifications: list, read one, mark, count, topics, settings.
 
 use notifications_common::{
-    Notification, NotificationListOptions, NotificationSettings, NotificationSignal,
-    NotificationStatus, UpdateNotificationsRequest,
+    Notification, NotificationId, NotificationListOptions, NotificationSettings,
+    NotificationSignal, NotificationStatus, UpdateNotificationsRequest,
 };
 
 use super::{NotificationsService, settings};
@@ -21,7 +21,7 @@ impl NotificationsService {
     /// not found.
     pub async fn get(&self, user: &str, id: &str) -> Result<Notification, Error> {
         let not_found = || Error::NotFound("Not found".into());
-        let id = uuid::Uuid::parse_str(id).map_err(|_| not_found())?;
+        let id: NotificationId = id.parse().map_err(|_| not_found())?;
         self.inner
             .store
             .get_many(user, vec![id])
@@ -39,10 +39,10 @@ impl NotificationsService {
         request: UpdateNotificationsRequest,
     ) -> Result<Vec<Notification>, Error> {
         // Ids that are not UUIDs cannot match anything; they stay in the signal, as upstream.
-        let ids: Vec<uuid::Uuid> = request
+        let ids: Vec<NotificationId> = request
             .ids
             .iter()
-            .filter_map(|id| uuid::Uuid::parse_str(id).ok())
+            .filter_map(|id| id.parse().ok())
             .collect();
         let now = time::OffsetDateTime::now_utc();
         let mark = |flag: Option<bool>| flag.map(|on| on.then_some(now));

@@ -2,7 +2,7 @@
 //! read/saved state), filtered, ordered and paged.
 
 use notifications_common::{
-    Notification, NotificationListOptions, NotificationSeverity, NotificationStatus,
+    Notification, NotificationId, NotificationListOptions, NotificationSeverity, NotificationStatus,
 };
 
 mod query;
@@ -24,7 +24,7 @@ pub struct ListFilters {
     pub created_after: Option<time::OffsetDateTime>,
     pub minimum_severity: Option<NotificationSeverity>,
     /// Only these ids (internal: get-by-id and the update answer).
-    pub ids: Option<Vec<uuid::Uuid>>,
+    pub ids: Option<Vec<NotificationId>>,
     /// The rows the search index proposes for `search`, when the user's side takes them from it
     /// (read per request by [`search::candidates`]).
     search_candidates: Option<std::sync::Arc<[i64]>>,
@@ -181,7 +181,7 @@ impl Store {
     pub async fn get_many(
         &self,
         user: &str,
-        ids: Vec<uuid::Uuid>,
+        ids: Vec<NotificationId>,
     ) -> StoreResult<Vec<Notification>> {
         let user = user.to_owned();
         self.db
@@ -285,7 +285,7 @@ fn explain(conn: &mut DbConnection, query: Sql) -> diesel::QueryResult<Vec<Strin
 pub(super) fn get_many(
     conn: &mut DbConnection,
     user: &str,
-    ids: Vec<uuid::Uuid>,
+    ids: Vec<NotificationId>,
 ) -> diesel::QueryResult<Vec<Notification>> {
     if ids.is_empty() {
         return Ok(Vec::new());

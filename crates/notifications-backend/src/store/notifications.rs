@@ -1,7 +1,7 @@
 //! Writing notifications: create (or update by scope) for many users at once, broadcasts, and
 //! the read/saved marks.
 
-use notifications_common::{Notification, NotificationSignal};
+use notifications_common::{Notification, NotificationId, NotificationSignal};
 use time::OffsetDateTime;
 
 use super::idempotency::{self, Answer, IdempotentSend, Written};
@@ -127,7 +127,7 @@ impl Store {
     pub async fn mark(
         &self,
         user: &str,
-        ids: Vec<uuid::Uuid>,
+        ids: Vec<NotificationId>,
         read: Option<Option<OffsetDateTime>>,
         saved: Option<Option<OffsetDateTime>>,
         signal: Option<NotificationSignal>,
@@ -164,11 +164,11 @@ impl Store {
 fn set_state(
     conn: &mut DbConnection,
     user: &str,
-    ids: &[uuid::Uuid],
+    ids: &[NotificationId],
     column: &'static str,
     value: Option<OffsetDateTime>,
 ) -> diesel::QueryResult<()> {
-    let id_list = || ids.iter().map(|id| Bind::Uuid(*id));
+    let id_list = || ids.iter().map(|id| Bind::Uuid(id.0));
 
     let mut own = Sql::new(&format!("UPDATE notification SET {column} = "));
     own.bind(Bind::OptTimestamp(value))
