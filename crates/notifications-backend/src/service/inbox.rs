@@ -2,7 +2,7 @@
 
 use notifications_common::{
     Notification, NotificationId, NotificationListOptions, NotificationSettings,
-    NotificationSignal, NotificationStatus, UpdateNotificationsRequest,
+    NotificationSignal, NotificationStatus, UpdateNotificationsRequest, UserRef,
 };
 
 use super::{NotificationsService, settings};
@@ -11,7 +11,7 @@ use crate::error::Error;
 impl NotificationsService {
     pub async fn list(
         &self,
-        user: &str,
+        user: &UserRef,
         options: &NotificationListOptions,
     ) -> Result<(Vec<Notification>, u64), Error> {
         Ok(self.inner.store.list(user, options).await?)
@@ -19,7 +19,7 @@ impl NotificationsService {
 
     /// One of the user's notifications (own or broadcast); ids that are not UUIDs are simply
     /// not found.
-    pub async fn get(&self, user: &str, id: &str) -> Result<Notification, Error> {
+    pub async fn get(&self, user: &UserRef, id: &str) -> Result<Notification, Error> {
         let not_found = || Error::NotFound("Not found".into());
         let id: NotificationId = id.parse().map_err(|_| not_found())?;
         self.inner
@@ -35,7 +35,7 @@ impl NotificationsService {
     /// ids. A read change is signalled to the user's connections with the ids as sent.
     pub async fn update(
         &self,
-        user: &str,
+        user: &UserRef,
         request: UpdateNotificationsRequest,
     ) -> Result<Vec<Notification>, Error> {
         // Ids that are not UUIDs cannot match anything; they stay in the signal, as upstream.
@@ -63,20 +63,20 @@ impl NotificationsService {
         Ok(committed.value)
     }
 
-    pub async fn status(&self, user: &str) -> Result<NotificationStatus, Error> {
+    pub async fn status(&self, user: &UserRef) -> Result<NotificationStatus, Error> {
         Ok(self.inner.store.status(user).await?)
     }
 
     /// The topics of the user's notifications matching the filters of `options`.
     pub async fn topics(
         &self,
-        user: &str,
+        user: &UserRef,
         options: &NotificationListOptions,
     ) -> Result<Vec<String>, Error> {
         Ok(self.inner.store.topics(user, options.into()).await?)
     }
 
-    pub async fn settings(&self, user: &str) -> Result<NotificationSettings, Error> {
+    pub async fn settings(&self, user: &UserRef) -> Result<NotificationSettings, Error> {
         let (origins, topics) = self.inner.store.origins_and_topics(user).await?;
         let stored = self.inner.store.settings_of(user).await?;
         Ok(settings::effective(
@@ -91,7 +91,7 @@ impl NotificationsService {
     /// Replaces the user's settings with `new` and answers with the effective settings.
     pub async fn save_settings(
         &self,
-        user: &str,
+        user: &UserRef,
         new: &NotificationSettings,
     ) -> Result<NotificationSettings, Error> {
         let rows = settings::rows_to_store(new, &self.inner.channels)?;
