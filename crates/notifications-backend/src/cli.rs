@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use notifications_common::EntityRef;
+use notifications_common::{EntityRef, NotificationId};
 
 use crate::auth::{self, TokenKind};
 use crate::config::Config;
@@ -99,7 +99,7 @@ pub struct DeliveriesArgs {
     status: Option<DeliveryStatus>,
     /// Only the deliveries of this notification.
     #[arg(long, value_name = "ID")]
-    notification: Option<uuid::Uuid>,
+    notification: Option<NotificationId>,
     /// At most this many.
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(i64).range(1..=100_000))]
     limit: i64,

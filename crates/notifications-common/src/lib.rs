@@ -15,6 +15,7 @@ mod settings;
 mod severity;
 mod signals;
 mod timestamp;
+mod user_ref;
 
 pub use entity_ref::{DEFAULT_NAMESPACE, EntityRef, EntityRefError};
 pub use janus::{
@@ -35,3 +36,4 @@ pub use settings::{
 pub use severity::{NotificationSeverity, UnknownSeverity};
 pub use signals::{NOTIFICATIONS_CHANNEL, NotificationSignal, SignalMessage, SignalRecipients};
 pub use timestamp::{Timestamp, TimestampParseError};
+pub use user_ref::{UserRef, UserRefError};

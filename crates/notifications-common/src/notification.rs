@@ -22,6 +22,12 @@ impl NotificationId {
     }
 }
 
+impl From<Uuid> for NotificationId {
+    fn from(id: Uuid) -> Self {
+        Self(id)
+    }
+}
+
 impl fmt::Display for NotificationId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.0.hyphenated().fmt(f)

@@ -23,6 +23,7 @@ mod tokens;
 use std::path::Path;
 
 use jsonwebtoken::Algorithm;
+use notifications_common::UserRef;
 use subtle::ConstantTimeEq;
 
 use crate::config::{AuthConfig, Config, Discovery, ExternalAccess, Secret};
@@ -33,28 +34,31 @@ pub use tokens::{TokenError, TokenKind, mint};
 /// An authenticated caller.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Principal {
-    /// A person. `user_ref` is the canonical (lower-case) user entity ref; `ownership_refs` are
-    /// the refs they act as (themselves and their groups).
+    /// A person. `ownership_refs` are the (canonical) refs they act as: themselves and their
+    /// groups.
     User {
-        user_ref: String,
+        user_ref: UserRef,
         ownership_refs: Vec<String>,
     },
     /// Another system. `subject` becomes the origin of what it sends.
     Service { subject: String },
 }
 
-impl From<TokenKind> for Principal {
-    fn from(kind: TokenKind) -> Self {
-        match kind {
+/// A verified token's claims; a user token's subject must be a user ref.
+impl TryFrom<TokenKind> for Principal {
+    type Error = TokenError;
+
+    fn try_from(kind: TokenKind) -> Result<Self, TokenError> {
+        Ok(match kind {
             TokenKind::User {
                 user_ref,
                 ownership_refs,
             } => Self::User {
-                user_ref,
+                user_ref: tokens::user_ref(&user_ref)?,
                 ownership_refs,
             },
             TokenKind::Service { subject } => Self::Service { subject },
-        }
+        })
     }
 }
 
@@ -172,7 +176,10 @@ impl Authenticator {
         for key in &self.keys {
             let allowed = matches!(key.role, KeyRole::User) == user_token;
             match tokens::verify(token, &header, &key.secret) {
-                Ok(verified) if allowed => return Ok(principal(verified, &key.role)),
+                Ok(verified) if allowed => {
+                    return principal(verified, &key.role)
+                        .map_err(|e| AuthError::Invalid(e.to_string()));
+                }
                 // Say why, so an operator moving user tokens off a service key knows what to do.
                 Ok(_) if user_token => {
                     return Err(AuthError::Invalid(
@@ -193,12 +200,12 @@ impl Authenticator {
     }
 }
 
-fn principal(token: tokens::Verified, role: &KeyRole) -> Principal {
+fn principal(token: tokens::Verified, role: &KeyRole) -> Result<Principal, TokenError> {
     match role {
-        KeyRole::Legacy { subject } => Principal::Service {
+        KeyRole::Legacy { subject } => Ok(Principal::Service {
             subject: subject.clone(),
-        },
-        KeyRole::Service | KeyRole::User => token.kind.into(),
+        }),
+        KeyRole::Service | KeyRole::User => token.kind.try_into(),
     }
 }
 
@@ -350,7 +357,7 @@ mod tests {
                 .await
                 .unwrap(),
             Principal::User {
-                user_ref: "user:default/jane".into(),
+                user_ref: "user:default/jane".parse().unwrap(),
                 ownership_refs: vec!["user:default/jane".into()]
             }
         );

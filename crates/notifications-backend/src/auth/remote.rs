@@ -85,7 +85,7 @@ impl RemoteVerifier {
             .await?;
         require_iat(&claims)?;
         tokens::user_kind(&claims)
-            .map(Principal::from)
+            .and_then(Principal::try_from)
             .map_err(|e| AuthError::Invalid(e.to_string()))
     }
 

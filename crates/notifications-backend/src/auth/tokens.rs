@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use notifications_common::EntityRef;
+use notifications_common::{EntityRef, UserRef};
 use serde::{Deserialize, Serialize};
 
 /// The `typ` header Backstage gives user tokens; anything else is a service token.
@@ -151,21 +151,23 @@ pub fn decode(
         })
 }
 
-/// The user a user token speaks for, and the refs they own: themselves and `ent`.
-pub fn user_kind(claims: &Claims) -> Result<TokenKind, TokenError> {
-    let user = EntityRef::parse(&claims.sub)
-        .ok()
-        .filter(|r| r.is_kind("user"))
-        .ok_or_else(|| {
-            TokenError::Invalid("the subject of a user token must be a user entity ref".into())
-        })?;
-    let user_ref = user.canonical();
+/// The user a user token's subject names, canonical.
+pub fn user_ref(subject: &str) -> Result<UserRef, TokenError> {
+    let user: UserRef = subject.parse().map_err(|_| {
+        TokenError::Invalid("the subject of a user token must be a user entity ref".into())
+    })?;
     // The ref is stored with what the user does (settings, read marks): it must fit the columns.
-    if user_ref.chars().count() > 255 || user_ref.contains('\0') {
+    if user.as_str().chars().count() > 255 || user.as_str().contains('\0') {
         return Err(TokenError::Invalid(
             "the user entity ref is too long or contains NUL".into(),
         ));
     }
+    Ok(user)
+}
+
+/// The user a user token speaks for, and the refs they own: themselves and `ent`.
+pub fn user_kind(claims: &Claims) -> Result<TokenKind, TokenError> {
+    let user_ref = String::from(user_ref(&claims.sub)?);
     let mut ownership_refs = vec![user_ref.clone()];
     for ent in &claims.ent {
         let r = EntityRef::parse(ent)

@@ -6,6 +6,7 @@ use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, http::header};
 use futures_util::StreamExt;
 use futures_util::future::LocalBoxFuture;
+use notifications_common::UserRef;
 use serde::de::DeserializeOwned;
 
 use crate::auth::Principal;
@@ -24,8 +25,7 @@ fn principal(req: &HttpRequest) -> Result<Principal, Error> {
 /// The calling user (user routes refuse services).
 #[derive(Debug, Clone)]
 pub struct CurrentUser {
-    /// The canonical user entity ref.
-    pub user_ref: String,
+    pub user_ref: UserRef,
 }
 
 impl FromRequest for CurrentUser {

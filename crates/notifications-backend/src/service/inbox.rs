@@ -1,8 +1,8 @@
 //! What users do with their notifications: list, read one, mark, count, topics, settings.
 
 use notifications_common::{
-    Notification, NotificationListOptions, NotificationSettings, NotificationSignal,
-    NotificationStatus, UpdateNotificationsRequest,
+    Notification, NotificationId, NotificationListOptions, NotificationSettings,
+    NotificationSignal, NotificationStatus, UpdateNotificationsRequest, UserRef,
 };
 
 use super::{NotificationsService, settings};
@@ -11,7 +11,7 @@ use crate::error::Error;
 impl NotificationsService {
     pub async fn list(
         &self,
-        user: &str,
+        user: &UserRef,
         options: &NotificationListOptions,
     ) -> Result<(Vec<Notification>, u64), Error> {
         Ok(self.inner.store.list(user, options).await?)
@@ -19,9 +19,9 @@ impl NotificationsService {
 
     /// One of the user's notifications (own or broadcast); ids that are not UUIDs are simply
     /// not found.
-    pub async fn get(&self, user: &str, id: &str) -> Result<Notification, Error> {
+    pub async fn get(&self, user: &UserRef, id: &str) -> Result<Notification, Error> {
         let not_found = || Error::NotFound("Not found".into());
-        let id = uuid::Uuid::parse_str(id).map_err(|_| not_found())?;
+        let id: NotificationId = id.parse().map_err(|_| not_found())?;
         self.inner
             .store
             .get_many(user, vec![id])
@@ -35,14 +35,14 @@ impl NotificationsService {
     /// ids. A read change is signalled to the user's connections with the ids as sent.
     pub async fn update(
         &self,
-        user: &str,
+        user: &UserRef,
         request: UpdateNotificationsRequest,
     ) -> Result<Vec<Notification>, Error> {
         // Ids that are not UUIDs cannot match anything; they stay in the signal, as upstream.
-        let ids: Vec<uuid::Uuid> = request
+        let ids: Vec<NotificationId> = request
             .ids
             .iter()
-            .filter_map(|id| uuid::Uuid::parse_str(id).ok())
+            .filter_map(|id| id.parse().ok())
             .collect();
         let now = time::OffsetDateTime::now_utc();
         let mark = |flag: Option<bool>| flag.map(|on| on.then_some(now));
@@ -63,20 +63,20 @@ impl NotificationsService {
         Ok(committed.value)
     }
 
-    pub async fn status(&self, user: &str) -> Result<NotificationStatus, Error> {
+    pub async fn status(&self, user: &UserRef) -> Result<NotificationStatus, Error> {
         Ok(self.inner.store.status(user).await?)
     }
 
     /// The topics of the user's notifications matching the filters of `options`.
     pub async fn topics(
         &self,
-        user: &str,
+        user: &UserRef,
         options: &NotificationListOptions,
     ) -> Result<Vec<String>, Error> {
         Ok(self.inner.store.topics(user, options.into()).await?)
     }
 
-    pub async fn settings(&self, user: &str) -> Result<NotificationSettings, Error> {
+    pub async fn settings(&self, user: &UserRef) -> Result<NotificationSettings, Error> {
         let (origins, topics) = self.inner.store.origins_and_topics(user).await?;
         let stored = self.inner.store.settings_of(user).await?;
         Ok(settings::effective(
@@ -91,7 +91,7 @@ impl NotificationsService {
     /// Replaces the user's settings with `new` and answers with the effective settings.
     pub async fn save_settings(
         &self,
-        user: &str,
+        user: &UserRef,
         new: &NotificationSettings,
     ) -> Result<NotificationSettings, Error> {
         let rows = settings::rows_to_store(new, &self.inner.channels)?;

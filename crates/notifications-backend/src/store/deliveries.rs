@@ -7,7 +7,7 @@ use diesel::QueryableByName;
 use diesel::backend::Backend;
 use diesel::deserialize::{self, FromSql};
 use diesel::sql_types::{BigInt, Integer, Nullable, Text};
-use notifications_common::Notification;
+use notifications_common::{Notification, NotificationId};
 use time::OffsetDateTime;
 
 use super::{Store, StoreResult};
@@ -70,8 +70,8 @@ const COLUMNS: &str = "id, notification_id, user_ref, channel, notification, opt
 pub struct DeliveryRow {
     #[diesel(sql_type = Uuid)]
     pub id: uuid::Uuid,
-    #[diesel(sql_type = Uuid)]
-    pub notification_id: uuid::Uuid,
+    #[diesel(sql_type = Uuid, deserialize_as = uuid::Uuid)]
+    pub notification_id: NotificationId,
     #[diesel(sql_type = Nullable<Text>)]
     pub user_ref: Option<String>,
     #[diesel(sql_type = Text)]
@@ -356,7 +356,7 @@ impl Store {
     pub async fn deliveries(
         &self,
         status: Option<DeliveryStatus>,
-        notification: Option<uuid::Uuid>,
+        notification: Option<NotificationId>,
         limit: i64,
     ) -> StoreResult<Vec<DeliveryRow>> {
         let mut sql = Sql::new(&format!("SELECT {COLUMNS} FROM delivery WHERE 1 = 1"));
@@ -365,7 +365,7 @@ impl Store {
                 .bind(Bind::Text(status.as_str().to_owned()));
         }
         if let Some(id) = notification {
-            sql.push(" AND notification_id = ").bind(Bind::Uuid(id));
+            sql.push(" AND notification_id = ").bind(Bind::Uuid(id.0));
         }
         sql.push(" ORDER BY created DESC, id DESC").limit(limit);
         self.db

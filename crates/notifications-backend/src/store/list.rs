@@ -2,7 +2,8 @@
 //! read/saved state), filtered, ordered and paged.
 
 use notifications_common::{
-    Notification, NotificationListOptions, NotificationSeverity, NotificationStatus,
+    Notification, NotificationId, NotificationListOptions, NotificationSeverity,
+    NotificationStatus, UserRef,
 };
 
 mod query;
@@ -24,7 +25,7 @@ pub struct ListFilters {
     pub created_after: Option<time::OffsetDateTime>,
     pub minimum_severity: Option<NotificationSeverity>,
     /// Only these ids (internal: get-by-id and the update answer).
-    pub ids: Option<Vec<uuid::Uuid>>,
+    pub ids: Option<Vec<NotificationId>>,
     /// The rows the search index proposes for `search`, when the user's side takes them from it
     /// (read per request by [`search::candidates`]).
     search_candidates: Option<std::sync::Arc<[i64]>>,
@@ -130,10 +131,10 @@ impl Store {
     /// One page of the user's inbox and the number of rows matching the filters.
     pub async fn list(
         &self,
-        user: &str,
+        user: &UserRef,
         options: &NotificationListOptions,
     ) -> StoreResult<(Vec<Notification>, u64)> {
-        let user = user.to_owned();
+        let user = user.as_str().to_owned();
         let options = options.clone();
         self.read_inbox(ListFilters::from(&options), move |conn, filters| {
             let total = count(conn, &user, filters)?;
@@ -152,10 +153,10 @@ impl Store {
     /// request shape uses, and for diagnosis.
     pub async fn explain_list(
         &self,
-        user: &str,
+        user: &UserRef,
         options: &NotificationListOptions,
     ) -> StoreResult<Vec<String>> {
-        let user = user.to_owned();
+        let user = user.as_str().to_owned();
         let options = options.clone();
         self.read_inbox(ListFilters::from(&options), move |conn, filters| {
             explain(conn, page_query(&user, &options, filters))
@@ -167,10 +168,10 @@ impl Store {
     /// As [`Store::explain_list`], for [`Store::topics`].
     pub async fn explain_topics(
         &self,
-        user: &str,
+        user: &UserRef,
         filters: ListFilters,
     ) -> StoreResult<Vec<String>> {
-        let user = user.to_owned();
+        let user = user.as_str().to_owned();
         self.read_inbox(filters, move |conn, filters| {
             explain(conn, topics_query(&user, filters))
         })
@@ -180,18 +181,18 @@ impl Store {
     /// The user's notifications (own and broadcast) among `ids`, newest first.
     pub async fn get_many(
         &self,
-        user: &str,
-        ids: Vec<uuid::Uuid>,
+        user: &UserRef,
+        ids: Vec<NotificationId>,
     ) -> StoreResult<Vec<Notification>> {
-        let user = user.to_owned();
+        let user = user.as_str().to_owned();
         self.db
             .run(move |conn| Ok(get_many(conn, &user, ids)?))
             .await
     }
 
     /// Read and unread counts over the user's whole inbox.
-    pub async fn status(&self, user: &str) -> StoreResult<NotificationStatus> {
-        let user = user.to_owned();
+    pub async fn status(&self, user: &UserRef) -> StoreResult<NotificationStatus> {
+        let user = user.as_str().to_owned();
         self.db
             .run(move |conn| {
                 let totals = InboxTotals::read(conn, &user)?;
@@ -204,8 +205,8 @@ impl Store {
     }
 
     /// The distinct topics of the user's inbox matching the filters, sorted.
-    pub async fn topics(&self, user: &str, filters: ListFilters) -> StoreResult<Vec<String>> {
-        let user = user.to_owned();
+    pub async fn topics(&self, user: &UserRef, filters: ListFilters) -> StoreResult<Vec<String>> {
+        let user = user.as_str().to_owned();
         let rows = self
             .read_inbox(filters, move |conn, filters| {
                 let query = topics_query(&user, filters);
@@ -285,7 +286,7 @@ fn explain(conn: &mut DbConnection, query: Sql) -> diesel::QueryResult<Vec<Strin
 pub(super) fn get_many(
     conn: &mut DbConnection,
     user: &str,
-    ids: Vec<uuid::Uuid>,
+    ids: Vec<NotificationId>,
 ) -> diesel::QueryResult<Vec<Notification>> {
     if ids.is_empty() {
         return Ok(Vec::new());

@@ -1,7 +1,7 @@
 //! Writing notifications: create (or update by scope) for many users at once, broadcasts, and
 //! the read/saved marks.
 
-use notifications_common::{Notification, NotificationSignal};
+use notifications_common::{Notification, NotificationId, NotificationSignal, UserRef};
 use time::OffsetDateTime;
 
 use super::idempotency::{self, Answer, IdempotentSend, Written};
@@ -126,13 +126,13 @@ impl Store {
     /// `signal`, if any, is recorded for the user.
     pub async fn mark(
         &self,
-        user: &str,
-        ids: Vec<uuid::Uuid>,
+        user: &UserRef,
+        ids: Vec<NotificationId>,
         read: Option<Option<OffsetDateTime>>,
         saved: Option<Option<OffsetDateTime>>,
         signal: Option<NotificationSignal>,
     ) -> StoreResult<Committed<Vec<Notification>>> {
-        let user = user.to_owned();
+        let user = user.as_str().to_owned();
         self.db
             .write(move |conn| {
                 if !ids.is_empty() {
@@ -164,11 +164,11 @@ impl Store {
 fn set_state(
     conn: &mut DbConnection,
     user: &str,
-    ids: &[uuid::Uuid],
+    ids: &[NotificationId],
     column: &'static str,
     value: Option<OffsetDateTime>,
 ) -> diesel::QueryResult<()> {
-    let id_list = || ids.iter().map(|id| Bind::Uuid(*id));
+    let id_list = || ids.iter().map(|id| Bind::Uuid(id.0));
 
     let mut own = Sql::new(&format!("UPDATE notification SET {column} = "));
     own.bind(Bind::OptTimestamp(value))

@@ -55,8 +55,8 @@ pub static BROADCAST_RETURNING: LazyLock<String> =
 /// One notification, user-addressed or broadcast, as stored.
 #[derive(Debug, QueryableByName)]
 pub struct NotificationRow {
-    #[diesel(sql_type = Uuid)]
-    pub id: uuid::Uuid,
+    #[diesel(sql_type = Uuid, deserialize_as = uuid::Uuid)]
+    pub id: NotificationId,
     #[diesel(sql_type = Nullable<Text>)]
     pub user_ref: Option<String>,
     #[diesel(sql_type = Text)]
@@ -90,7 +90,7 @@ pub struct NotificationRow {
 impl From<NotificationRow> for Notification {
     fn from(row: NotificationRow) -> Self {
         Notification {
-            id: NotificationId(row.id),
+            id: row.id,
             user: row.user_ref,
             created: row.created.into(),
             saved: row.saved.map(Timestamp::from),

@@ -232,7 +232,6 @@ pub(super) fn write_broadcast(
     send: &SendContext,
     broadcast: &Recipient,
 ) -> Result<Committed<StoredNotification>, DbError> {
-    let id = broadcast.id.0;
     let mut sql = insert_rows(Table::Broadcast, &[(send, broadcast)]);
     sql.push(&on_scope_conflict(Table::Broadcast));
     let row = sql
@@ -240,7 +239,7 @@ pub(super) fn write_broadcast(
         .into_iter()
         .next()
         .ok_or(diesel::result::Error::NotFound)?;
-    let stored = if row.id == id {
+    let stored = if row.id == broadcast.id {
         StoredNotification {
             notification: fresh(send, broadcast),
             updated_existing: false,
@@ -310,7 +309,7 @@ fn insert_user_chunk(
         .iter()
         .filter_map(|r| {
             let row = rows.remove(&user_of(r))?;
-            let stored = if row.id == r.id.0 {
+            let stored = if row.id == r.id {
                 fresh_for(r)
             } else {
                 StoredNotification {
@@ -323,8 +322,8 @@ fn insert_user_chunk(
         .collect())
 }
 
-fn reset_broadcast_read(conn: &mut DbConnection, id: uuid::Uuid) -> diesel::QueryResult<usize> {
+fn reset_broadcast_read(conn: &mut DbConnection, id: NotificationId) -> diesel::QueryResult<usize> {
     let mut sql = Sql::new("UPDATE broadcast_user_status SET read = NULL WHERE broadcast_id = ");
-    sql.bind(Bind::Uuid(id));
+    sql.bind(Bind::Uuid(id.0));
     sql.execute(conn)
 }

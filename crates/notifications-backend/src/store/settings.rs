@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use diesel::QueryableByName;
 use diesel::sql_types::{Bool, Nullable, Text};
+use notifications_common::UserRef;
 
 use super::{Store, StoreResult};
 use crate::db::{Bind, DbError, Sql};
@@ -54,19 +55,19 @@ const ROWS_PER_INSERT: usize = 1_000;
 
 impl Store {
     /// All of the user's stored switches, every channel.
-    pub async fn settings_of(&self, user: &str) -> StoreResult<Vec<SettingRow>> {
+    pub async fn settings_of(&self, user: &UserRef) -> StoreResult<Vec<SettingRow>> {
         let mut sql = Sql::new(&format!(
             "SELECT {COLUMNS} FROM user_settings WHERE user_ref = "
         ));
-        sql.bind(Bind::Text(user.to_owned())).push(" ORDER BY id");
+        sql.bind(Bind::Text(user.to_string())).push(" ORDER BY id");
         self.db
             .run(move |conn| sql.load(conn).map_err(DbError::from))
             .await
     }
 
     /// Replaces all of the user's switches with `rows`, atomically.
-    pub async fn replace_settings(&self, user: &str, rows: Vec<SettingRow>) -> StoreResult<()> {
-        let user = user.to_owned();
+    pub async fn replace_settings(&self, user: &UserRef, rows: Vec<SettingRow>) -> StoreResult<()> {
+        let user = user.as_str().to_owned();
         self.db
             .write(move |conn| {
                 let mut delete = Sql::new("DELETE FROM user_settings WHERE user_ref = ");
@@ -128,16 +129,16 @@ impl Store {
     /// pairs among them with a topic; both sorted.
     pub async fn origins_and_topics(
         &self,
-        user: &str,
+        user: &UserRef,
     ) -> StoreResult<(Vec<String>, Vec<(String, String)>)> {
         let mut origins = Sql::new("SELECT DISTINCT origin FROM notification WHERE user_ref = ");
         origins
-            .bind(Bind::Text(user.to_owned()))
+            .bind(Bind::Text(user.to_string()))
             .push(" ORDER BY origin");
         let mut topics =
             Sql::new("SELECT DISTINCT origin, topic FROM notification WHERE user_ref = ");
         topics
-            .bind(Bind::Text(user.to_owned()))
+            .bind(Bind::Text(user.to_string()))
             .push(" AND topic IS NOT NULL ORDER BY origin, topic");
         self.db
             .run(move |conn| {

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use notifications_backend::BackendBuilder;
 use notifications_backend::config::Config;
 use notifications_backend::testing::store::DeliveryStatus;
+use notifications_common::NotificationId;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -203,7 +204,7 @@ async fn a_group_send_mails_each_member_once(kind: DbKind) {
     }
     // Every delivery, carol's included (nothing to send), ends delivered.
     for n in &created {
-        let id = uuid::Uuid::parse_str(n["id"].as_str().unwrap()).unwrap();
+        let id = NotificationId(uuid::Uuid::parse_str(n["id"].as_str().unwrap()).unwrap());
         let rows = app.db.store().deliveries(None, Some(id), 10).await.unwrap();
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].status, DeliveryStatus::Delivered, "{rows:?}");
@@ -252,7 +253,7 @@ async fn smtp_down_then_up_mails_once(kind: DbKind) {
     let id = app
         .send_to("user:default/alice", json!({"title": "while down"}))
         .await;
-    let id = uuid::Uuid::parse_str(&id).unwrap();
+    let id = NotificationId(uuid::Uuid::parse_str(&id).unwrap());
     // Several attempts fail while nothing listens.
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
@@ -282,7 +283,7 @@ async fn an_unknown_mailbox_fails_for_good(kind: DbKind) {
     let id = app
         .send_to("user:default/alice", json!({"title": "nobody home"}))
         .await;
-    let id = uuid::Uuid::parse_str(&id).unwrap();
+    let id = NotificationId(uuid::Uuid::parse_str(&id).unwrap());
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let rows = app.db.store().deliveries(None, Some(id), 10).await.unwrap();
@@ -498,7 +499,7 @@ async fn a_broadcast_to_many_addresses_mails_each_on_its_own() {
         .store()
         .deliveries(
             Some(DeliveryStatus::Delivered),
-            Some(uuid::Uuid::parse_str(&id).unwrap()),
+            Some(NotificationId(uuid::Uuid::parse_str(&id).unwrap())),
             20,
         )
         .await
@@ -538,7 +539,7 @@ async fn smtp_auth_logs_in_and_a_wrong_password_fails_for_good() {
     let id = app
         .send_to("user:default/alice", json!({"title": "refused"}))
         .await;
-    let id = uuid::Uuid::parse_str(&id).unwrap();
+    let id = NotificationId(uuid::Uuid::parse_str(&id).unwrap());
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let rows = app.db.store().deliveries(None, Some(id), 10).await.unwrap();
@@ -593,7 +594,7 @@ async fn smtp_credentials_are_never_sent_without_tls() {
     let id = app
         .send_to("user:default/alice", json!({"title": "not in clear"}))
         .await;
-    let id = uuid::Uuid::parse_str(&id).unwrap();
+    let id = NotificationId(uuid::Uuid::parse_str(&id).unwrap());
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let rows = app.db.store().deliveries(None, Some(id), 10).await.unwrap();

@@ -226,7 +226,7 @@ async fn user_tokens_give_their_ownership_refs() {
             .await
             .unwrap(),
         Principal::User {
-            user_ref: "user:default/jane".into(),
+            user_ref: "user:default/jane".parse().unwrap(),
             ownership_refs: vec!["user:default/jane".into(), "group:default/team-a".into()]
         }
     );

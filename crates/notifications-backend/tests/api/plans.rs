@@ -139,7 +139,12 @@ fn user_walks(nodes: &[Node<'_>], parent: Option<&str>, out: &mut Vec<(String, b
 /// The plan of `query` and how it reads the inbox.
 async fn walks(app: &TestApp, query: &str) -> (Vec<(String, bool)>, String) {
     let options = list_options(query).unwrap();
-    let plan = app.db.store().explain_list(USER, &options).await.unwrap();
+    let plan = app
+        .db
+        .store()
+        .explain_list(&USER.parse().unwrap(), &options)
+        .await
+        .unwrap();
     let mut walks = Vec::new();
     user_walks(&tree(&plan, app.db.kind()), None, &mut walks);
     (walks, plan.join("\n"))
@@ -293,12 +298,12 @@ db_test!(searches_use_the_search_index_when_it_pays, |app| {
     let rare = "limit=20&offset=0&search=Needle&orderField=created,desc";
     let store = app.db.store();
     let lists = store
-        .explain_list(USER, &list_options(rare).unwrap())
+        .explain_list(&USER.parse().unwrap(), &list_options(rare).unwrap())
         .await
         .unwrap();
     let topics = store
         .explain_topics(
-            USER,
+            &USER.parse().unwrap(),
             ListFilters::from(&topics_options("search=Needle").unwrap()),
         )
         .await
@@ -348,7 +353,12 @@ db_test!(topics_probe_the_topic_index_once_per_topic, |app| {
     seed(&app);
     for query in ["read=false&minimumSeverity=low", "", "read=true"] {
         let filters = ListFilters::from(&topics_options(query).unwrap());
-        let plan = app.db.store().explain_topics(USER, filters).await.unwrap();
+        let plan = app
+            .db
+            .store()
+            .explain_topics(&USER.parse().unwrap(), filters)
+            .await
+            .unwrap();
         let mut walks = Vec::new();
         user_walks(&tree(&plan, app.db.kind()), None, &mut walks);
         let shown = plan.join("\n");

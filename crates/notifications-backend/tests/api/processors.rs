@@ -11,7 +11,9 @@ use async_trait::async_trait;
 use notifications_backend::BackendBuilder;
 use notifications_backend::config::Config;
 use notifications_backend::testing::store::DeliveryStatus;
-use notifications_common::{Notification, NotificationSendOptions, NotificationSeverity};
+use notifications_common::{
+    Notification, NotificationId, NotificationSendOptions, NotificationSeverity,
+};
 use notifications_node::{NotificationProcessorFilters, Processor, ProcessorError};
 use serde_json::{Value, json};
 
@@ -231,7 +233,7 @@ async fn hooks_run_in_order_and_deliveries_arrive(kind: DbKind) {
         assert_eq!(delivered[1].0.user, None);
     }
     // Outcomes are recorded per notification and channel.
-    let id = uuid::Uuid::parse_str(id).unwrap();
+    let id = NotificationId(uuid::Uuid::parse_str(id).unwrap());
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let rows = app
@@ -661,7 +663,11 @@ async fn stopping_finishes_deliveries_in_progress(kind: DbKind) {
     let rows = app
         .db
         .store()
-        .deliveries(None, Some(uuid::Uuid::parse_str(&id).unwrap()), 10)
+        .deliveries(
+            None,
+            Some(NotificationId(uuid::Uuid::parse_str(&id).unwrap())),
+            10,
+        )
         .await
         .unwrap();
     assert_eq!(rows.len(), 1);

@@ -139,7 +139,7 @@ async fn a_failed_fan_out_stores_nothing_postgres() {
             .is_err()
     );
     let (rows, total) = store
-        .list("user:default/u0", &Default::default())
+        .list(&"user:default/u0".parse().unwrap(), &Default::default())
         .await
         .unwrap();
     assert_eq!(
@@ -172,7 +172,7 @@ async fn concurrent_migrations_are_safe_postgres() {
     );
     let (rows, _) = db
         .store()
-        .list("user:default/x", &Default::default())
+        .list(&"user:default/x".parse().unwrap(), &Default::default())
         .await
         .unwrap();
     assert!(rows.is_empty());

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use hmac::{Hmac, Mac};
+use notifications_common::NotificationId;
 use serde_json::{Value, json};
 use sha2::Sha256;
 use tokio::process::Child;
@@ -537,7 +538,11 @@ async fn filters_and_settings_choose_what_the_hook_hears(kind: DbKind) {
     let store = app.db.store();
     for id in [id_of(USER, &normal), noisy] {
         let rows = store
-            .deliveries(None, Some(uuid::Uuid::parse_str(&id).unwrap()), 10)
+            .deliveries(
+                None,
+                Some(NotificationId(uuid::Uuid::parse_str(&id).unwrap())),
+                10,
+            )
             .await
             .unwrap();
         assert!(rows.is_empty(), "{rows:?}");

@@ -277,8 +277,9 @@ async fn identify(
         {
             Ok(Principal::User { user_ref, .. }) => Ok(Caller {
                 name: user_ref
+                    .as_str()
                     .strip_prefix("user:")
-                    .unwrap_or(&user_ref)
+                    .unwrap_or(user_ref.as_str())
                     .to_owned(),
                 via: Via::User,
             }),

@@ -105,7 +105,7 @@ pub async fn connect(
 /// Who a connection counts against: its client address, and its user if signed in.
 pub fn peer_of(req: &HttpRequest, principal: Option<&Principal>) -> Peer {
     let user = match principal {
-        Some(Principal::User { user_ref, .. }) => Some(user_ref.clone()),
+        Some(Principal::User { user_ref, .. }) => Some(user_ref.to_string()),
         _ => None,
     };
     Peer::new(req.peer_addr().map(|a| a.ip()), user)

@@ -138,7 +138,7 @@ fn push_filters(sql: &mut Sql, branch: Branch, f: &ListFilters) {
     }
     if let Some(ids) = &f.ids {
         sql.push(&format!(" AND {t}.id IN "))
-            .bind_list(ids.iter().map(|id| Bind::Uuid(*id)));
+            .bind_list(ids.iter().map(|id| Bind::Uuid(id.0)));
     }
 }
 

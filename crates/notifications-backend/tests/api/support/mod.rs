@@ -18,7 +18,7 @@ use notifications_backend::testing::auth::{TokenKind, mint};
 use notifications_backend::testing::signals::PublishedSignal;
 use notifications_backend::testing::store::{Recipient, SendContext};
 use notifications_backend::{BackendBuilder, RunningBackend};
-use notifications_common::{SignalMessage, SignalRecipients};
+use notifications_common::{NotificationId, SignalMessage, SignalRecipients};
 use notifications_node::RecipientResolver;
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -363,7 +363,7 @@ pub async fn outcome(
     channel: &str,
     status: &str,
 ) -> notifications_backend::testing::store::DeliveryRow {
-    let id = uuid::Uuid::parse_str(id).unwrap();
+    let id = NotificationId(uuid::Uuid::parse_str(id).unwrap());
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     loop {
         let rows = store.deliveries(None, Some(id), 10).await.unwrap();
