@@ -107,10 +107,16 @@ fn every_relative_link_names_a_file_and_heading_that_exist() {
 
 #[test]
 fn slugs_follow_github() {
-    assert_eq!(slug(" Groups and owners: the catalog"), "groups-and-owners-the-catalog");
+    assert_eq!(
+        slug(" Groups and owners: the catalog"),
+        "groups-and-owners-the-catalog"
+    );
     assert_eq!(
         slug("The janus-idp API (legacy, beside upstream's)"),
         "the-janus-idp-api-legacy-beside-upstreams"
     );
-    assert_eq!(links("see [a](b.md#c)\n```\n[no](link)\n```\n"), vec!["b.md#c"]);
+    assert_eq!(
+        links("see [a](b.md#c)\n```\n[no](link)\n```\n"),
+        vec!["b.md#c"]
+    );
 }

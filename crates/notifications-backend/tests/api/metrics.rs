@@ -220,7 +220,7 @@ async fn a_waiting_delivery_shows_as_pending_with_its_age(kind: DbKind) {
     };
     let id = app.send_to(USER, json!({"title": "t"})).await;
     let store = app.db.store();
-    let notification = uuid::Uuid::parse_str(&id).unwrap();
+    let notification = notifications_common::NotificationId(uuid::Uuid::parse_str(&id).unwrap());
     let deadline = Instant::now() + Duration::from_secs(20);
     // Until the first attempt failed and the row waits for its retry.
     loop {
