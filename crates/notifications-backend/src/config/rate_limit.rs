@@ -31,7 +31,7 @@ pub struct RateLimitConfig {
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase", expecting = "a map")]
 pub struct RateLimitRule {
-    #[serde(default = "secs::<60>", deserialize_with = "via::<FixedDuration, _>")]
+    #[serde(default = "secs::<60>", deserialize_with = "window")]
     pub window: Duration,
     #[serde(
         rename = "incomingRequestLimit",
@@ -51,6 +51,20 @@ pub struct RateLimitRule {
     // `passOnStoreError` is accepted and has no use: the memory store cannot fail.
 }
 
+/// A zero window would limit nothing (every request opens a new one), and the counts' cache
+/// refuses a time to live beyond 1,000 years: both are configuration errors.
+fn window<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    const LONGEST: Duration = Duration::from_secs(365 * 24 * 3600);
+    let window = FixedDuration::deserialize(deserializer)?.0;
+    if window.is_zero() {
+        return Err(serde::de::Error::custom("must be longer than zero"));
+    }
+    if window > LONGEST {
+        return Err(serde::de::Error::custom("must be at most 365 days"));
+    }
+    Ok(window)
+}
+
 fn five() -> u32 {
     5
 }
@@ -63,8 +77,10 @@ fn addresses<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<IpAddr>, 
     Vec::<String>::deserialize(deserializer)?
         .iter()
         .map(|a| {
+            // Peers are compared in canonical form: `::ffff:10.0.0.1` is 10.0.0.1.
             a.trim()
-                .parse()
+                .parse::<IpAddr>()
+                .map(|ip| ip.to_canonical())
                 .map_err(|_| serde::de::Error::custom(format!("{a:?} is not an IP address")))
         })
         .collect()
@@ -199,6 +215,23 @@ mod tests {
         let config = read("{global: false, plugin: {signals: {window: 1000}}}").unwrap();
         assert_eq!(config.global, None);
         assert_eq!(config.plugins["signals"].window, Duration::from_secs(1));
+    }
+
+    #[test]
+    fn windows_of_zero_or_beyond_a_year_are_refused() {
+        for (window, reason) in [
+            ("0", "must be longer than zero"),
+            ("{weeks: 60000}", "must be at most 365 days"),
+        ] {
+            let error = read(&format!("{{window: {window}}}")).unwrap_err();
+            assert!(error.contains("backend.rateLimit.window"), "{error}");
+            assert!(error.contains(reason), "{error}");
+        }
+        let mapped = read("{ipAllowList: ['::ffff:10.0.0.1']}").unwrap();
+        assert_eq!(
+            mapped.global.unwrap().ip_allow_list,
+            vec!["10.0.0.1".parse::<IpAddr>().unwrap()]
+        );
     }
 
     #[test]

@@ -148,13 +148,22 @@ async fn caller(req: &ServiceRequest, peer: Option<IpAddr>) -> Arc<str> {
     let caller = match (&principal, peer) {
         (Some(Principal::User { user_ref, .. }), _) => format!("user {user_ref}"),
         (Some(Principal::Service { subject }), _) => format!("service {subject}"),
-        (None, Some(ip)) => format!("address {ip}"),
+        (None, Some(ip)) => format!("address {}", network(ip)),
         (None, None) => "address unknown".to_owned(),
     };
     if let Some(principal) = principal {
         req.extensions_mut().insert(Authenticated(principal));
     }
     caller.into()
+}
+
+/// An anonymous caller's key: its IPv4 address, or its IPv6 /64, which one client usually
+/// holds whole (as the signal connection caps count them).
+fn network(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => IpAddr::V6(std::net::Ipv6Addr::from(v6.to_bits() & (u128::MAX << 64))),
+        v4 => v4,
+    }
 }
 
 /// The middleware: counts the request against each rule that applies, answers 429 when any is
@@ -167,7 +176,9 @@ pub async fn limit(
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
     let peer = req.peer_addr().map(|a| a.ip().to_canonical());
-    let limiters = limits.for_request(req.path(), peer);
+    // The path as routing sees it (percent-decoded), so that `/api/%6Eotifications` is counted
+    // under the notifications plugin it reaches.
+    let limiters = limits.for_request(req.match_info().get_ref().path(), peer);
     if limiters.is_empty() {
         return Ok(next.call(req).await?.map_into_boxed_body());
     }

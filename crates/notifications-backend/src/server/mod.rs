@@ -162,13 +162,11 @@ impl BackendBuilder {
             app::bind(&config, state, web::Data::new(services.janus), options)?;
         if handle_signals {
             background.close_live_connections_on_sigterm(services.signals.clone());
-            if let Some(certificates) = &certificates {
-                background.add(
-                    certificates
-                        .reload_on_sighup()
-                        .map_err(StartError::Sighup)?,
-                );
-            }
+            let hangup = match &certificates {
+                Some(certificates) => certificates.reload_on_sighup(),
+                None => Certificates::ignore_sighup(),
+            };
+            background.add(hangup.map_err(StartError::Sighup)?);
         }
         background.spawn_upkeep(&store, &config);
         let scheme = if certificates.is_some() {

@@ -129,6 +129,18 @@ impl Certificates {
 
     /// Reloads on every SIGHUP, logging the outcome. The handler is installed before this
     /// returns, so a SIGHUP sent once start-up is over cannot end the process.
+    /// Without HTTPS there is nothing to reload, but SIGHUP's default action would end the
+    /// process (and `systemctl reload` would stop the service): it is logged instead.
+    pub fn ignore_sighup() -> std::io::Result<tokio::task::JoinHandle<()>> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hangup = signal(SignalKind::hangup())?;
+        Ok(tokio::spawn(async move {
+            while hangup.recv().await.is_some() {
+                tracing::info!("SIGHUP: nothing to reload (no backend.https)");
+            }
+        }))
+    }
+
     pub fn reload_on_sighup(&self) -> std::io::Result<tokio::task::JoinHandle<()>> {
         use tokio::signal::unix::{SignalKind, signal};
         let mut hangup = signal(SignalKind::hangup())?;

@@ -114,3 +114,19 @@ async fn nothing_is_limited_by_default_nor_for_loopback_clients() {
         }
     }
 }
+
+/// A plugin rule counts what reaches the plugin however its path is spelled: routing decodes
+/// `%6E`, so the limiter must too.
+#[tokio::test]
+async fn a_percent_encoded_path_counts_under_its_plugin() {
+    let app =
+        app("{global: false, plugin: {notifications: {incomingRequestLimit: 1, ipAllowList: []}}}")
+            .await;
+    let alice = user_token("user:default/alice");
+    assert_eq!(get(&app, LIST, Some(&alice)).await.0, StatusCode::OK);
+    let encoded = "/api/%6Eotifications/notifications";
+    assert_eq!(
+        get(&app, encoded, Some(&alice)).await.0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}

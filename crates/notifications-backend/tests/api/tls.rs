@@ -115,3 +115,18 @@ async fn https_serves_the_configured_certificate_and_reloads_it_on_sighup() {
     );
     assert_eq!(live(&root, &second.ca).await.unwrap(), 200);
 }
+
+/// Without HTTPS, SIGHUP (`systemctl reload`) is logged and the server goes on: its default
+/// action would end the process.
+#[tokio::test]
+async fn sighup_without_https_does_not_stop_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let configs = support::config_files_with(dir.path(), "", "");
+    let (mut process, api, log) = support::serve_binary_logged(dir.path(), &configs, &[]).await;
+    hang_up(&process, &log, "nothing to reload").await;
+    assert!(process.try_wait().unwrap().is_none(), "still running");
+    let health = reqwest::get(format!("{}/.backstage/health/v1/liveness", api.root))
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+}
