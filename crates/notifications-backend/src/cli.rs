@@ -165,8 +165,13 @@ pub async fn run(cli: Cli) -> ExitCode {
     if let Command::Send(args) = cli.command {
         return send::run(args).await;
     }
-    let config = match Config::load(&cli.config) {
-        Ok(config) => config,
+    let config = match Config::load_checked(&cli.config) {
+        Ok((config, unknown)) => {
+            for key in unknown {
+                tracing::warn!("{key}");
+            }
+            config
+        }
         Err(e) => {
             tracing::error!("invalid configuration: {e}");
             return ExitCode::from(2);
