@@ -194,8 +194,8 @@ impl Config {
         Self::load_checked(files).map(|(config, _)| config)
     }
 
-    /// [`Config::load`], and the keys in the files that this service ignores, in
-    /// `notifications`, `backend.auth` and `backend.database`.
+    /// [`Config::load`], and the keys in the files and `APP_CONFIG_*` variables that this
+    /// service ignores in its own sections (see `unknown.rs`).
     pub fn load_checked(files: &[PathBuf]) -> Result<(Config, Vec<UnknownKey>), ConfigError> {
         // Skips variables that are not UTF-8, on which `vars()` would panic.
         let vars: Vec<(String, String)> = std::env::vars_os()
@@ -227,7 +227,9 @@ impl Config {
             source::merge(&mut merged, value);
             unknown.extend(ignored);
         }
-        source::merge(&mut merged, source::overrides(app_config_env)?);
+        let overrides = source::overrides(app_config_env)?;
+        unknown.extend(unknown::find_in_json(&overrides, "APP_CONFIG_* variables"));
+        source::merge(&mut merged, overrides);
         Ok((Self::from_value(merged)?, unknown))
     }
 
@@ -656,15 +658,26 @@ notifications:
         )
         .unwrap();
         std::fs::write(&local, "notifications: {retenton: false}\n").unwrap();
+        let overrides = [(
+            "APP_CONFIG_notifications_retenshun".to_owned(),
+            "false".to_owned(),
+        )];
         let (_, unknown) =
-            Config::load_checked_with_env(&[base, local.clone()], &env, &[]).unwrap();
+            Config::load_checked_with_env(&[base, local.clone()], &env, &overrides).unwrap();
         assert_eq!(
             unknown,
-            [UnknownKey {
-                origin: local.display().to_string(),
-                key: "notifications.retenton".into(),
-                suggestion: Some("retention"),
-            }]
+            [
+                UnknownKey {
+                    origin: local.display().to_string(),
+                    key: "notifications.retenton".into(),
+                    suggestion: Some("retention"),
+                },
+                UnknownKey {
+                    origin: "APP_CONFIG_* variables".into(),
+                    key: "notifications.retenshun".into(),
+                    suggestion: Some("retention"),
+                }
+            ]
         );
     }
 

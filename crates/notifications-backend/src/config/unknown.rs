@@ -1,12 +1,12 @@
 //! Keys this service does not know, in the sections it owns (`notifications`, `backend.auth`,
-//! `backend.database`): reported so that a typo does not pass unnoticed, but not refused, since
-//! Backstage ignores them too. Other sections belong to Backstage or to other plugins sharing
-//! the app-config, and are not looked at.
+//! `backend.database`, `backend.https`, `backend.rateLimit`): reported so that a typo does not
+//! pass unnoticed, but not refused, since Backstage ignores them too. Other sections belong to
+//! Backstage or to other plugins sharing the app-config, and are not looked at.
 //!
-//! The known keys are those docs/configuration.md lists: a key the docs miss is reported (and
-//! so noticed) rather than silently accepted, and a test checks that every documented key is
-//! accepted. A documented key without documented children (`headers`, `options`, `ssl`) is
-//! free-form below it.
+//! The known keys are those docs/configuration.md and docs/tls-and-limits.md list: a key the
+//! docs miss is reported (and so noticed) rather than silently accepted, and a test checks that
+//! every documented key is accepted. A documented key without documented children (`headers`,
+//! `options`, `ssl`) is free-form below it.
 
 use std::fmt;
 
@@ -14,17 +14,24 @@ use serde_norway::Value as Yaml;
 
 use super::error::child_key;
 
-const DOCS: &str = include_str!("../../../../docs/configuration.md");
+/// The pages whose tables list the keys.
+const DOCS: &[&str] = &[
+    include_str!("../../../../docs/configuration.md"),
+    include_str!("../../../../docs/tls-and-limits.md"),
+];
 
 /// Where keys are checked.
 const CHECKED: &[&[&str]] = &[
     &["notifications"],
     &["backend", "auth"],
     &["backend", "database"],
+    &["backend", "https"],
+    &["backend", "rateLimit"],
 ];
 
-/// Processors this service does not have may be other plugins' (and their options free-form).
-const OPEN: &str = "notifications.processors";
+/// Maps whose unlisted children are other plugins' business: processors this service does not
+/// have, and Backstage's rate limits for other plugins.
+const OPEN: &[&str] = &["notifications.processors", "backend.rateLimit.plugin"];
 
 /// A key that this service ignores.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -60,6 +67,14 @@ pub(super) fn find(document: &Yaml, origin: &str) -> Vec<UnknownKey> {
     found
 }
 
+/// [`find`] on the `APP_CONFIG_*` overrides, which are JSON.
+pub(super) fn find_in_json(overrides: &serde_json::Value, origin: &str) -> Vec<UnknownKey> {
+    // Converting JSON to YAML cannot fail (all keys are strings).
+    serde_norway::to_value(overrides)
+        .map(|document| find(&document, origin))
+        .unwrap_or_default()
+}
+
 /// `shown` is the key as written (`slack[0]`), `pattern` as documented (`slack[]`).
 fn walk(value: &Yaml, shown: &str, pattern: &str, origin: &str, found: &mut Vec<UnknownKey>) {
     match value {
@@ -73,7 +88,7 @@ fn walk(value: &Yaml, shown: &str, pattern: &str, origin: &str, found: &mut Vec<
                 let child_pattern = format!("{pattern}.{key}");
                 if is_known(&child_pattern) {
                     walk(child, &child_key(shown, key), &child_pattern, origin, found);
-                } else if pattern != OPEN {
+                } else if !OPEN.contains(&pattern) {
                     found.push(UnknownKey {
                         origin: origin.to_owned(),
                         key: child_key(shown, key),
@@ -92,9 +107,10 @@ fn walk(value: &Yaml, shown: &str, pattern: &str, origin: &str, found: &mut Vec<
     }
 }
 
-/// The keys docs/configuration.md lists: the first column of its tables.
+/// The keys the docs list: the first column of their tables.
 fn documented() -> impl Iterator<Item = &'static str> {
-    DOCS.lines()
+    DOCS.iter()
+        .flat_map(|page| page.lines())
         .filter_map(|line| line.strip_prefix("| `")?.split('`').next())
 }
 
@@ -120,10 +136,15 @@ fn closest(parent: &str, key: &str) -> Option<&'static str> {
     below(parent)
         .filter_map(|rest| rest.strip_prefix('.'))
         .filter_map(|rest| rest.split(['.', '[']).next())
-        .map(|name| (strsim::jaro_winkler(&key, &name.to_lowercase()), name))
-        .filter(|(score, _)| *score >= 0.85)
+        .map(|name| {
+            let lower = name.to_lowercase();
+            let score = strsim::jaro_winkler(&key, &lower);
+            (score, strsim::osa_distance(&key, &lower), name)
+        })
+        // Jaro-Winkler ranks; one edit (`kye`) is close too, which it misses in short names.
+        .filter(|(score, edits, _)| *score >= 0.85 || *edits <= 1)
         .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, name)| name)
+        .map(|(_, _, name)| name)
 }
 
 #[cfg(test)]
@@ -164,6 +185,13 @@ mod tests {
             ]
         );
         assert_eq!(
+            unknown("backend: {https: {certificate: {cert: c, kye: k}}, rateLimit: {windw: 1m}}"),
+            [
+                "test.yaml: unknown key backend.https.certificate.kye is ignored; did you mean `key`?",
+                "test.yaml: unknown key backend.rateLimit.windw is ignored; did you mean `window`?",
+            ]
+        );
+        assert_eq!(
             unknown("notifications: {somethingElse: 1}"),
             ["test.yaml: unknown key notifications.somethingElse is ignored"]
         );
@@ -177,6 +205,7 @@ backend:
   baseUrl: http://localhost:7007
   reading: {allow: [{host: example.com}]}
   cache: {store: memory}
+  rateLimit: {global: false, plugin: {catalog: {window: 1m}}, store: {type: memory}}
   database:
     client: pg
     connection: {host: db, ssl: {rejectUnauthorized: false, ca: x}}
