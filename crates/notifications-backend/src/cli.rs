@@ -1,4 +1,5 @@
-//! The `notifications-backend` command line: `serve`, `migrate`, `token`, `deliveries`, `send`.
+//! The `notifications-backend` command line: `serve`, `migrate`, `token`, `deliveries`, `send`,
+//! `check-config`.
 
 mod send;
 
@@ -10,7 +11,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use notifications_common::{EntityRef, NotificationId};
 
 use crate::auth::{self, TokenKind};
-use crate::config::Config;
+use crate::config::{Config, ConfigError, UnknownKey};
 use crate::server::{BackendBuilder, open_database};
 use crate::store::DeliveryStatus;
 
@@ -63,7 +64,16 @@ pub enum Command {
     Deliveries(DeliveriesArgs),
     /// Send a notification to a running backend, e.g. from a script (see `send --help`).
     Send(send::SendArgs),
+    /// Check the configuration (the --config files and APP_CONFIG_* variables) as `serve` reads
+    /// it, without opening the database or listening, and print each problem.
+    #[command(after_help = CHECK_CONFIG_EXIT_STATUS)]
+    CheckConfig,
 }
+
+const CHECK_CONFIG_EXIT_STATUS: &str = "Exit status:
+  0  no problems
+  1  the configuration loads, but has keys this service ignores (warnings, e.g. a misspelled key)
+  2  the configuration cannot be loaded: a file cannot be read or parsed, or a value is invalid";
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -165,8 +175,16 @@ pub async fn run(cli: Cli) -> ExitCode {
     if let Command::Send(args) = cli.command {
         return send::run(args).await;
     }
-    let config = match Config::load(&cli.config) {
-        Ok(config) => config,
+    if let Command::CheckConfig = cli.command {
+        return check_config(&cli.config);
+    }
+    let config = match Config::load_checked(&cli.config) {
+        Ok((config, unknown)) => {
+            for key in unknown {
+                tracing::warn!("{key}");
+            }
+            config
+        }
         Err(e) => {
             tracing::error!("invalid configuration: {e}");
             return ExitCode::from(2);
@@ -177,7 +195,9 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Migrate => migrate(config, cli.data_dir).await,
         Command::Token(args) => token(&config, &cli.data_dir, args),
         Command::Deliveries(args) => deliveries(config, cli.data_dir, args).await,
-        Command::Send(_) => unreachable!("sent above, without a configuration"),
+        Command::Send(_) | Command::CheckConfig => {
+            unreachable!("handled above, before the configuration is loaded")
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -185,6 +205,37 @@ pub async fn run(cli: Cli) -> ExitCode {
             tracing::error!("{message}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `check-config`: the problems go to stderr, one a line, then a summary to stdout; the exit
+/// status is documented in CHECK_CONFIG_EXIT_STATUS.
+#[allow(clippy::print_stdout)]
+fn check_config(files: &[PathBuf]) -> ExitCode {
+    // The processors' options are read when they are set up, after loading: checked here too.
+    let checked = Config::load_checked(files).and_then(|(config, unknown)| {
+        config.email_processor()?;
+        crate::config::slack_configs(&config.notifications.processors)?;
+        crate::config::webhooks(&config.notifications.processors)?;
+        Ok::<_, ConfigError>(unknown)
+    });
+    let unknown: Vec<UnknownKey> = match checked {
+        Ok(unknown) => unknown,
+        Err(e) => {
+            eprintln!("error: {e}");
+            println!("the configuration cannot be loaded");
+            return ExitCode::from(2);
+        }
+    };
+    for key in &unknown {
+        eprintln!("warning: {key}");
+    }
+    if unknown.is_empty() {
+        println!("no problems found");
+        ExitCode::SUCCESS
+    } else {
+        println!("{} unknown key(s); the configuration loads", unknown.len());
+        ExitCode::from(1)
     }
 }
 

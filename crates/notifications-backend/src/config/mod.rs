@@ -3,7 +3,8 @@
 //! YAML files are merged (later files win), `${VAR}` substitutions and `$env`/`$file`
 //! directives are resolved, `APP_CONFIG_*` environment variables override the result, and the
 //! keys this service reads are parsed into [`Config`]. Other keys are ignored, so a whole
-//! Backstage `app-config.yaml` can be reused.
+//! Backstage `app-config.yaml` can be reused; those in this service's own sections are reported
+//! by [`Config::load_checked`] (see `unknown.rs`), for a warning.
 //!
 //! Each section is a struct that derives `Deserialize`: a field is declared once, with its
 //! default (`#[serde(default = ...)]`, of which `Default` is made) and the way it is read
@@ -29,6 +30,7 @@ mod secret;
 mod signals;
 mod slack;
 pub(crate) mod source;
+mod unknown;
 mod webhook;
 
 use std::fmt;
@@ -55,6 +57,7 @@ pub use rate_limit::{RateLimitConfig, RateLimitRule};
 pub use secret::{Secret, loggable_url};
 pub use signals::SignalsConfig;
 pub use slack::{BroadcastRoute, SLACK_CHANNEL, SlackConfig, slack_configs};
+pub use unknown::UnknownKey;
 pub use webhook::{WebhookConfig, webhooks};
 
 use auth::RawAuth;
@@ -188,11 +191,17 @@ impl Config {
     /// Loads and merges YAML files (later files win), applies substitutions from the process
     /// environment and `APP_CONFIG_*` overrides, and validates.
     pub fn load(files: &[PathBuf]) -> Result<Config, ConfigError> {
+        Self::load_checked(files).map(|(config, _)| config)
+    }
+
+    /// [`Config::load`], and the keys in the files and `APP_CONFIG_*` variables that this
+    /// service ignores in its own sections (see `unknown.rs`).
+    pub fn load_checked(files: &[PathBuf]) -> Result<(Config, Vec<UnknownKey>), ConfigError> {
         // Skips variables that are not UTF-8, on which `vars()` would panic.
         let vars: Vec<(String, String)> = std::env::vars_os()
             .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
             .collect();
-        Self::load_with_env(files, &|name| std::env::var(name).ok(), &vars)
+        Self::load_checked_with_env(files, &|name| std::env::var(name).ok(), &vars)
     }
 
     /// [`Config::load`] with an explicit environment: `env` looks up `${VAR}` and `$env`
@@ -203,12 +212,25 @@ impl Config {
         env: &dyn Fn(&str) -> Option<String>,
         app_config_env: &[(String, String)],
     ) -> Result<Config, ConfigError> {
+        Self::load_checked_with_env(files, env, app_config_env).map(|(config, _)| config)
+    }
+
+    fn load_checked_with_env(
+        files: &[PathBuf],
+        env: &dyn Fn(&str) -> Option<String>,
+        app_config_env: &[(String, String)],
+    ) -> Result<(Config, Vec<UnknownKey>), ConfigError> {
         let mut merged = Value::Object(Map::new());
+        let mut unknown = Vec::new();
         for file in files {
-            source::merge(&mut merged, source::load_file(file, &READ_KEYS, env)?);
+            let (value, ignored) = source::load_file(file, &READ_KEYS, env)?;
+            source::merge(&mut merged, value);
+            unknown.extend(ignored);
         }
-        source::merge(&mut merged, source::overrides(app_config_env)?);
-        Self::from_value(merged)
+        let overrides = source::overrides(app_config_env)?;
+        unknown.extend(unknown::find_in_json(&overrides, "APP_CONFIG_* variables"));
+        source::merge(&mut merged, overrides);
+        Ok((Self::from_value(merged)?, unknown))
     }
 
     /// One YAML document, with `${VAR}` from the process environment and `$file` paths relative
@@ -622,6 +644,40 @@ notifications:
         assert_eq!(
             config.notifications.processors["email"]["transportConfig"]["hostname"],
             "smtp.example.com"
+        );
+    }
+
+    #[test]
+    fn unknown_keys_name_their_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join("app-config.yaml");
+        let local = dir.path().join("app-config.local.yaml");
+        std::fs::write(
+            &base,
+            "catalog: {rules: []}\nnotifications: {retention: false}\n",
+        )
+        .unwrap();
+        std::fs::write(&local, "notifications: {retenton: false}\n").unwrap();
+        let overrides = [(
+            "APP_CONFIG_notifications_retenshun".to_owned(),
+            "false".to_owned(),
+        )];
+        let (_, unknown) =
+            Config::load_checked_with_env(&[base, local.clone()], &env, &overrides).unwrap();
+        assert_eq!(
+            unknown,
+            [
+                UnknownKey {
+                    origin: local.display().to_string(),
+                    key: "notifications.retenton".into(),
+                    suggestion: Some("retention"),
+                },
+                UnknownKey {
+                    origin: "APP_CONFIG_* variables".into(),
+                    key: "notifications.retenshun".into(),
+                    suggestion: Some("retention"),
+                }
+            ]
         );
     }
 

@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 use serde_norway::{Mapping, Value as Yaml};
 
 use super::error::{ConfigError, child_key};
+use super::unknown::{self, UnknownKey};
 
 /// Looks up an environment variable.
 pub(crate) type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
@@ -17,15 +18,19 @@ pub(crate) enum Keep {
     Only(&'static [(&'static str, Keep)]),
 }
 
-/// Reads and resolves one configuration file.
-pub(super) fn load_file(file: &Path, keep: &Keep, env: Env<'_>) -> Result<Value, ConfigError> {
+/// Reads and resolves one configuration file, and finds the keys in it this service ignores.
+pub(super) fn load_file(
+    file: &Path,
+    keep: &Keep,
+    env: Env<'_>,
+) -> Result<(Value, Vec<UnknownKey>), ConfigError> {
     let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Read {
         file: file.to_owned(),
         source,
     })?;
     // `$file` paths are relative to the file that holds them, as in Backstage.
     let dir = file.parent().unwrap_or(Path::new(""));
-    parse_document(&text, &file.display().to_string(), dir, keep, env)
+    parse_checked(&text, &file.display().to_string(), dir, keep, env)
 }
 
 /// Parses one YAML document (`origin` names it in errors), drops the keys `keep` does not list,
@@ -37,6 +42,17 @@ pub(crate) fn parse_document(
     keep: &Keep,
     env: Env<'_>,
 ) -> Result<Value, ConfigError> {
+    parse_checked(text, origin, dir, keep, env).map(|(value, _)| value)
+}
+
+/// [`parse_document`], and the keys in it this service ignores, found before pruning.
+fn parse_checked(
+    text: &str,
+    origin: &str,
+    dir: &Path,
+    keep: &Keep,
+    env: Env<'_>,
+) -> Result<(Value, Vec<UnknownKey>), ConfigError> {
     let yaml = serde_norway::from_str(text).map_err(|err| ConfigError::Yaml {
         origin: origin.to_owned(),
         message: err.to_string(),
@@ -54,8 +70,10 @@ pub(crate) fn parse_document(
     };
     // Pruning comes first so that whatever other plugins keep in a shared app-config (their
     // unset `${VAR}`s, missing `$file`s, odd YAML) cannot stop this service.
+    let unknown = unknown::find(&yaml, origin);
     let json = to_json(prune(yaml, keep), "", origin)?;
-    Resolver { env, dir, origin }.resolve(json, "")
+    let value = Resolver { env, dir, origin }.resolve(json, "")?;
+    Ok((value, unknown))
 }
 
 fn prune(value: Yaml, keep: &Keep) -> Yaml {
@@ -511,7 +529,7 @@ mod tests {
         let file = dir.path().join("app-config.yaml");
         std::fs::write(&file, "a: {$file: secret}\n").unwrap();
         assert_eq!(
-            load_file(&file, &Keep::All, &env).unwrap(),
+            load_file(&file, &Keep::All, &env).unwrap().0,
             json!({"a": "from-file"})
         );
 

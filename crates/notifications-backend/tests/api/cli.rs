@@ -184,6 +184,108 @@ async fn bad_configuration_names_the_key() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("missing.yaml"));
 }
 
+/// `check-config` on `yaml`: the exit status, stdout and stderr.
+async fn check_config(yaml: &str) -> (Option<i32>, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("app-config.yaml"), yaml).unwrap();
+    let out = output(dir.path(), &["check-config", "--config", "app-config.yaml"]).await;
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+    (out.status.code(), text(&out.stdout), text(&out.stderr))
+}
+
+#[tokio::test]
+async fn check_config_exits_0_1_or_2_as_documented() {
+    let (code, stdout, stderr) =
+        check_config("backend: {listen: ':7007'}\nnotifications: {retention: {days: 30}}\n").await;
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(
+        !stderr.contains("warning") && !stderr.contains("error"),
+        "{stderr}"
+    );
+    assert!(stdout.contains("no problems"), "{stdout}");
+
+    // A whole Backstage app-config: other plugins' keys are theirs.
+    let whole_app = "
+app: {title: Backstage, baseUrl: 'http://localhost:3000'}
+backend:
+  baseUrl: http://localhost:7007
+  reading: {allow: [{host: example.com}]}
+  auth: {keys: [{secret: c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0}]}
+catalog:
+  locations: [{type: file, target: ../catalog-info.yaml}]
+  rules: [{allow: [Component, User, Group]}]
+techdocs: {builder: local, publisher: {type: local}}
+auth: {providers: {github: {development: {clientId: '${GITHUB_CLIENT_ID}'}}}}
+notifications: {processors: {email: {transportConfig: {transport: stream}, sender: a@example.com}}}
+";
+    let (code, stdout, stderr) = check_config(whole_app).await;
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+
+    let (code, stdout, stderr) =
+        check_config("notifications:\n  defaultSetings: {channels: []}\n").await;
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    assert!(
+        stderr.contains(
+            "app-config.yaml: unknown key notifications.defaultSetings is ignored; \
+             did you mean `defaultSettings`?"
+        ),
+        "{stderr}"
+    );
+
+    for (yaml, key) in [
+        (
+            "notifications: {retention: soon}\n",
+            "notifications.retention",
+        ),
+        (
+            "notifications: {processors: {webhook: [{url: 'https://h.example'}]}}\n",
+            "notifications.processors.webhook[0]",
+        ),
+    ] {
+        let (code, stdout, stderr) = check_config(yaml).await;
+        assert_eq!(code, Some(2), "{yaml}: {stdout}{stderr}");
+        assert!(stderr.contains(key), "{yaml}: {stderr}");
+    }
+    let (code, _, stderr) = check_config("notifications: [unclosed\n").await;
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("app-config.yaml") && stderr.contains("line"),
+        "{stderr}"
+    );
+
+    let help = output(Path::new("."), &["check-config", "--help"]).await;
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(
+        help.contains("Exit status") && help.contains("2  the configuration cannot"),
+        "{help}"
+    );
+}
+
+#[tokio::test]
+async fn the_examples_pass_check_config() {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    for example in ["app-config.sqlite.yaml", "app-config.postgres.yaml"] {
+        let out = command(&examples)
+            .args(["check-config", "--config", example])
+            .env("PG_PASSWORD", "secret")
+            .env("AUTH_SECRET", "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0")
+            .env(
+                "USER_TOKEN_SECRET",
+                "dXNlci11c2VyLXVzZXItdXNlci11c2VyLXVzZXI=",
+            )
+            .env("CI_NOTIFICATIONS_TOKEN", "a-token-of-ours")
+            .output()
+            .await
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{example}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
 #[tokio::test]
 async fn token_command_validates_its_input() {
     let dir = tempfile::tempdir().unwrap();
