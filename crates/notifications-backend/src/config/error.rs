@@ -21,9 +21,11 @@ pub enum ConfigError {
     Yaml { origin: String, message: String },
     /// A value in a document could not be resolved: an unset variable, an unreadable `$file`, a
     /// map key that is not a string...
-    #[error("{origin}: {key}: {message}")]
+    #[error("{}: {key}: {message}", at(origin, *line))]
     Source {
         origin: String,
+        /// The key's line in the document, when known.
+        line: Option<usize>,
         key: String,
         message: String,
     },
@@ -31,14 +33,20 @@ pub enum ConfigError {
     #[error("{name}: {message}")]
     Override { name: String, message: String },
     /// The merged configuration has a missing or wrong value.
-    #[error("invalid configuration at {key}: {message}")]
-    Invalid { key: String, message: String },
+    #[error("{}invalid configuration at {key}: {message}", written.as_ref().map(|at| format!("{at}: ")).unwrap_or_default())]
+    Invalid {
+        key: String,
+        /// `file:line` of the key in the last file that sets it, when one does.
+        written: Option<String>,
+        message: String,
+    },
 }
 
 impl ConfigError {
     pub(super) fn in_document(origin: &str, key: &str, message: impl Display) -> Self {
         Self::Source {
             origin: origin.to_owned(),
+            line: None,
             key: display_key(key).to_owned(),
             message: message.to_string(),
         }
@@ -47,8 +55,17 @@ impl ConfigError {
     pub(super) fn invalid(key: &str, message: impl Display) -> Self {
         Self::Invalid {
             key: display_key(key).to_owned(),
+            written: None,
             message: message.to_string(),
         }
+    }
+}
+
+/// `origin:line`, or `origin` when the line is not known.
+pub(super) fn at(origin: &str, line: Option<usize>) -> String {
+    match line {
+        Some(line) => format!("{origin}:{line}"),
+        None => origin.to_owned(),
     }
 }
 

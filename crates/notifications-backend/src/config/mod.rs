@@ -24,6 +24,7 @@ mod email;
 mod error;
 mod https;
 mod janus;
+mod key_lines;
 mod notifications;
 mod rate_limit;
 mod secret;
@@ -66,6 +67,7 @@ use database::RawDatabase;
 use discovery::RawDiscovery;
 use error::parse_at;
 use janus::CallerSecret;
+use key_lines::KeyLines;
 use source::{Env, Keep};
 
 const DEFAULT_HOST: &str = "127.0.0.1";
@@ -195,7 +197,8 @@ impl Config {
     }
 
     /// [`Config::load`], and the keys in the files and `APP_CONFIG_*` variables that this
-    /// service ignores in its own sections (see `unknown.rs`).
+    /// service ignores in its own sections (see `unknown.rs`). Errors name the file and line
+    /// that set the bad value, when a file does.
     pub fn load_checked(files: &[PathBuf]) -> Result<(Config, Vec<UnknownKey>), ConfigError> {
         // Skips variables that are not UTF-8, on which `vars()` would panic.
         let vars: Vec<(String, String)> = std::env::vars_os()
@@ -222,15 +225,39 @@ impl Config {
     ) -> Result<(Config, Vec<UnknownKey>), ConfigError> {
         let mut merged = Value::Object(Map::new());
         let mut unknown = Vec::new();
+        let mut written = Vec::new();
         for file in files {
-            let (value, ignored) = source::load_file(file, &READ_KEYS, env)?;
-            source::merge(&mut merged, value);
-            unknown.extend(ignored);
+            let document = source::load_file(file, &READ_KEYS, env)?;
+            source::merge(&mut merged, document.value);
+            unknown.extend(document.unknown);
+            written.push((file.display().to_string(), document.lines));
         }
         let overrides = source::overrides(app_config_env)?;
-        unknown.extend(unknown::find_in_json(&overrides, "APP_CONFIG_* variables"));
+        let origin = "APP_CONFIG_* variables";
+        unknown.extend(unknown::find_in_json(&overrides, origin));
+        // JSON is YAML: the overrides' keys, to tell when they are what set a bad value.
+        written.push((origin.to_owned(), KeyLines::of(&overrides.to_string())));
         source::merge(&mut merged, overrides);
-        Ok((Self::from_value(merged)?, unknown))
+        // The processors' options are read when they are set up, after loading: checked here
+        // too, so that their errors are found before start-up and named with their line.
+        let config = Self::from_value(merged).and_then(|config| {
+            config.email_processor()?;
+            slack_configs(&config.notifications.processors)?;
+            webhooks(&config.notifications.processors)?;
+            Ok(config)
+        });
+        let config = config.map_err(|err| match err {
+            ConfigError::Invalid { key, message, .. } => ConfigError::Invalid {
+                written: key_lines::written(&written, &key).map(|(file, line)| match file {
+                    file if file == origin => file.to_owned(),
+                    file => format!("{file}:{line}"),
+                }),
+                key,
+                message,
+            },
+            err => err,
+        })?;
+        Ok((config, unknown))
     }
 
     /// One YAML document, with `${VAR}` from the process environment and `$file` paths relative
@@ -509,7 +536,7 @@ mod tests {
             error(
                 "backend:\n  database:\n    client: pg\n    connection:\n      host: ${PG_HOST}\n      password: ${PG_PASSWORD}\n"
             ),
-            "<yaml string>: backend.database.connection.password: environment variable PG_PASSWORD is not set"
+            "<yaml string>:6: backend.database.connection.password: environment variable PG_PASSWORD is not set"
         );
     }
 
@@ -669,11 +696,13 @@ notifications:
             [
                 UnknownKey {
                     origin: local.display().to_string(),
+                    line: Some(1),
                     key: "notifications.retenton".into(),
                     suggestion: Some("retention"),
                 },
                 UnknownKey {
                     origin: "APP_CONFIG_* variables".into(),
+                    line: None,
                     key: "notifications.retenshun".into(),
                     suggestion: Some("retention"),
                 }
@@ -760,7 +789,7 @@ notifications:
             Config::load_with_env(&[], &env, &bad)
                 .unwrap_err()
                 .to_string(),
-            "invalid configuration at backend.listen.port: invalid value: integer `70000`, expected u16"
+            "APP_CONFIG_* variables: invalid configuration at backend.listen.port: invalid value: integer `70000`, expected u16"
         );
     }
 

@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 use serde_norway::{Mapping, Value as Yaml};
 
 use super::error::{ConfigError, child_key};
+use super::key_lines::KeyLines;
 use super::unknown::{self, UnknownKey};
 
 /// Looks up an environment variable.
@@ -18,12 +19,18 @@ pub(crate) enum Keep {
     Only(&'static [(&'static str, Keep)]),
 }
 
-/// Reads and resolves one configuration file, and finds the keys in it this service ignores.
-pub(super) fn load_file(
-    file: &Path,
-    keep: &Keep,
-    env: Env<'_>,
-) -> Result<(Value, Vec<UnknownKey>), ConfigError> {
+/// One configuration document, read and resolved.
+#[derive(Debug)]
+pub(super) struct Document {
+    pub(super) value: Value,
+    /// The keys in it this service ignores, found before pruning.
+    pub(super) unknown: Vec<UnknownKey>,
+    /// Where its keys are written.
+    pub(super) lines: KeyLines,
+}
+
+/// Reads and resolves one configuration file.
+pub(super) fn load_file(file: &Path, keep: &Keep, env: Env<'_>) -> Result<Document, ConfigError> {
     let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Read {
         file: file.to_owned(),
         source,
@@ -42,17 +49,16 @@ pub(crate) fn parse_document(
     keep: &Keep,
     env: Env<'_>,
 ) -> Result<Value, ConfigError> {
-    parse_checked(text, origin, dir, keep, env).map(|(value, _)| value)
+    parse_checked(text, origin, dir, keep, env).map(|document| document.value)
 }
 
-/// [`parse_document`], and the keys in it this service ignores, found before pruning.
 fn parse_checked(
     text: &str,
     origin: &str,
     dir: &Path,
     keep: &Keep,
     env: Env<'_>,
-) -> Result<(Value, Vec<UnknownKey>), ConfigError> {
+) -> Result<Document, ConfigError> {
     let yaml = serde_norway::from_str(text).map_err(|err| ConfigError::Yaml {
         origin: origin.to_owned(),
         message: err.to_string(),
@@ -68,12 +74,34 @@ fn parse_checked(
             ));
         }
     };
+    let lines = KeyLines::of(text);
     // Pruning comes first so that whatever other plugins keep in a shared app-config (their
     // unset `${VAR}`s, missing `$file`s, odd YAML) cannot stop this service.
-    let unknown = unknown::find(&yaml, origin);
-    let json = to_json(prune(yaml, keep), "", origin)?;
-    let value = Resolver { env, dir, origin }.resolve(json, "")?;
-    Ok((value, unknown))
+    let mut unknown = unknown::find(&yaml, origin);
+    for key in &mut unknown {
+        key.line = lines.line(&key.key);
+    }
+    let value = to_json(prune(yaml, keep), "", origin)
+        .and_then(|json| Resolver { env, dir, origin }.resolve(json, ""))
+        .map_err(|err| match err {
+            ConfigError::Source {
+                origin,
+                key,
+                message,
+                ..
+            } => ConfigError::Source {
+                line: lines.line(&key),
+                origin,
+                key,
+                message,
+            },
+            err => err,
+        })?;
+    Ok(Document {
+        value,
+        unknown,
+        lines,
+    })
 }
 
 fn prune(value: Yaml, keep: &Keep) -> Yaml {
@@ -440,7 +468,7 @@ mod tests {
     fn map_keys_must_be_strings() {
         assert_eq!(
             error("a:\n  1: x\n"),
-            "test.yaml: a: map keys must be strings, found the number 1 (quote it)"
+            "test.yaml:1: a: map keys must be strings, found the number 1 (quote it)"
         );
         assert!(error("a: !custom x\n").contains("YAML tags are not supported"));
     }
@@ -481,11 +509,11 @@ mod tests {
     fn unset_variables_name_the_key_and_variable() {
         assert_eq!(
             error("backend:\n  database:\n    connection:\n      password: ${PG_PASSWORD}\n"),
-            "test.yaml: backend.database.connection.password: environment variable PG_PASSWORD is not set"
+            "test.yaml:4: backend.database.connection.password: environment variable PG_PASSWORD is not set"
         );
         assert_eq!(
             error("keys: [{secret: '${SECRET}'}]\n"),
-            "test.yaml: keys[0].secret: environment variable SECRET is not set"
+            "test.yaml:1: keys[0].secret: environment variable SECRET is not set"
         );
         assert!(error("a: ${}\n").contains("does not name an environment variable"));
     }
@@ -506,13 +534,13 @@ mod tests {
 
         assert_eq!(
             error("a: {$env: NOPE}\n"),
-            "test.yaml: a: environment variable NOPE is not set"
+            "test.yaml:1: a: environment variable NOPE is not set"
         );
         let err = parse_in("a: {b: {$file: missing.txt}}\n", dir.path())
             .unwrap_err()
             .to_string();
         assert!(
-            err.starts_with("test.yaml: a.b: cannot read $file "),
+            err.starts_with("test.yaml:1: a.b: cannot read $file "),
             "{err}"
         );
         assert!(err.contains("missing.txt"), "{err}");
@@ -529,7 +557,7 @@ mod tests {
         let file = dir.path().join("app-config.yaml");
         std::fs::write(&file, "a: {$file: secret}\n").unwrap();
         assert_eq!(
-            load_file(&file, &Keep::All, &env).unwrap().0,
+            load_file(&file, &Keep::All, &env).unwrap().value,
             json!({"a": "from-file"})
         );
 

@@ -11,7 +11,7 @@ use std::fmt;
 
 use serde_norway::Value as Yaml;
 
-use super::error::child_key;
+use super::error::{at, child_key};
 
 /// The page whose tables list the keys.
 const DOCS: &[&str] = &[include_str!("../../../../docs/configuration.md")];
@@ -38,6 +38,8 @@ const OPEN: &[&str] = &[
 pub struct UnknownKey {
     /// The file (or document) that sets it.
     pub origin: String,
+    /// Its line in that file, when known.
+    pub line: Option<usize>,
     /// Its dotted path, e.g. `notifications.processors.webhook[0].hedaers`.
     pub key: String,
     /// The closest known sibling, when one is close.
@@ -46,7 +48,8 @@ pub struct UnknownKey {
 
 impl fmt::Display for UnknownKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: unknown key {} is ignored", self.origin, self.key)?;
+        let at = at(&self.origin, self.line);
+        write!(f, "{at}: unknown key {} is ignored", self.key)?;
         match self.suggestion {
             Some(known) => write!(f, "; did you mean `{known}`?"),
             None => Ok(()),
@@ -91,6 +94,7 @@ fn walk(value: &Yaml, shown: &str, pattern: &str, origin: &str, found: &mut Vec<
                 } else if !OPEN.contains(&pattern) {
                     found.push(UnknownKey {
                         origin: origin.to_owned(),
+                        line: None,
                         key: child_key(shown, key),
                         suggestion: closest(pattern, key),
                     });

@@ -226,25 +226,30 @@ notifications: {processors: {email: {transportConfig: {transport: stream}, sende
     assert_eq!(code, Some(1), "{stdout}{stderr}");
     assert!(
         stderr.contains(
-            "app-config.yaml: unknown key notifications.defaultSetings is ignored; \
+            "app-config.yaml:2: unknown key notifications.defaultSetings is ignored; \
              did you mean `defaultSettings`?"
         ),
         "{stderr}"
     );
 
-    for (yaml, key) in [
+    // Each problem names its file, line and key.
+    for (yaml, problem) in [
         (
-            "notifications: {retention: soon}\n",
-            "notifications.retention",
+            "notifications:\n  retention: soon\n",
+            "app-config.yaml:2: invalid configuration at notifications.retention",
         ),
         (
-            "notifications: {processors: {webhook: [{url: 'https://h.example'}]}}\n",
-            "notifications.processors.webhook[0]",
+            "app: {}\nnotifications:\n  processors:\n    webhook:\n      - {url: 'https://h.example'}\n",
+            "app-config.yaml:5: invalid configuration at notifications.processors.webhook[0]",
+        ),
+        (
+            "notifications:\n  retention: ${UNSET_IN_THIS_TEST}\n",
+            "app-config.yaml:2: notifications.retention: environment variable UNSET_IN_THIS_TEST",
         ),
     ] {
         let (code, stdout, stderr) = check_config(yaml).await;
         assert_eq!(code, Some(2), "{yaml}: {stdout}{stderr}");
-        assert!(stderr.contains(key), "{yaml}: {stderr}");
+        assert!(stderr.contains(problem), "{yaml}: {stderr}");
     }
     let (code, _, stderr) = check_config("notifications: [unclosed\n").await;
     assert_eq!(code, Some(2), "{stderr}");
