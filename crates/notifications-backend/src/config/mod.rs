@@ -25,6 +25,7 @@ mod error;
 mod https;
 mod janus;
 mod notifications;
+mod pg_connection;
 mod rate_limit;
 mod secret;
 mod signals;
@@ -44,7 +45,7 @@ use url::Url;
 pub use auth::{AuthConfig, ExternalAccess, JwksAccess};
 pub use catalog::{CatalogConfig, RemoteCatalogConfig};
 pub use cors::CorsConfig;
-pub use database::{DatabaseConfig, PostgresConfig, SqliteLocation};
+pub use database::{DatabaseConfig, PLUGIN_ID, PostgresConfig, SqliteLocation};
 pub use delivery::DeliveryConfig;
 pub use discovery::Discovery;
 pub use duration::{ConfigDuration, parse_duration};
@@ -295,6 +296,13 @@ const READ_KEYS: Keep = Keep::Only(&[
                     ("client", Keep::All),
                     ("connection", Keep::All),
                     ("knexConfig", Keep::All),
+                    ("prefix", Keep::All),
+                    ("schemaPrefix", Keep::All),
+                    ("pluginDivisionMode", Keep::All),
+                    ("ensureExists", Keep::All),
+                    ("ensureSchemaExists", Keep::All),
+                    // Only this service's block: other plugins' need not resolve here.
+                    ("plugin", Keep::Only(&[(PLUGIN_ID, Keep::All)])),
                 ]),
             ),
             (
@@ -622,7 +630,7 @@ notifications:
         };
         assert_eq!(
             postgres.url,
-            "postgres://backstage:@db.internal:5432/backstage_plugin_notifications"
+            "postgres://backstage:@db.internal:5432/backstage_plugin_notifications_service"
         );
         assert_eq!(config.backend.auth.keys, [b"secret-secret-secret".to_vec()]);
         let cors = config.backend.cors.as_ref().expect("cors is read");

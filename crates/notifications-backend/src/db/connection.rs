@@ -37,14 +37,19 @@ pub(crate) use per_backend;
 pub enum Target {
     /// A file path, or `:memory:`.
     Sqlite(String),
-    Postgres(String),
+    Postgres {
+        url: String,
+        /// Every connection's search path (Backstage's `pluginDivisionMode: schema`); `None`:
+        /// the server's default.
+        schema: Option<String>,
+    },
 }
 
 impl Target {
     pub fn backend(&self) -> Backend {
         match self {
             Self::Sqlite(_) => Backend::Sqlite,
-            Self::Postgres(_) => Backend::Postgres,
+            Self::Postgres { .. } => Backend::Postgres,
         }
     }
 }
@@ -93,9 +98,18 @@ impl ConnectionManager {
 
     pub fn establish(&self) -> diesel::ConnectionResult<DbConnection> {
         match &self.target {
-            Target::Postgres(url) => {
+            Target::Postgres { url, schema } => {
                 let mut conn = establish_postgres(url)?;
-                conn.batch_execute(PG_SESSION)
+                let session = match schema {
+                    // Set per session as knex does, rather than as a connection parameter,
+                    // which poolers such as PgBouncer refuse.
+                    Some(schema) => format!(
+                        "{PG_SESSION}; SET search_path TO {}",
+                        quote_identifier(schema)
+                    ),
+                    None => PG_SESSION.to_owned(),
+                };
+                conn.batch_execute(&session)
                     .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
                 Ok(DbConnection::Postgres(conn))
             }
@@ -118,6 +132,11 @@ impl ConnectionManager {
             }
         }
     }
+}
+
+/// `name` as a PostgreSQL identifier, whatever it holds.
+pub fn quote_identifier(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 /// How long libpq waits for a server that does not answer (its minimum). Without it an

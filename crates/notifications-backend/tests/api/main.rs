@@ -30,6 +30,7 @@ mod routes;
 mod scope;
 mod send_batch;
 mod settings;
+mod shared_database;
 mod signal_limits;
 mod signals;
 mod signals_client;

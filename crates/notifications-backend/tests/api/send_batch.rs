@@ -98,7 +98,10 @@ async fn queued_sends_share_a_transaction_and_fail_alone_postgres() {
     let TestDb::Postgres { url, .. } = &db else {
         unreachable!()
     };
-    let target = Target::Postgres(url.clone());
+    let target = Target::Postgres {
+        url: url.clone(),
+        schema: None,
+    };
     let mut options = PoolOptions::for_target(&target);
     options.max_size = 8;
     let store = Store::new(Db::open(target, &options).unwrap());

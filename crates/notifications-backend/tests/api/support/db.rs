@@ -166,7 +166,10 @@ impl TestDb {
                     .to_string_lossy()
                     .into_owned(),
             ),
-            Self::Postgres { url, .. } => Target::Postgres(url.clone()),
+            Self::Postgres { url, .. } => Target::Postgres {
+                url: url.clone(),
+                schema: None,
+            },
         };
         let mut options = PoolOptions::for_target(&target);
         options.max_size = 2;
