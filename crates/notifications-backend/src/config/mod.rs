@@ -43,7 +43,7 @@ use serde_json::{Map, Value};
 use url::Url;
 
 pub use auth::{AuthConfig, ExternalAccess, JwksAccess};
-pub use catalog::{CatalogConfig, RemoteCatalogConfig};
+pub use catalog::{BackstageCatalogConfig, CatalogConfig, CatalogLocation, RemoteCatalogConfig};
 pub use cors::CorsConfig;
 pub use database::{DatabaseConfig, PLUGIN_ID, PostgresConfig, SqliteLocation};
 pub use delivery::DeliveryConfig;
@@ -80,6 +80,9 @@ pub struct Config {
     pub notifications: NotificationsConfig,
     /// `discovery`: where other plugins (`auth`, callers of plugin tokens...) are reached.
     pub discovery: Discovery,
+    /// `catalog`: Backstage's catalog locations, read for recipients beside
+    /// `notifications.catalog`.
+    pub catalog: BackstageCatalogConfig,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
@@ -166,6 +169,7 @@ impl Default for Config {
             discovery: Discovery::new(&backend.base_url),
             backend,
             notifications: NotificationsConfig::default(),
+            catalog: BackstageCatalogConfig::default(),
         }
     }
 }
@@ -275,6 +279,7 @@ impl Config {
                 rate_limit: rate_limit::read(backend.rate_limit, "backend.rateLimit")?,
             },
             notifications,
+            catalog: raw.catalog,
         })
     }
 }
@@ -316,6 +321,7 @@ const READ_KEYS: Keep = Keep::Only(&[
     ),
     ("notifications", Keep::All),
     ("discovery", Keep::Only(&[("endpoints", Keep::All)])),
+    ("catalog", Keep::Only(&[("locations", Keep::All)])),
 ]);
 
 #[derive(Default, Deserialize)]
@@ -325,6 +331,7 @@ struct RawConfig {
     backend: RawBackend,
     notifications: NotificationsConfig,
     discovery: RawDiscovery,
+    catalog: BackstageCatalogConfig,
 }
 
 /// `backend.listen`: `{host, port}` or Backstage's string forms `"7007"`, `":7007"` and
