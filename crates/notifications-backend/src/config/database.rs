@@ -12,6 +12,7 @@ use super::coerce::{Bool, Positive, UInt};
 use super::error::{ConfigError, child_key, parse_at};
 use super::pg_connection::{PG_CONNECTION_FORMS, PgConnection};
 use super::secret::loggable_url as redact_url;
+use crate::db::PgSession;
 
 /// This service's plugin id in Backstage's database conventions: the default database is
 /// `prefix` + this id, the schema (`pluginDivisionMode: schema`) is `schemaPrefix` + this id,
@@ -56,11 +57,21 @@ pub struct PostgresConfig {
     pub create_database: bool,
     /// Create the schema when it is missing (`ensureExists` or `ensureSchemaExists`).
     pub create_schema: bool,
+    /// `role`: every connection `SET ROLE`s to it, so what is created belongs to it.
+    pub role: Option<String>,
     pub pool_max: Option<u32>,
     pub pool_min: Option<u32>,
 }
 
 impl PostgresConfig {
+    /// What every connection sets first.
+    pub fn session(&self) -> PgSession {
+        PgSession {
+            role: self.role.clone(),
+            schema: self.schema.clone(),
+        }
+    }
+
     /// Which database and schema, for logs and errors (never a password).
     pub fn describe(&self) -> String {
         let database = match &self.database {
@@ -83,6 +94,7 @@ impl fmt::Debug for PostgresConfig {
             .field("schema", &self.schema)
             .field("create_database", &self.create_database)
             .field("create_schema", &self.create_schema)
+            .field("role", &self.role)
             .field("pool_max", &self.pool_max)
             .field("pool_min", &self.pool_min)
             .finish()
@@ -105,6 +117,7 @@ pub(super) struct RawDatabase {
     plugin_division_mode: DivisionMode,
     ensure_exists: Option<Bool>,
     ensure_schema_exists: Option<Bool>,
+    role: Option<String>,
     #[serde(default)]
     plugin: Plugins,
 }
@@ -126,6 +139,7 @@ struct PluginDatabase {
     connection: Option<Value>,
     knex_config: Option<KnexConfig>,
     ensure_exists: Option<Bool>,
+    role: Option<String>,
 }
 
 #[derive(Default, Deserialize)]
@@ -189,9 +203,14 @@ impl RawDatabase {
         let client = plugin_client.unwrap_or(self.client);
         // As in Backstage, a plugin with a client of its own does not inherit the connection.
         let base_connection = self.connection.filter(|_| client == self.client);
-        let (plugin_connection, plugin_knex, plugin_ensure) = match plugin {
-            Some(plugin) => (plugin.connection, plugin.knex_config, plugin.ensure_exists),
-            None => (None, None, None),
+        let (plugin_connection, plugin_knex, plugin_ensure, plugin_role) = match plugin {
+            Some(plugin) => (
+                plugin.connection,
+                plugin.knex_config,
+                plugin.ensure_exists,
+                plugin.role,
+            ),
+            None => (None, None, None, None),
         };
         let connection_key = child_key(key, "connection");
         let plugin_connection_key = child_key(&plugin_key, "connection");
@@ -279,6 +298,7 @@ impl RawDatabase {
                     create_schema: schema.is_some() && (ensure_exists || ensure_schema_exists),
                     database,
                     schema,
+                    role: plugin_role.or(self.role).filter(|role| !role.is_empty()),
                     pool_max,
                     pool_min,
                 }))
@@ -789,5 +809,22 @@ mod tests {
             err.starts_with("invalid configuration at backend.database.plugin.notifications_service.connection.port"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn role() {
+        let config = postgres("backend: {database: {client: pg, role: owner, connection: {}}}");
+        assert_eq!(config.role.as_deref(), Some("owner"));
+        let config = postgres(
+            "backend: {database: {client: pg, role: owner, connection: {}, plugin: {notifications_service: {role: notif}}}}",
+        );
+        assert_eq!(
+            config.session(),
+            PgSession {
+                role: Some("notif".into()),
+                schema: None
+            }
+        );
+        assert_eq!(config.session().sql(), "SET ROLE \"notif\";");
     }
 }

@@ -306,6 +306,7 @@ const READ_KEYS: Keep = Keep::Only(&[
                     ("pluginDivisionMode", Keep::All),
                     ("ensureExists", Keep::All),
                     ("ensureSchemaExists", Keep::All),
+                    ("role", Keep::All),
                     // Only this service's block: other plugins' need not resolve here.
                     ("plugin", Keep::Only(&[(PLUGIN_ID, Keep::All)])),
                 ]),

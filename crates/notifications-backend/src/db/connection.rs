@@ -39,10 +39,32 @@ pub enum Target {
     Sqlite(String),
     Postgres {
         url: String,
-        /// Every connection's search path (Backstage's `pluginDivisionMode: schema`); `None`:
-        /// the server's default.
-        schema: Option<String>,
+        session: PgSession,
     },
+}
+
+/// What every PostgreSQL connection sets first, as Backstage's knex clients do.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PgSession {
+    /// `backend.database.role`: `SET ROLE`, so that what is created belongs to that role.
+    pub role: Option<String>,
+    /// The search path (`pluginDivisionMode: schema`); `None`: the server's default.
+    pub schema: Option<String>,
+}
+
+impl PgSession {
+    /// The statements, after [`PG_SESSION`]'s. Set per session rather than as connection
+    /// parameters, which poolers such as PgBouncer refuse.
+    pub fn sql(&self) -> String {
+        let mut sql = String::new();
+        if let Some(role) = &self.role {
+            sql.push_str(&format!("SET ROLE {};", quote_identifier(role)));
+        }
+        if let Some(schema) = &self.schema {
+            sql.push_str(&format!("SET search_path TO {};", quote_identifier(schema)));
+        }
+        sql
+    }
 }
 
 impl Target {
@@ -98,18 +120,9 @@ impl ConnectionManager {
 
     pub fn establish(&self) -> diesel::ConnectionResult<DbConnection> {
         match &self.target {
-            Target::Postgres { url, schema } => {
+            Target::Postgres { url, session } => {
                 let mut conn = establish_postgres(url)?;
-                let session = match schema {
-                    // Set per session as knex does, rather than as a connection parameter,
-                    // which poolers such as PgBouncer refuse.
-                    Some(schema) => format!(
-                        "{PG_SESSION}; SET search_path TO {}",
-                        quote_identifier(schema)
-                    ),
-                    None => PG_SESSION.to_owned(),
-                };
-                conn.batch_execute(&session)
+                conn.batch_execute(&format!("{PG_SESSION}; {}", session.sql()))
                     .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
                 Ok(DbConnection::Postgres(conn))
             }

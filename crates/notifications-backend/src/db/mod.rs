@@ -15,7 +15,8 @@ use std::time::Duration;
 
 pub(crate) use connection::per_backend;
 pub use connection::{
-    Backend, ConnectionManager, DbConnection, Target, establish_postgres, quote_identifier,
+    Backend, ConnectionManager, DbConnection, PgSession, Target, establish_postgres,
+    quote_identifier,
 };
 use pool::Pool;
 pub use pool::{PoolStats, Pooled};

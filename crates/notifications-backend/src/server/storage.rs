@@ -3,11 +3,14 @@
 
 use std::path::Path;
 
+use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
 
 use super::StartError;
 use crate::config::{DatabaseConfig, PostgresConfig, SqliteLocation};
-use crate::db::{Db, DbError, PoolOptions, Target, establish_postgres, quote_identifier};
+use crate::db::{
+    Db, DbError, PgSession, PoolOptions, Target, establish_postgres, quote_identifier,
+};
 use crate::private_files;
 
 /// The SQLite file used when the configuration names no database.
@@ -79,7 +82,7 @@ fn database_target(
         DatabaseConfig::Postgres(pg) => (
             Target::Postgres {
                 url: pg.url.clone(),
-                schema: pg.schema.clone(),
+                session: pg.session(),
             },
             pg.describe(),
         ),
@@ -143,13 +146,15 @@ async fn prepare_postgres(pg: &PostgresConfig) -> Result<(), StartError> {
                     }
                     (None, _) => return Err(failed(e.to_string())),
                 };
-                create_database(&pg.url, database).map_err(failed)?;
+                create_database(&pg.url, &pg.session(), database).map_err(failed)?;
                 establish_postgres(&pg.url).map_err(|e| failed(e.to_string()))?
             }
             Err(e) => return Err(failed(e.to_string())),
         };
         if let Some(schema) = &pg.schema {
-            ensure_schema(&mut conn, schema, pg.create_schema).map_err(failed)?;
+            set_session(&mut conn, &pg.session()).map_err(failed)?;
+            ensure_schema(&mut conn, schema, pg.role.as_deref(), pg.create_schema)
+                .map_err(failed)?;
         }
         Ok(())
     })
@@ -165,13 +170,13 @@ fn is_missing_database(message: &str) -> bool {
     message.contains("database \"") && message.contains("\" does not exist")
 }
 
-/// Creates `database` through the server's `postgres` database (when the role may).
-fn create_database(url: &str, database: &str) -> Result<(), String> {
-    use diesel::connection::SimpleConnection;
-
+/// Creates `database` through the server's `postgres` database (when the role may), as the
+/// configured `role` when there is one.
+fn create_database(url: &str, session: &PgSession, database: &str) -> Result<(), String> {
     let mut maintenance_url = url::Url::parse(url).map_err(|e| e.to_string())?;
     maintenance_url.set_path("/postgres");
     let mut conn = establish_postgres(maintenance_url.as_str()).map_err(|e| e.to_string())?;
+    set_session(&mut conn, session)?;
     match conn.batch_execute(&format!("CREATE DATABASE {}", quote_identifier(database))) {
         Ok(()) => {
             tracing::info!(database, "created the PostgreSQL database");
@@ -183,11 +188,25 @@ fn create_database(url: &str, database: &str) -> Result<(), String> {
     }
 }
 
-/// Creates `schema` if it is missing and `create` allows. Looked up first: creating needs the
-/// right to create in the database even when the schema is there.
-fn ensure_schema(conn: &mut PgConnection, schema: &str, create: bool) -> Result<(), String> {
+/// Sets `session` on a connection of a one-off task, so that it acts as the pool's do.
+fn set_session(conn: &mut PgConnection, session: &PgSession) -> Result<(), String> {
+    let sql = session.sql();
+    if sql.is_empty() {
+        return Ok(());
+    }
+    conn.batch_execute(&sql).map_err(|e| e.to_string())
+}
+
+/// Creates `schema` if it is missing and `create` allows, owned by `role` as Backstage does.
+/// Looked up first: creating needs the right to create in the database even when the schema is
+/// there.
+fn ensure_schema(
+    conn: &mut PgConnection,
+    schema: &str,
+    role: Option<&str>,
+    create: bool,
+) -> Result<(), String> {
     use diesel::RunQueryDsl;
-    use diesel::connection::SimpleConnection;
     use diesel::dsl::sql;
     use diesel::sql_types::{Bool, Text};
 
@@ -206,8 +225,11 @@ fn ensure_schema(conn: &mut PgConnection, schema: &str, create: bool) -> Result<
             "schema {schema} does not exist, and it is not created because backend.database.ensureExists is false: create it, or let this service do so"
         ));
     }
+    let owner = role
+        .map(|role| format!(" AUTHORIZATION {}", quote_identifier(role)))
+        .unwrap_or_default();
     match conn.batch_execute(&format!(
-        "CREATE SCHEMA IF NOT EXISTS {}",
+        "CREATE SCHEMA IF NOT EXISTS {}{owner}",
         quote_identifier(schema)
     )) {
         Ok(()) => {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, PgConnection, QueryableByName, RunQueryDsl};
-use notifications_backend::testing::db::{Db, PoolOptions, Target};
+use notifications_backend::testing::db::{Db, PgSession, PoolOptions, Target};
 use notifications_backend::testing::store::{
     Committed, Recipient, SendContext, Store, StoredNotification,
 };
@@ -100,7 +100,7 @@ async fn queued_sends_share_a_transaction_and_fail_alone_postgres() {
     };
     let target = Target::Postgres {
         url: url.clone(),
-        schema: None,
+        session: PgSession::default(),
     };
     let mut options = PoolOptions::for_target(&target);
     options.max_size = 8;

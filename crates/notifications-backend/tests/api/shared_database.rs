@@ -321,3 +321,46 @@ async fn prefix_names_the_database_and_ensure_exists_false_creates_none() {
         "{stderr}"
     );
 }
+
+/// `role`: what this service creates (its schema and tables) belongs to that role.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn role_owns_what_is_created() {
+    let Some(db) = TestDb::create_empty(DbKind::Postgres) else {
+        return;
+    };
+    let (url, _) = postgres_parts(&db).unwrap();
+    let TestDb::Postgres {
+        admin_url, name, ..
+    } = &db
+    else {
+        unreachable!()
+    };
+    let role = format!("owner_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = PgConnection::establish(admin_url).unwrap();
+    // The role creates in the database (its schema, pg_trgm), as Backstage's would have to.
+    admin
+        .batch_execute(&format!(
+            "CREATE ROLE {role} NOLOGIN; GRANT CREATE ON DATABASE {name} TO {role}"
+        ))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!(
+        "backend:\n  database:\n    client: pg\n    pluginDivisionMode: schema\n    role: {role}\n    connection: '{url}'\n"
+    );
+    let (ok, stderr) = run(dir.path(), &database, "migrate").await;
+    let owners = |sql: &str| count(&db, sql);
+    let schema_owned = owners(&format!(
+        "SELECT count(*) AS n FROM pg_namespace WHERE nspname = 'notifications_service' AND pg_get_userbyid(nspowner) = '{role}'"
+    ));
+    let tables_owned = owners(&format!(
+        "SELECT count(*) AS n FROM pg_tables WHERE schemaname = 'notifications_service' AND tableowner = '{role}'"
+    ));
+    let tables =
+        owners("SELECT count(*) AS n FROM pg_tables WHERE schemaname = 'notifications_service'");
+    drop(db);
+    admin.batch_execute(&format!("DROP ROLE {role}")).unwrap();
+    assert!(ok, "{stderr}");
+    assert_eq!(schema_owned, 1);
+    assert!(tables > 5, "{tables} tables");
+    assert_eq!(tables_owned, tables);
+}

@@ -5,7 +5,9 @@ use std::sync::OnceLock;
 
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, ExpressionMethods, PgConnection, QueryDsl, RunQueryDsl};
-use notifications_backend::testing::db::{Db, DbConnection, PoolOptions, Target, migrations};
+use notifications_backend::testing::db::{
+    Db, DbConnection, PgSession, PoolOptions, Target, migrations,
+};
 use notifications_backend::testing::store::Store;
 use sha2::{Digest, Sha256};
 
@@ -168,7 +170,7 @@ impl TestDb {
             ),
             Self::Postgres { url, .. } => Target::Postgres {
                 url: url.clone(),
-                schema: None,
+                session: PgSession::default(),
             },
         };
         let mut options = PoolOptions::for_target(&target);
