@@ -12,7 +12,6 @@ use super::coerce::{Bool, Positive, UInt};
 use super::error::{ConfigError, child_key, parse_at};
 use super::pg_connection::{PG_CONNECTION_FORMS, PgConnection};
 use super::secret::loggable_url as redact_url;
-use crate::db::PgSession;
 
 /// This service's plugin id in Backstage's database conventions: the default database is
 /// `prefix` + this id, the schema (`pluginDivisionMode: schema`) is `schemaPrefix` + this id,
@@ -64,14 +63,6 @@ pub struct PostgresConfig {
 }
 
 impl PostgresConfig {
-    /// What every connection sets first.
-    pub fn session(&self) -> PgSession {
-        PgSession {
-            role: self.role.clone(),
-            schema: self.schema.clone(),
-        }
-    }
-
     /// Which database and schema, for logs and errors (never a password).
     pub fn describe(&self) -> String {
         let database = match &self.database {
@@ -818,13 +809,6 @@ mod tests {
         let config = postgres(
             "backend: {database: {client: pg, role: owner, connection: {}, plugin: {notifications_service: {role: notif}}}}",
         );
-        assert_eq!(
-            config.session(),
-            PgSession {
-                role: Some("notif".into()),
-                schema: None
-            }
-        );
-        assert_eq!(config.session().sql(), "SET ROLE \"notif\";");
+        assert_eq!(config.role.as_deref(), Some("notif"));
     }
 }

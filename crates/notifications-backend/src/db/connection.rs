@@ -201,3 +201,21 @@ impl r2d2::ManageConnection for ConnectionManager {
         conn.is_broken() || self.is_valid(conn).is_err()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_statements_quote_their_names() {
+        assert_eq!(PgSession::default().sql(), "");
+        let session = PgSession {
+            role: Some("owner".into()),
+            schema: Some("bs_\"x".into()),
+        };
+        assert_eq!(
+            session.sql(),
+            "SET ROLE \"owner\";SET search_path TO \"bs_\"\"x\";"
+        );
+    }
+}

@@ -82,7 +82,7 @@ fn database_target(
         DatabaseConfig::Postgres(pg) => (
             Target::Postgres {
                 url: pg.url.clone(),
-                session: pg.session(),
+                session: session(pg),
             },
             pg.describe(),
         ),
@@ -146,13 +146,13 @@ async fn prepare_postgres(pg: &PostgresConfig) -> Result<(), StartError> {
                     }
                     (None, _) => return Err(failed(e.to_string())),
                 };
-                create_database(&pg.url, &pg.session(), database).map_err(failed)?;
+                create_database(&pg.url, &session(&pg), database).map_err(failed)?;
                 establish_postgres(&pg.url).map_err(|e| failed(e.to_string()))?
             }
             Err(e) => return Err(failed(e.to_string())),
         };
         if let Some(schema) = &pg.schema {
-            set_session(&mut conn, &pg.session()).map_err(failed)?;
+            set_session(&mut conn, &session(&pg)).map_err(failed)?;
             ensure_schema(&mut conn, schema, pg.role.as_deref(), pg.create_schema)
                 .map_err(failed)?;
         }
@@ -185,6 +185,14 @@ fn create_database(url: &str, session: &PgSession, database: &str) -> Result<(),
         // Another instance created it at the same moment.
         Err(e) if e.to_string().contains("already exists") => Ok(()),
         Err(e) => Err(format!("it does not exist and cannot be created: {e}")),
+    }
+}
+
+/// What every connection to `pg` sets first.
+fn session(pg: &PostgresConfig) -> PgSession {
+    PgSession {
+        role: pg.role.clone(),
+        schema: pg.schema.clone(),
     }
 }
 
