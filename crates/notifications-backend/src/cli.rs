@@ -254,7 +254,10 @@ async fn migrate(config: Config, data_dir: PathBuf) -> Result<(), String> {
     let (db, what) = open_database(&config.backend.database, &data_dir, Some(1))
         .await
         .map_err(|e| e.to_string())?;
-    let applied = db.migrate().await.map_err(|e| e.to_string())?;
+    let applied = db
+        .migrate()
+        .await
+        .map_err(|e| format!("cannot migrate the database ({what}): {e}"))?;
     let applied = if applied.is_empty() {
         "none pending".to_owned()
     } else {

@@ -16,7 +16,7 @@ pub mod cleaner {
 }
 
 pub mod db {
-    pub use crate::db::{Db, DbConnection, DbError, PoolOptions, Target, migrations};
+    pub use crate::db::{Db, DbConnection, DbError, PgSession, PoolOptions, Target, migrations};
 }
 
 pub mod error {

@@ -66,6 +66,28 @@ pub struct RemoteCatalogConfig {
 
 default_from_fields!(CatalogConfig, RemoteCatalogConfig);
 
+/// `catalog`, Backstage's catalog plugin's section: its `locations` of `type: file` are entity
+/// files for the embedded catalog too, so that an existing app-config gives the same
+/// recipients. Its other keys are the catalog plugin's.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, expecting = "a map")]
+pub struct BackstageCatalogConfig {
+    /// `catalog.locations`.
+    pub locations: Vec<CatalogLocation>,
+}
+
+/// A `catalog.locations` entry; its `rules` are the catalog plugin's.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(expecting = "a map with type and target")]
+pub struct CatalogLocation {
+    /// `type`: `file`, `url`, ...
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// `target`: for `file`, a path; relative ones are relative to the working directory, as
+    /// Backstage resolves them (`path.resolve`).
+    pub target: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,6 +149,37 @@ mod tests {
             catalog("notifications: {catalog: {remote: {baseUrl: 'ftp://x'}}}")
                 .unwrap_err()
                 .starts_with("invalid configuration at notifications.catalog.remote.baseUrl: expected an http or https URL")
+        );
+    }
+
+    #[test]
+    fn backstage_catalog_locations_are_read_and_the_rest_of_catalog_left_alone() {
+        let config = Config::from_yaml_str(concat!(
+            "catalog:\n  rules: [{allow: [Component]}]\n",
+            "  providers: {github: {org: {token: '${UNSET_TOKEN}'}}}\n",
+            "  locations:\n",
+            "    - {type: file, target: ../../examples/org.yaml, rules: [{allow: [User]}]}\n",
+            "    - {type: url, target: 'https://example.com/all.yaml'}\n",
+        ))
+        .unwrap();
+        assert_eq!(
+            config.catalog.locations,
+            [
+                CatalogLocation {
+                    kind: "file".into(),
+                    target: "../../examples/org.yaml".into()
+                },
+                CatalogLocation {
+                    kind: "url".into(),
+                    target: "https://example.com/all.yaml".into()
+                },
+            ]
+        );
+        assert_eq!(
+            Config::from_yaml_str("catalog: {locations: [{type: file}]}")
+                .unwrap_err()
+                .to_string(),
+            "invalid configuration at catalog.locations[0]: missing field `target`"
         );
     }
 }

@@ -1,23 +1,26 @@
-//! `backend.database`: Backstage's knex-style database settings, reduced to SQLite or a libpq
-//! connection URL for PostgreSQL.
+//! `backend.database`: Backstage's database settings (its `DatabaseManager`'s conventions),
+//! reduced to SQLite or a libpq connection URL, a schema and what to create.
 
 use std::fmt;
 use std::path::PathBuf;
 
 use serde::Deserialize;
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor, value::MapAccessDeserializer};
+use serde::de::{self, Deserializer};
 use serde_json::Value;
 
 use super::coerce::{Bool, Positive, UInt};
 use super::error::{ConfigError, child_key, parse_at};
-use super::secret::{Secret, loggable_url as redact_url};
+use super::pg_connection::{PG_CONNECTION_FORMS, PgConnection};
+use super::secret::loggable_url as redact_url;
 
-/// The database Backstage would give this plugin: `backstage_plugin_` + the plugin id.
-const DEFAULT_DATABASE: &str = "backstage_plugin_notifications";
-/// The file a SQLite `connection.directory` holds, as Backstage names it.
-const SQLITE_FILE: &str = "notifications.sqlite";
-const PG_CONNECTION_FORMS: &str =
-    "a postgres:// URL or a map with host, port, user, password and database";
+/// This service's plugin id in Backstage's database conventions: the default database is
+/// `prefix` + this id, the schema (`pluginDivisionMode: schema`) is `schemaPrefix` + this id,
+/// a SQLite `connection.directory` holds `<id>.sqlite`, and `backend.database.plugin.<id>` is
+/// this service's own block. Not `notifications`: that is upstream's plugin, whose tables have
+/// the same names as this service's and must never be mixed with them.
+pub const PLUGIN_ID: &str = "notifications_service";
+/// Backstage's default `prefix`.
+const DEFAULT_PREFIX: &str = "backstage_plugin_";
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DatabaseConfig {
@@ -44,10 +47,33 @@ pub enum SqliteLocation {
 pub struct PostgresConfig {
     /// A libpq connection URL, `postgres://user:password@host:port/database?params`.
     pub url: String,
-    /// The database `url` names.
-    pub database: String,
+    /// The database `url` names; `None` (schema mode without one): libpq's default, the
+    /// role's name.
+    pub database: Option<String>,
+    /// `pluginDivisionMode: schema`: this service's schema, every connection's search path.
+    pub schema: Option<String>,
+    /// Create the database when it is missing (`ensureExists`, and a database named).
+    pub create_database: bool,
+    /// Create the schema when it is missing (`ensureExists` or `ensureSchemaExists`).
+    pub create_schema: bool,
+    /// `role`: every connection `SET ROLE`s to it, so what is created belongs to it.
+    pub role: Option<String>,
     pub pool_max: Option<u32>,
     pub pool_min: Option<u32>,
+}
+
+impl PostgresConfig {
+    /// Which database and schema, for logs and errors (never a password).
+    pub fn describe(&self) -> String {
+        let database = match &self.database {
+            Some(name) => format!("PostgreSQL database {name}"),
+            None => "PostgreSQL (the role's default database)".to_owned(),
+        };
+        match &self.schema {
+            Some(schema) => format!("{database}, schema {schema}"),
+            None => database,
+        }
+    }
 }
 
 /// The password in `url` is masked.
@@ -56,6 +82,10 @@ impl fmt::Debug for PostgresConfig {
         f.debug_struct("PostgresConfig")
             .field("url", &redact_url(&self.url))
             .field("database", &self.database)
+            .field("schema", &self.schema)
+            .field("create_database", &self.create_database)
+            .field("create_schema", &self.create_schema)
+            .field("role", &self.role)
             .field("pool_max", &self.pool_max)
             .field("pool_min", &self.pool_min)
             .finish()
@@ -71,6 +101,36 @@ pub(super) struct RawDatabase {
     connection: Option<Value>,
     #[serde(default)]
     knex_config: KnexConfig,
+    /// Empty means the default, as in Backstage.
+    prefix: Option<String>,
+    schema_prefix: Option<String>,
+    #[serde(default)]
+    plugin_division_mode: DivisionMode,
+    ensure_exists: Option<Bool>,
+    ensure_schema_exists: Option<Bool>,
+    role: Option<String>,
+    #[serde(default)]
+    plugin: Plugins,
+}
+
+/// `backend.database.plugin`: only this service's own block is read; the other plugins' are
+/// dropped before parsing (see `READ_KEYS`).
+#[derive(Default, Deserialize)]
+#[serde(default, expecting = "a map")]
+struct Plugins {
+    #[serde(rename = "notifications_service")]
+    ours: Option<PluginDatabase>,
+}
+
+/// `backend.database.plugin.<id>`: what Backstage lets a plugin override.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", expecting = "a map")]
+struct PluginDatabase {
+    client: Option<Client>,
+    connection: Option<Value>,
+    knex_config: Option<KnexConfig>,
+    ensure_exists: Option<Bool>,
+    role: Option<String>,
 }
 
 #[derive(Default, Deserialize)]
@@ -86,6 +146,7 @@ struct Pool {
     max: Option<Positive>,
 }
 
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Client {
     Sqlite,
     Postgres,
@@ -103,26 +164,116 @@ impl<'de> Deserialize<'de> for Client {
     }
 }
 
+/// `pluginDivisionMode`: a database per plugin (Backstage's default) or a schema per plugin in
+/// one database.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+enum DivisionMode {
+    #[default]
+    Database,
+    Schema,
+}
+
+impl<'de> Deserialize<'de> for DivisionMode {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match String::deserialize(deserializer)?.as_str() {
+            "database" => Ok(Self::Database),
+            "schema" => Ok(Self::Schema),
+            other => Err(de::Error::custom(format!(
+                "unknown division mode {other:?} (expected database or schema)"
+            ))),
+        }
+    }
+}
+
 impl RawDatabase {
     /// `key` is where this section sits (`backend.database`).
     pub(super) fn into_config(self, key: &str) -> Result<DatabaseConfig, ConfigError> {
+        let plugin_key = child_key(key, &format!("plugin.{PLUGIN_ID}"));
+        let plugin = self.plugin.ours;
+        let plugin_client = plugin.as_ref().and_then(|plugin| plugin.client);
+        let client = plugin_client.unwrap_or(self.client);
+        // As in Backstage, a plugin with a client of its own does not inherit the connection.
+        let base_connection = self.connection.filter(|_| client == self.client);
+        let (plugin_connection, plugin_knex, plugin_ensure, plugin_role) = match plugin {
+            Some(plugin) => (
+                plugin.connection,
+                plugin.knex_config,
+                plugin.ensure_exists,
+                plugin.role,
+            ),
+            None => (None, None, None, None),
+        };
         let connection_key = child_key(key, "connection");
-        match self.client {
-            Client::Sqlite => Ok(DatabaseConfig::Sqlite {
-                location: match self.connection {
-                    Some(connection) => sqlite_location(connection, &connection_key)?,
-                    None => None,
-                },
-            }),
+        let plugin_connection_key = child_key(&plugin_key, "connection");
+        match client {
+            Client::Sqlite => {
+                if self.plugin_division_mode == DivisionMode::Schema {
+                    return Err(ConfigError::invalid(
+                        &child_key(key, "pluginDivisionMode"),
+                        "schema needs PostgreSQL (Backstage's SQLite driver refuses it too)",
+                    ));
+                }
+                let base = base_connection
+                    .map(|c| SqliteConnection::parse(c, &connection_key))
+                    .transpose()?;
+                let plugin = plugin_connection
+                    .map(|c| SqliteConnection::parse(c, &plugin_connection_key))
+                    .transpose()?;
+                Ok(DatabaseConfig::Sqlite {
+                    location: SqliteConnection::merge(base, plugin).location(),
+                })
+            }
             Client::Postgres => {
-                let connection = self.connection.ok_or_else(|| {
-                    let message = format!("required for PostgreSQL: {PG_CONNECTION_FORMS}");
-                    ConfigError::invalid(&connection_key, message)
-                })?;
-                let (url, database) = postgres_url(connection, &connection_key)?;
-                let pool = self.knex_config.pool;
-                let pool_min = pool.min.map(|n| n.0);
-                let pool_max = pool.max.map(|n| n.0);
+                let base = base_connection
+                    .map(|c| PgConnection::parse(c, &connection_key))
+                    .transpose()?;
+                let plugin = plugin_connection
+                    .map(|c| PgConnection::parse(c, &plugin_connection_key))
+                    .transpose()?;
+                let connection = PgConnection::merge(base, plugin, &plugin_connection_key)?
+                    .ok_or_else(|| {
+                        let message = format!("required for PostgreSQL: {PG_CONNECTION_FORMS}");
+                        ConfigError::invalid(&connection_key, message)
+                    })?;
+                let ensure_exists = plugin_ensure.or(self.ensure_exists).is_none_or(|b| b.0);
+                let (database, schema) = match self.plugin_division_mode {
+                    // Backstage drops the base connection's database in this mode (one
+                    // database per plugin); this service is one plugin, so a database named
+                    // there is the one an operator means.
+                    DivisionMode::Database => {
+                        let prefix = self.prefix.filter(|prefix| !prefix.is_empty());
+                        let default = || {
+                            format!("{}{PLUGIN_ID}", prefix.as_deref().unwrap_or(DEFAULT_PREFIX))
+                        };
+                        let database = connection.database().map_or_else(default, str::to_owned);
+                        (Some(database), None)
+                    }
+                    DivisionMode::Schema => {
+                        let schema_prefix = self.schema_prefix.unwrap_or_default();
+                        let schema_prefix_key = child_key(key, "schemaPrefix");
+                        if !schema_prefix.is_empty() && !is_identifier(&schema_prefix) {
+                            return Err(ConfigError::invalid(
+                                &schema_prefix_key,
+                                "must start with a letter or underscore and hold only letters, digits and underscores",
+                            ));
+                        }
+                        let schema = format!("{schema_prefix}{PLUGIN_ID}");
+                        // PostgreSQL would cut a longer name short.
+                        if schema.len() > 63 {
+                            return Err(ConfigError::invalid(
+                                &schema_prefix_key,
+                                format!(
+                                    "makes the schema name {schema:?} longer than PostgreSQL's 63 bytes"
+                                ),
+                            ));
+                        }
+                        (connection.database().map(str::to_owned), Some(schema))
+                    }
+                };
+                let base_pool = self.knex_config.pool;
+                let plugin_pool = plugin_knex.map(|knex| knex.pool).unwrap_or_default();
+                let pool_min = plugin_pool.min.or(base_pool.min).map(|n| n.0);
+                let pool_max = plugin_pool.max.or(base_pool.max).map(|n| n.0);
                 if let (Some(min), Some(max)) = (pool_min, pool_max)
                     && min > max
                 {
@@ -131,9 +282,14 @@ impl RawDatabase {
                         format!("min ({min}) must not exceed max ({max})"),
                     ));
                 }
+                let ensure_schema_exists = self.ensure_schema_exists.is_some_and(|b| b.0);
                 Ok(DatabaseConfig::Postgres(PostgresConfig {
-                    url,
+                    url: connection.into_url(database.as_deref()),
+                    create_database: ensure_exists && database.is_some(),
+                    create_schema: schema.is_some() && (ensure_exists || ensure_schema_exists),
                     database,
+                    schema,
+                    role: plugin_role.or(self.role).filter(|role| !role.is_empty()),
                     pool_max,
                     pool_min,
                 }))
@@ -142,228 +298,61 @@ impl RawDatabase {
     }
 }
 
+/// Backstage's rule for `schemaPrefix`, which keeps schema names plain identifiers.
+fn is_identifier(text: &str) -> bool {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
 /// A SQLite `connection`: `:memory:`, a file name, or `{filename, directory}` which Backstage
-/// joins (a directory alone holds `notifications.sqlite`).
-fn sqlite_location(connection: Value, key: &str) -> Result<Option<SqliteLocation>, ConfigError> {
-    #[derive(Deserialize)]
-    #[serde(expecting = "a map")]
-    struct Connection {
-        filename: Option<String>,
-        directory: Option<PathBuf>,
-    }
-
-    let file = |name: String| match name.as_str() {
-        ":memory:" => SqliteLocation::Memory,
-        _ => SqliteLocation::File(name.into()),
-    };
-    match connection {
-        Value::String(name) if name.is_empty() => {
-            Err(ConfigError::invalid(key, "must not be empty"))
-        }
-        Value::String(name) => Ok(Some(file(name))),
-        Value::Object(_) => {
-            let connection: Connection = parse_at(connection, key)?;
-            Ok(match (connection.directory, connection.filename) {
-                (Some(directory), Some(name)) => Some(SqliteLocation::File(directory.join(name))),
-                (Some(directory), None) => Some(SqliteLocation::File(directory.join(SQLITE_FILE))),
-                (None, Some(name)) => Some(file(name)),
-                (None, None) => None,
-            })
-        }
-        _ => Err(ConfigError::invalid(
-            key,
-            "expected \":memory:\", a file name, or a map with filename or directory",
-        )),
-    }
+/// joins (a directory alone holds `<plugin id>.sqlite`).
+#[derive(Default, Deserialize)]
+#[serde(expecting = "a map")]
+struct SqliteConnection {
+    filename: Option<String>,
+    directory: Option<PathBuf>,
 }
 
-/// A PostgreSQL `connection` as a libpq URL and the database it names.
-fn postgres_url(connection: Value, key: &str) -> Result<(String, String), ConfigError> {
-    match connection {
-        Value::String(url) => url_with_database(url, key),
-        Value::Object(_) => Ok(parse_at::<PgConnection>(connection, key)?.into_url()),
-        _ => Err(ConfigError::invalid(
-            key,
-            format!("expected {PG_CONNECTION_FORMS}"),
-        )),
-    }
-}
-
-/// Keeps a connection URL as given, adding the default database when it names none. Errors do
-/// not quote the URL: it may hold a password.
-fn url_with_database(url: String, key: &str) -> Result<(String, String), ConfigError> {
-    let Some(rest) = ["postgres://", "postgresql://"]
-        .iter()
-        .find_map(|scheme| url.strip_prefix(scheme))
-    else {
-        return Err(ConfigError::invalid(
-            key,
-            "expected a URL starting with postgres:// or postgresql://",
-        ));
-    };
-    // Parsed by hand rather than with `url::Url`, which rejects libpq's multi-host URLs.
-    let authority_end = url.len() - rest.len() + rest.find(['/', '?']).unwrap_or(rest.len());
-    let (head, tail) = url.split_at(authority_end);
-    let (path, query) = tail.split_at(tail.find('?').unwrap_or(tail.len()));
-    let database = percent_decode(path.strip_prefix('/').unwrap_or(path)).ok_or_else(|| {
-        ConfigError::invalid(
-            key,
-            "the database name in the URL is not valid percent-encoding",
-        )
-    })?;
-    if database.is_empty() {
-        let url = format!("{head}/{DEFAULT_DATABASE}{query}");
-        Ok((url, DEFAULT_DATABASE.to_owned()))
-    } else {
-        Ok((url, database))
-    }
-}
-
-fn percent_decode(text: &str) -> Option<String> {
-    let mut bytes = Vec::with_capacity(text.len());
-    let mut rest = text.as_bytes();
-    while let Some((&byte, tail)) = rest.split_first() {
-        if byte == b'%' {
-            let hex = tail
-                .get(..2)
-                .filter(|hex| hex.iter().all(u8::is_ascii_hexdigit))?;
-            bytes.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
-            rest = tail.get(2..)?;
-        } else {
-            bytes.push(byte);
-            rest = tail;
-        }
-    }
-    String::from_utf8(bytes).ok()
-}
-
-/// A knex/node-postgres connection map.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", expecting = "a map")]
-struct PgConnection {
-    host: Option<String>,
-    port: Option<UInt<u16>>,
-    user: Option<String>,
-    password: Option<Secret<String>>,
-    database: Option<String>,
-    ssl: Option<Ssl>,
-    /// Recognised so that it fails loudly instead of being ignored in favour of `host`.
-    #[serde(rename = "connectionString")]
-    _connection_string: Option<NotSupportedYet>,
-}
-
-impl PgConnection {
-    fn into_url(self) -> (String, String) {
-        let mut url = String::from("postgres://");
-        if self.user.is_some() || self.password.is_some() {
-            url.push_str(&encode(self.user.as_deref().unwrap_or_default()));
-            if let Some(password) = &self.password {
-                url.push(':');
-                url.push_str(&encode(password));
+impl SqliteConnection {
+    fn parse(connection: Value, key: &str) -> Result<Self, ConfigError> {
+        match connection {
+            Value::String(name) if name.is_empty() => {
+                Err(ConfigError::invalid(key, "must not be empty"))
             }
-            url.push('@');
-        }
-        let host = self.host.as_deref().unwrap_or("localhost");
-        if host.contains(':') {
-            url.push_str(&format!("[{host}]"));
-        } else {
-            // Also covers Unix socket directories, which libpq takes percent-encoded here.
-            url.push_str(&encode(host));
-        }
-        let port = self.port.map_or(5432, |port| port.0);
-        let database = self.database.unwrap_or_else(|| DEFAULT_DATABASE.to_owned());
-        url.push_str(&format!(":{port}/{}", encode(&database)));
-        if let Some(mode) = self.ssl.map(Ssl::sslmode) {
-            url.push_str(&format!("?sslmode={mode}"));
-        }
-        (url, database)
-    }
-}
-
-/// Percent-encodes everything but letters, digits and `*-._`, which libpq decodes back.
-fn encode(text: &str) -> String {
-    // `+` stands for a space in form encoding but not in libpq; a literal `+` was already
-    // encoded as `%2B`.
-    url::form_urlencoded::byte_serialize(text.as_bytes())
-        .collect::<String>()
-        .replace('+', "%20")
-}
-
-/// node-postgres's `ssl`: a boolean or TLS options.
-enum Ssl {
-    Disabled,
-    /// Encrypted, without checking the server certificate (`rejectUnauthorized: false`).
-    Unverified,
-    /// Node's default for TLS options: the certificate and host name are checked.
-    Verified,
-}
-
-impl Ssl {
-    fn sslmode(self) -> &'static str {
-        match self {
-            Self::Disabled => "disable",
-            Self::Unverified => "require",
-            Self::Verified => "verify-full",
+            Value::String(name) => Ok(Self {
+                filename: Some(name),
+                directory: None,
+            }),
+            Value::Object(_) => parse_at(connection, key),
+            _ => Err(ConfigError::invalid(
+                key,
+                "expected \":memory:\", a file name, or a map with filename or directory",
+            )),
         }
     }
-}
 
-impl<'de> Deserialize<'de> for Ssl {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        /// The TLS options this service can honour; certificate material fails loudly.
-        #[derive(Deserialize)]
-        struct Options {
-            #[serde(rename = "rejectUnauthorized")]
-            reject_unauthorized: Option<Bool>,
-            #[serde(rename = "ca")]
-            _ca: Option<NotSupportedYet>,
-            #[serde(rename = "cert")]
-            _cert: Option<NotSupportedYet>,
-            #[serde(rename = "key")]
-            _key: Option<NotSupportedYet>,
+    /// A plugin's keys over the base's, as Backstage merges them.
+    fn merge(base: Option<Self>, plugin: Option<Self>) -> Self {
+        let (base, plugin) = (base.unwrap_or_default(), plugin.unwrap_or_default());
+        Self {
+            filename: plugin.filename.or(base.filename),
+            directory: plugin.directory.or(base.directory),
         }
-
-        struct SslVisitor;
-
-        impl<'de> Visitor<'de> for SslVisitor {
-            type Value = Ssl;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a boolean or a map like {rejectUnauthorized: false}")
-            }
-
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Ssl, E> {
-                Ok(if v { Ssl::Unverified } else { Ssl::Disabled })
-            }
-
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Ssl, E> {
-                let enabled = Bool::deserialize(de::value::StrDeserializer::<E>::new(v))?;
-                self.visit_bool(enabled.0)
-            }
-
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Ssl, A::Error> {
-                let options = Options::deserialize(MapAccessDeserializer::new(map))?;
-                Ok(match options.reject_unauthorized {
-                    Some(Bool(false)) => Ssl::Unverified,
-                    _ => Ssl::Verified,
-                })
-            }
-        }
-
-        deserializer.deserialize_any(SslVisitor)
     }
-}
 
-/// A knex setting with no libpq equivalent here yet. Deserializing it fails, so the error
-/// names its key.
-enum NotSupportedYet {}
-
-impl<'de> Deserialize<'de> for NotSupportedYet {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(IgnoredAny)?;
-        Err(de::Error::custom(
-            "not supported yet; give `connection` as a postgres:// URL instead, with libpq's sslrootcert, sslcert and sslkey parameters for certificates",
-        ))
+    fn location(self) -> Option<SqliteLocation> {
+        match (self.directory, self.filename) {
+            (_, Some(name)) if name == ":memory:" => Some(SqliteLocation::Memory),
+            (Some(directory), Some(name)) => Some(SqliteLocation::File(directory.join(name))),
+            (Some(directory), None) => Some(SqliteLocation::File(
+                directory.join(format!("{PLUGIN_ID}.sqlite")),
+            )),
+            (None, Some(name)) => Some(SqliteLocation::File(name.into())),
+            (None, None) => None,
+        }
     }
 }
 
@@ -427,7 +416,7 @@ mod tests {
                 "backend: {database: {client: better-sqlite3, connection: {directory: /var/lib/bs}}}"
             ),
             Some(SqliteLocation::File(
-                "/var/lib/bs/notifications.sqlite".into()
+                "/var/lib/bs/notifications_service.sqlite".into()
             ))
         );
         assert_eq!(
@@ -464,14 +453,14 @@ mod tests {
             config.url,
             "postgres://u:p%40ss@db:5432/notif%20db?sslmode=require"
         );
-        assert_eq!(config.database, "notif db");
+        assert_eq!(config.database.as_deref(), Some("notif db"));
         // libpq's multi-host URLs are kept as given.
         let config = postgres(
             "backend: {database: {client: postgres, connection: 'postgresql://h1:5432,h2:5433/n'}}",
         );
         assert_eq!(
-            (config.url.as_str(), config.database.as_str()),
-            ("postgresql://h1:5432,h2:5433/n", "n")
+            (config.url.as_str(), config.database.as_deref()),
+            ("postgresql://h1:5432,h2:5433/n", Some("n"))
         );
     }
 
@@ -480,22 +469,25 @@ mod tests {
         for (given, expected) in [
             (
                 "postgres://u:p@db:5432",
-                "postgres://u:p@db:5432/backstage_plugin_notifications",
+                "postgres://u:p@db:5432/backstage_plugin_notifications_service",
             ),
             (
                 "postgres://db/",
-                "postgres://db/backstage_plugin_notifications",
+                "postgres://db/backstage_plugin_notifications_service",
             ),
             (
                 "postgresql://db?sslmode=require",
-                "postgresql://db/backstage_plugin_notifications?sslmode=require",
+                "postgresql://db/backstage_plugin_notifications_service?sslmode=require",
             ),
         ] {
             let config = postgres(&format!(
                 "backend: {{database: {{client: pg, connection: '{given}'}}}}"
             ));
             assert_eq!(config.url, expected);
-            assert_eq!(config.database, "backstage_plugin_notifications");
+            assert_eq!(
+                config.database.as_deref(),
+                Some("backstage_plugin_notifications_service")
+            );
         }
     }
 
@@ -534,13 +526,13 @@ mod tests {
             config.url,
             "postgres://svc%40corp:p%40ss%3Aw%2Frd%25%3F%23%20%2B@db.internal:5433/notifications"
         );
-        assert_eq!(config.database, "notifications");
+        assert_eq!(config.database.as_deref(), Some("notifications"));
         assert_eq!((config.pool_min, config.pool_max), (Some(1), Some(8)));
 
         let config = postgres("backend: {database: {client: pg, connection: {}}}");
         assert_eq!(
             config.url,
-            "postgres://localhost:5432/backstage_plugin_notifications"
+            "postgres://localhost:5432/backstage_plugin_notifications_service"
         );
         assert_eq!((config.pool_min, config.pool_max), (None, None));
 
@@ -548,13 +540,13 @@ mod tests {
             postgres("backend: {database: {client: pg, connection: {host: '::1', user: u}}}");
         assert_eq!(
             config.url,
-            "postgres://u@[::1]:5432/backstage_plugin_notifications"
+            "postgres://u@[::1]:5432/backstage_plugin_notifications_service"
         );
         let config =
             postgres("backend: {database: {client: pg, connection: {host: /var/run/postgresql}}}");
         assert_eq!(
             config.url,
-            "postgres://%2Fvar%2Frun%2Fpostgresql:5432/backstage_plugin_notifications"
+            "postgres://%2Fvar%2Frun%2Fpostgresql:5432/backstage_plugin_notifications_service"
         );
     }
 
@@ -568,15 +560,15 @@ mod tests {
         };
         assert_eq!(
             url("true"),
-            "postgres://h:5432/backstage_plugin_notifications?sslmode=require"
+            "postgres://h:5432/backstage_plugin_notifications_service?sslmode=require"
         );
         assert_eq!(
             url("'true'"),
-            "postgres://h:5432/backstage_plugin_notifications?sslmode=require"
+            "postgres://h:5432/backstage_plugin_notifications_service?sslmode=require"
         );
         assert_eq!(
             url("false"),
-            "postgres://h:5432/backstage_plugin_notifications?sslmode=disable"
+            "postgres://h:5432/backstage_plugin_notifications_service?sslmode=disable"
         );
         assert!(url("{rejectUnauthorized: false}").ends_with("?sslmode=require"));
         assert!(url("{rejectUnauthorized: true}").ends_with("?sslmode=verify-full"));
@@ -632,7 +624,8 @@ mod tests {
         let debug = format!("{config:?}");
         assert!(!debug.contains("hunter2"), "{debug}");
         assert!(
-            debug.contains("postgres://u:***@localhost:5432/backstage_plugin_notifications"),
+            debug
+                .contains("postgres://u:***@localhost:5432/backstage_plugin_notifications_service"),
             "{debug}"
         );
 
@@ -642,5 +635,180 @@ mod tests {
         );
         assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(redact_url("nonsense"), "***");
+    }
+
+    #[test]
+    fn prefix_names_the_default_database() {
+        let config =
+            postgres("backend: {database: {client: pg, prefix: acme_, connection: {host: h}}}");
+        assert_eq!(config.url, "postgres://h:5432/acme_notifications_service");
+        assert_eq!(
+            config.database.as_deref(),
+            Some("acme_notifications_service")
+        );
+        assert_eq!(config.schema, None);
+        assert!(config.create_database && !config.create_schema);
+        // Empty means the default, as in Backstage.
+        let config =
+            postgres("backend: {database: {client: pg, prefix: '', connection: 'postgres://h'}}");
+        assert_eq!(
+            config.url,
+            "postgres://h/backstage_plugin_notifications_service"
+        );
+        // Never upstream's own database.
+        let config = postgres("backend: {database: {client: pg, connection: 'postgres://h'}}");
+        assert_ne!(
+            config.database.as_deref(),
+            Some("backstage_plugin_notifications")
+        );
+    }
+
+    #[test]
+    fn schema_mode_uses_the_named_database_and_a_schema_of_ours() {
+        let config = postgres(
+            "backend: {database: {client: pg, pluginDivisionMode: schema, connection: 'postgres://u@h/backstage'}}",
+        );
+        assert_eq!(config.url, "postgres://u@h/backstage");
+        assert_eq!(config.database.as_deref(), Some("backstage"));
+        assert_eq!(config.schema.as_deref(), Some("notifications_service"));
+        assert!(config.create_database && config.create_schema);
+        assert_eq!(
+            config.describe(),
+            "PostgreSQL database backstage, schema notifications_service"
+        );
+        // Without a database: libpq's default one, which is not created.
+        let config = postgres(
+            "backend: {database: {client: pg, pluginDivisionMode: schema, schemaPrefix: bs_, connection: {host: h, user: u}}}",
+        );
+        assert_eq!(config.url, "postgres://u@h:5432");
+        assert_eq!(config.database, None);
+        assert_eq!(config.schema.as_deref(), Some("bs_notifications_service"));
+        assert!(!config.create_database && config.create_schema);
+        assert_eq!(
+            config.describe(),
+            "PostgreSQL (the role's default database), schema bs_notifications_service"
+        );
+        let err = database(
+            "backend: {database: {client: pg, pluginDivisionMode: schema, schemaPrefix: 'a-b', connection: {}}}",
+        )
+        .unwrap_err();
+        assert!(
+            err.starts_with(
+                "invalid configuration at backend.database.schemaPrefix: must start with a letter"
+            ),
+            "{err}"
+        );
+        let err = database(
+            "backend: {database: {client: pg, pluginDivisionMode: tables, connection: {}}}",
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            "invalid configuration at backend.database.pluginDivisionMode: unknown division mode \"tables\" (expected database or schema)"
+        );
+        let err =
+            database("backend: {database: {client: better-sqlite3, pluginDivisionMode: schema}}")
+                .unwrap_err();
+        assert!(
+            err.contains("pluginDivisionMode: schema needs PostgreSQL"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn ensure_exists() {
+        let config = postgres(
+            "backend: {database: {client: pg, ensureExists: false, connection: {host: h}}}",
+        );
+        assert!(!config.create_database);
+        let config = postgres(
+            "backend: {database: {client: pg, ensureExists: 'false', pluginDivisionMode: schema, connection: 'postgres://h/bs'}}",
+        );
+        assert!(!config.create_database && !config.create_schema);
+        // ensureSchemaExists creates the schema only.
+        let config = postgres(
+            "backend: {database: {client: pg, ensureExists: false, ensureSchemaExists: true, pluginDivisionMode: schema, connection: 'postgres://h/bs'}}",
+        );
+        assert!(!config.create_database && config.create_schema);
+        // A plugin's own setting wins.
+        let config = postgres(
+            "backend: {database: {client: pg, ensureExists: false, plugin: {notifications_service: {ensureExists: true}}, connection: {host: h}}}",
+        );
+        assert!(config.create_database);
+    }
+
+    #[test]
+    fn plugin_block_overrides_the_base() {
+        // Maps merge key by key; the plugin's database is used.
+        let config = postgres(concat!(
+            "backend:\n  database:\n    client: pg\n",
+            "    connection: {host: h, user: base, password: pw, ssl: true}\n",
+            "    knexConfig: {pool: {min: 1, max: 4}}\n",
+            "    plugin:\n      notifications_service:\n",
+            "        connection: {user: notif, database: mine}\n",
+            "        knexConfig: {pool: {max: 9}}\n",
+            "      notifications: {connection: {database: backstage_plugin_notifications}}\n",
+        ));
+        assert_eq!(
+            config.url,
+            "postgres://notif:pw@h:5432/mine?sslmode=require"
+        );
+        assert_eq!((config.pool_min, config.pool_max), (Some(1), Some(9)));
+        // Over a base URL, the plugin may name the database.
+        let config = postgres(
+            "backend: {database: {client: pg, connection: 'postgres://u@h/x?sslmode=require', plugin: {notifications_service: {connection: {database: mine}}}}}",
+        );
+        assert_eq!(config.url, "postgres://u@h/mine?sslmode=require");
+        let err = database(
+            "backend: {database: {client: pg, connection: 'postgres://u@h/x', plugin: {notifications_service: {connection: {host: other}}}}}",
+        )
+        .unwrap_err();
+        assert!(
+            err.starts_with("invalid configuration at backend.database.plugin.notifications_service.connection: over a base connection given as a URL only `database` can be set"),
+            "{err}"
+        );
+        // A plugin's URL replaces the base connection.
+        let config = postgres(
+            "backend: {database: {client: pg, connection: {host: h, ssl: true}, plugin: {notifications_service: {connection: 'postgres://o/db2'}}}}",
+        );
+        assert_eq!(config.url, "postgres://o/db2");
+        // A client of its own does not inherit the base connection.
+        assert_eq!(
+            database(
+                "backend: {database: {client: pg, connection: {host: h}, plugin: {notifications_service: {client: better-sqlite3, connection: {directory: /d}}}}}",
+            ),
+            Ok(DatabaseConfig::Sqlite {
+                location: Some(SqliteLocation::File(
+                    "/d/notifications_service.sqlite".into()
+                ))
+            })
+        );
+        assert_eq!(
+            database(
+                "backend: {database: {client: better-sqlite3, connection: {directory: /d}, plugin: {notifications_service: {connection: {filename: n.db}}}}}",
+            ),
+            Ok(DatabaseConfig::Sqlite {
+                location: Some(SqliteLocation::File("/d/n.db".into()))
+            })
+        );
+        // Errors in the plugin's block name its key.
+        let err = database(
+            "backend: {database: {client: pg, connection: {}, plugin: {notifications_service: {connection: {port: x}}}}}",
+        )
+        .unwrap_err();
+        assert!(
+            err.starts_with("invalid configuration at backend.database.plugin.notifications_service.connection.port"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn role() {
+        let config = postgres("backend: {database: {client: pg, role: owner, connection: {}}}");
+        assert_eq!(config.role.as_deref(), Some("owner"));
+        let config = postgres(
+            "backend: {database: {client: pg, role: owner, connection: {}, plugin: {notifications_service: {role: notif}}}}",
+        );
+        assert_eq!(config.role.as_deref(), Some("notif"));
     }
 }

@@ -26,6 +26,7 @@ mod https;
 mod janus;
 mod key_lines;
 mod notifications;
+mod pg_connection;
 mod rate_limit;
 mod secret;
 mod signals;
@@ -43,9 +44,9 @@ use serde_json::{Map, Value};
 use url::Url;
 
 pub use auth::{AuthConfig, ExternalAccess, JwksAccess};
-pub use catalog::{CatalogConfig, RemoteCatalogConfig};
+pub use catalog::{BackstageCatalogConfig, CatalogConfig, CatalogLocation, RemoteCatalogConfig};
 pub use cors::CorsConfig;
-pub use database::{DatabaseConfig, PostgresConfig, SqliteLocation};
+pub use database::{DatabaseConfig, PLUGIN_ID, PostgresConfig, SqliteLocation};
 pub use delivery::DeliveryConfig;
 pub use discovery::Discovery;
 pub use duration::{ConfigDuration, parse_duration};
@@ -81,6 +82,9 @@ pub struct Config {
     pub notifications: NotificationsConfig,
     /// `discovery`: where other plugins (`auth`, callers of plugin tokens...) are reached.
     pub discovery: Discovery,
+    /// `catalog`: Backstage's catalog locations, read for recipients beside
+    /// `notifications.catalog`.
+    pub catalog: BackstageCatalogConfig,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
@@ -167,6 +171,7 @@ impl Default for Config {
             discovery: Discovery::new(&backend.base_url),
             backend,
             notifications: NotificationsConfig::default(),
+            catalog: BackstageCatalogConfig::default(),
         }
     }
 }
@@ -301,6 +306,7 @@ impl Config {
                 rate_limit: rate_limit::read(backend.rate_limit, "backend.rateLimit")?,
             },
             notifications,
+            catalog: raw.catalog,
         })
     }
 }
@@ -322,6 +328,14 @@ const READ_KEYS: Keep = Keep::Only(&[
                     ("client", Keep::All),
                     ("connection", Keep::All),
                     ("knexConfig", Keep::All),
+                    ("prefix", Keep::All),
+                    ("schemaPrefix", Keep::All),
+                    ("pluginDivisionMode", Keep::All),
+                    ("ensureExists", Keep::All),
+                    ("ensureSchemaExists", Keep::All),
+                    ("role", Keep::All),
+                    // Only this service's block: other plugins' need not resolve here.
+                    ("plugin", Keep::Only(&[(PLUGIN_ID, Keep::All)])),
                 ]),
             ),
             (
@@ -335,6 +349,7 @@ const READ_KEYS: Keep = Keep::Only(&[
     ),
     ("notifications", Keep::All),
     ("discovery", Keep::Only(&[("endpoints", Keep::All)])),
+    ("catalog", Keep::Only(&[("locations", Keep::All)])),
 ]);
 
 #[derive(Default, Deserialize)]
@@ -344,6 +359,7 @@ struct RawConfig {
     backend: RawBackend,
     notifications: NotificationsConfig,
     discovery: RawDiscovery,
+    catalog: BackstageCatalogConfig,
 }
 
 /// `backend.listen`: `{host, port}` or Backstage's string forms `"7007"`, `":7007"` and
@@ -649,7 +665,7 @@ notifications:
         };
         assert_eq!(
             postgres.url,
-            "postgres://backstage:@db.internal:5432/backstage_plugin_notifications"
+            "postgres://backstage:@db.internal:5432/backstage_plugin_notifications_service"
         );
         assert_eq!(config.backend.auth.keys, [b"secret-secret-secret".to_vec()]);
         let cors = config.backend.cors.as_ref().expect("cors is read");

@@ -37,14 +37,41 @@ pub(crate) use per_backend;
 pub enum Target {
     /// A file path, or `:memory:`.
     Sqlite(String),
-    Postgres(String),
+    Postgres {
+        url: String,
+        session: PgSession,
+    },
+}
+
+/// What every PostgreSQL connection sets first, as Backstage's knex clients do.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PgSession {
+    /// `backend.database.role`: `SET ROLE`, so that what is created belongs to that role.
+    pub role: Option<String>,
+    /// The search path (`pluginDivisionMode: schema`); `None`: the server's default.
+    pub schema: Option<String>,
+}
+
+impl PgSession {
+    /// The statements, after [`PG_SESSION`]'s. Set per session rather than as connection
+    /// parameters, which poolers such as PgBouncer refuse.
+    pub fn sql(&self) -> String {
+        let mut sql = String::new();
+        if let Some(role) = &self.role {
+            sql.push_str(&format!("SET ROLE {};", quote_identifier(role)));
+        }
+        if let Some(schema) = &self.schema {
+            sql.push_str(&format!("SET search_path TO {};", quote_identifier(schema)));
+        }
+        sql
+    }
 }
 
 impl Target {
     pub fn backend(&self) -> Backend {
         match self {
             Self::Sqlite(_) => Backend::Sqlite,
-            Self::Postgres(_) => Backend::Postgres,
+            Self::Postgres { .. } => Backend::Postgres,
         }
     }
 }
@@ -93,9 +120,9 @@ impl ConnectionManager {
 
     pub fn establish(&self) -> diesel::ConnectionResult<DbConnection> {
         match &self.target {
-            Target::Postgres(url) => {
+            Target::Postgres { url, session } => {
                 let mut conn = establish_postgres(url)?;
-                conn.batch_execute(PG_SESSION)
+                conn.batch_execute(&format!("{PG_SESSION}; {}", session.sql()))
                     .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
                 Ok(DbConnection::Postgres(conn))
             }
@@ -118,6 +145,11 @@ impl ConnectionManager {
             }
         }
     }
+}
+
+/// `name` as a PostgreSQL identifier, whatever it holds.
+pub fn quote_identifier(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 /// How long libpq waits for a server that does not answer (its minimum). Without it an
@@ -167,5 +199,23 @@ impl r2d2::ManageConnection for ConnectionManager {
     fn has_broken(&self, conn: &mut DbConnection) -> bool {
         use diesel::r2d2::R2D2Connection;
         conn.is_broken() || self.is_valid(conn).is_err()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_statements_quote_their_names() {
+        assert_eq!(PgSession::default().sql(), "");
+        let session = PgSession {
+            role: Some("owner".into()),
+            schema: Some("bs_\"x".into()),
+        };
+        assert_eq!(
+            session.sql(),
+            "SET ROLE \"owner\";SET search_path TO \"bs_\"\"x\";"
+        );
     }
 }

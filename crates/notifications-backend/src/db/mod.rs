@@ -8,12 +8,16 @@ mod pool;
 mod sql;
 pub mod sql_types;
 mod transaction;
+mod upstream;
 mod writer;
 
 use std::time::Duration;
 
 pub(crate) use connection::per_backend;
-pub use connection::{Backend, ConnectionManager, DbConnection, Target};
+pub use connection::{
+    Backend, ConnectionManager, DbConnection, PgSession, Target, establish_postgres,
+    quote_identifier,
+};
 use pool::Pool;
 pub use pool::{PoolStats, Pooled};
 pub use sql::{Bind, Sql};
@@ -49,7 +53,7 @@ impl PoolOptions {
         let (max_size, connection_timeout) = match target {
             Target::Sqlite(path) if path == ":memory:" => (1, SQLITE_CONNECTION_TIMEOUT),
             Target::Sqlite(_) => (8, SQLITE_CONNECTION_TIMEOUT),
-            Target::Postgres(_) => (10, POSTGRES_CONNECTION_TIMEOUT),
+            Target::Postgres { .. } => (10, POSTGRES_CONNECTION_TIMEOUT),
         };
         Self {
             max_size,
@@ -68,6 +72,12 @@ pub enum DbError {
     Unavailable(#[from] r2d2::Error),
     #[error("database task failed: {0}")]
     Task(String),
+    /// The database holds the tables of Backstage's own notifications plugin (the reason).
+    #[error(
+        "it holds the tables of Backstage's own notifications plugin ({0}). This service keeps its data in tables of the same names and leaves those untouched: point backend.database at a database of its own (by default backstage_plugin_{id}, or schema {id} with pluginDivisionMode: schema), and copy upstream's data into it with `notifications-backend import`",
+        id = crate::config::PLUGIN_ID
+    )]
+    UpstreamTables(String),
     /// No connection to write with: SQLite's writer could not get one or start a transaction,
     /// or (copied to each write of a group) the pool had none.
     #[error("no database connection to write with: {0}")]
@@ -100,7 +110,7 @@ impl DbError {
                     || message.contains("database or disk is full")
                     || message.contains("No space left on device")
             }
-            Self::Query(_) | Self::Task(_) => false,
+            Self::Query(_) | Self::Task(_) | Self::UpstreamTables(_) => false,
         }
     }
 
@@ -116,6 +126,7 @@ impl DbError {
             Self::Query(other) => Self::Task(other.to_string()),
             Self::Unavailable(e) => Self::NoConnection(e.to_string()),
             Self::Task(m) => Self::Task(m.clone()),
+            Self::UpstreamTables(m) => Self::UpstreamTables(m.clone()),
             Self::NoConnection(m) => Self::NoConnection(m.clone()),
         }
     }
@@ -234,9 +245,13 @@ impl Db {
         }
     }
 
-    /// Applies pending migrations; returns the versions applied.
+    /// Applies pending migrations; returns the versions applied. Refuses, before anything is
+    /// written, a database that holds upstream's tables.
     pub async fn migrate(&self) -> Result<Vec<String>, DbError> {
         self.run(|conn| {
+            if let Some(reason) = upstream::upstream_tables(conn)? {
+                return Err(DbError::UpstreamTables(reason));
+            }
             migrations::run_pending(conn)
                 .map_err(|e| DbError::Task(format!("migration failed: {e}")))
         })

@@ -1,10 +1,16 @@
-//! Start-up's first step: the database, created if missing, opened and migrated.
+//! Start-up's first step: the database (and schema), created if missing, opened and migrated,
+//! unless it holds upstream's tables.
 
 use std::path::Path;
 
+use diesel::connection::SimpleConnection;
+use diesel::pg::PgConnection;
+
 use super::StartError;
 use crate::config::{DatabaseConfig, PostgresConfig, SqliteLocation};
-use crate::db::{Db, PoolOptions, Target};
+use crate::db::{
+    Db, DbError, PgSession, PoolOptions, Target, establish_postgres, quote_identifier,
+};
 use crate::private_files;
 
 /// The SQLite file used when the configuration names no database.
@@ -17,10 +23,13 @@ pub(super) async fn open_storage(
     data_dir: &Path,
 ) -> Result<(Db, String), StartError> {
     let (db, what) = open_database(config, data_dir, None).await?;
-    let applied = db
-        .migrate()
-        .await
-        .map_err(|e| StartError::Migration(e.to_string()))?;
+    let applied = db.migrate().await.map_err(|e| match e {
+        DbError::UpstreamTables(_) => StartError::Database {
+            what: what.clone(),
+            message: e.to_string(),
+        },
+        e => StartError::Migration(e.to_string()),
+    })?;
     if !applied.is_empty() {
         tracing::info!(versions = ?applied, "applied database migrations");
     }
@@ -71,8 +80,11 @@ fn database_target(
             )
         }
         DatabaseConfig::Postgres(pg) => (
-            Target::Postgres(pg.url.clone()),
-            format!("PostgreSQL database {}", pg.database),
+            Target::Postgres {
+                url: pg.url.clone(),
+                session: session(pg),
+            },
+            pg.describe(),
         ),
     })
 }
@@ -94,7 +106,7 @@ pub async fn open_database(
         if pg.pool_min.is_some() {
             options.min_idle = pg.pool_min;
         }
-        create_postgres_database_if_missing(pg).await?;
+        prepare_postgres(pg).await?;
     }
     if let Some(max) = max_connections {
         options.max_size = options.max_size.min(max);
@@ -111,45 +123,129 @@ pub async fn open_database(
     Ok((db, what))
 }
 
-/// Backstage creates a plugin's database when it is missing; so do we (when the role may).
-async fn create_postgres_database_if_missing(pg: &PostgresConfig) -> Result<(), StartError> {
-    use diesel::Connection;
-    use diesel::connection::SimpleConnection;
-    use diesel::pg::PgConnection;
-
+/// As Backstage does before it hands a plugin its database: creates the database and, in
+/// schema mode, the schema when they are missing and `ensureExists` allows; otherwise says
+/// which is missing.
+async fn prepare_postgres(pg: &PostgresConfig) -> Result<(), StartError> {
     let pg = pg.clone();
     tokio::task::spawn_blocking(move || {
         let failed = |message: String| StartError::Database {
-            what: format!("PostgreSQL database {}", pg.database),
+            what: pg.describe(),
             message,
         };
-        match PgConnection::establish(&pg.url) {
-            Ok(_) => return Ok(()),
-            Err(e) if !e.to_string().contains("does not exist") => {
-                return Err(failed(e.to_string()));
+        let mut conn = match establish_postgres(&pg.url) {
+            Ok(conn) => conn,
+            Err(e) if is_missing_database(&e.to_string()) => {
+                let database = match (&pg.database, pg.create_database) {
+                    (Some(database), true) => database,
+                    (Some(_), false) => {
+                        return Err(failed(format!(
+                            "{}; it is not created because backend.database.ensureExists is false: create it, or let this service do so",
+                            e.to_string().trim_end()
+                        )));
+                    }
+                    (None, _) => return Err(failed(e.to_string())),
+                };
+                create_database(&pg.url, &session(&pg), database).map_err(failed)?;
+                establish_postgres(&pg.url).map_err(|e| failed(e.to_string()))?
             }
-            Err(_) => {}
+            Err(e) => return Err(failed(e.to_string())),
+        };
+        if let Some(schema) = &pg.schema {
+            set_session(&mut conn, &session(&pg)).map_err(failed)?;
+            ensure_schema(&mut conn, schema, pg.role.as_deref(), pg.create_schema)
+                .map_err(failed)?;
         }
-        let mut maintenance_url = url::Url::parse(&pg.url).map_err(|e| failed(e.to_string()))?;
-        maintenance_url.set_path("/postgres");
-        let mut conn =
-            PgConnection::establish(maintenance_url.as_str()).map_err(|e| failed(e.to_string()))?;
-        let name = pg.database.replace('"', "\"\"");
-        match conn.batch_execute(&format!("CREATE DATABASE \"{name}\"")) {
-            Ok(()) => {
-                tracing::info!(database = %pg.database, "created the PostgreSQL database");
-                Ok(())
-            }
-            // Another instance created it at the same moment.
-            Err(e) if e.to_string().contains("already exists") => Ok(()),
-            Err(e) => Err(failed(format!(
-                "it does not exist and cannot be created: {e}"
-            ))),
-        }
+        Ok(())
     })
     .await
     .map_err(|e| StartError::Database {
         what: "PostgreSQL".into(),
         message: e.to_string(),
     })?
+}
+
+/// libpq's `database "x" does not exist` (not a missing role's).
+fn is_missing_database(message: &str) -> bool {
+    message.contains("database \"") && message.contains("\" does not exist")
+}
+
+/// Creates `database` through the server's `postgres` database (when the role may), as the
+/// configured `role` when there is one.
+fn create_database(url: &str, session: &PgSession, database: &str) -> Result<(), String> {
+    let mut maintenance_url = url::Url::parse(url).map_err(|e| e.to_string())?;
+    maintenance_url.set_path("/postgres");
+    let mut conn = establish_postgres(maintenance_url.as_str()).map_err(|e| e.to_string())?;
+    set_session(&mut conn, session)?;
+    match conn.batch_execute(&format!("CREATE DATABASE {}", quote_identifier(database))) {
+        Ok(()) => {
+            tracing::info!(database, "created the PostgreSQL database");
+            Ok(())
+        }
+        // Another instance created it at the same moment.
+        Err(e) if e.to_string().contains("already exists") => Ok(()),
+        Err(e) => Err(format!("it does not exist and cannot be created: {e}")),
+    }
+}
+
+/// What every connection to `pg` sets first.
+fn session(pg: &PostgresConfig) -> PgSession {
+    PgSession {
+        role: pg.role.clone(),
+        schema: pg.schema.clone(),
+    }
+}
+
+/// Sets `session` on a connection of a one-off task, so that it acts as the pool's do.
+fn set_session(conn: &mut PgConnection, session: &PgSession) -> Result<(), String> {
+    let sql = session.sql();
+    if sql.is_empty() {
+        return Ok(());
+    }
+    conn.batch_execute(&sql).map_err(|e| e.to_string())
+}
+
+/// Creates `schema` if it is missing and `create` allows, owned by `role` as Backstage does.
+/// Looked up first: creating needs the right to create in the database even when the schema is
+/// there.
+fn ensure_schema(
+    conn: &mut PgConnection,
+    schema: &str,
+    role: Option<&str>,
+    create: bool,
+) -> Result<(), String> {
+    use diesel::RunQueryDsl;
+    use diesel::dsl::sql;
+    use diesel::sql_types::{Bool, Text};
+
+    let exists = diesel::select(
+        sql::<Bool>("EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = ")
+            .bind::<Text, _>(schema)
+            .sql(")"),
+    )
+    .get_result::<bool>(conn)
+    .map_err(|e| e.to_string())?;
+    if exists {
+        return Ok(());
+    }
+    if !create {
+        return Err(format!(
+            "schema {schema} does not exist, and it is not created because backend.database.ensureExists is false: create it, or let this service do so"
+        ));
+    }
+    let owner = role
+        .map(|role| format!(" AUTHORIZATION {}", quote_identifier(role)))
+        .unwrap_or_default();
+    match conn.batch_execute(&format!(
+        "CREATE SCHEMA IF NOT EXISTS {}{owner}",
+        quote_identifier(schema)
+    )) {
+        Ok(()) => {
+            tracing::info!(schema, "created the PostgreSQL schema");
+            Ok(())
+        }
+        Err(e) => Err(format!(
+            "schema {schema} does not exist and cannot be created: {e}"
+        )),
+    }
 }

@@ -7,6 +7,7 @@ mod support;
 
 mod auth;
 mod auth_matrix;
+mod catalog_locations;
 mod cli;
 mod client;
 mod contract;
@@ -30,6 +31,7 @@ mod routes;
 mod scope;
 mod send_batch;
 mod settings;
+mod shared_database;
 mod signal_limits;
 mod signals;
 mod signals_client;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, PgConnection, QueryableByName, RunQueryDsl};
-use notifications_backend::testing::db::{Db, PoolOptions, Target};
+use notifications_backend::testing::db::{Db, PgSession, PoolOptions, Target};
 use notifications_backend::testing::store::{
     Committed, Recipient, SendContext, Store, StoredNotification,
 };
@@ -98,7 +98,10 @@ async fn queued_sends_share_a_transaction_and_fail_alone_postgres() {
     let TestDb::Postgres { url, .. } = &db else {
         unreachable!()
     };
-    let target = Target::Postgres(url.clone());
+    let target = Target::Postgres {
+        url: url.clone(),
+        session: PgSession::default(),
+    };
     let mut options = PoolOptions::for_target(&target);
     options.max_size = 8;
     let store = Store::new(Db::open(target, &options).unwrap());

@@ -5,7 +5,9 @@ use std::sync::OnceLock;
 
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, ExpressionMethods, PgConnection, QueryDsl, RunQueryDsl};
-use notifications_backend::testing::db::{Db, DbConnection, PoolOptions, Target, migrations};
+use notifications_backend::testing::db::{
+    Db, DbConnection, PgSession, PoolOptions, Target, migrations,
+};
 use notifications_backend::testing::store::Store;
 use sha2::{Digest, Sha256};
 
@@ -166,7 +168,10 @@ impl TestDb {
                     .to_string_lossy()
                     .into_owned(),
             ),
-            Self::Postgres { url, .. } => Target::Postgres(url.clone()),
+            Self::Postgres { url, .. } => Target::Postgres {
+                url: url.clone(),
+                session: PgSession::default(),
+            },
         };
         let mut options = PoolOptions::for_target(&target);
         options.max_size = 2;

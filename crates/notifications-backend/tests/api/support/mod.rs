@@ -74,6 +74,9 @@ pub struct Api {
 
 impl Api {
     pub fn new(root: &str) -> Self {
+        // reqwest takes the process's rustls provider: a test that starts no backend in
+        // process (only the binary) has to install one itself. Fails only when one is there.
+        let _already_installed = rustls::crypto::ring::default_provider().install_default();
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()
