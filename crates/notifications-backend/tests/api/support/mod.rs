@@ -75,6 +75,9 @@ pub struct Api {
 
 impl Api {
     pub fn new(root: &str) -> Self {
+        // reqwest is built without a crypto provider of its own: a test that starts no backend
+        // in this process (only the binary) must install one, as the backend does.
+        let _already_installed = rustls::crypto::ring::default_provider().install_default();
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()
