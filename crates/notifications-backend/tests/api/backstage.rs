@@ -28,24 +28,30 @@ const SERVICE_EXTERNAL: &str = "https://notifications.example.com";
 const TOKEN_VAR: &str = "NOTIFICATIONS_CATALOG_TOKEN";
 const CATALOG_TOKEN: &str = "1b9c5f0e7d2a4c8e9f3b6a1d0c7e2f5a";
 
-/// The ```yaml blocks of the guide (not indented: not the asides of a list) whose first line
-/// starts with `first_line`.
-fn snippets(first_line: &str) -> Vec<String> {
+/// The ```yaml blocks of the guide.
+fn yaml_blocks() -> Vec<String> {
     let mut found = Vec::new();
     let mut block: Option<Vec<&str>> = None;
     for line in GUIDE.lines() {
         match block.as_mut() {
-            None if line == "```yaml" => block = Some(Vec::new()),
+            None if line.trim_start() == "```yaml" => block = Some(Vec::new()),
             None => {}
-            Some(lines) if line == "```" => {
-                if lines.first().is_some_and(|l| l.starts_with(first_line)) {
-                    found.push(lines.join("\n") + "\n");
-                }
+            Some(lines) if line.trim_start() == "```" => {
+                found.push(lines.join("\n") + "\n");
                 block = None;
             }
             Some(lines) => lines.push(line),
         }
     }
+    found
+}
+
+/// The guide's YAML blocks whose first line starts with `first_line`.
+fn snippets(first_line: &str) -> Vec<String> {
+    let found: Vec<String> = yaml_blocks()
+        .into_iter()
+        .filter(|block| block.starts_with(first_line))
+        .collect();
     assert!(
         !found.is_empty(),
         "docs/backstage.md has no yaml block starting with `{first_line}`"
@@ -87,6 +93,18 @@ fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// A configuration the guide shows is one the test runs.
+#[test]
+fn every_yaml_block_of_the_guide_is_tested() {
+    for block in yaml_blocks() {
+        assert!(
+            block.starts_with(SERVICE_SNIPPET) || block.starts_with(BACKSTAGE_SNIPPET),
+            "a yaml block of docs/backstage.md that the test does not run: start it with \
+             `{SERVICE_SNIPPET}` or `{BACKSTAGE_SNIPPET}`:\n{block}"
+        );
+    }
 }
 
 #[test]
