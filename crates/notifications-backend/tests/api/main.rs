@@ -7,6 +7,7 @@ mod support;
 
 mod auth;
 mod auth_matrix;
+mod backstage;
 mod catalog_locations;
 mod cli;
 mod client;

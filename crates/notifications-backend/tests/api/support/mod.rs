@@ -6,6 +6,7 @@
 mod db;
 pub mod fake_http;
 pub mod flaky;
+pub mod node;
 pub mod python;
 
 use std::path::{Path, PathBuf};
@@ -74,8 +75,8 @@ pub struct Api {
 
 impl Api {
     pub fn new(root: &str) -> Self {
-        // reqwest takes the process's rustls provider: a test that starts no backend in
-        // process (only the binary) has to install one itself. Fails only when one is there.
+        // reqwest is built without a crypto provider of its own: a test that starts no backend
+        // in this process (only the binary) must install one, as the backend does.
         let _already_installed = rustls::crypto::ring::default_provider().install_default();
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
