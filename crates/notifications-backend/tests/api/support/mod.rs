@@ -6,6 +6,7 @@
 mod db;
 pub mod fake_http;
 pub mod flaky;
+pub mod node;
 pub mod python;
 
 use std::path::{Path, PathBuf};
