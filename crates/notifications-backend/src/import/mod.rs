@@ -10,6 +10,8 @@ mod progress;
 mod source;
 
 use std::collections::HashMap;
+
+use diesel::connection::SimpleConnection;
 use std::path::Path;
 
 use crate::config::{DatabaseConfig, SqliteLocation};
@@ -126,6 +128,12 @@ pub async fn import(
             let mut conn = db
                 .pooled()
                 .map_err(|e| ImportError::Target(e.to_string()))?;
+            if let DbConnection::Postgres(pg) = &mut *conn {
+                // A batch lost to a crash of the server is imported by the next run: its commit
+                // need not wait for the WAL to reach the disk.
+                pg.batch_execute("SET synchronous_commit = off")
+                    .map_err(|e| ImportError::Target(e.to_string()))?;
+            }
             // A dry run against a target not migrated yet cannot try its writes.
             let target = (!(options.dry_run && pending)).then_some(&mut *conn);
             Run::new(&options, target).all(&mut source)
