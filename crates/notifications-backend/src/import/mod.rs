@@ -72,8 +72,15 @@ pub struct Summary {
     pub target_empty: bool,
 }
 
-const SCOPE_TAKEN: &str = "another notification with the same user, origin and scope is \
-                           already stored (this service keeps them unique)";
+/// Why a row with a new id was not inserted: this service keeps scopes unique, upstream did not.
+fn scope_taken(table: &str) -> String {
+    let whose = if table == "broadcast" {
+        "broadcast with the same origin"
+    } else {
+        "notification with the same user, origin"
+    };
+    format!("another {whose} and scope is already stored (this service keeps them unique)")
+}
 
 /// Imports into the configured database (`target`, in `data_dir` as `serve` opens it), migrated
 /// first unless this is a dry run.
@@ -232,7 +239,7 @@ impl<'a> Run<'a> {
     /// Counts an id-keyed outcome and reports the rows refused for their scope.
     fn tally(&mut self, table: &'static str, read: usize, outcome: &IdOutcome) -> TableCount {
         for id in &outcome.conflicting {
-            self.skip(table, id.to_string(), SCOPE_TAKEN.to_owned());
+            self.skip(table, id.to_string(), scope_taken(table));
         }
         TableCount {
             table,

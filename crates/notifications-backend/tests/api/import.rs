@@ -30,6 +30,7 @@ const BAD_USER: &str = "30000000-0000-4000-8000-000000000001";
 const BAD_SEVERITY: &str = "30000000-0000-4000-8000-000000000002";
 const BAD_MARK: &str = "30000000-0000-4000-8000-000000000003";
 const LONG_TITLE: &str = "30000000-0000-4000-8000-000000000004";
+const SAME_SCOPE: &str = "30000000-0000-4000-8000-000000000005";
 
 /// Upstream's database, empty until `build` runs upstream's migrations in it.
 enum Upstream {
@@ -114,6 +115,9 @@ fn upstream_spec(kind: DbKind) -> Value {
             {"id": N3, "user": ALICE, "origin": "external:ci", "created": "2024-12-03T10:00:00.000Z",
              "payload": {"title": "Deploy done", "severity": "low", "topic": "deploys"}},
             // Upstream keeps the name's case; this service keys users in lower case.
+            // Upstream never made scopes unique: this one repeats N1's (and sorts after it).
+            {"id": SAME_SCOPE, "user": ALICE, "origin": "external:ci", "created": "2024-12-01T12:00:00.000Z",
+             "payload": {"title": "Build 42 failed before", "scope": "build-42"}},
             {"id": N_BOB, "user": "user:default/Bob", "origin": "external:ci",
              "created": "2024-12-02T10:00:00.000Z", "payload": {"title": "Hello Bob", "severity": "critical"}},
         ],
@@ -195,19 +199,22 @@ async fn imports_upstream_data_and_the_api_shows_it(kind: DbKind) {
     let from = upstream.url();
     let long = u64::from(kind == DbKind::Sqlite);
 
-    // A dry run counts, and writes nothing: the real run then imports every row.
-    let dry = import(&configs, &data_dir, &["--from", &from, "--dry-run"]).await;
+    // A dry run counts, and writes nothing: the real run then imports every row. (Its batches
+    // are rolled back one by one: SAME_SCOPE's clash with N1, in another batch, is not seen.)
+    let dry_args = ["--from", &from, "--dry-run", "--batch-size", "2"];
+    let dry = import(&configs, &data_dir, &dry_args).await;
     assert!(dry.contains("dry run: nothing was written"), "{dry}");
     assert_eq!(
         counts(&dry, "notification"),
-        [6 + long, 4, 0, 2 + long],
+        [7 + long, 5, 0, 2 + long],
         "{dry}"
     );
+    assert_eq!(counts(&dry, "user_settings"), [4, 3, 0, 1], "{dry}");
 
     let report = import(&configs, &data_dir, &["--from", &from, "--batch-size", "2"]).await;
     assert_eq!(
         counts(&report, "notification"),
-        [6 + long, 4, 0, 2 + long],
+        [7 + long, 4, 0, 3 + long],
         "{report}"
     );
     assert_eq!(counts(&report, "broadcast"), [3, 2, 0, 1], "{report}");
@@ -225,6 +232,10 @@ async fn imports_upstream_data_and_the_api_shows_it(kind: DbKind) {
         (
             BAD_MARK,
             "its mark for \"group:default/team\": user: Entity reference \"group:default/team\" is not a user",
+        ),
+        (
+            SAME_SCOPE,
+            "another notification with the same user, origin and scope is already stored",
         ),
     ] {
         assert!(
@@ -245,7 +256,7 @@ async fn imports_upstream_data_and_the_api_shows_it(kind: DbKind) {
     let again = import(&configs, &data_dir, &["--from", &from]).await;
     assert_eq!(
         counts(&again, "notification"),
-        [6 + long, 0, 4, 2 + long],
+        [7 + long, 0, 4, 3 + long],
         "{again}"
     );
     assert_eq!(counts(&again, "broadcast"), [3, 0, 2, 1], "{again}");
