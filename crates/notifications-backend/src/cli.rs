@@ -1,6 +1,7 @@
 //! The `notifications-backend` command line: `serve`, `migrate`, `token`, `deliveries`, `send`,
-//! `check-config`.
+//! `check-config`, `import`.
 
+mod import;
 mod send;
 
 use std::path::PathBuf;
@@ -68,7 +69,17 @@ pub enum Command {
     /// it, without opening the database or listening, and print each problem.
     #[command(after_help = CHECK_CONFIG_EXIT_STATUS)]
     CheckConfig,
+    /// Copy an upstream Backstage notifications backend's data (0.6.x tables: notifications,
+    /// broadcasts with their read and saved marks, settings) into the configured database,
+    /// migrated first. Safe to run again: nothing is imported twice.
+    #[command(after_help = IMPORT_EXAMPLES)]
+    Import(import::ImportArgs),
 }
+
+const IMPORT_EXAMPLES: &str = "Examples:
+  notifications-backend --config app-config.yaml import --from postgres://backstage:secret@db:5432/backstage_plugin_notifications --dry-run
+  notifications-backend --config app-config.yaml import --from-config ../backstage/app-config.production.yaml
+  notifications-backend import --from sqlite:../backstage/sqlite/notifications.sqlite";
 
 const CHECK_CONFIG_EXIT_STATUS: &str = "Exit status:
   0  no problems
@@ -195,6 +206,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Migrate => migrate(config, cli.data_dir).await,
         Command::Token(args) => token(&config, &cli.data_dir, args),
         Command::Deliveries(args) => deliveries(config, cli.data_dir, args).await,
+        Command::Import(args) => import::run(config, cli.data_dir, args).await,
         Command::Send(_) | Command::CheckConfig => {
             unreachable!("handled above, before the configuration is loaded")
         }

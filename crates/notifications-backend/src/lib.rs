@@ -12,6 +12,7 @@ mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 mod http;
+mod import;
 mod metrics;
 mod outbound_http;
 mod private_files;

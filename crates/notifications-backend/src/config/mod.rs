@@ -311,6 +311,44 @@ impl Config {
     }
 }
 
+/// The `backend.database` block of other app-config files (a Backstage's, merged as Backstage
+/// merges them, with `${VAR}` from the process environment), read as this service reads its own:
+/// the database `import` copies from. Nothing else in the files is read.
+pub fn load_database_block(files: &[PathBuf]) -> Result<DatabaseConfig, ConfigError> {
+    const DATABASE_ONLY: Keep = Keep::Only(&[(
+        "backend",
+        Keep::Only(&[(
+            "database",
+            Keep::Only(&[
+                ("client", Keep::All),
+                ("connection", Keep::All),
+                ("knexConfig", Keep::All),
+            ]),
+        )]),
+    )]);
+    let env = |name: &str| std::env::var(name).ok();
+    let mut merged = Value::Object(Map::new());
+    for file in files {
+        source::merge(
+            &mut merged,
+            source::load_file(file, &DATABASE_ONLY, &env)?.value,
+        );
+    }
+    match merged.pointer("/backend/database") {
+        Some(block) => database_block(block.clone(), "backend.database"),
+        None => Err(ConfigError::invalid(
+            "backend.database",
+            "missing: the files name no database",
+        )),
+    }
+}
+
+/// A `database` block (`client`, `connection`, `knexConfig`) on its own, as `backend.database`
+/// is read; `key` names it in errors.
+pub fn database_block(block: Value, key: &str) -> Result<DatabaseConfig, ConfigError> {
+    parse_at::<RawDatabase>(block, key)?.into_config(key)
+}
+
 /// The keys this service reads; keep in step with the sections' structs. Everything else is
 /// dropped from each file before substitution, so that the `${VAR}`s and `$file`s of other
 /// plugins in a shared Backstage app-config need not resolve here. A key missing from this list

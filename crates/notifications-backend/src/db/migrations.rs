@@ -33,6 +33,14 @@ pub fn run_pending(conn: &mut DbConnection) -> Result<Vec<String>, MigrationErro
     }
 }
 
+/// Whether some migration is not applied yet (a dry run of `import` does not apply them).
+pub fn has_pending(conn: &mut DbConnection) -> Result<bool, MigrationError> {
+    match conn {
+        DbConnection::Postgres(pg) => pg.has_pending_migration(POSTGRES),
+        DbConnection::Sqlite(sqlite) => sqlite.has_pending_migration(SQLITE),
+    }
+}
+
 fn applied(
     result: Result<Vec<diesel::migration::MigrationVersion<'_>>, MigrationError>,
 ) -> Result<Vec<String>, MigrationError> {

@@ -28,7 +28,7 @@ use crate::processors;
 use crate::signals::SignalHub;
 use crate::store::Store;
 use background::Background;
-pub use storage::open_database;
+pub use storage::{DEFAULT_SQLITE_FILE, open_database};
 pub use tls::TlsError;
 use tls::{Certificates, ConfigSource};
 

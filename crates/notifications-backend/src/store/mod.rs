@@ -3,6 +3,7 @@
 
 mod deliveries;
 mod idempotency;
+pub mod import;
 mod inbox_count;
 mod janus;
 mod list;

@@ -17,6 +17,7 @@ mod create;
 mod email;
 mod end_to_end;
 mod idempotency;
+mod import;
 mod instances;
 mod janus;
 mod jwks;

@@ -1,13 +1,15 @@
-//! Upstream's own published Backstage packages, under node, for the tests that run them against
-//! the service.
+//! Node.js packages for the tests that run upstream's own published code against the service:
+//! installed by npm, once, into directories under the target directory, and reused. node and npm
+//! are required: without them these tests fail, saying so, they are not skipped (CI has Node.js
+//! 20 and npm).
 //!
-//! The packages are pinned by `tests/fixtures/backstage-clients/package-lock.json` and installed
-//! with `npm ci` into a directory under the target directory, once: it is reused until the lock
-//! file changes. node and npm are required: without them these tests fail, they are not skipped.
+//! Two kinds: Backstage's clients and backend, pinned by
+//! `tests/fixtures/backstage-clients/package-lock.json` and installed with `npm ci`; and small
+//! sets named by their npm specs ([`packages`]), for the import test's upstream migrations.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use sha2::{Digest, Sha256};
 
@@ -83,5 +85,53 @@ fn install(fixture: &Path, dir: &Path) {
         status.success(),
         "`npm ci` in {} failed ({status}): the npm registry must be reachable",
         dir.display()
+    );
+}
+
+/// Installs are serialised: the tests of one binary share the directories.
+static INSTALLING: Mutex<()> = Mutex::new(());
+
+/// A directory whose `node_modules` holds `packages` (npm specs, exact enough to pin what is
+/// tested). Blocking.
+pub fn packages(name: &str, packages: &[&str]) -> PathBuf {
+    let _installing = INSTALLING.lock().unwrap_or_else(|e| e.into_inner());
+    check_tool("node");
+    check_tool("npm");
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("npm-{name}"));
+    let marker = dir.join("installed");
+    let wanted = packages.join("\n");
+    if std::fs::read_to_string(&marker).is_ok_and(|done| done == wanted) {
+        return dir;
+    }
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("package.json"), "{\"private\": true}\n").unwrap();
+    let status = Command::new("npm")
+        .args(["install", "--no-audit", "--no-fund", "--loglevel=error"])
+        .args(packages)
+        .current_dir(&dir)
+        .status();
+    assert!(
+        status.as_ref().is_ok_and(|s| s.success()),
+        "npm install {packages:?} in {} failed: {status:?} (npm must reach its registry)",
+        dir.display()
+    );
+    std::fs::write(&marker, wanted).unwrap();
+    dir
+}
+
+/// Runs `node script args...` with `dir`'s packages; panics with its output when it fails.
+pub fn run(dir: &Path, script: &Path, args: &[&str]) {
+    let output = Command::new("node")
+        .arg(script)
+        .args(args)
+        .env("NODE_PATH", dir.join("node_modules"))
+        .output()
+        .expect("node runs");
+    assert!(
+        output.status.success(),
+        "node {} failed: {}\n{}",
+        script.display(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
     );
 }
