@@ -60,7 +60,7 @@ fn source_url(url: &str) -> Result<DatabaseConfig, String> {
             "--from: expected postgres://user:password@host:port/database or sqlite:PATH".into(),
         );
     };
-    config::database_block(block, "--from").map_err(|e| e.to_string())
+    config::upstream_database_block(block, "--from").map_err(|e| e.to_string())
 }
 
 // The report is the command's output.

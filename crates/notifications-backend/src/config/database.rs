@@ -1,6 +1,7 @@
 //! `backend.database`: Backstage's database settings (its `DatabaseManager`'s conventions),
 //! reduced to SQLite or a libpq connection URL, a schema and what to create.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 
@@ -19,6 +20,9 @@ use super::secret::loggable_url as redact_url;
 /// this service's own block. Not `notifications`: that is upstream's plugin, whose tables have
 /// the same names as this service's and must never be mixed with them.
 pub const PLUGIN_ID: &str = "notifications_service";
+
+/// Upstream's notifications backend's plugin id: where `import` looks for its database.
+pub const UPSTREAM_PLUGIN_ID: &str = "notifications";
 /// Backstage's default `prefix`.
 const DEFAULT_PREFIX: &str = "backstage_plugin_";
 
@@ -113,14 +117,11 @@ pub(super) struct RawDatabase {
     plugin: Plugins,
 }
 
-/// `backend.database.plugin`: only this service's own block is read; the other plugins' are
-/// dropped before parsing (see `READ_KEYS`).
+/// `backend.database.plugin`, by plugin id. Only the block of the plugin being read is kept
+/// (see `READ_KEYS`): the others need not resolve here.
 #[derive(Default, Deserialize)]
-#[serde(default, expecting = "a map")]
-struct Plugins {
-    #[serde(rename = "notifications_service")]
-    ours: Option<PluginDatabase>,
-}
+#[serde(transparent)]
+struct Plugins(BTreeMap<String, PluginDatabase>);
 
 /// `backend.database.plugin.<id>`: what Backstage lets a plugin override.
 #[derive(Deserialize)]
@@ -186,10 +187,15 @@ impl<'de> Deserialize<'de> for DivisionMode {
 }
 
 impl RawDatabase {
-    /// `key` is where this section sits (`backend.database`).
-    pub(super) fn into_config(self, key: &str) -> Result<DatabaseConfig, ConfigError> {
-        let plugin_key = child_key(key, &format!("plugin.{PLUGIN_ID}"));
-        let plugin = self.plugin.ours;
+    /// `key` is where this section sits (`backend.database`); `plugin_id` is the plugin whose
+    /// database it gives: [`PLUGIN_ID`], or upstream's for `import`.
+    pub(super) fn into_config(
+        mut self,
+        key: &str,
+        plugin_id: &str,
+    ) -> Result<DatabaseConfig, ConfigError> {
+        let plugin_key = child_key(key, &format!("plugin.{plugin_id}"));
+        let plugin = self.plugin.0.remove(plugin_id);
         let plugin_client = plugin.as_ref().and_then(|plugin| plugin.client);
         let client = plugin_client.unwrap_or(self.client);
         // As in Backstage, a plugin with a client of its own does not inherit the connection.
@@ -220,7 +226,7 @@ impl RawDatabase {
                     .map(|c| SqliteConnection::parse(c, &plugin_connection_key))
                     .transpose()?;
                 Ok(DatabaseConfig::Sqlite {
-                    location: SqliteConnection::merge(base, plugin).location(),
+                    location: SqliteConnection::merge(base, plugin).location(plugin_id),
                 })
             }
             Client::Postgres => {
@@ -243,7 +249,7 @@ impl RawDatabase {
                     DivisionMode::Database => {
                         let prefix = self.prefix.filter(|prefix| !prefix.is_empty());
                         let default = || {
-                            format!("{}{PLUGIN_ID}", prefix.as_deref().unwrap_or(DEFAULT_PREFIX))
+                            format!("{}{plugin_id}", prefix.as_deref().unwrap_or(DEFAULT_PREFIX))
                         };
                         let database = connection.database().map_or_else(default, str::to_owned);
                         (Some(database), None)
@@ -257,7 +263,7 @@ impl RawDatabase {
                                 "must start with a letter or underscore and hold only letters, digits and underscores",
                             ));
                         }
-                        let schema = format!("{schema_prefix}{PLUGIN_ID}");
+                        let schema = format!("{schema_prefix}{plugin_id}");
                         // PostgreSQL would cut a longer name short.
                         if schema.len() > 63 {
                             return Err(ConfigError::invalid(
@@ -343,12 +349,12 @@ impl SqliteConnection {
         }
     }
 
-    fn location(self) -> Option<SqliteLocation> {
+    fn location(self, plugin_id: &str) -> Option<SqliteLocation> {
         match (self.directory, self.filename) {
             (_, Some(name)) if name == ":memory:" => Some(SqliteLocation::Memory),
             (Some(directory), Some(name)) => Some(SqliteLocation::File(directory.join(name))),
             (Some(directory), None) => Some(SqliteLocation::File(
-                directory.join(format!("{PLUGIN_ID}.sqlite")),
+                directory.join(format!("{plugin_id}.sqlite")),
             )),
             (None, Some(name)) => Some(SqliteLocation::File(name.into())),
             (None, None) => None,

@@ -64,7 +64,7 @@ pub use webhook::{WebhookConfig, webhooks};
 
 use auth::RawAuth;
 use coerce::{HttpUrl, UInt, default_from_fields, via};
-use database::RawDatabase;
+use database::{RawDatabase, UPSTREAM_PLUGIN_ID};
 use discovery::RawDiscovery;
 use error::parse_at;
 use janus::CallerSecret;
@@ -295,7 +295,7 @@ impl Config {
             app: raw.app,
             backend: BackendConfig {
                 database: match backend.database {
-                    Some(database) => database.into_config("backend.database")?,
+                    Some(database) => database.into_config("backend.database", PLUGIN_ID)?,
                     None => DatabaseConfig::default(),
                 },
                 auth: backend.auth.into_config("backend.auth")?,
@@ -312,8 +312,9 @@ impl Config {
 }
 
 /// The `backend.database` block of other app-config files (a Backstage's, merged as Backstage
-/// merges them, with `${VAR}` from the process environment), read as this service reads its own:
-/// the database `import` copies from. Nothing else in the files is read.
+/// merges them, with `${VAR}` from the process environment), read as Backstage reads it for
+/// upstream's notifications plugin: the database `import` copies from. Nothing else in the files
+/// is read.
 pub fn load_database_block(files: &[PathBuf]) -> Result<DatabaseConfig, ConfigError> {
     const DATABASE_ONLY: Keep = Keep::Only(&[(
         "backend",
@@ -323,6 +324,13 @@ pub fn load_database_block(files: &[PathBuf]) -> Result<DatabaseConfig, ConfigEr
                 ("client", Keep::All),
                 ("connection", Keep::All),
                 ("knexConfig", Keep::All),
+                ("prefix", Keep::All),
+                ("schemaPrefix", Keep::All),
+                ("pluginDivisionMode", Keep::All),
+                ("ensureExists", Keep::All),
+                ("ensureSchemaExists", Keep::All),
+                ("role", Keep::All),
+                ("plugin", Keep::Only(&[(UPSTREAM_PLUGIN_ID, Keep::All)])),
             ]),
         )]),
     )]);
@@ -335,7 +343,7 @@ pub fn load_database_block(files: &[PathBuf]) -> Result<DatabaseConfig, ConfigEr
         );
     }
     match merged.pointer("/backend/database") {
-        Some(block) => database_block(block.clone(), "backend.database"),
+        Some(block) => upstream_database_block(block.clone(), "backend.database"),
         None => Err(ConfigError::invalid(
             "backend.database",
             "missing: the files name no database",
@@ -343,10 +351,11 @@ pub fn load_database_block(files: &[PathBuf]) -> Result<DatabaseConfig, ConfigEr
     }
 }
 
-/// A `database` block (`client`, `connection`, `knexConfig`) on its own, as `backend.database`
-/// is read; `key` names it in errors.
-pub fn database_block(block: Value, key: &str) -> Result<DatabaseConfig, ConfigError> {
-    parse_at::<RawDatabase>(block, key)?.into_config(key)
+/// A `database` block on its own, read as Backstage reads `backend.database` for upstream's
+/// notifications plugin (a database named by neither block nor URL is
+/// `backstage_plugin_notifications`); `key` names it in errors.
+pub fn upstream_database_block(block: Value, key: &str) -> Result<DatabaseConfig, ConfigError> {
+    parse_at::<RawDatabase>(block, key)?.into_config(key, UPSTREAM_PLUGIN_ID)
 }
 
 /// The keys this service reads; keep in step with the sections' structs. Everything else is
@@ -762,6 +771,39 @@ notifications:
                 }
             ]
         );
+    }
+
+    #[test]
+    fn upstream_s_database_is_found_as_backstage_finds_it() {
+        let url = |block: Value| match upstream_database_block(block, "backend.database") {
+            Ok(DatabaseConfig::Postgres(pg)) => pg.url,
+            other => panic!("{other:?}"),
+        };
+        let host = serde_json::json!({"host": "db", "user": "u"});
+        assert_eq!(
+            url(serde_json::json!({"client": "pg", "connection": host})),
+            "postgres://u@db:5432/backstage_plugin_notifications"
+        );
+        assert_eq!(
+            url(serde_json::json!({"client": "pg", "connection": host, "prefix": "bs_"})),
+            "postgres://u@db:5432/bs_notifications"
+        );
+        // Upstream's own block is read, and this service's is not.
+        let plugin = serde_json::json!({
+            "notifications": {"connection": {"database": "theirs"}},
+            "notifications_service": {"connection": {"database": "ours"}},
+        });
+        assert_eq!(
+            url(serde_json::json!({"client": "pg", "connection": host, "plugin": plugin})),
+            "postgres://u@db:5432/theirs"
+        );
+        let sqlite =
+            serde_json::json!({"client": "better-sqlite3", "connection": {"directory": "/bs"}});
+        assert!(matches!(
+            upstream_database_block(sqlite, "backend.database"),
+            Ok(DatabaseConfig::Sqlite { location: Some(SqliteLocation::File(path)) })
+                if path == Path::new("/bs/notifications.sqlite")
+        ));
     }
 
     #[test]
