@@ -77,13 +77,17 @@ fn print(summary: &Summary, dry_run: bool) {
     }
     let imported = if dry_run { "would import" } else { "imported" };
     println!(
-        "{:<22} {:>10} {:>13} {:>14} {:>8}",
-        "table", "read", imported, "already there", "skipped"
+        "{:<22} {:>10} {:>13} {:>14} {:>8} {:>9}",
+        "table", "read", imported, "already there", "skipped", "seconds"
     );
     for c in &summary.counts {
+        // A broadcast's marks go with it: their time is the broadcasts'.
+        let seconds = c
+            .elapsed
+            .map_or_else(String::new, |e| format!("{:.1}", e.as_secs_f64()));
         println!(
-            "{:<22} {:>10} {:>13} {:>14} {:>8}",
-            c.table, c.read, c.imported, c.present, c.skipped
+            "{:<22} {:>10} {:>13} {:>14} {:>8} {:>9}",
+            c.table, c.read, c.imported, c.present, c.skipped, seconds
         );
     }
 }

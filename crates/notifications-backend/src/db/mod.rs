@@ -2,6 +2,7 @@
 //! way to run blocking diesel work off the async executor.
 
 mod connection;
+pub mod deferred_indexes;
 pub mod listen;
 pub mod migrations;
 mod pool;
@@ -246,12 +247,15 @@ impl Db {
     }
 
     /// Applies pending migrations; returns the versions applied. Refuses, before anything is
-    /// written, a database that holds upstream's tables.
+    /// written, a database that holds upstream's tables. Makes first any index an interrupted
+    /// import left dropped.
     pub async fn migrate(&self) -> Result<Vec<String>, DbError> {
         self.run(|conn| {
             if let Some(reason) = upstream::upstream_tables(conn)? {
                 return Err(DbError::UpstreamTables(reason));
             }
+            // A later migration may expect them.
+            deferred_indexes::restore(conn)?;
             migrations::run_pending(conn)
                 .map_err(|e| DbError::Task(format!("migration failed: {e}")))
         })

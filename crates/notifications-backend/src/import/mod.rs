@@ -10,12 +10,13 @@ mod progress;
 mod source;
 
 use std::collections::HashMap;
+use std::time::Instant;
 
 use diesel::connection::SimpleConnection;
 use std::path::Path;
 
 use crate::config::{DatabaseConfig, SqliteLocation};
-use crate::db::{Backend, DbConnection, write_transaction};
+use crate::db::{Backend, Db, DbConnection, deferred_indexes, write_transaction};
 use crate::server::{DEFAULT_SQLITE_FILE, open_database};
 use crate::store::Store;
 use crate::store::import::{self as write, IdOutcome};
@@ -52,6 +53,9 @@ pub struct TableCount {
     /// Imported by an earlier run.
     pub present: u64,
     pub skipped: u64,
+    /// From the first read to the last write (indexes made again included); `None` for the
+    /// broadcasts' marks, which go with the broadcasts.
+    pub elapsed: Option<std::time::Duration>,
 }
 
 /// A row not imported.
@@ -96,7 +100,8 @@ pub async fn import(
                 .into(),
         ));
     }
-    let (db, _) = open_database(target, data_dir, Some(1))
+    // Two connections: a second builds indexes beside the first (see `restore_indexes`).
+    let (db, _) = open_database(target, data_dir, Some(2))
         .await
         .map_err(|e| ImportError::Target(e.to_string()))?;
     let backend = db.backend();
@@ -143,7 +148,7 @@ pub async fn import(
             }
             // A dry run against a target not migrated yet cannot try its writes.
             let target = (!(options.dry_run && pending)).then_some(&mut *conn);
-            Run::new(&options, target).all(&mut source)
+            Run::new(&options, db.clone(), target).all(&mut source)
         })
         .await
         .map_err(|e| ImportError::Target(e.to_string()))??
@@ -162,15 +167,18 @@ pub async fn import(
 /// One import's state: where it writes and what it found.
 struct Run<'a> {
     options: &'a ImportOptions,
+    /// The target's pool, for a second connection.
+    db: Db,
     target: Option<&'a mut DbConnection>,
     summary: Summary,
 }
 
 impl<'a> Run<'a> {
-    fn new(options: &'a ImportOptions, target: Option<&'a mut DbConnection>) -> Self {
+    fn new(options: &'a ImportOptions, db: Db, target: Option<&'a mut DbConnection>) -> Self {
         let target_empty = target.is_none();
         Self {
             options,
+            db,
             target,
             summary: Summary {
                 target_empty,
@@ -247,45 +255,133 @@ impl<'a> Run<'a> {
             imported: outcome.inserted as u64,
             present: outcome.present as u64,
             skipped: (read - outcome.inserted - outcome.present) as u64,
+            elapsed: None,
         }
     }
 
     fn notifications(&mut self, source: &mut Source) -> Result<(), ImportError> {
+        let started = Instant::now();
         let mut progress = self.progress("notification", source)?;
         let mut total = TableCount {
             table: "notification",
             ..TableCount::default()
         };
-        let mut after: Option<String> = None;
-        loop {
-            let rows = source.notifications(after.as_deref(), self.limit())?;
-            let Some(last) = rows.last() else { break };
-            after = Some(last.id.clone());
-            let read = rows.len();
-            let mut valid = Vec::with_capacity(read);
-            for row in rows {
-                let key = row.id.clone();
-                match convert::notification(row) {
-                    Ok(n) => valid.push(n),
-                    Err(reason) => self.skip("notification", key, reason),
+        let deferred = self.defer_indexes()?;
+        let limit = self.limit();
+        // The next batch is read while this one is written: the source and the target are two
+        // servers (or two files), each busy half the time otherwise.
+        std::thread::scope(|scope| {
+            let (batches, received) = std::sync::mpsc::sync_channel(1);
+            scope.spawn(move || {
+                let mut after: Option<String> = None;
+                loop {
+                    let rows = source.notifications(after.as_deref(), limit);
+                    after = match &rows {
+                        Ok(rows) => rows.last().map(|last| last.id.clone()),
+                        Err(_) => None,
+                    };
+                    // Stops when the writer has (a failure) or after the last batch.
+                    if batches.send(rows).is_err() || after.is_none() {
+                        break;
+                    }
                 }
+            });
+            for rows in received {
+                let rows = rows?;
+                if rows.is_empty() {
+                    break;
+                }
+                let read = rows.len();
+                let mut valid = Vec::with_capacity(read);
+                for row in rows {
+                    let key = row.id.clone();
+                    match convert::notification(row) {
+                        Ok(n) => valid.push(n),
+                        Err(reason) => self.skip("notification", key, reason),
+                    }
+                }
+                let outcome = self.batch(
+                    |c| write::insert_notifications(c, &valid),
+                    || IdOutcome {
+                        inserted: valid.len(),
+                        ..IdOutcome::default()
+                    },
+                )?;
+                add(&mut total, &self.tally("notification", read, &outcome));
+                progress.advance(read as u64);
             }
-            let outcome = self.batch(
-                |c| write::insert_notifications(c, &valid),
-                || IdOutcome {
-                    inserted: valid.len(),
-                    ..IdOutcome::default()
-                },
-            )?;
-            add(&mut total, &self.tally("notification", read, &outcome));
-            progress.advance(read as u64);
-        }
+            Ok::<_, ImportError>(())
+        })?;
         progress.finish();
+        self.restore_indexes(deferred)?;
+        total.elapsed = Some(started.elapsed());
         self.summary.counts.push(total);
         Ok(())
     }
 
+    /// Into an empty `notification` table, the load goes without its secondary indexes (see
+    /// `db::deferred_indexes`); returns those dropped, in the order to make them.
+    fn defer_indexes(&mut self) -> Result<Vec<String>, ImportError> {
+        if self.options.dry_run {
+            return Ok(Vec::new());
+        }
+        let Some(conn) = self.target.as_deref_mut() else {
+            return Ok(Vec::new());
+        };
+        if !write::no_notifications(conn).map_err(target_error)? {
+            return Ok(Vec::new());
+        }
+        let deferred = deferred_indexes::defer(conn, "notification").map_err(target_error)?;
+        tracing::info!(
+            "the target holds no notifications: loading them without their {} secondary \
+             indexes, made once at the end",
+            deferred.len()
+        );
+        deferred_indexes::pending(conn).map_err(target_error)
+    }
+
+    /// Makes the deferred indexes, on as many connections as the pool gives (PostgreSQL builds
+    /// two at once on two cores; SQLite builds one at a time whatever is asked).
+    fn restore_indexes(&mut self, names: Vec<String>) -> Result<(), ImportError> {
+        if names.is_empty() {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let queue = std::sync::Mutex::new(std::collections::VecDeque::from(names));
+        let next = || queue.lock().ok().and_then(|mut q| q.pop_front());
+        let work = |conn: &mut DbConnection| -> Result<(), ImportError> {
+            while let Some(name) = next() {
+                deferred_indexes::restore_one(conn, &name).map_err(target_error)?;
+            }
+            Ok(())
+        };
+        let helper = match self.db.backend() {
+            Backend::Postgres => self.db.pooled().ok(),
+            Backend::Sqlite => None,
+        };
+        let Some(conn) = self.target.as_deref_mut() else {
+            return Ok(());
+        };
+        std::thread::scope(|scope| {
+            let second = helper.map(|mut helper| scope.spawn(move || work(&mut helper)));
+            let first = work(conn);
+            let second = match second {
+                Some(handle) => handle
+                    .join()
+                    .unwrap_or_else(|_| Err(ImportError::Target("an index build panicked".into()))),
+                None => Ok(()),
+            };
+            first.and(second)
+        })?;
+        tracing::info!(
+            "made the secondary indexes of notification in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        Ok(())
+    }
+
     fn broadcasts(&mut self, source: &mut Source) -> Result<(), ImportError> {
+        let started = Instant::now();
         let mut progress = self.progress("broadcast", source)?;
         let mut total = TableCount {
             table: "broadcast",
@@ -349,12 +445,14 @@ impl<'a> Run<'a> {
             progress.advance(read as u64);
         }
         progress.finish();
+        total.elapsed = Some(started.elapsed());
         self.summary.counts.push(total);
         self.summary.counts.push(marks_total);
         Ok(())
     }
 
     fn settings(&mut self, source: &mut Source) -> Result<(), ImportError> {
+        let started = Instant::now();
         let mut progress = self.progress("user_settings", source)?;
         let mut total = TableCount {
             table: "user_settings",
@@ -382,9 +480,14 @@ impl<'a> Run<'a> {
             progress.advance(read as u64);
         }
         progress.finish();
+        total.elapsed = Some(started.elapsed());
         self.summary.counts.push(total);
         Ok(())
     }
+}
+
+fn target_error(e: impl std::fmt::Display) -> ImportError {
+    ImportError::Target(e.to_string())
 }
 
 fn add(total: &mut TableCount, batch: &TableCount) {

@@ -280,7 +280,7 @@ impl Source {
         sql.bind(self.id_bind(first))
             .push(" AND broadcast_id <= ")
             .bind(self.id_bind(last))
-            .push(" ORDER BY broadcast_id");
+            .push(" ORDER BY broadcast_user_status.broadcast_id");
         sql.load(&mut self.conn).map_err(source_error)
     }
 
@@ -320,12 +320,14 @@ impl Source {
     where
         T: QueryableByName<Pg> + QueryableByName<Sqlite> + 'static,
     {
+        // Qualified: the bare name would be the text alias of the select list, whose order no
+        // index gives (a sort of the whole table for every batch).
         let mut sql = Sql::new(&format!("SELECT {columns} FROM {table}"));
         if let Some(after) = after {
-            sql.push(&format!(" WHERE {key} > "))
+            sql.push(&format!(" WHERE {table}.{key} > "))
                 .bind(self.id_bind(after));
         }
-        sql.push(&format!(" ORDER BY {key}")).limit(limit);
+        sql.push(&format!(" ORDER BY {table}.{key}")).limit(limit);
         sql.load(&mut self.conn).map_err(source_error)
     }
 

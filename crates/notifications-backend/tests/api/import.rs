@@ -143,19 +143,34 @@ fn upstream_spec(kind: DbKind) -> Value {
     })
 }
 
-/// Runs the binary's `import` on the target's configuration; returns stdout, asserting success.
+/// Runs the binary's `import` on the target's configuration; returns its report and log,
+/// asserting success.
 async fn import(configs: &[PathBuf], data_dir: &Path, args: &[&str]) -> String {
-    let out = run_import(configs, data_dir, args).await;
-    assert!(
-        out.status.success(),
-        "import failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    let mut all = vec!["import"];
+    all.extend_from_slice(args);
+    run(configs, data_dir, &all).await
 }
 
 async fn run_import(configs: &[PathBuf], data_dir: &Path, args: &[&str]) -> std::process::Output {
+    let mut all = vec!["import"];
+    all.extend_from_slice(args);
+    run_binary(configs, data_dir, &all).await
+}
+
+/// Runs the binary's `args` on the target's configuration; returns its stdout and stderr,
+/// asserting success.
+async fn run(configs: &[PathBuf], data_dir: &Path, args: &[&str]) -> String {
+    let out = run_binary(configs, data_dir, args).await;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{args:?} failed: {text}");
+    text
+}
+
+async fn run_binary(configs: &[PathBuf], data_dir: &Path, args: &[&str]) -> std::process::Output {
     let mut command = Command::new(BIN);
     for config in configs {
         command.arg("--config").arg(config);
@@ -163,7 +178,6 @@ async fn run_import(configs: &[PathBuf], data_dir: &Path, args: &[&str]) -> std:
     command
         .arg("--data-dir")
         .arg(data_dir)
-        .arg("import")
         .args(args)
         .env_remove("NOTIFICATIONS_DATA_DIR")
         .output()
@@ -171,7 +185,8 @@ async fn run_import(configs: &[PathBuf], data_dir: &Path, args: &[&str]) -> std:
         .expect("the binary runs")
 }
 
-/// The counts line of `table` in a report: read, imported, already there, skipped.
+/// The counts line of `table` in a report: read, imported, already there, skipped (then the
+/// seconds it took, not compared).
 fn counts(report: &str, table: &str) -> [u64; 4] {
     let line = report
         .lines()
@@ -180,6 +195,7 @@ fn counts(report: &str, table: &str) -> [u64; 4] {
     let numbers: Vec<u64> = line
         .split_whitespace()
         .skip(1)
+        .take(4)
         .map(|n| n.parse().unwrap())
         .collect();
     numbers.try_into().unwrap()
@@ -211,7 +227,21 @@ async fn imports_upstream_data_and_the_api_shows_it(kind: DbKind) {
     );
     assert_eq!(counts(&dry, "user_settings"), [4, 3, 0, 1], "{dry}");
 
+    // Into the empty target, the load goes without the secondary indexes, made again at its
+    // end: afterwards the table has exactly the indexes its migrations made.
+    run(&configs, &data_dir, &["migrate"]).await;
+    let indexes = target.index_names("notification");
+    assert!(
+        indexes.contains(&"notification_user_created_idx".to_owned()),
+        "{indexes:?}"
+    );
     let report = import(&configs, &data_dir, &["--from", &from, "--batch-size", "2"]).await;
+    assert!(
+        report.contains("loading them without their")
+            && report.contains("made the secondary indexes of notification"),
+        "{report}"
+    );
+    assert_eq!(target.index_names("notification"), indexes);
     assert_eq!(
         counts(&report, "notification"),
         [7 + long, 4, 0, 3 + long],
@@ -266,6 +296,36 @@ async fn imports_upstream_data_and_the_api_shows_it(kind: DbKind) {
         "{again}"
     );
     assert_eq!(counts(&again, "user_settings"), [4, 0, 3, 1], "{again}");
+    assert!(
+        !again.contains("loading them without"),
+        "not empty now: {again}"
+    );
+
+    // An import interrupted in its load leaves its dropped indexes recorded: the next start
+    // (its migrate) makes them again.
+    let definition = match kind {
+        DbKind::Sqlite => {
+            "SELECT name, sql FROM sqlite_master WHERE name = 'notification_user_title_idx'"
+        }
+        DbKind::Postgres => {
+            "SELECT 'notification_user_title_idx', pg_get_indexdef('notification_user_title_idx'::regclass)"
+        }
+    };
+    target.execute(&format!(
+        "INSERT INTO deferred_index (name, definition) {definition}; \
+         DROP INDEX notification_user_title_idx;"
+    ));
+    assert!(
+        !target
+            .index_names("notification")
+            .contains(&"notification_user_title_idx".to_owned())
+    );
+    let migrated = run(&configs, &data_dir, &["migrate"]).await;
+    assert!(
+        migrated.contains("making index notification_user_title_idx again"),
+        "{migrated}"
+    );
+    assert_eq!(target.index_names("notification"), indexes);
 
     let app = TestApp::start_on(target, "", None).await;
     let list = app.list(ALICE, "").await;

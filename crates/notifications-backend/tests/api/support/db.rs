@@ -196,6 +196,38 @@ impl TestDb {
         }
     }
 
+    /// The names of `table`'s indexes, sorted (the automatic ones of SQLite's constraints
+    /// left out).
+    pub fn index_names(&self, table: &str) -> Vec<String> {
+        #[derive(diesel::QueryableByName)]
+        struct Name {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            name: String,
+        }
+        let names: Vec<Name> = match self {
+            Self::Sqlite { dir } => {
+                let path = dir.path().join("test.sqlite");
+                diesel::sql_query(
+                    "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL \
+                     AND tbl_name = ? ORDER BY name",
+                )
+                .bind::<diesel::sql_types::Text, _>(table)
+                .load(
+                    &mut diesel::SqliteConnection::establish(&path.to_string_lossy())
+                        .expect("open the test database"),
+                )
+            }
+            Self::Postgres { url, .. } => diesel::sql_query(
+                "SELECT CAST(indexname AS TEXT) AS name FROM pg_indexes \
+                 WHERE schemaname = current_schema() AND tablename = $1 ORDER BY indexname",
+            )
+            .bind::<diesel::sql_types::Text, _>(table)
+            .load(&mut PgConnection::establish(url).expect("connect to the test database")),
+        }
+        .expect("list the indexes");
+        names.into_iter().map(|n| n.name).collect()
+    }
+
     pub fn kind(&self) -> DbKind {
         match self {
             Self::Sqlite { .. } => DbKind::Sqlite,
