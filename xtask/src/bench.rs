@@ -7,6 +7,7 @@
 //! the server is that scenario's.
 
 mod backend;
+mod import;
 mod load;
 mod recovery;
 mod report;
@@ -315,6 +316,7 @@ impl RunOne<'_> {
             quick: self.quick,
             server_pid: server.pid(),
             cluster: self.cluster,
+            binary: self.binary,
         };
         let results = scenario.run(&ctx).map_err(|e| server.with_log_tail(e))?;
         let peak_rss_kb = server.peak_rss_kb();

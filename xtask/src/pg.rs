@@ -8,7 +8,7 @@
 //! ```
 
 mod locate;
-mod sys;
+pub mod sys;
 
 use std::fs;
 use std::net::{Ipv4Addr, TcpListener};

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use super::import::Import;
 use super::recovery::PgRecovery;
 use super::report::{Measured, Samples};
 use super::shapes::Shapes;
@@ -54,6 +55,7 @@ pub fn all() -> Vec<Box<dyn Scenario>> {
         Box::new(Shapes::orders_1m()),
         Box::new(FanOut),
         Box::new(SignalsFanOut::default()),
+        Box::new(Import),
         // Last: it crashes the cluster every PostgreSQL scenario shares.
         Box::new(PgRecovery),
     ]
@@ -75,6 +77,8 @@ pub struct Ctx<'a> {
     pub server_pid: u32,
     /// The PostgreSQL cluster the server's database is in; `None` on SQLite.
     pub cluster: Option<&'a TempPostgres>,
+    /// The server's binary, for scenarios that run its other commands.
+    pub binary: &'a Path,
 }
 
 /// A finished HTTP exchange.

@@ -185,15 +185,16 @@ impl SignalsFanOut {
         let cpu_before = (cpu_ticks(ctx.server_pid), cpu_ticks(std::process::id()));
         let first = tokio::time::Instant::now();
         let (done_tx, done_rx) = tokio::sync::oneshot::channel();
-        let (base_url, addr, token, spacing) = (
+        let (base_url, addr, token, spacing, binary) = (
             ctx.base_url.clone(),
             ctx.addr,
             ctx.sender_token.clone(),
             self.spacing,
+            ctx.binary.to_path_buf(),
         );
         std::thread::spawn(move || {
             let _ = done_tx.send(publish_on_schedule(
-                &base_url, addr, &token, broadcasts, spacing,
+                &base_url, addr, &token, &binary, broadcasts, spacing,
             ));
         });
         let published = done_rx
@@ -438,6 +439,7 @@ fn publish_on_schedule(
     base_url: &str,
     addr: std::net::SocketAddr,
     sender_token: &str,
+    binary: &std::path::Path,
     broadcasts: usize,
     spacing: Duration,
 ) -> Result<Vec<Published>, String> {
@@ -458,6 +460,7 @@ fn publish_on_schedule(
         quick: false,
         server_pid: 0,
         cluster: None,
+        binary,
     };
     rt.block_on(async {
         let first = tokio::time::Instant::now();
