@@ -98,6 +98,12 @@ impl TempPostgres {
         self.port
     }
 
+    /// Whether the server runs as its own OS user (`postgres`, when xtask runs as root): files
+    /// it must read are then to be given to that user.
+    pub fn runs_as_other_user(&self) -> bool {
+        self.runuser.is_some()
+    }
+
     /// Where the PostgreSQL programs came from (for messages).
     pub fn bin_dir(&self) -> &Path {
         self.bin.dir()

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::coerce::{Bool, Positive, UInt};
 use super::error::{ConfigError, child_key, parse_at};
-use super::pg_connection::{PG_CONNECTION_FORMS, PgConnection};
+use super::pg_connection::{PG_CONNECTION_FORMS, PgConnection, PgTlsMaterial};
 use super::secret::loggable_url as redact_url;
 
 /// This service's plugin id in Backstage's database conventions: the default database is
@@ -64,6 +64,8 @@ pub struct PostgresConfig {
     pub role: Option<String>,
     pub pool_max: Option<u32>,
     pub pool_min: Option<u32>,
+    /// Certificates and key given inline, for files `url` does not name yet.
+    pub tls: PgTlsMaterial,
 }
 
 impl PostgresConfig {
@@ -92,6 +94,7 @@ impl fmt::Debug for PostgresConfig {
             .field("role", &self.role)
             .field("pool_max", &self.pool_max)
             .field("pool_min", &self.pool_min)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -290,6 +293,7 @@ impl RawDatabase {
                 }
                 let ensure_schema_exists = self.ensure_schema_exists.is_some_and(|b| b.0);
                 Ok(DatabaseConfig::Postgres(PostgresConfig {
+                    tls: connection.tls_material(),
                     url: connection.into_url(database.as_deref()),
                     create_database: ensure_exists && database.is_some(),
                     create_schema: schema.is_some() && (ensure_exists || ensure_schema_exists),
@@ -580,15 +584,58 @@ mod tests {
         assert!(url("{rejectUnauthorized: true}").ends_with("?sslmode=verify-full"));
         assert!(url("{}").ends_with("?sslmode=verify-full"));
 
-        let err =
-            database("backend: {database: {client: pg, connection: {ssl: {ca: '-----BEGIN'}}}}")
-                .unwrap_err();
-        assert!(
-            err.starts_with(
-                "invalid configuration at backend.database.connection.ssl.ca: not supported yet"
-            ),
-            "{err}"
+        // Certificates inline, as node-postgres takes them; written to files at start-up
+        // (server::postgres_tls).
+        let tls = |ssl: &str| {
+            postgres(&format!(
+                "backend: {{database: {{client: pg, connection: {{host: h, ssl: {ssl}}}}}}}"
+            ))
+        };
+        let with_ca = tls("{ca: '-----BEGIN CERTIFICATE-----ca'}");
+        assert_eq!(
+            with_ca.tls.ca.as_deref(),
+            Some("-----BEGIN CERTIFICATE-----ca")
         );
+        assert!(with_ca.url.ends_with("?sslmode=verify-full"));
+        let both = tls("{ca: ['-----BEGIN CERTIFICATE-----a', '-----BEGIN CERTIFICATE-----b']}");
+        assert_eq!(
+            both.tls.ca.as_deref(),
+            Some("-----BEGIN CERTIFICATE-----a\n-----BEGIN CERTIFICATE-----b")
+        );
+        let client =
+            tls("{cert: '-----BEGIN CERTIFICATE-----c', key: '-----BEGIN PRIVATE KEY-----k'}");
+        assert_eq!(
+            client.tls.cert.as_deref(),
+            Some("-----BEGIN CERTIFICATE-----c")
+        );
+        assert_eq!(
+            client.tls.key.as_ref().map(|k| k.expose().as_str()),
+            Some("-----BEGIN PRIVATE KEY-----k")
+        );
+        assert!(
+            !format!("{client:?}").contains("PRIVATE KEY"),
+            "the key is not logged"
+        );
+        // As Node: not checking the server's certificate, `ca` is not read.
+        let unchecked = tls("{rejectUnauthorized: false, ca: '-----BEGIN CERTIFICATE-----ca'}");
+        assert_eq!(unchecked.tls.ca, None);
+        assert!(unchecked.url.ends_with("?sslmode=require"));
+        for (ssl, message) in [
+            ("{ca: 'a file name'}", "ssl.ca: expected PEM text"),
+            (
+                "{cert: '-----BEGIN CERTIFICATE-----c'}",
+                "ssl: a client certificate needs both `cert` and `key`",
+            ),
+        ] {
+            let err = database(&format!(
+                "backend: {{database: {{client: pg, connection: {{ssl: {ssl}}}}}}}"
+            ))
+            .unwrap_err();
+            assert!(
+                err.contains(&format!("backend.database.connection.{message}")),
+                "{ssl}: {err}"
+            );
+        }
         let err = database(
             "backend: {database: {client: pg, connection: {connectionString: 'postgres://x'}}}",
         )

@@ -108,6 +108,14 @@ impl PgConnection {
         }
     }
 
+    /// The certificates and key of a map's `ssl` (a URL names its files itself).
+    pub(super) fn tls_material(&self) -> PgTlsMaterial {
+        match self {
+            Self::Url(_) => PgTlsMaterial::default(),
+            Self::Map(map) => map.ssl.clone().map(Ssl::into_material).unwrap_or_default(),
+        }
+    }
+
     /// A libpq URL for `database` (`None`: libpq's default, the role's name).
     pub(super) fn into_url(self, database: Option<&str>) -> String {
         match self {
@@ -173,8 +181,8 @@ impl PgMap {
         if let Some(database) = database {
             url.push_str(&format!("/{}", encode(database)));
         }
-        if let Some(mode) = self.ssl.map(Ssl::sslmode) {
-            url.push_str(&format!("?sslmode={mode}"));
+        if let Some(ssl) = &self.ssl {
+            url.push_str(&format!("?sslmode={}", ssl.sslmode()));
         }
         url
     }
@@ -207,9 +215,33 @@ fn encode(text: &str) -> String {
         .replace('+', "%20")
 }
 
+/// Certificates and a key given as node-postgres takes them (`ssl.ca`, `ssl.cert`, `ssl.key`:
+/// PEM text, or `$file` to read one). libpq reads them from files only: `server::storage`
+/// writes them into the data directory before connecting.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PgTlsMaterial {
+    /// The certificate authorities the server's certificate must chain to.
+    pub ca: Option<String>,
+    /// A client certificate, with `key`.
+    pub cert: Option<String>,
+    pub key: Option<Secret<String>>,
+}
+
+impl PgTlsMaterial {
+    pub fn is_empty(&self) -> bool {
+        self.ca.is_none() && self.cert.is_none() && self.key.is_none()
+    }
+}
+
 /// node-postgres's `ssl`: a boolean or TLS options.
+#[derive(Clone)]
+struct Ssl {
+    mode: SslMode,
+    material: PgTlsMaterial,
+}
+
 #[derive(Clone, Copy)]
-enum Ssl {
+enum SslMode {
     Disabled,
     /// Encrypted, without checking the server certificate (`rejectUnauthorized: false`).
     Unverified,
@@ -218,28 +250,62 @@ enum Ssl {
 }
 
 impl Ssl {
-    fn sslmode(self) -> &'static str {
-        match self {
-            Self::Disabled => "disable",
-            Self::Unverified => "require",
-            Self::Verified => "verify-full",
+    fn sslmode(&self) -> &'static str {
+        match self.mode {
+            SslMode::Disabled => "disable",
+            SslMode::Unverified => "require",
+            SslMode::Verified => "verify-full",
         }
+    }
+
+    /// What libpq is to be given: as Node, a connection that does not check the server's
+    /// certificate does not read `ca` either (libpq would check against it).
+    fn into_material(self) -> PgTlsMaterial {
+        match self.mode {
+            SslMode::Disabled => PgTlsMaterial::default(),
+            SslMode::Unverified => PgTlsMaterial {
+                ca: None,
+                ..self.material
+            },
+            SslMode::Verified => self.material,
+        }
+    }
+}
+
+/// PEM text, alone or (Node takes `ca` as a list too) several.
+struct Pem(String);
+
+impl<'de> Deserialize<'de> for Pem {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged, expecting = "PEM text, or a list of them")]
+        enum OneOrMany {
+            One(String),
+            Many(Vec<String>),
+        }
+        let text = match OneOrMany::deserialize(deserializer)? {
+            OneOrMany::One(text) => text,
+            OneOrMany::Many(texts) => texts.join("\n"),
+        };
+        if !text.contains("-----BEGIN ") {
+            return Err(de::Error::custom(
+                "expected PEM text (-----BEGIN ...); to read a file, write {$file: path}",
+            ));
+        }
+        Ok(Self(text))
     }
 }
 
 impl<'de> Deserialize<'de> for Ssl {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        /// The TLS options this service can honour; certificate material fails loudly.
+        /// The TLS options this service honours.
         #[derive(Deserialize)]
         struct Options {
             #[serde(rename = "rejectUnauthorized")]
             reject_unauthorized: Option<Bool>,
-            #[serde(rename = "ca")]
-            _ca: Option<NotSupportedYet>,
-            #[serde(rename = "cert")]
-            _cert: Option<NotSupportedYet>,
-            #[serde(rename = "key")]
-            _key: Option<NotSupportedYet>,
+            ca: Option<Pem>,
+            cert: Option<Pem>,
+            key: Option<Pem>,
         }
 
         struct SslVisitor;
@@ -252,7 +318,15 @@ impl<'de> Deserialize<'de> for Ssl {
             }
 
             fn visit_bool<E: de::Error>(self, v: bool) -> Result<Ssl, E> {
-                Ok(if v { Ssl::Unverified } else { Ssl::Disabled })
+                let mode = if v {
+                    SslMode::Unverified
+                } else {
+                    SslMode::Disabled
+                };
+                Ok(Ssl {
+                    mode,
+                    material: PgTlsMaterial::default(),
+                })
             }
 
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Ssl, E> {
@@ -262,9 +336,21 @@ impl<'de> Deserialize<'de> for Ssl {
 
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Ssl, A::Error> {
                 let options = Options::deserialize(MapAccessDeserializer::new(map))?;
-                Ok(match options.reject_unauthorized {
-                    Some(Bool(false)) => Ssl::Unverified,
-                    _ => Ssl::Verified,
+                if options.cert.is_some() != options.key.is_some() {
+                    return Err(de::Error::custom(
+                        "a client certificate needs both `cert` and `key`",
+                    ));
+                }
+                Ok(Ssl {
+                    mode: match options.reject_unauthorized {
+                        Some(Bool(false)) => SslMode::Unverified,
+                        _ => SslMode::Verified,
+                    },
+                    material: PgTlsMaterial {
+                        ca: options.ca.map(|pem| pem.0),
+                        cert: options.cert.map(|pem| pem.0),
+                        key: options.key.map(|pem| Secret(pem.0)),
+                    },
                 })
             }
         }

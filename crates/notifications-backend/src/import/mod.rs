@@ -17,7 +17,7 @@ use std::path::Path;
 
 use crate::config::{DatabaseConfig, SqliteLocation};
 use crate::db::{Backend, Db, DbConnection, deferred_indexes, write_transaction};
-use crate::server::{DEFAULT_SQLITE_FILE, open_database};
+use crate::server::{DEFAULT_SQLITE_FILE, open_database, with_tls_files};
 use crate::store::Store;
 use crate::store::import::{self as write, IdOutcome};
 use progress::Progress;
@@ -134,8 +134,10 @@ pub async fn import(
     }
     let summary = {
         let db = db.clone();
+        let source = with_tls_files(&options.source, data_dir)
+            .map_err(|e| ImportError::Source(e.to_string()))?;
         tokio::task::spawn_blocking(move || {
-            let mut source = Source::open(&options.source)?;
+            let mut source = Source::open(&source)?;
             source.check_schema()?;
             let mut conn = db
                 .pooled()

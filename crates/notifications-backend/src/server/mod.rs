@@ -7,6 +7,7 @@
 mod app;
 mod background;
 mod credentials;
+mod postgres_tls;
 mod services;
 mod storage;
 mod tls;
@@ -28,6 +29,7 @@ use crate::processors;
 use crate::signals::SignalHub;
 use crate::store::Store;
 use background::Background;
+pub use postgres_tls::with_tls_files;
 pub use storage::{DEFAULT_SQLITE_FILE, open_database};
 pub use tls::TlsError;
 use tls::{Certificates, ConfigSource};
@@ -136,6 +138,9 @@ impl BackendBuilder {
             Some(certificate) => Some(Certificates::new(certificate, config_source)?),
             None => None,
         };
+        // Every PostgreSQL connection below (the pool's, LISTEN's) names the files.
+        let mut config = config;
+        config.backend.database = with_tls_files(&config.backend.database, &data_dir)?;
         let (db, what) = storage::open_storage(&config.backend.database, &data_dir).await?;
         let authenticator = credentials::authenticator(&config, &data_dir, &db)?;
         let store = Store::new(db.clone());

@@ -97,6 +97,7 @@ pub async fn open_database(
     data_dir: &Path,
     max_connections: Option<u32>,
 ) -> Result<(Db, String), StartError> {
+    let config = &super::postgres_tls::with_tls_files(config, data_dir)?;
     let (target, what) = database_target(config, data_dir)?;
     let mut options = PoolOptions::for_target(&target);
     if let DatabaseConfig::Postgres(pg) = config {

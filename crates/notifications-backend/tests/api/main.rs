@@ -25,6 +25,7 @@ mod list;
 mod metrics;
 mod outage;
 mod plans;
+mod postgres_tls;
 mod processors;
 mod rate_limit;
 mod recipients;

@@ -9,13 +9,13 @@ use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, 
 use crate::support;
 
 /// A server certificate for 127.0.0.1 and the CA that signed it.
-struct Issued {
-    ca: String,
-    chain: String,
-    key: String,
+pub struct Issued {
+    pub ca: String,
+    pub chain: String,
+    pub key: String,
 }
 
-fn issue() -> Issued {
+pub fn issue() -> Issued {
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     // Names of their own: a server certificate named as its issuer would look self-signed.
