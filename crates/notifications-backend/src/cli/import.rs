@@ -23,7 +23,8 @@ pub struct ImportArgs {
     /// Read everything and count what would be imported; write nothing.
     #[arg(long)]
     dry_run: bool,
-    /// Rows per batch: each batch is read, then written in one transaction.
+    /// Rows per batch: each batch is written in one transaction (the next one is read
+    /// meanwhile).
     #[arg(long, default_value_t = 5_000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     batch_size: u32,
 }

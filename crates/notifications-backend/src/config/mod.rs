@@ -55,7 +55,7 @@ pub use error::ConfigError;
 pub use https::HttpsCertificate;
 pub use janus::{ApiSide, DenyRule, JanusConfig, JanusMount};
 pub use notifications::{NotificationsConfig, ProcessorOptions};
-pub use pg_connection::PgTlsMaterial;
+pub use pg_connection::{PgTlsMaterial, encode as libpq_encode};
 pub use rate_limit::{RateLimitConfig, RateLimitRule};
 pub use secret::{Secret, loggable_url};
 pub use signals::SignalsConfig;

@@ -206,8 +206,9 @@ fn percent_decode(text: &str) -> Option<String> {
     String::from_utf8(bytes).ok()
 }
 
-/// Percent-encodes everything but letters, digits and `*-._`, which libpq decodes back.
-fn encode(text: &str) -> String {
+/// Percent-encodes everything but letters, digits and `*-._`, which libpq decodes back (in a
+/// URL's host, path or parameter values).
+pub fn encode(text: &str) -> String {
     // `+` stands for a space in form encoding but not in libpq; a literal `+` was already
     // encoded as `%2B`.
     url::form_urlencoded::byte_serialize(text.as_bytes())

@@ -272,7 +272,7 @@ impl<'a> Run<'a> {
         let limit = self.limit();
         // The next batch is read while this one is written: the source and the target are two
         // servers (or two files), each busy half the time otherwise.
-        std::thread::scope(|scope| {
+        let loaded = std::thread::scope(|scope| {
             let (batches, received) = std::sync::mpsc::sync_channel(1);
             scope.spawn(move || {
                 let mut after: Option<String> = None;
@@ -313,7 +313,15 @@ impl<'a> Run<'a> {
                 progress.advance(read as u64);
             }
             Ok::<_, ImportError>(())
-        })?;
+        });
+        if let Err(failed) = loaded {
+            // The rows imported so far stay (each batch committed); their indexes are made
+            // now rather than at the next start, so that a running server is not left without.
+            if let Err(e) = self.restore_indexes(deferred) {
+                tracing::warn!("could not make the indexes again (the next start will): {e}");
+            }
+            return Err(failed);
+        }
         progress.finish();
         self.restore_indexes(deferred)?;
         total.elapsed = Some(started.elapsed());
@@ -334,6 +342,9 @@ impl<'a> Run<'a> {
             return Ok(Vec::new());
         }
         let deferred = deferred_indexes::defer(conn, "notification").map_err(target_error)?;
+        if deferred.is_empty() {
+            return Ok(deferred);
+        }
         tracing::info!(
             "the target holds no notifications: loading them without their {} secondary \
              indexes, made once at the end",
@@ -358,7 +369,13 @@ impl<'a> Run<'a> {
             Ok(())
         };
         let helper = match self.db.backend() {
-            Backend::Postgres => self.db.pooled().ok(),
+            Backend::Postgres => match self.db.pooled() {
+                Ok(helper) => Some(helper),
+                Err(e) => {
+                    tracing::info!("making the indexes on one connection: no second one ({e})");
+                    None
+                }
+            },
             Backend::Sqlite => None,
         };
         let Some(conn) = self.target.as_deref_mut() else {

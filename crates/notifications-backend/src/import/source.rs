@@ -195,7 +195,9 @@ impl Source {
             .map_err(|e| ImportError::Source(e.to_string()))?;
         if let DbConnection::Postgres(pg) = &mut conn {
             pg.batch_execute(
-                "SET TIME ZONE 'UTC'; SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY",
+                // The times are read as text: ISO, whatever the server's or role's DateStyle.
+                "SET TIME ZONE 'UTC'; SET DateStyle = 'ISO'; \
+                 SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY",
             )
             .map_err(|e| ImportError::Source(e.to_string()))?;
         }
@@ -320,8 +322,8 @@ impl Source {
     where
         T: QueryableByName<Pg> + QueryableByName<Sqlite> + 'static,
     {
-        // Qualified: the bare name would be the text alias of the select list, whose order no
-        // index gives (a sort of the whole table for every batch).
+        // Qualified: in ORDER BY the bare name would be the text alias of the select list,
+        // whose order no index gives (a sort of the whole table for every batch).
         let mut sql = Sql::new(&format!("SELECT {columns} FROM {table}"));
         if let Some(after) = after {
             sql.push(&format!(" WHERE {table}.{key} > "))

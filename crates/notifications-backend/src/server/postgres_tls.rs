@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use super::StartError;
-use crate::config::{DatabaseConfig, PgTlsMaterial, PostgresConfig};
+use crate::config::{DatabaseConfig, PgTlsMaterial, PostgresConfig, libpq_encode};
 use crate::private_files;
 
 const DIR: &str = "postgres-tls";
@@ -39,9 +39,7 @@ pub fn with_tls_files(
         url.push(if url.contains('?') { '&' } else { '?' });
         url.push_str(parameter);
         url.push('=');
-        url.extend(url::form_urlencoded::byte_serialize(
-            path.to_string_lossy().as_bytes(),
-        ));
+        url.push_str(&libpq_encode(&path.to_string_lossy()));
     }
     Ok(DatabaseConfig::Postgres(PostgresConfig {
         url,
@@ -50,7 +48,10 @@ pub fn with_tls_files(
     }))
 }
 
-/// Writes `pem` into `dir` unless a file of that content is there; returns its path.
+/// Writes `pem` into `dir` unless a file of that content is there; returns its path. Written
+/// aside and renamed, so that a file of that name is always whole (a crash or a full disk
+/// mid-write leaves only a temporary file, and another process starting at the same moment
+/// never reads half of one).
 fn write(dir: &Path, pem: &str) -> Result<PathBuf, StartError> {
     let failed = |path: &Path, source| StartError::DataDir {
         path: path.to_owned(),
@@ -60,13 +61,21 @@ fn write(dir: &Path, pem: &str) -> Result<PathBuf, StartError> {
     let hash = Sha256::digest(pem.as_bytes());
     let name: String = hash.iter().take(12).map(|b| format!("{b:02x}")).collect();
     let path = dir.join(format!("{name}.pem"));
-    match private_files::create_new().open(&path) {
-        Ok(mut file) => file
-            .write_all(pem.as_bytes())
-            .and_then(|()| file.sync_all())
-            .map_err(|e| failed(&path, e))?,
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(failed(&path, e)),
+    if path.exists() {
+        return Ok(path);
+    }
+    let aside = dir.join(format!("{name}.pem.{}.tmp", std::process::id()));
+    let written = private_files::create_new()
+        .open(&aside)
+        .and_then(|mut file| {
+            file.write_all(pem.as_bytes())?;
+            file.sync_all()
+        })
+        .and_then(|()| std::fs::rename(&aside, &path));
+    if let Err(e) = written {
+        // Best effort: what is left of it is not used.
+        let _ = std::fs::remove_file(&aside);
+        return Err(failed(&path, e));
     }
     Ok(path)
 }
@@ -95,7 +104,9 @@ mod tests {
 
     #[test]
     fn inline_material_becomes_private_files_the_url_names() {
-        let dir = tempfile::tempdir().unwrap();
+        let root = tempfile::tempdir().unwrap();
+        // libpq decodes %20, not the form encoding's `+`.
+        let dir = root.path().join("data dir");
         let ca = "-----BEGIN CERTIFICATE-----\nca\n-----END CERTIFICATE-----\n";
         let key = "-----BEGIN PRIVATE KEY-----\nkey\n-----END PRIVATE KEY-----\n";
         let config = postgres(
@@ -106,10 +117,15 @@ mod tests {
                 key: Some(Secret::new(key.to_owned())),
             },
         );
-        let DatabaseConfig::Postgres(pg) = with_tls_files(&config, dir.path()).unwrap() else {
+        let DatabaseConfig::Postgres(pg) = with_tls_files(&config, &dir).unwrap() else {
             panic!("still PostgreSQL");
         };
         assert!(pg.tls.is_empty());
+        assert!(
+            pg.url.contains("data%20dir") && !pg.url.contains('+'),
+            "{}",
+            pg.url
+        );
         let url = url::Url::parse(&pg.url).unwrap();
         let params: Vec<(String, String)> = url.query_pairs().into_owned().collect();
         let names: Vec<&str> = params.iter().map(|(k, _)| k.as_str()).collect();
@@ -122,14 +138,14 @@ mod tests {
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o600);
-        assert!(file("sslkey").starts_with(dir.path().join(DIR)));
+        assert!(file("sslkey").starts_with(dir.join(DIR)));
 
         // Again: the same files, nothing written twice.
-        let DatabaseConfig::Postgres(again) = with_tls_files(&config, dir.path()).unwrap() else {
+        let DatabaseConfig::Postgres(again) = with_tls_files(&config, &dir).unwrap() else {
             panic!("still PostgreSQL");
         };
         assert_eq!(again.url, pg.url);
-        assert_eq!(std::fs::read_dir(dir.path().join(DIR)).unwrap().count(), 3);
+        assert_eq!(std::fs::read_dir(dir.join(DIR)).unwrap().count(), 3);
     }
 
     #[test]

@@ -339,14 +339,16 @@ mod staging {
         }
     }
 
-    const CREATE: &str = "CREATE TEMPORARY TABLE IF NOT EXISTS import_notification (
-        id uuid NOT NULL, user_ref text NOT NULL, title text NOT NULL, description text,
-        severity text NOT NULL, link text, origin text NOT NULL, scope text, topic text,
-        icon text, created timestamptz NOT NULL, updated timestamptz, read timestamptz,
-        saved timestamptz) ON COMMIT DELETE ROWS";
-
     const COLUMNS: &str = "id, user_ref, title, description, severity, link, origin, scope, \
         topic, icon, created, updated, read, saved";
+
+    /// `notification`'s columns and types; emptied at each commit.
+    fn create() -> String {
+        format!(
+            "CREATE TEMPORARY TABLE IF NOT EXISTS import_notification ON COMMIT DELETE ROWS \
+             AS SELECT {COLUMNS} FROM notification WITH NO DATA"
+        )
+    }
 
     #[derive(diesel::Insertable)]
     #[diesel(table_name = import_notification, treat_none_as_default_value = false)]
@@ -367,14 +369,13 @@ mod staging {
         saved: Option<OffsetDateTime>,
     }
 
-    /// Inserts the rows whose id is absent (and whose scope is free); returns their ids.
+    /// Inserts the rows whose id is absent (and whose scope is free); returns their ids. In the
+    /// caller's transaction, once per transaction: the staging table empties at its commit.
     pub fn insert_notifications(
         pg: &mut PgConnection,
         rows: &[ImportedNotification],
     ) -> diesel::QueryResult<HashSet<Uuid>> {
-        pg.batch_execute(CREATE)?;
-        // Left over from an earlier call in the same transaction.
-        pg.batch_execute("TRUNCATE import_notification")?;
+        pg.batch_execute(&create())?;
         let staged: Vec<Staged<'_>> = rows
             .iter()
             .map(|n| {

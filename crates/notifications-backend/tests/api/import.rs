@@ -4,10 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
-use tokio::process::Command;
 
 use crate::on_both_databases;
-use crate::support::{BIN, DbKind, TestApp, TestDb, config_files, node};
+use crate::support::{DbKind, TestApp, TestDb, config_files, node, run_command};
 
 /// What upstream's database is built with: the release `import` reads, and its clients.
 const UPSTREAM_PACKAGES: &[&str] = &[
@@ -151,16 +150,10 @@ async fn import(configs: &[PathBuf], data_dir: &Path, args: &[&str]) -> String {
     run(configs, data_dir, &all).await
 }
 
-async fn run_import(configs: &[PathBuf], data_dir: &Path, args: &[&str]) -> std::process::Output {
-    let mut all = vec!["import"];
-    all.extend_from_slice(args);
-    run_binary(configs, data_dir, &all).await
-}
-
 /// Runs the binary's `args` on the target's configuration; returns its stdout and stderr,
 /// asserting success.
 async fn run(configs: &[PathBuf], data_dir: &Path, args: &[&str]) -> String {
-    let out = run_binary(configs, data_dir, args).await;
+    let out = run_command(configs, data_dir, args).await;
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -168,21 +161,6 @@ async fn run(configs: &[PathBuf], data_dir: &Path, args: &[&str]) -> String {
     );
     assert!(out.status.success(), "{args:?} failed: {text}");
     text
-}
-
-async fn run_binary(configs: &[PathBuf], data_dir: &Path, args: &[&str]) -> std::process::Output {
-    let mut command = Command::new(BIN);
-    for config in configs {
-        command.arg("--config").arg(config);
-    }
-    command
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args(args)
-        .env_remove("NOTIFICATIONS_DATA_DIR")
-        .output()
-        .await
-        .expect("the binary runs")
 }
 
 /// The counts line of `table` in a report: read, imported, already there, skipped (then the
@@ -457,10 +435,10 @@ async fn refuses_the_configured_database_as_its_source() {
     };
     let file = db_dir.path().join("test.sqlite");
     std::fs::write(&file, "").unwrap();
-    let out = run_import(
+    let out = run_command(
         &configs,
         &dir.path().join("data"),
-        &["--from", &format!("sqlite:{}", file.display())],
+        &["import", "--from", &format!("sqlite:{}", file.display())],
     )
     .await;
     assert!(!out.status.success());
@@ -482,20 +460,16 @@ async fn refuses_the_configured_database_as_its_source() {
         ),
     )
     .unwrap();
-    let migrate = Command::new(BIN)
-        .arg("--config")
-        .arg(&ours_config)
-        .arg("--data-dir")
-        .arg(ours.path())
-        .arg("migrate")
-        .output()
-        .await
-        .unwrap();
-    assert!(migrate.status.success());
-    let out = run_import(
+    run(
+        std::slice::from_ref(&ours_config),
+        ours.path(),
+        &["migrate"],
+    )
+    .await;
+    let out = run_command(
         &configs,
         &dir.path().join("data"),
-        &["--from-config", &ours_config.to_string_lossy()],
+        &["import", "--from-config", &ours_config.to_string_lossy()],
     )
     .await;
     assert!(!out.status.success());

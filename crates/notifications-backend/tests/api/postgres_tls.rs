@@ -4,12 +4,10 @@
 //! when it names another.
 
 use std::path::Path;
-use std::process::Output;
 
 use diesel::{Connection, PgConnection, RunQueryDsl};
-use tokio::process::Command;
 
-use crate::support::{self, BIN};
+use crate::support;
 use crate::tls::{Issued, issue};
 
 /// The cluster serves `issued`'s certificate from now on (PostgreSQL takes TLS settings on
@@ -48,21 +46,6 @@ fn database_yaml(port: u16, database: &str, ca: &str) -> String {
     format!(
         "backend:\n  database:\n    client: pg\n    connection:\n      host: 127.0.0.1\n      port: {port}\n      user: postgres\n      database: {database}\n      ssl:\n        ca: \"{ca}\"\n"
     )
-}
-
-async fn migrate(dir: &Path, configs: &[std::path::PathBuf]) -> Output {
-    let mut command = Command::new(BIN);
-    for config in configs {
-        command.arg("--config").arg(config);
-    }
-    command
-        .arg("--data-dir")
-        .arg(dir.join("data"))
-        .arg("migrate")
-        .env_remove("NOTIFICATIONS_DATA_DIR")
-        .output()
-        .await
-        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -117,7 +100,7 @@ async fn inline_certificates_verify_the_server() {
         &database_yaml(pg.port(), "tls_refused", &issue().ca),
         "",
     );
-    let out = migrate(other.path(), &configs).await;
+    let out = support::run_command(&configs, &other.path().join("data"), &["migrate"]).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
     // OpenSSL says "certificate verify failed", or, as both test CAs share a name, that the

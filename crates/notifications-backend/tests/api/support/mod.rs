@@ -423,6 +423,27 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_notifications-backend");
 
 /// Starts the binary's `serve` in `dir` on the `configs` files (and `envs`), and waits until it
 /// says where it listens. It is killed when the child is dropped.
+/// Runs the binary's command `args` (e.g. `["migrate"]`) on `configs`, with `data_dir`, to its
+/// end.
+pub async fn run_command(
+    configs: &[PathBuf],
+    data_dir: &Path,
+    args: &[&str],
+) -> std::process::Output {
+    let mut command = tokio::process::Command::new(BIN);
+    for config in configs {
+        command.arg("--config").arg(config);
+    }
+    command
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .env_remove("NOTIFICATIONS_DATA_DIR")
+        .output()
+        .await
+        .expect("the binary runs")
+}
+
 pub async fn serve_binary(dir: &Path, configs: &[PathBuf], envs: &[(&str, &str)]) -> (Child, Api) {
     let (child, api, _) = serve_binary_logged(dir, configs, envs).await;
     (child, api)
