@@ -113,24 +113,20 @@ pub fn no_notifications(conn: &mut DbConnection) -> diesel::QueryResult<bool> {
     Ok(any.load::<IdRow>(conn)?.is_empty())
 }
 
-/// Inserts the notifications whose id is absent: on PostgreSQL copied (`COPY`, binary) into a
-/// staging table and inserted from there in one statement, several times faster than
-/// multi-row `INSERT`s, whose parsing and binding took most of a load's time.
+/// Inserts the notifications whose id is absent. On PostgreSQL a batch with no clash is copied
+/// (`COPY`), several times faster than multi-row `INSERT`s, whose parsing and binding took most
+/// of a load's time.
 pub fn insert_notifications(
     conn: &mut DbConnection,
     rows: &[ImportedNotification],
 ) -> diesel::QueryResult<IdOutcome> {
-    if let DbConnection::Postgres(pg) = conn {
-        let inserted = staging::insert_notifications(pg, rows)?;
-        let mut outcome = IdOutcome::default();
-        sort_out(
-            conn,
-            "notification",
-            rows.iter().map(|n| n.id),
-            &inserted,
-            &mut outcome,
-        )?;
-        return Ok(outcome);
+    if let DbConnection::Postgres(pg) = conn
+        && copy::all_at_once(pg, rows)?
+    {
+        return Ok(IdOutcome {
+            inserted: rows.len(),
+            ..IdOutcome::default()
+        });
     }
     insert_by_id(
         conn,
@@ -305,23 +301,19 @@ fn sort_out(
 }
 
 /// PostgreSQL's bulk path for notifications.
-mod staging {
-    use std::collections::HashSet;
-
-    use diesel::connection::SimpleConnection;
+mod copy {
     use diesel::result::{DatabaseErrorKind, Error};
-    use diesel::{Connection, ExecuteCopyFromDsl, PgConnection, RunQueryDsl};
+    use diesel::{Connection, ExecuteCopyFromDsl, PgConnection};
     use time::OffsetDateTime;
     use uuid::Uuid;
 
-    use super::{IdRow, ImportedNotification};
+    use super::ImportedNotification;
 
     diesel::table! {
         use diesel::sql_types::{Nullable, Text, Timestamptz, Uuid};
 
-        /// A session's batch on its way into `notification` (a temporary table: the session's
-        /// own, emptied at each commit).
-        import_notification (id) {
+        /// The columns of `notification` an import fills.
+        notification (id) {
             id -> Uuid,
             user_ref -> Text,
             title -> Text,
@@ -339,20 +331,9 @@ mod staging {
         }
     }
 
-    const COLUMNS: &str = "id, user_ref, title, description, severity, link, origin, scope, \
-        topic, icon, created, updated, read, saved";
-
-    /// `notification`'s columns and types; emptied at each commit.
-    fn create() -> String {
-        format!(
-            "CREATE TEMPORARY TABLE IF NOT EXISTS import_notification ON COMMIT DELETE ROWS \
-             AS SELECT {COLUMNS} FROM notification WITH NO DATA"
-        )
-    }
-
     #[derive(diesel::Insertable)]
-    #[diesel(table_name = import_notification, treat_none_as_default_value = false)]
-    struct Staged<'a> {
+    #[diesel(table_name = notification, treat_none_as_default_value = false)]
+    struct Row<'a> {
         id: Uuid,
         user_ref: &'a str,
         title: &'a str,
@@ -369,18 +350,19 @@ mod staging {
         saved: Option<OffsetDateTime>,
     }
 
-    /// Inserts the rows whose id is absent (and whose scope is free); returns their ids. In the
-    /// caller's transaction, once per transaction: the staging table empties at its commit.
-    pub fn insert_notifications(
+    /// Copies all of `rows` into `notification` in one `COPY` (binary), in a savepoint: the
+    /// rows' triggers run as for an `INSERT`. Returns false, having inserted none, when one of
+    /// them clashes with a row there (its id, or its user, origin and scope: a rerun, or two
+    /// source rows with one scope); the caller then inserts the batch row by row, skipping those.
+    pub fn all_at_once(
         pg: &mut PgConnection,
         rows: &[ImportedNotification],
-    ) -> diesel::QueryResult<HashSet<Uuid>> {
-        pg.batch_execute(&create())?;
-        let staged: Vec<Staged<'_>> = rows
+    ) -> diesel::QueryResult<bool> {
+        let rows: Vec<Row<'_>> = rows
             .iter()
             .map(|n| {
                 let c = &n.content;
-                Staged {
+                Row {
                     id: n.id,
                     user_ref: &n.user,
                     title: &c.title,
@@ -398,27 +380,15 @@ mod staging {
                 }
             })
             .collect();
-        diesel::copy_from(import_notification::table)
-            .from_insertable(&staged)
-            .execute(pg)?;
-        // In the source's order, so that of two rows with one scope the first wins, as with
-        // the multi-row inserts of SQLite. A plain INSERT first, in a savepoint: when no row
-        // is there yet (a first import) it inserts the same rows as ON CONFLICT DO NOTHING,
-        // at about 60% of its cost; at the first clash it is undone and the batch goes again
-        // with ON CONFLICT.
-        let insert = |on_conflict: &str| {
-            format!(
-                "INSERT INTO notification ({COLUMNS}) SELECT {COLUMNS} FROM import_notification \
-                 ORDER BY id {on_conflict} RETURNING id"
-            )
-        };
-        let plain = pg.transaction(|pg| diesel::sql_query(insert("")).load::<IdRow>(pg));
-        let inserted = match plain {
-            Err(Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
-                diesel::sql_query(insert("ON CONFLICT DO NOTHING")).load::<IdRow>(pg)?
-            }
-            other => other?,
-        };
-        Ok(inserted.into_iter().map(|r| r.id).collect())
+        let copied = pg.transaction(|pg| {
+            diesel::copy_from(notification::table)
+                .from_insertable(&rows)
+                .execute(pg)
+        });
+        match copied {
+            Ok(_) => Ok(true),
+            Err(Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 }
