@@ -9,6 +9,7 @@
 mod backend;
 mod import;
 mod load;
+mod read_all;
 mod recovery;
 mod report;
 mod scenario;

@@ -24,7 +24,7 @@ pub use janus::{
 };
 pub use list::{
     NotificationListOptions, NotificationListResponse, NotificationStatus, OrderBy, OrderField,
-    SortDirection, TopicsResponse, UpdateNotificationsRequest,
+    ReadAllFilters, ReadAllResponse, SortDirection, TopicsResponse, UpdateNotificationsRequest,
 };
 pub use mounts::{NOTIFICATIONS_MOUNT, SIGNALS_MOUNT};
 pub use notification::{FreshNotification, Notification, NotificationId, NotificationPayload};

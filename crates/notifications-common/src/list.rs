@@ -167,6 +167,39 @@ pub struct UpdateNotificationsRequest {
     pub saved: Option<bool>,
 }
 
+/// Which unread notifications `POST /notifications/read-all` marks read (beyond upstream): those
+/// matching every filter given, as the list's filters of the same names; none given, all.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReadAllFilters {
+    pub topic: Option<String>,
+    pub search: Option<String>,
+    pub saved: Option<bool>,
+    pub created_after: Option<Timestamp>,
+    pub minimum_severity: Option<NotificationSeverity>,
+}
+
+impl From<ReadAllFilters> for NotificationListOptions {
+    /// The list options that select the same notifications, read or not.
+    fn from(f: ReadAllFilters) -> Self {
+        Self {
+            topic: f.topic,
+            search: f.search,
+            saved: f.saved,
+            created_after: f.created_after,
+            minimum_severity: f.minimum_severity,
+            ..Self::default()
+        }
+    }
+}
+
+/// `POST /notifications/read-all` answer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ReadAllResponse {
+    /// How many notifications (own and broadcast) were unread and are now read.
+    pub updated: u64,
+}
+
 /// `GET /topics` answer.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

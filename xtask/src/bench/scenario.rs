@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::import::Import;
+use super::read_all::ReadAll;
 use super::recovery::PgRecovery;
 use super::report::{Measured, Samples};
 use super::shapes::Shapes;
@@ -54,6 +55,7 @@ pub fn all() -> Vec<Box<dyn Scenario>> {
         Box::new(Shapes::list_10k()),
         Box::new(Shapes::orders_1m()),
         Box::new(FanOut),
+        Box::new(ReadAll),
         Box::new(SignalsFanOut::default()),
         Box::new(Import),
         // Last: it crashes the cluster every PostgreSQL scenario shares.

@@ -269,7 +269,7 @@ impl Scenario for Shapes {
 
 /// Sends the reader's `count` notifications, `CONNECTIONS` at a time;
 /// returns their ids, the `n`th notification's `n`th.
-async fn create_varied(ctx: &Ctx<'_>, count: u64) -> Result<Vec<String>, String> {
+pub(super) async fn create_varied(ctx: &Ctx<'_>, count: u64) -> Result<Vec<String>, String> {
     stream::iter(0..count)
         .map(|n| async move {
             interrupt::check()?;
@@ -289,7 +289,7 @@ async fn create_varied(ctx: &Ctx<'_>, count: u64) -> Result<Vec<String>, String>
 /// The reader's `n`th notification: titled `number <n>` (so a search for
 /// `number 42` finds a few), severities critical 5%, high 15%, normal 60%,
 /// low 20%, and one of `TOPICS` or none.
-fn payload(n: u64) -> Value {
+pub(super) fn payload(n: u64) -> Value {
     let severity = match n % 20 {
         0 => "critical",
         1..=3 => "high",
@@ -325,7 +325,7 @@ fn picked(ids: &[String], pick: fn(u64) -> bool) -> Vec<String> {
 }
 
 /// The id of the one notification a create answer holds.
-fn created_id(status: u16, body: &[u8]) -> Result<String, String> {
+pub(super) fn created_id(status: u16, body: &[u8]) -> Result<String, String> {
     if status != 200 {
         return Err(format!(
             "HTTP {status}: {}",
@@ -345,7 +345,12 @@ fn created_id(status: u16, body: &[u8]) -> Result<String, String> {
 
 /// Updates the reader's `ids` with `change` (`{"read": true}`, …), as the
 /// reader.
-fn mark(ctx: &Ctx<'_>, token: &str, ids: &[String], change: &Value) -> Result<(), String> {
+pub(super) fn mark(
+    ctx: &Ctx<'_>,
+    token: &str,
+    ids: &[String],
+    change: &Value,
+) -> Result<(), String> {
     for batch in ids.chunks(MARK_BATCH) {
         interrupt::check()?;
         let mut body = change.clone();

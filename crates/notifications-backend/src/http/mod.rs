@@ -93,7 +93,7 @@ fn ok<T: Serialize + ?Sized>(value: &T) -> Result<HttpResponse, Error> {
 
 /// Registers every route on an actix `App`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    use notifications::{create, get_one, list, status, topics, update};
+    use notifications::{create, get_one, list, read_all, status, topics, update};
     let not_found =
         || web::to(|| async { Err::<HttpResponse, _>(Error::NotFound("Not found".into())) });
     // One resource per path, so that a known path with another method is a plain 404 (as
@@ -119,6 +119,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .wrap(from_fn(plugin_boundary))
             .service(resource("/notifications").get(list).post(create))
             .service(resource("/notifications/update").post(update))
+            .service(resource("/notifications/read-all").post(read_all))
             .service(resource("/notifications/{id}").get(get_one))
             .service(resource("/status").get(status))
             .service(resource("/topics").get(topics))

@@ -4,7 +4,7 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use notifications_common::{
     Notification, NotificationListResponse, NotificationSendOptions, NotificationStatus,
-    TopicsResponse, UpdateNotificationsRequest,
+    ReadAllResponse, TopicsResponse, UpdateNotificationsRequest,
 };
 use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
@@ -107,6 +107,28 @@ pub async fn update(
 ) -> Result<HttpResponse, Error> {
     query::none(req.query_string())?;
     ok(&state.service.update(&user.user_ref, body.0).await?)
+}
+
+/// Mark read every unread notification of the caller, own and broadcast, or only those that
+/// match the filters given (beyond upstream). One `notification_read` signal names them.
+#[utoipa::path(
+    post, path = "/notifications/read-all", tag = "notifications", operation_id = "markAllRead",
+    params(query::ReadAllParams),
+    responses(
+        (status = 200, description = "How many were marked", body = ReadAllResponse),
+        Authenticated,
+    ),
+    security(("bearer" = []))
+)]
+pub async fn read_all(
+    req: HttpRequest,
+    user: CurrentUser,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, Error> {
+    let filters = query::read_all_filters(req.query_string())?;
+    ok(&ReadAllResponse {
+        updated: state.service.mark_all_read(&user.user_ref, filters).await?,
+    })
 }
 
 /// Read and unread counts.

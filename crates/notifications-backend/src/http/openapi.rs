@@ -25,8 +25,9 @@ use crate::error::Error;
 #[derive(OpenApi)]
 #[openapi(
     paths(
-        notifications::list, notifications::get_one, notifications::update, notifications::status,
-        notifications::topics, notifications::create, settings::get, settings::save,
+        notifications::list, notifications::get_one, notifications::update,
+        notifications::read_all, notifications::status, notifications::topics,
+        notifications::create, settings::get, settings::save,
         stream::stream, serve,
     ),
     components(

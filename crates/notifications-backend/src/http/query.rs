@@ -5,7 +5,8 @@ use std::sync::LazyLock;
 
 use notifications_common::bounds::NonEmptyText;
 use notifications_common::{
-    NotificationListOptions, NotificationSeverity, OrderBy, OrderField, SortDirection, Timestamp,
+    NotificationListOptions, NotificationSeverity, OrderBy, OrderField, ReadAllFilters,
+    SortDirection, Timestamp,
 };
 use utoipa::openapi::RefOr;
 use utoipa::openapi::path::{Parameter, ParameterIn};
@@ -21,6 +22,7 @@ static LIST_PARAMS: LazyLock<Vec<Parameter>> =
 /// The parameters of `GET /topics`: the filters without topic and paging.
 static TOPICS_PARAMS: LazyLock<Vec<Parameter>> = LazyLock::new(declared::<FilterParams>);
 static RESUME_PARAMS: LazyLock<Vec<Parameter>> = LazyLock::new(declared::<ResumeQuery>);
+static READ_ALL_PARAMS: LazyLock<Vec<Parameter>> = LazyLock::new(declared::<ReadAllParams>);
 /// The most `orderField`s a list takes: one per field is all an ordering can use.
 const MAX_ORDER_TERMS: usize = OrderField::ALL.len();
 
@@ -83,6 +85,23 @@ pub struct PageParams {
     /// Exactly this topic.
     #[param(value_type = Option<NonEmptyText>)]
     topic: Option<String>,
+}
+
+/// The filters of `POST /notifications/read-all`: the list's, but `read` (it marks unread
+/// ones) and with `topic`; declared by taking them from the list's, so they read alike.
+pub struct ReadAllParams;
+
+impl IntoParams for ReadAllParams {
+    fn into_params(parameter_in: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        let topic = PageParams::into_params(&parameter_in)
+            .into_iter()
+            .filter(|p| p.name == "topic");
+        FilterParams::into_params(&parameter_in)
+            .into_iter()
+            .filter(|p| p.name != "read")
+            .chain(topic)
+            .collect()
+    }
 }
 
 /// `?lastEventId=` of the event stream, for the OpenAPI document.
@@ -253,6 +272,18 @@ pub fn list_options(query: &str) -> Result<NotificationListOptions, Error> {
 /// The filters of `GET /topics` (no topic, ordering or paging).
 pub fn topics_options(query: &str) -> Result<NotificationListOptions, Error> {
     Params::parse(query, &TOPICS_PARAMS)?.options()
+}
+
+/// The filters of `POST /notifications/read-all`.
+pub fn read_all_filters(query: &str) -> Result<ReadAllFilters, Error> {
+    let options = Params::parse(query, &READ_ALL_PARAMS)?.options()?;
+    Ok(ReadAllFilters {
+        topic: options.topic,
+        search: options.search,
+        saved: options.saved,
+        created_after: options.created_after,
+        minimum_severity: options.minimum_severity,
+    })
 }
 
 /// `?lastEventId=` of the event stream.

@@ -2,7 +2,7 @@
 
 use notifications_common::{
     Notification, NotificationId, NotificationListOptions, NotificationSettings,
-    NotificationSignal, NotificationStatus, UpdateNotificationsRequest, UserRef,
+    NotificationSignal, NotificationStatus, ReadAllFilters, UpdateNotificationsRequest, UserRef,
 };
 
 use super::{NotificationsService, settings};
@@ -58,6 +58,23 @@ impl NotificationsService {
             .inner
             .store
             .mark(user, ids, mark(request.read), mark(request.saved), signal)
+            .await?;
+        self.inner.signals.publish(committed.signals);
+        Ok(committed.value)
+    }
+
+    /// Marks read every unread notification of the user (own and broadcast) that matches
+    /// `filters`; the change is signalled as a read mark is. Returns how many it marked.
+    pub async fn mark_all_read(
+        &self,
+        user: &UserRef,
+        filters: ReadAllFilters,
+    ) -> Result<u64, Error> {
+        let options = NotificationListOptions::from(filters);
+        let committed = self
+            .inner
+            .store
+            .mark_all_read(user, (&options).into(), time::OffsetDateTime::now_utc())
             .await?;
         self.inner.signals.publish(committed.signals);
         Ok(committed.value)

@@ -7,6 +7,7 @@ use notifications_common::{
 };
 
 mod query;
+mod read_all;
 mod search;
 
 use super::inbox_count::InboxTotals;

@@ -134,6 +134,7 @@ const MATRIX: &[Row] = &[
         "",
         Body::Update,
     ),
+    row("POST", "/api/notifications/notifications/read-all", USERS),
     row("GET", "/api/notifications/notifications/{id}", OWNER),
     row("GET", "/api/notifications/{id}", OWNER),
     row("GET", "/api/notifications/status", USERS),

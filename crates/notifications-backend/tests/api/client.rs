@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use notifications_common::{
     ChannelSetting, NotificationListOptions, NotificationPayload, NotificationRecipients,
     NotificationSendOptions, NotificationSettings, NotificationSeverity, OrderBy, OrderField,
-    OriginSetting, SortDirection, Timestamp, UpdateNotificationsRequest,
+    OriginSetting, ReadAllFilters, SortDirection, Timestamp, UpdateNotificationsRequest,
 };
 use notifications_node::{
     ClientError, NotificationService, NotificationsClient, RetryPolicy, ServiceTokenSigner,
@@ -313,6 +313,44 @@ db_test!(the_user_client_covers_every_user_route, |app| {
         ..Default::default()
     };
     assert_eq!(client.get_topics(&read_topics).await.unwrap(), ["deploys"]);
+
+    // Beyond upstream: mark all read, with every filter it takes sent as the server reads them.
+    let deploys = ReadAllFilters {
+        topic: Some("deploys".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        client.mark_all_read(&deploys).await.unwrap(),
+        0,
+        "read already"
+    );
+    let every_filter = ReadAllFilters {
+        topic: Some("builds".into()),
+        search: Some("OLD".into()),
+        saved: Some(false),
+        created_after: Some(Timestamp::from(
+            time::OffsetDateTime::now_utc() - time::Duration::days(7),
+        )),
+        minimum_severity: Some(NotificationSeverity::Low),
+    };
+    assert_eq!(client.mark_all_read(&every_filter).await.unwrap(), 1);
+    client
+        .update_notifications(&UpdateNotificationsRequest {
+            ids: vec![broadcast.clone()],
+            read: Some(false),
+            saved: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        client
+            .mark_all_read(&ReadAllFilters::default())
+            .await
+            .unwrap(),
+        1
+    );
+    let status = client.get_status().await.unwrap();
+    assert_eq!((status.read, status.unread), (3, 0));
 
     let settings = client.get_notification_settings().await.unwrap();
     assert_eq!(settings.channels[0].id, "Web");

@@ -28,6 +28,7 @@ mod plans;
 mod postgres_tls;
 mod processors;
 mod rate_limit;
+mod read_all;
 mod recipients;
 mod remote_catalog;
 mod routes;

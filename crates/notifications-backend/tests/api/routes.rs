@@ -73,6 +73,8 @@ db_test!(openapi_document_is_served_with_mount_paths, |app| {
         format!("GET {}", m("/notifications/count")),
         format!("PUT {}", m("/notifications/read")),
         format!("POST {}", m("/notifications/update")),
+        // Beyond upstream.
+        format!("POST {}", m("/notifications/read-all")),
         format!("GET {}", m("/notifications/{id}")),
         format!("GET {}", m("/openapi.json")),
         format!("GET {}", m("/settings")),

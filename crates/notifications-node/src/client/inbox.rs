@@ -1,6 +1,7 @@
 use notifications_common::{
     Notification, NotificationListOptions, NotificationListResponse, NotificationSettings,
-    NotificationStatus, TopicsResponse, UpdateNotificationsRequest,
+    NotificationStatus, ReadAllFilters, ReadAllResponse, TopicsResponse,
+    UpdateNotificationsRequest,
 };
 use reqwest::Method;
 use serde::Serialize;
@@ -50,6 +51,16 @@ impl NotificationsClient {
         self.post(&["notifications", "update"], update).await
     }
 
+    /// `POST /notifications/read-all` (beyond upstream): marks read every unread notification
+    /// of the user, own and broadcast, that matches `filters` (all of them when it has none);
+    /// returns how many it marked.
+    pub async fn mark_all_read(&self, filters: &ReadAllFilters) -> Result<u64, ClientError> {
+        let mut url = self.transport.url(&["notifications", "read-all"]);
+        list_query(&mut url, &NotificationListOptions::from(filters.clone()));
+        let answer: ReadAllResponse = self.without_body(Method::POST, url).await?;
+        Ok(answer.updated)
+    }
+
     /// `GET /status`: the read and unread counts.
     pub async fn get_status(&self) -> Result<NotificationStatus, ClientError> {
         self.get(self.transport.url(&["status"])).await
@@ -81,9 +92,19 @@ impl NotificationsClient {
     }
 
     async fn get<T: DeserializeOwned>(&self, url: Url) -> Result<T, ClientError> {
+        self.without_body(Method::GET, url).await
+    }
+
+    /// A call whose request is all in its URL. Retrying read-all is harmless too: it marks
+    /// what is still unread.
+    async fn without_body<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        url: Url,
+    ) -> Result<T, ClientError> {
         self.transport
             .call(Call {
-                method: Method::GET,
+                method,
                 url,
                 body: None,
                 idempotency_key: None,

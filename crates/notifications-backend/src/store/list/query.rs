@@ -175,6 +175,17 @@ pub(super) fn visible(
     sql
 }
 
+/// `SELECT n.id ...`: the ids of the user's own notifications matching the filters.
+pub(super) fn own_ids(user: &str, f: &ListFilters) -> Sql {
+    branch(Branch::User, Source::All, "n.id", user, f)
+}
+
+/// `SELECT b.id AS id ...`: the ids of the broadcasts matching the filters, the user's marks
+/// on them as theirs.
+pub(super) fn broadcast_ids(user: &str, f: &ListFilters) -> Sql {
+    branch(Branch::Broadcast, Source::All, "b.id AS id", user, f)
+}
+
 /// Columns that may be NULL: they sort last in either direction.
 fn nullable(field: OrderField) -> bool {
     !matches!(
