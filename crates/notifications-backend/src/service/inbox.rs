@@ -70,11 +70,10 @@ impl NotificationsService {
         user: &UserRef,
         filters: ReadAllFilters,
     ) -> Result<u64, Error> {
-        let options = NotificationListOptions::from(filters);
         let committed = self
             .inner
             .store
-            .mark_all_read(user, (&options).into(), time::OffsetDateTime::now_utc())
+            .mark_all_read(user, &filters, time::OffsetDateTime::now_utc())
             .await?;
         self.inner.signals.publish(committed.signals);
         Ok(committed.value)

@@ -3,7 +3,7 @@
 
 use notifications_common::{
     Notification, NotificationId, NotificationListOptions, NotificationSeverity,
-    NotificationStatus, UserRef,
+    NotificationStatus, ReadAllFilters, UserRef,
 };
 
 mod query;
@@ -71,6 +71,19 @@ impl ListFilters {
             self.search_candidates = search::candidates(conn, search)?;
         }
         Ok(self)
+    }
+}
+
+impl From<&ReadAllFilters> for ListFilters {
+    fn from(f: &ReadAllFilters) -> Self {
+        Self {
+            topic: f.topic.clone(),
+            search: f.search.clone(),
+            saved: f.saved,
+            created_after: f.created_after.map(|t| t.as_datetime()),
+            minimum_severity: f.minimum_severity,
+            ..Self::default()
+        }
     }
 }
 

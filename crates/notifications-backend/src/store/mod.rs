@@ -22,6 +22,7 @@ pub use deliveries::{DELIVERY_CHANNEL, DeliveryRow, DeliveryStatus, Outcome, Que
 pub use idempotency::{Answer, IdempotentSend, Recorded, Written};
 pub use inbox_count::FOLD_INTERVAL;
 pub use janus::{MessageFilter, MessageOrder, MessageScope, NewMessage, OrderColumn, Page};
+#[cfg(feature = "testing")]
 pub use list::ListFilters;
 pub use send::{Recipient, SendContext, StoredNotification};
 pub use settings::SettingRow;

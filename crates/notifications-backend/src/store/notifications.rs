@@ -178,18 +178,33 @@ fn set_state(
         .bind_list(id_list());
     own.execute(conn)?;
 
-    let mut broadcast = Sql::new(&format!(
-        "INSERT INTO broadcast_user_status (broadcast_id, user_ref, {column}) SELECT b.id, "
+    let mut broadcasts = Sql::new("SELECT b.id AS id FROM broadcast b WHERE b.id IN ");
+    broadcasts.bind_list(id_list());
+    upsert_broadcast_mark(user, column, value, &broadcasts).execute(conn)?;
+    Ok(())
+}
+
+/// Sets one mark (`read` or `saved`) of the user on the broadcasts that `broadcasts` (a `SELECT`
+/// of their ids as `id`) selects, making their status rows where there are none. Callers may
+/// append a `WHERE` to the `DO UPDATE`, then `RETURNING`.
+pub(super) fn upsert_broadcast_mark(
+    user: &str,
+    column: &'static str,
+    value: Option<OffsetDateTime>,
+    broadcasts: &Sql,
+) -> Sql {
+    let mut sql = Sql::new(&format!(
+        "INSERT INTO broadcast_user_status (broadcast_id, user_ref, {column}) SELECT m.id, "
     ));
-    broadcast
-        .bind(Bind::Text(user.to_owned()))
+    sql.bind(Bind::Text(user.to_owned()))
         .push(", ")
         .bind(Bind::OptTimestamp(value))
-        .push(" FROM broadcast b WHERE b.id IN ")
-        .bind_list(id_list())
+        .push(" FROM (")
+        .append(broadcasts)
+        // `WHERE true`: SQLite would read the ON of ON CONFLICT as a join's.
         .push(&format!(
-            " ON CONFLICT (broadcast_id, user_ref) DO UPDATE SET {column} = excluded.{column}"
+            ") m WHERE true ON CONFLICT (broadcast_id, user_ref) DO UPDATE SET {column} = \
+             excluded.{column}"
         ));
-    broadcast.execute(conn)?;
-    Ok(())
+    sql
 }

@@ -267,3 +267,44 @@ db_test!(refuses_what_it_does_not_take, |app| {
     let n = app.get(&format!("/notifications/{id}"), &token).await.body;
     assert!(n["read"].is_null(), "{n}");
 });
+
+// Calls at once (two tabs, a retry) mark each notification once between them: the counts add
+// up to the unread there were, and the signals name each once. Own rows and broadcasts apart,
+// so that one side's waits do not order the other's.
+db_test!(concurrent_calls_mark_each_notification_once, |app| {
+    for broadcast in [true, false] {
+        let mut all = Vec::new();
+        for i in 0..200 {
+            let payload = json!({"title": format!("number {i}")});
+            all.push(if broadcast {
+                app.broadcast(payload).await
+            } else {
+                app.send_to(USER, payload).await
+            });
+        }
+        app.take_signals();
+        let counts = tokio::join!(
+            read_all(&app, USER, ""),
+            read_all(&app, USER, ""),
+            read_all(&app, USER, ""),
+            read_all(&app, USER, ""),
+        );
+        let counts = [counts.0, counts.1, counts.2, counts.3];
+        assert_eq!(
+            counts.iter().sum::<u64>(),
+            200,
+            "broadcasts {broadcast}: {counts:?}"
+        );
+        let named: Vec<String> = app
+            .take_signals()
+            .into_iter()
+            .flat_map(|s| match s.message {
+                NotificationSignal::NotificationRead { notification_ids } => notification_ids,
+                other => panic!("a read signal expected: {other:?}"),
+            })
+            .collect();
+        assert_eq!(named.len(), 200, "each named once");
+        assert_eq!(set(named), set(all));
+    }
+    assert_eq!(status(&app, USER).await, json!({"unread": 0, "read": 400}));
+});

@@ -2,6 +2,7 @@
 //! filtered, and for a page read in index-ordered parts (see [`parts`]).
 
 use notifications_common::{NotificationListOptions, OrderBy, OrderField, SortDirection};
+use time::OffsetDateTime;
 
 use super::ListFilters;
 use super::search;
@@ -63,15 +64,9 @@ fn branch(branch: Branch, source: Source, columns: &str, user: &str, filters: &L
     let mut sql = Sql::new("SELECT ");
     sql.push(columns);
     match (branch, source) {
-        // The search index's candidates are few: look them up by rowid and sort them, rather
-        // than walk the user's index (SQLite's `+` keeps it from choosing that index).
-        (Branch::User, _) if filters.search_candidates.is_some() => {
-            sql.push(" FROM notification n WHERE +n.user_ref = ")
-                .bind(Bind::Text(user.to_owned()));
-        }
         (Branch::User, _) => {
-            sql.push(" FROM notification n WHERE n.user_ref = ")
-                .bind(Bind::Text(user.to_owned()));
+            sql.push(" FROM notification n");
+            push_user(&mut sql, user, filters);
         }
         (Branch::Broadcast, Source::All) => {
             sql.push(
@@ -91,6 +86,19 @@ fn branch(branch: Branch, source: Source, columns: &str, user: &str, filters: &L
     }
     push_filters(&mut sql, branch, filters);
     sql
+}
+
+/// ` WHERE n.user_ref = <user>`.
+fn push_user(sql: &mut Sql, user: &str, f: &ListFilters) {
+    // The search index's candidates are few: look them up by rowid and sort them, rather than
+    // walk the user's index (SQLite's `+` keeps it from choosing that index).
+    let column = if f.search_candidates.is_some() {
+        "+n.user_ref"
+    } else {
+        "n.user_ref"
+    };
+    sql.push(&format!(" WHERE {column} = "))
+        .bind(Bind::Text(user.to_owned()));
 }
 
 fn push_filters(sql: &mut Sql, branch: Branch, f: &ListFilters) {
@@ -175,9 +183,16 @@ pub(super) fn visible(
     sql
 }
 
-/// `SELECT n.id ...`: the ids of the user's own notifications matching the filters.
-pub(super) fn own_ids(user: &str, f: &ListFilters) -> Sql {
-    branch(Branch::User, Source::All, "n.id", user, f)
+/// Sets `read` to `now` on the user's own notifications matching the filters, returning their
+/// ids. The filters are on the row updated, so that PostgreSQL checks them again on a row a
+/// concurrent write changed (a subquery's would not be).
+pub(super) fn mark_own_read(user: &str, f: &ListFilters, now: OffsetDateTime) -> Sql {
+    let mut sql = Sql::new("UPDATE notification AS n SET read = ");
+    sql.bind(Bind::Timestamp(now));
+    push_user(&mut sql, user, f);
+    push_filters(&mut sql, Branch::User, f);
+    sql.push(" RETURNING id");
+    sql
 }
 
 /// `SELECT b.id AS id ...`: the ids of the broadcasts matching the filters, the user's marks

@@ -1,15 +1,16 @@
 //! Mark all read (beyond upstream): every unread notification of a user that matches the list's
 //! filters, own and broadcast, in one transaction of two statements whatever their number.
 
-use notifications_common::{NotificationSignal, UserRef};
+use notifications_common::{NotificationSignal, ReadAllFilters, UserRef};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::ListFilters;
-use super::query::{broadcast_ids, own_ids};
+use super::query::{broadcast_ids, mark_own_read};
 use super::search::planned_for_values;
 use crate::db::sql_types::Uuid as UuidType;
-use crate::db::{Bind, DbConnection, DbError, Sql};
+use crate::db::{DbConnection, DbError};
+use crate::store::notifications::upsert_broadcast_mark;
 use crate::store::signal_events::{NewSignal, record_signals};
 use crate::store::{Committed, Store, StoreResult};
 
@@ -20,27 +21,38 @@ struct IdRow {
 }
 
 impl Store {
-    /// Marks read at `now` the user's unread notifications that match `filters` (their `read`
-    /// is not used), own and broadcast; records one `notification_read` signal naming them for
-    /// the user, as a mark through `update` does. Returns how many were marked.
+    /// Marks read at `now` the user's unread notifications that match `filters`, own and
+    /// broadcast; records one `notification_read` signal naming them for the user, as a mark
+    /// through `update` does. Returns how many were marked: a notification marked read
+    /// meanwhile by another request is neither counted nor named again.
     pub async fn mark_all_read(
         &self,
         user: &UserRef,
-        filters: ListFilters,
+        filters: &ReadAllFilters,
         now: OffsetDateTime,
     ) -> StoreResult<Committed<u64>> {
         let user = user.as_str().to_owned();
         let filters = ListFilters {
             read: Some(false),
-            ..filters
+            ..ListFilters::from(filters)
         };
         self.db
             .write(move |conn| {
                 let searching = filters.search.is_some();
                 let ids = planned_for_values(conn, searching, |conn| {
                     let filters = filters.with_search_path(conn)?;
-                    let mut ids = mark_own(conn, &user, &filters, now)?;
-                    ids.extend(mark_broadcasts(conn, &user, &filters, now)?);
+                    let mut ids = load_ids(conn, mark_own_read(&user, &filters, now))?;
+                    let mut broadcasts = upsert_broadcast_mark(
+                        &user,
+                        "read",
+                        Some(now),
+                        &broadcast_ids(&user, &filters),
+                    );
+                    // Not a mark set since the statement's snapshot (a concurrent request's).
+                    broadcasts.push(
+                        " WHERE broadcast_user_status.read IS NULL RETURNING broadcast_id AS id",
+                    );
+                    ids.extend(load_ids(conn, broadcasts)?);
                     Ok(ids)
                 })?;
                 let signals = if ids.is_empty() {
@@ -66,40 +78,6 @@ impl Store {
     }
 }
 
-/// The user's own unread rows matching the filters, marked.
-fn mark_own(
-    conn: &mut DbConnection,
-    user: &str,
-    filters: &ListFilters,
-    now: OffsetDateTime,
-) -> diesel::QueryResult<Vec<Uuid>> {
-    let mut sql = Sql::new("UPDATE notification SET read = ");
-    sql.bind(Bind::Timestamp(now))
-        .push(" WHERE id IN (")
-        .append(&own_ids(user, filters))
-        .push(") RETURNING id");
-    Ok(sql.load::<IdRow>(conn)?.into_iter().map(|r| r.id).collect())
-}
-
-/// The broadcasts matching the filters that the user has not read, marked on the user's status
-/// rows (made where there is none yet).
-fn mark_broadcasts(
-    conn: &mut DbConnection,
-    user: &str,
-    filters: &ListFilters,
-    now: OffsetDateTime,
-) -> diesel::QueryResult<Vec<Uuid>> {
-    let mut sql =
-        Sql::new("INSERT INTO broadcast_user_status (broadcast_id, user_ref, read) SELECT m.id, ");
-    sql.bind(Bind::Text(user.to_owned()))
-        .push(", ")
-        .bind(Bind::Timestamp(now))
-        .push(" FROM (")
-        .append(&broadcast_ids(user, filters))
-        // `WHERE true`: SQLite would read the ON of ON CONFLICT as a join's.
-        .push(
-            ") m WHERE true ON CONFLICT (broadcast_id, user_ref) DO UPDATE SET read = excluded.read \
-             RETURNING broadcast_id AS id",
-        );
+fn load_ids(conn: &mut DbConnection, sql: crate::db::Sql) -> diesel::QueryResult<Vec<Uuid>> {
     Ok(sql.load::<IdRow>(conn)?.into_iter().map(|r| r.id).collect())
 }
