@@ -24,7 +24,7 @@ pub mod error {
 }
 
 pub mod http {
-    pub use crate::http::{list_options, topics_options};
+    pub use crate::http::{list_options, read_all_filters, topics_options};
 }
 
 pub mod processors {

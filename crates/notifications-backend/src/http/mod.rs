@@ -14,7 +14,7 @@ pub mod rate_limit;
 mod request_log;
 mod responses;
 #[cfg(feature = "testing")]
-pub use query::{list_options, topics_options};
+pub use query::{list_options, read_all_filters, topics_options};
 mod settings;
 mod signals;
 pub(crate) mod stream;

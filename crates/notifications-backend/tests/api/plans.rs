@@ -6,7 +6,7 @@
 //! plans are the generic ones the service runs (`Store::explain_list`), searches excepted;
 //! SQLite plans by its rules (the service never runs ANALYZE), the same at any size.
 
-use notifications_backend::testing::http::{list_options, topics_options};
+use notifications_backend::testing::http::{list_options, read_all_filters, topics_options};
 use notifications_backend::testing::store::ListFilters;
 
 use crate::db_test;
@@ -367,5 +367,44 @@ db_test!(topics_probe_the_topic_index_once_per_topic, |app| {
             assert_eq!(index, "notification_user_topic_idx", "{query}\n{shown}");
             assert!(!sorted, "{query}\n{shown}");
         }
+    }
+});
+
+// Mark all read finds the user's unread rows through an index, not by reading the whole table:
+// on SQLite always (its plans follow rules); on PostgreSQL when the filters keep a few of the
+// user's rows (for most of a big inbox a scan of the table is its right choice).
+db_test!(read_all_finds_the_rows_through_an_index, |app| {
+    seed(&app);
+    let hour_ago = (time::OffsetDateTime::now_utc() - time::Duration::hours(1))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let mut queries = vec![
+        "topic=topic-3".to_owned(),
+        format!("createdAfter={hour_ago}"),
+        "search=Needle".to_owned(),
+        "saved=true".to_owned(),
+    ];
+    if app.db.kind() == DbKind::Sqlite {
+        queries.push(String::new());
+    }
+    for query in queries {
+        let filters = read_all_filters(&query).unwrap();
+        let plan = app
+            .db
+            .store()
+            .explain_mark_all_read(&USER.parse().unwrap(), &filters)
+            .await
+            .unwrap();
+        let shown = plan.join("\n");
+        let scans_table = plan.iter().any(|l| {
+            let l = l.trim_start().trim_start_matches("->").trim();
+            l.starts_with("Seq Scan on notification") || l == "SCAN n"
+        });
+        let uses_index = plan.iter().any(|l| {
+            l.contains("Index Scan using notification_")
+                || l.contains("Bitmap Index Scan on notification_")
+                || l.contains("SEARCH n USING")
+        });
+        assert!(!scans_table && uses_index, "{query}:\n{shown}");
     }
 });

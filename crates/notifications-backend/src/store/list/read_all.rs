@@ -78,6 +78,30 @@ impl Store {
     }
 }
 
+#[cfg(any(test, feature = "testing"))]
+impl Store {
+    /// The database's plan for the statement [`Store::mark_all_read`] marks the user's own rows
+    /// with (as [`Store::explain_list`] gives one), without running it.
+    pub async fn explain_mark_all_read(
+        &self,
+        user: &UserRef,
+        filters: &ReadAllFilters,
+    ) -> StoreResult<Vec<String>> {
+        let user = user.as_str().to_owned();
+        let filters = ListFilters {
+            read: Some(false),
+            ..ListFilters::from(filters)
+        };
+        self.read_inbox(filters, move |conn, filters| {
+            super::explain(
+                conn,
+                mark_own_read(&user, filters, OffsetDateTime::now_utc()),
+            )
+        })
+        .await
+    }
+}
+
 fn load_ids(conn: &mut DbConnection, sql: crate::db::Sql) -> diesel::QueryResult<Vec<Uuid>> {
     Ok(sql.load::<IdRow>(conn)?.into_iter().map(|r| r.id).collect())
 }
