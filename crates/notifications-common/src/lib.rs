@@ -10,6 +10,7 @@ mod janus;
 mod list;
 mod mounts;
 mod notification;
+mod preferences;
 mod recipients;
 mod settings;
 mod severity;
@@ -28,6 +29,9 @@ pub use list::{
 };
 pub use mounts::{NOTIFICATIONS_MOUNT, SIGNALS_MOUNT};
 pub use notification::{FreshNotification, Notification, NotificationId, NotificationPayload};
+pub use preferences::{
+    DigestMode, DigestPreference, NotificationPreferences, QuietWindow, Weekday,
+};
 pub use recipients::{NotificationRecipients, NotificationSendOptions, OneOrMany};
 pub use settings::{
     ChannelSetting, NotificationSettings, OriginSetting, TopicSetting, WEB_CHANNEL,

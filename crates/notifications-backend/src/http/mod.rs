@@ -9,6 +9,7 @@ pub mod janus;
 pub mod metrics;
 mod notifications;
 mod openapi;
+mod preferences;
 pub(crate) mod query;
 pub mod rate_limit;
 mod request_log;
@@ -128,6 +129,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 resource("/settings")
                     .get(settings::get)
                     .post(settings::save),
+            )
+            .service(
+                resource("/preferences")
+                    .get(preferences::get)
+                    .put(preferences::save),
             )
             .service(resource(OPENAPI_PATH).get(openapi::serve))
             // Deprecated aliases upstream still serves; its node client posts to the bare

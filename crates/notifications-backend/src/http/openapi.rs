@@ -17,7 +17,7 @@ use super::janus::responses::{JanusBadRequest, JanusFailure};
 use super::janus::{self, JanusErrorBody, SECRET_HEADER};
 use super::query::Count;
 use super::responses::*;
-use super::{AppState, PLUGIN_MOUNT, notifications, query, settings, stream};
+use super::{AppState, PLUGIN_MOUNT, notifications, preferences, query, settings, stream};
 use crate::config::JanusConfig;
 use crate::error::Error;
 
@@ -27,7 +27,8 @@ use crate::error::Error;
     paths(
         notifications::list, notifications::get_one, notifications::update,
         notifications::read_all, notifications::status, notifications::topics,
-        notifications::create, settings::get, settings::save,
+        notifications::create, settings::get, settings::save, preferences::get,
+        preferences::save,
         stream::stream, serve,
     ),
     components(
@@ -41,6 +42,7 @@ use crate::error::Error;
     tags(
         (name = "notifications", description = "Upstream's notifications API (Backstage 0.6.9)"),
         (name = "settings", description = "Which channels, origins and topics reach the caller"),
+        (name = "preferences", description = "How and when deliveries reach the caller (beyond upstream)"),
         (name = "signals", description = "Live updates as Server-Sent Events"),
         (name = "meta", description = "This document"),
     ),

@@ -5,6 +5,7 @@ mod inbox;
 pub mod janus;
 pub mod link;
 mod outcome;
+mod preferences;
 mod processing;
 mod replay;
 mod send;

@@ -8,6 +8,7 @@ mod inbox_count;
 mod janus;
 mod list;
 mod notifications;
+mod preferences;
 mod retention;
 mod rows;
 mod send;

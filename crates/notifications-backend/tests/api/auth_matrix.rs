@@ -57,6 +57,8 @@ enum Body {
     Settings,
     /// A janus create for `default/alice`.
     JanusCreate,
+    /// Hourly digests.
+    Preferences,
 }
 
 /// A route (its path as the OpenAPI document writes it; `{id}` is the user's notification, and
@@ -145,6 +147,12 @@ const MATRIX: &[Row] = &[
         row("POST", "/api/notifications/settings", USERS),
         "",
         Body::Settings,
+    ),
+    row("GET", "/api/notifications/preferences", USERS),
+    with(
+        row("PUT", "/api/notifications/preferences", USERS),
+        "",
+        Body::Preferences,
     ),
     row("GET", "/api/notifications/openapi.json", PUBLIC),
     // Janus's, beside upstream's and on its extra base path.
@@ -262,6 +270,7 @@ fn body(kind: Body, f: &Fixture) -> Option<Value> {
             "payload": {"title": "from the matrix"},
         })),
         Body::Update => Some(json!({"ids": [f.notification], "read": true, "saved": true})),
+        Body::Preferences => Some(json!({"digest": {"mode": "hourly"}})),
         Body::Settings => Some(json!({"channels": [{"id": "Web", "origins": [
             {"id": "external:test-service2", "enabled": false}
         ]}]})),

@@ -26,6 +26,7 @@ mod metrics;
 mod outage;
 mod plans;
 mod postgres_tls;
+mod preferences;
 mod processors;
 mod rate_limit;
 mod read_all;

@@ -77,6 +77,8 @@ db_test!(openapi_document_is_served_with_mount_paths, |app| {
         format!("POST {}", m("/notifications/read-all")),
         format!("GET {}", m("/notifications/{id}")),
         format!("GET {}", m("/openapi.json")),
+        format!("GET {}", m("/preferences")),
+        format!("PUT {}", m("/preferences")),
         format!("GET {}", m("/settings")),
         format!("POST {}", m("/settings")),
         format!("GET {}", m("/status")),

@@ -1,6 +1,6 @@
 use notifications_common::{
-    Notification, NotificationListOptions, NotificationListResponse, NotificationSettings,
-    NotificationStatus, ReadAllFilters, ReadAllResponse, TopicsResponse,
+    Notification, NotificationListOptions, NotificationListResponse, NotificationPreferences,
+    NotificationSettings, NotificationStatus, ReadAllFilters, ReadAllResponse, TopicsResponse,
     UpdateNotificationsRequest,
 };
 use reqwest::Method;
@@ -48,7 +48,8 @@ impl NotificationsClient {
         &self,
         update: &UpdateNotificationsRequest,
     ) -> Result<Vec<Notification>, ClientError> {
-        self.post(&["notifications", "update"], update).await
+        self.with_body(Method::POST, &["notifications", "update"], update)
+            .await
     }
 
     /// `POST /notifications/read-all` (beyond upstream): marks read every unread notification
@@ -88,7 +89,21 @@ impl NotificationsClient {
         &self,
         settings: &NotificationSettings,
     ) -> Result<NotificationSettings, ClientError> {
-        self.post(&["settings"], settings).await
+        self.with_body(Method::POST, &["settings"], settings).await
+    }
+
+    /// `GET /preferences` (beyond upstream): the user's digest mode, time zone and quiet hours.
+    pub async fn get_preferences(&self) -> Result<NotificationPreferences, ClientError> {
+        self.get(self.transport.url(&["preferences"])).await
+    }
+
+    /// `PUT /preferences` (beyond upstream): replaces them; answers them as stored.
+    pub async fn update_preferences(
+        &self,
+        preferences: &NotificationPreferences,
+    ) -> Result<NotificationPreferences, ClientError> {
+        self.with_body(Method::PUT, &["preferences"], preferences)
+            .await
     }
 
     async fn get<T: DeserializeOwned>(&self, url: Url) -> Result<T, ClientError> {
@@ -112,9 +127,10 @@ impl NotificationsClient {
             .await
     }
 
-    /// Both POSTs set state (marks, the whole settings document): retrying them is harmless.
-    async fn post<T: DeserializeOwned>(
+    /// Every call with a body sets state (marks, a whole document): retrying it is harmless.
+    async fn with_body<T: DeserializeOwned>(
         &self,
+        method: Method,
         path: &[&str],
         body: &impl Serialize,
     ) -> Result<T, ClientError> {
@@ -122,7 +138,7 @@ impl NotificationsClient {
             .map_err(|e| ClientError::Config(format!("the request as JSON: {e}")))?;
         self.transport
             .call(Call {
-                method: Method::POST,
+                method,
                 url: self.transport.url(path),
                 body: Some(body),
                 idempotency_key: None,

@@ -1,0 +1,210 @@
+//! Delivery preferences (beyond upstream): checked before they are stored, each problem named by
+//! its field, so that what is stored can always be applied.
+
+use jiff::civil::Time;
+use notifications_common::{DigestMode, NotificationPreferences, UserRef};
+
+use super::NotificationsService;
+use crate::error::Error;
+
+/// More windows than any week needs; bounds the work of applying them.
+const MAX_QUIET_WINDOWS: usize = 50;
+
+impl NotificationsService {
+    /// The user's preferences, the defaults when they saved none.
+    pub async fn preferences(&self, user: &UserRef) -> Result<NotificationPreferences, Error> {
+        match self.inner.store.preferences_of(user).await? {
+            None => Ok(NotificationPreferences::default()),
+            Some(document) => serde_json::from_str(&document)
+                .map_err(|e| Error::internal("the stored preferences do not parse", e)),
+        }
+    }
+
+    /// Replaces the user's preferences, once checked; answers them as stored (the time zone
+    /// under its canonical name).
+    pub async fn save_preferences(
+        &self,
+        user: &UserRef,
+        new: NotificationPreferences,
+    ) -> Result<NotificationPreferences, Error> {
+        let new = checked(new)?;
+        let document = serde_json::to_string(&new)
+            .map_err(|e| Error::internal("the preferences as JSON", e))?;
+        self.inner.store.save_preferences(user, document).await?;
+        Ok(new)
+    }
+}
+
+fn checked(mut p: NotificationPreferences) -> Result<NotificationPreferences, Error> {
+    let zone = jiff::tz::db().get(&p.time_zone).map_err(|_| {
+        Error::invalid(format!(
+            "timeZone: unknown time zone '{}'; expected an IANA name such as Europe/Paris",
+            p.time_zone
+        ))
+    })?;
+    if let Some(name) = zone.iana_name() {
+        p.time_zone = name.to_owned();
+    }
+    match (p.digest.mode, &p.digest.at) {
+        (DigestMode::Daily, None) => {
+            return Err(Error::invalid(
+                "digest.at: required when digest.mode is daily (the local time, HH:MM)",
+            ));
+        }
+        (DigestMode::Daily, Some(at)) => {
+            local_time("digest.at", at)?;
+        }
+        (_, Some(_)) => {
+            return Err(Error::invalid("digest.at: only for digest.mode daily"));
+        }
+        (_, None) => {}
+    }
+    if p.quiet_hours.len() > MAX_QUIET_WINDOWS {
+        return Err(Error::invalid(format!(
+            "quietHours: at most {MAX_QUIET_WINDOWS} windows"
+        )));
+    }
+    for (i, window) in p.quiet_hours.iter().enumerate() {
+        let field = format!("quietHours[{i}]");
+        if window.days.is_empty() {
+            return Err(Error::invalid(format!(
+                "{field}.days: name at least one day"
+            )));
+        }
+        let start = local_time(&format!("{field}.start"), &window.start)?;
+        let end = local_time(&format!("{field}.end"), &window.end)?;
+        if start == end {
+            return Err(Error::invalid(format!(
+                "{field}: an empty window (it starts and ends at {})",
+                window.start
+            )));
+        }
+    }
+    Ok(p)
+}
+
+/// `HH:MM`, 24-hour.
+fn local_time(field: &str, text: &str) -> Result<Time, Error> {
+    let invalid = || {
+        Error::invalid(format!(
+            "{field}: expected a time as HH:MM, 00:00 to 23:59; got '{text}'"
+        ))
+    };
+    let (hours, minutes) = text.split_once(':').ok_or_else(invalid)?;
+    let two_digits = |s: &str| {
+        (s.len() == 2 && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse::<i8>().ok())
+            .flatten()
+    };
+    let (Some(hours), Some(minutes)) = (two_digits(hours), two_digits(minutes)) else {
+        return Err(invalid());
+    };
+    Time::new(hours, minutes, 0, 0).map_err(|_| invalid())
+}
+
+#[cfg(test)]
+mod tests {
+    use notifications_common::{DigestPreference, QuietWindow, Weekday};
+
+    use super::*;
+
+    fn with(
+        f: impl FnOnce(&mut NotificationPreferences),
+    ) -> Result<NotificationPreferences, String> {
+        let mut p = NotificationPreferences::default();
+        f(&mut p);
+        checked(p).map_err(|e| e.to_string())
+    }
+
+    fn window(start: &str, end: &str) -> QuietWindow {
+        QuietWindow {
+            days: vec![Weekday::Mon],
+            start: start.into(),
+            end: end.into(),
+        }
+    }
+
+    #[test]
+    fn times_are_24_hour_hh_mm() {
+        for ok in ["00:00", "07:30", "23:59"] {
+            assert!(local_time("t", ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "24:00", "7:30", "07:60", "07:3", "0730", "-1:00", "+7:30", "07:30:00", "",
+        ] {
+            let e = local_time("quietHours[0].start", bad)
+                .unwrap_err()
+                .to_string();
+            assert!(e.starts_with("quietHours[0].start: expected"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn each_problem_names_its_field() {
+        let prefs = |f: &dyn Fn(&mut NotificationPreferences)| {
+            let mut p = NotificationPreferences::default();
+            f(&mut p);
+            p
+        };
+        let cases = [
+            (
+                "timeZone: unknown",
+                prefs(&|p| p.time_zone = "Mars/Olympus".into()),
+            ),
+            (
+                "timeZone: unknown",
+                prefs(&|p| p.time_zone = "../../etc/passwd".into()),
+            ),
+            (
+                "digest.at: required",
+                prefs(&|p| p.digest.mode = DigestMode::Daily),
+            ),
+            (
+                "digest.at: only",
+                prefs(&|p| {
+                    p.digest = DigestPreference {
+                        mode: DigestMode::Hourly,
+                        at: Some("08:00".into()),
+                    }
+                }),
+            ),
+            (
+                "quietHours[1]: an empty window",
+                prefs(&|p| {
+                    p.quiet_hours = vec![window("22:00", "07:00"), window("09:00", "09:00")]
+                }),
+            ),
+            (
+                "quietHours[0].end: expected",
+                prefs(&|p| p.quiet_hours = vec![window("22:00", "7am")]),
+            ),
+            (
+                "quietHours[0].days: name at least one day",
+                prefs(&|p| {
+                    p.quiet_hours = vec![QuietWindow {
+                        days: vec![],
+                        ..window("22:00", "07:00")
+                    }]
+                }),
+            ),
+        ];
+        for (expected, p) in cases {
+            let e = checked(p).unwrap_err().to_string();
+            assert!(e.starts_with(expected), "{expected}: {e}");
+        }
+    }
+
+    #[test]
+    fn zones_are_stored_under_their_canonical_name() {
+        let p = with(|p| {
+            p.time_zone = "europe/paris".into();
+            p.digest = DigestPreference {
+                mode: DigestMode::Daily,
+                at: Some("08:30".into()),
+            };
+            p.quiet_hours = vec![window("22:00", "07:00")];
+        })
+        .unwrap();
+        assert_eq!(p.time_zone, "Europe/Paris");
+    }
+}
