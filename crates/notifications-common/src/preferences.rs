@@ -14,9 +14,11 @@ pub struct NotificationPreferences {
     /// An IANA time zone name (`Europe/Paris`), in which `digest.at` and the quiet hours are
     /// read; `UTC` when not given.
     #[serde(default = "utc")]
+    #[cfg_attr(feature = "openapi", schema(min_length = 1))]
     pub time_zone: String,
     /// When e-mail, Slack and webhook deliveries to the user should wait; none when empty.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_items = 50))]
     pub quiet_hours: Vec<QuietWindow>,
 }
 
@@ -42,6 +44,10 @@ pub struct DigestPreference {
     pub mode: DigestMode,
     /// `daily` only, and required there: the local time (`HH:MM`, 24-hour) the digest goes out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = "^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    )]
     pub at: Option<String>,
 }
 
@@ -65,8 +71,17 @@ pub enum DigestMode {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct QuietWindow {
     /// The days the window starts on; at least one.
+    #[cfg_attr(feature = "openapi", schema(min_items = 1))]
     pub days: Vec<Weekday>,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = "^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    )]
     pub start: String,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = "^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    )]
     pub end: String,
 }
 
