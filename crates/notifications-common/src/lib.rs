@@ -30,7 +30,7 @@ pub use list::{
 pub use mounts::{NOTIFICATIONS_MOUNT, SIGNALS_MOUNT};
 pub use notification::{FreshNotification, Notification, NotificationId, NotificationPayload};
 pub use preferences::{
-    DigestMode, DigestPreference, NotificationPreferences, QuietWindow, Weekday,
+    DigestMode, DigestPreference, MAX_QUIET_WINDOWS, NotificationPreferences, QuietWindow, Weekday,
 };
 pub use recipients::{NotificationRecipients, NotificationSendOptions, OneOrMany};
 pub use settings::{

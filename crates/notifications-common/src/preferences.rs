@@ -4,6 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The most quiet-hour windows a user may keep (the schema's `maxItems` says the same).
+pub const MAX_QUIET_WINDOWS: usize = 50;
+
 /// `GET/PUT /preferences`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -12,7 +15,8 @@ pub struct NotificationPreferences {
     #[serde(default)]
     pub digest: DigestPreference,
     /// An IANA time zone name (`Europe/Paris`), in which `digest.at` and the quiet hours are
-    /// read; `UTC` when not given.
+    /// read; `UTC` when not given. Stored under its primary name (`US/Eastern` as
+    /// `America/New_York`).
     #[serde(default = "utc")]
     #[cfg_attr(feature = "openapi", schema(min_length = 1))]
     pub time_zone: String,
@@ -54,6 +58,7 @@ pub struct DigestPreference {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub enum DigestMode {
     /// One e-mail per notification, as upstream.
     #[default]
@@ -88,6 +93,7 @@ pub struct QuietWindow {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum Weekday {
     Mon,
     Tue,

@@ -1,14 +1,21 @@
 //! Delivery preferences (beyond upstream): checked before they are stored, each problem named by
 //! its field, so that what is stored can always be applied.
 
+use std::sync::LazyLock;
+
 use jiff::civil::Time;
-use notifications_common::{DigestMode, NotificationPreferences, UserRef};
+use jiff::tz::TimeZoneDatabase;
+use notifications_common::{DigestMode, MAX_QUIET_WINDOWS, NotificationPreferences, UserRef};
 
 use super::NotificationsService;
 use crate::error::Error;
 
-/// More windows than any week needs; bounds the work of applying them.
-const MAX_QUIET_WINDOWS: usize = 50;
+/// The tz database compiled into the binary, named explicitly: `jiff::tz::db()` would read the
+/// host's zoneinfo instead should any crate turn on jiff's `tzdb-zoneinfo`.
+static ZONES: LazyLock<TimeZoneDatabase> = LazyLock::new(TimeZoneDatabase::bundled);
+
+/// The longest time zone text a refusal repeats.
+const SHOWN_ZONE: usize = 64;
 
 impl NotificationsService {
     /// The user's preferences, the defaults when they saved none.
@@ -36,36 +43,51 @@ impl NotificationsService {
 }
 
 fn checked(mut p: NotificationPreferences) -> Result<NotificationPreferences, Error> {
-    let zone = jiff::tz::db().get(&p.time_zone).map_err(|_| {
+    p.time_zone = zone(&p.time_zone)?;
+    check_digest(&p)?;
+    check_windows(&mut p)?;
+    Ok(p)
+}
+
+/// The zone's primary IANA name (`US/Eastern` is `America/New_York`), so that users in one zone
+/// share one name. Names without one are refused: jiff also answers `Etc/Unknown` (a zone that
+/// is no zone) and `Factory` (a placeholder) from the database.
+fn zone(name: &str) -> Result<String, Error> {
+    let primary = ZONES.get(name).ok().and_then(|zone| {
+        zone.primary_iana_name()
+            .filter(|primary| *primary != "Factory")
+            .map(str::to_owned)
+    });
+    primary.ok_or_else(|| {
+        let shown: String = name.chars().take(SHOWN_ZONE).collect();
         Error::invalid(format!(
-            "timeZone: unknown time zone '{}'; expected an IANA name such as Europe/Paris",
-            p.time_zone
+            "timeZone: unknown time zone '{shown}'; expected an IANA name such as Europe/Paris"
         ))
-    })?;
-    if let Some(name) = zone.iana_name() {
-        p.time_zone = name.to_owned();
-    }
+    })
+}
+
+fn check_digest(p: &NotificationPreferences) -> Result<(), Error> {
     match (p.digest.mode, &p.digest.at) {
-        (DigestMode::Daily, None) => {
-            return Err(Error::invalid(
-                "digest.at: required when digest.mode is daily (the local time, HH:MM)",
-            ));
-        }
-        (DigestMode::Daily, Some(at)) => {
-            local_time("digest.at", at)?;
-        }
-        (_, Some(_)) => {
-            return Err(Error::invalid("digest.at: only for digest.mode daily"));
-        }
-        (_, None) => {}
+        (DigestMode::Daily, None) => Err(Error::invalid(
+            "digest.at: required when digest.mode is daily (the local time, HH:MM)",
+        )),
+        (DigestMode::Daily, Some(at)) => local_time("digest.at", at).map(|_| ()),
+        (_, Some(_)) => Err(Error::invalid("digest.at: only for digest.mode daily")),
+        (_, None) => Ok(()),
     }
+}
+
+/// Each window's times and days; its days sorted, each once.
+fn check_windows(p: &mut NotificationPreferences) -> Result<(), Error> {
     if p.quiet_hours.len() > MAX_QUIET_WINDOWS {
         return Err(Error::invalid(format!(
             "quietHours: at most {MAX_QUIET_WINDOWS} windows"
         )));
     }
-    for (i, window) in p.quiet_hours.iter().enumerate() {
+    for (i, window) in p.quiet_hours.iter_mut().enumerate() {
         let field = format!("quietHours[{i}]");
+        window.days.sort_unstable();
+        window.days.dedup();
         if window.days.is_empty() {
             return Err(Error::invalid(format!(
                 "{field}.days: name at least one day"
@@ -80,7 +102,7 @@ fn checked(mut p: NotificationPreferences) -> Result<NotificationPreferences, Er
             )));
         }
     }
-    Ok(p)
+    Ok(())
 }
 
 /// `HH:MM`, 24-hour.
@@ -108,12 +130,10 @@ mod tests {
 
     use super::*;
 
-    fn with(
-        f: impl FnOnce(&mut NotificationPreferences),
-    ) -> Result<NotificationPreferences, String> {
+    fn prefs(f: &dyn Fn(&mut NotificationPreferences)) -> NotificationPreferences {
         let mut p = NotificationPreferences::default();
         f(&mut p);
-        checked(p).map_err(|e| e.to_string())
+        p
     }
 
     fn window(start: &str, end: &str) -> QuietWindow {
@@ -141,11 +161,6 @@ mod tests {
 
     #[test]
     fn each_problem_names_its_field() {
-        let prefs = |f: &dyn Fn(&mut NotificationPreferences)| {
-            let mut p = NotificationPreferences::default();
-            f(&mut p);
-            p
-        };
         let cases = [
             (
                 "timeZone: unknown",
@@ -195,16 +210,50 @@ mod tests {
     }
 
     #[test]
-    fn zones_are_stored_under_their_canonical_name() {
-        let p = with(|p| {
-            p.time_zone = "europe/paris".into();
-            p.digest = DigestPreference {
-                mode: DigestMode::Daily,
-                at: Some("08:30".into()),
-            };
-            p.quiet_hours = vec![window("22:00", "07:00")];
-        })
+    fn zones_are_stored_under_their_primary_name() {
+        for (given, stored) in [
+            ("europe/paris", "Europe/Paris"),
+            ("US/Eastern", "America/New_York"),
+            ("Asia/Calcutta", "Asia/Kolkata"),
+            ("utc", "UTC"),
+            ("Etc/GMT+3", "Etc/GMT+3"),
+        ] {
+            assert_eq!(zone(given).unwrap(), stored, "{given}");
+        }
+        for refused in ["Etc/Unknown", "Factory", "UTC+3", "", "/etc/localtime"] {
+            assert!(zone(refused).is_err(), "{refused}");
+        }
+        let long = "x".repeat(10_000);
+        assert!(zone(&long).unwrap_err().to_string().len() < 200);
+    }
+
+    #[test]
+    fn days_are_kept_sorted_and_once() {
+        let p = checked(prefs(&|p| {
+            p.quiet_hours = vec![QuietWindow {
+                days: vec![Weekday::Fri, Weekday::Mon, Weekday::Fri],
+                ..window("22:00", "07:00")
+            }]
+        }))
         .unwrap();
-        assert_eq!(p.time_zone, "Europe/Paris");
+        assert_eq!(p.quiet_hours[0].days, [Weekday::Mon, Weekday::Fri]);
+    }
+
+    #[test]
+    fn the_schema_bounds_the_windows_as_the_check_does() {
+        use utoipa::PartialSchema;
+        let schema = serde_json::to_value(NotificationPreferences::schema()).unwrap();
+        assert_eq!(
+            schema["properties"]["quietHours"]["maxItems"],
+            MAX_QUIET_WINDOWS
+        );
+        let many =
+            prefs(&|p| p.quiet_hours = vec![window("22:00", "07:00"); MAX_QUIET_WINDOWS + 1]);
+        assert!(
+            checked(many)
+                .unwrap_err()
+                .to_string()
+                .starts_with("quietHours: at most")
+        );
     }
 }

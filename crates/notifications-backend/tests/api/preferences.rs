@@ -51,6 +51,17 @@ db_test!(saved_per_user_and_replaced_whole, |app| {
     assert_eq!(app.get(PATH, &app.user_token(OTHER)).await.body, defaults());
     assert_eq!(app.get("/settings", &token).await.body, settings_before);
 
+    // Alias names are kept under the zone's primary name; a null time is no time.
+    let r = put(
+        &app,
+        USER,
+        &json!({"timeZone": "US/Eastern", "digest": {"mode": "immediate", "at": null}}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["timeZone"], "America/New_York");
+    assert_eq!(r.body["digest"], json!({"mode": "immediate"}));
+
     // A PUT replaces the whole document: what it leaves out takes its default.
     let r = put(&app, USER, &json!({"digest": {"mode": "hourly"}})).await;
     assert_eq!(r.status, 200, "{}", r.text);
@@ -63,15 +74,21 @@ db_test!(each_problem_is_a_400_naming_its_field, |app| {
     let kept = json!({"digest": {"mode": "hourly"}, "timeZone": "Europe/Paris", "quietHours": []});
     assert_eq!(put(&app, USER, &kept).await.status, 200);
     let window = |start: &str, end: &str| json!({"days": ["mon"], "start": start, "end": end});
+    let many: Vec<Value> = (0..51).map(|_| window("22:00", "07:00")).collect();
+    // The service's own checks: the message starts with the field.
     for (body, field) in [
         (json!({"timeZone": "Mars/Olympus"}), "timeZone"),
-        (json!({"timeZone": ""}), "timeZone"),
+        (json!({"timeZone": "Etc/Unknown"}), "timeZone"),
+        (json!({"timeZone": "UTC+3"}), "timeZone"),
         (json!({"digest": {"mode": "daily"}}), "digest.at"),
         (
             json!({"digest": {"mode": "daily", "at": "8:30"}}),
             "digest.at",
         ),
-        (json!({"digest": {"mode": "weekly"}}), "digest.mode"),
+        (
+            json!({"digest": {"mode": "hourly", "at": "08:30"}}),
+            "digest.at",
+        ),
         (
             json!({"quietHours": [window("22:00", "07:00"), window("09:00", "09:00")]}),
             "quietHours[1]",
@@ -88,16 +105,35 @@ db_test!(each_problem_is_a_400_naming_its_field, |app| {
             json!({"quietHours": [{"days": [], "start": "22:00", "end": "07:00"}]}),
             "quietHours[0].days",
         ),
-        (
-            json!({"quietHours": [{"days": ["monday"], "start": "22:00", "end": "07:00"}]}),
-            "quietHours[0].days",
-        ),
-        (json!({"timezone": "UTC"}), "timezone"),
+        (json!({"quietHours": many}), "quietHours: at most 50"),
     ] {
         let r = put(&app, USER, &body).await;
         r.assert_error(400, "InputError");
-        assert!(r.message().contains(field), "{body}: {}", r.text);
+        assert!(r.message().starts_with(field), "{body}: {}", r.text);
     }
+    // What does not parse: the message names its path.
+    for (body, path) in [
+        (json!({"digest": {"mode": "weekly"}}), "digest.mode"),
+        (
+            json!({"quietHours": [{"days": ["monday"], "start": "22:00", "end": "07:00"}]}),
+            "quietHours[0].days[0]",
+        ),
+        (json!({"timezone": "UTC"}), "timezone"),
+        (json!({"timeZone": 3}), "timeZone"),
+    ] {
+        let r = put(&app, USER, &body).await;
+        r.assert_error(400, "InputError");
+        assert!(r.message().contains(path), "{body}: {}", r.text);
+    }
+    let r = app
+        .request(
+            reqwest::Method::PUT,
+            "/preferences?x=1",
+            Some(&token),
+            Some(&kept),
+        )
+        .await;
+    r.assert_error(400, "InputError");
     // Nothing refused was stored.
     assert_eq!(app.get(PATH, &token).await.body, kept);
 });
