@@ -297,6 +297,14 @@ async fn deliveries(config: Config, data_dir: PathBuf, args: DeliveriesArgs) -> 
         .map_err(|e| e.to_string())?;
     println!("created\tstatus\tchannel\trecipient\tattempts\tnotification\tdelivery\tlast_error");
     for r in &rows {
+        let note = match (&r.last_error, r.digest_at) {
+            (Some(error), _) => error.clone(),
+            (None, Some(at)) if r.status == DeliveryStatus::Pending => format!(
+                "kept for the digest at {}",
+                notifications_common::Timestamp::from(at)
+            ),
+            _ => String::new(),
+        };
         println!(
             "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
             notifications_common::Timestamp::from(r.created),
@@ -306,10 +314,7 @@ async fn deliveries(config: Config, data_dir: PathBuf, args: DeliveriesArgs) -> 
             r.attempts,
             r.notification_id,
             r.id,
-            r.last_error
-                .as_deref()
-                .unwrap_or("")
-                .replace(['\t', '\n'], " "),
+            note.replace(['\t', '\n'], " "),
         );
     }
     if args.retry {

@@ -15,6 +15,10 @@ pub mod cleaner {
     pub use crate::cleaner::{run_once, spawn, spawn_key_sweeper};
 }
 
+pub mod clock {
+    pub use crate::clock::{Clock, ManualClock};
+}
+
 pub mod db {
     pub use crate::db::{Db, DbConnection, DbError, PgSession, PoolOptions, Target, migrations};
 }

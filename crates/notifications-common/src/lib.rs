@@ -31,6 +31,7 @@ pub use mounts::{NOTIFICATIONS_MOUNT, SIGNALS_MOUNT};
 pub use notification::{FreshNotification, Notification, NotificationId, NotificationPayload};
 pub use preferences::{
     DigestMode, DigestPreference, MAX_QUIET_WINDOWS, NotificationPreferences, QuietWindow, Weekday,
+    parse_local_time,
 };
 pub use recipients::{NotificationRecipients, NotificationSendOptions, OneOrMany};
 pub use settings::{

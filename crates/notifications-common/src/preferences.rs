@@ -26,6 +26,19 @@ pub struct NotificationPreferences {
     pub quiet_hours: Vec<QuietWindow>,
 }
 
+/// A local time as preferences spell it, `HH:MM` (24-hour, two digits each): its hours and
+/// minutes, `None` for any other spelling.
+pub fn parse_local_time(text: &str) -> Option<(u8, u8)> {
+    let (hours, minutes) = text.split_once(':')?;
+    let two_digits = |s: &str| {
+        (s.len() == 2 && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse::<u8>().ok())
+            .flatten()
+    };
+    let (hours, minutes) = (two_digits(hours)?, two_digits(minutes)?);
+    (hours < 24 && minutes < 60).then_some((hours, minutes))
+}
+
 fn utc() -> String {
     "UTC".to_owned()
 }

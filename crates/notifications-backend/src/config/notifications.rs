@@ -14,6 +14,7 @@ use super::coerce::{Bool, Coerced, Positive, default_from_fields, int, millis, v
 use super::delivery::DeliveryConfig;
 use super::duration::{ConfigDuration, FixedDuration, RetentionSetting};
 use super::janus::JanusConfig;
+use super::preferences::PreferencesConfig;
 use super::secret::Secret;
 use super::signals::SignalsConfig;
 
@@ -42,6 +43,8 @@ pub struct NotificationsConfig {
     pub delivery: DeliveryConfig,
     #[serde(default)]
     pub signals: SignalsConfig,
+    #[serde(default)]
+    pub preferences: PreferencesConfig,
     /// `notifications.metrics.enabled`: serve `GET /metrics`.
     #[serde(default, deserialize_with = "metrics_enabled")]
     pub metrics: bool,

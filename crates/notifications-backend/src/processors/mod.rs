@@ -17,12 +17,20 @@ use crate::store::Store;
 #[error("{0}")]
 pub struct SetupError(pub String);
 
-/// The processors `notifications.processors` configures, in a fixed order.
+/// The configured processors.
+pub struct Configured {
+    /// In a fixed order.
+    pub processors: Vec<Arc<dyn Processor>>,
+    /// The e-mail processor among them, which also mails digests.
+    pub email: Option<Arc<email::EmailProcessor>>,
+}
+
+/// The processors `notifications.processors` configures.
 pub fn from_config(
     config: &Config,
     catalog: &Arc<dyn Catalog>,
     store: &Store,
-) -> Result<Vec<Arc<dyn Processor>>, SetupError> {
+) -> Result<Configured, SetupError> {
     let mut processors: Vec<Arc<dyn Processor>> = Vec::new();
     let hooks =
         webhooks(&config.notifications.processors).map_err(|e| SetupError(e.to_string()))?;
@@ -36,6 +44,7 @@ pub fn from_config(
         tracing::info!(channel = %name, "webhook processor installed");
         processors.push(Arc::new(processor));
     }
+    let mut mailer = None;
     if let Some(email) = config
         .email_processor()
         .map_err(|e| SetupError(e.to_string()))?
@@ -49,8 +58,13 @@ pub fn from_config(
         )
         .map_err(SetupError)?;
         tracing::info!(?processor, "e-mail processor configured");
-        processors.push(Arc::new(processor));
+        let processor = Arc::new(processor);
+        processors.push(processor.clone());
+        mailer = Some(processor);
     }
     processors.extend(slack::from_config(config, catalog, store)?);
-    Ok(processors)
+    Ok(Configured {
+        processors,
+        email: mailer,
+    })
 }

@@ -23,6 +23,7 @@ use notifications_node::{Processor, RecipientResolver};
 use tokio::task::JoinHandle;
 
 use crate::auth;
+use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, ConfigError};
 use crate::http::{self, AppState};
 use crate::processors;
@@ -69,6 +70,8 @@ pub struct BackendBuilder {
     handle_signals: bool,
     /// What a certificate reload reads; `None`: reloads fail.
     config_source: Option<ConfigSource>,
+    /// What the delivery worker goes by.
+    clock: Arc<dyn Clock>,
 }
 
 impl BackendBuilder {
@@ -81,6 +84,7 @@ impl BackendBuilder {
             workers: None,
             handle_signals: true,
             config_source: None,
+            clock: Arc::new(SystemClock),
         }
     }
 
@@ -109,6 +113,13 @@ impl BackendBuilder {
         self
     }
 
+    /// The delivery worker's clock (tests cross quiet hours and digest windows with it).
+    #[cfg(feature = "testing")]
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
     /// How to read the configuration again (e.g. `Config::load` of the same files): with
     /// `backend.https`, SIGHUP (when signals are handled) serves the certificate it then holds.
     pub fn config_source(
@@ -130,6 +141,7 @@ impl BackendBuilder {
             workers,
             handle_signals,
             config_source,
+            clock,
         } = self;
         // Installed before anything counts (the database's writer counts its first commit).
         crate::metrics::handle();
@@ -145,8 +157,15 @@ impl BackendBuilder {
         let authenticator = credentials::authenticator(&config, &data_dir, &db)?;
         let store = Store::new(db.clone());
         let mut background = Background::default();
-        let services =
-            services::build(&config, &store, resolver, processors, &mut background).await?;
+        let services = services::build(
+            &config,
+            &store,
+            resolver,
+            processors,
+            clock,
+            &mut background,
+        )
+        .await?;
         let state = web::Data::new(AppState::new(
             services.notifications,
             authenticator,

@@ -7,9 +7,10 @@ use notifications_node::{CatalogResolver, Processor, RecipientResolver};
 
 use super::StartError;
 use super::background::Background;
+use crate::clock::Clock;
 use crate::config::{Config, DatabaseConfig};
 use crate::db::listen::listen;
-use crate::delivery::DeliveryWorker;
+use crate::delivery::{DeliveryWorker, Preferences};
 use crate::service::janus::JanusService;
 use crate::service::{NotificationsService, ServiceParts};
 use crate::signals::{Limits, Publisher, SignalHub};
@@ -32,6 +33,7 @@ pub(super) async fn build(
     store: &Store,
     resolver: Option<Arc<dyn RecipientResolver>>,
     added_processors: Vec<Arc<dyn Processor>>,
+    clock: Arc<dyn Clock>,
     background: &mut Background,
 ) -> Result<Services, StartError> {
     let (catalog, watcher) = catalog::open(config).await.map_err(StartError::Catalog)?;
@@ -39,7 +41,10 @@ pub(super) async fn build(
         background.add(watcher);
     }
     let resolver = resolver.unwrap_or_else(|| Arc::new(CatalogResolver::new(catalog.clone())));
-    let mut processors = processors::from_config(config, &catalog, store)?;
+    let processors::Configured {
+        mut processors,
+        email,
+    } = processors::from_config(config, &catalog, store)?;
     processors.extend(added_processors);
     check_channel_names(&processors)?;
     let limits = &config.notifications.signals;
@@ -71,6 +76,12 @@ pub(super) async fn build(
         config.notifications.delivery.clone(),
         deliveries_queued.clone(),
     )
+    .with_preferences(Preferences {
+        config: config.notifications.preferences.clone(),
+        defaults: config.notifications.default_settings.clone(),
+        mailer: email,
+        clock,
+    })
     .spawn();
     // Other instances' deliveries wake this one's worker through PostgreSQL.
     if let (Some(_), DatabaseConfig::Postgres(pg)) = (&background.worker, &config.backend.database)
@@ -88,6 +99,7 @@ pub(super) async fn build(
         defaults: config.notifications.default_settings.clone(),
         app_base_url: config.app.base_url.clone(),
         deliveries_queued,
+        preferences: config.notifications.preferences.clone(),
     });
     let janus = JanusService::new(
         store.clone(),

@@ -23,6 +23,7 @@ pub use idempotency::{MAX_KEY_LENGTH, SendAnswer};
 
 use processing::Installed;
 
+use crate::config::PreferencesConfig;
 use crate::signals::Publisher;
 use crate::store::Store;
 
@@ -44,6 +45,7 @@ struct Inner {
     app_base_url: Url,
     /// Told after a send queued deliveries, so that the local worker starts at once.
     deliveries_queued: Arc<Notify>,
+    preferences: PreferencesConfig,
 }
 
 /// What the service is built from.
@@ -55,6 +57,8 @@ pub struct ServiceParts {
     pub defaults: NotificationSettings,
     pub app_base_url: Url,
     pub deliveries_queued: Arc<Notify>,
+    /// `notifications.preferences`: the operator's side of users' preferences.
+    pub preferences: PreferencesConfig,
 }
 
 impl NotificationsService {
@@ -72,6 +76,7 @@ impl NotificationsService {
                 channels,
                 app_base_url: parts.app_base_url,
                 deliveries_queued: parts.deliveries_queued,
+                preferences: parts.preferences,
             }),
         }
     }

@@ -1,27 +1,24 @@
 //! Delivery preferences (beyond upstream): checked before they are stored, each problem named by
 //! its field, so that what is stored can always be applied.
 
-use std::sync::LazyLock;
-
 use jiff::civil::Time;
-use jiff::tz::TimeZoneDatabase;
-use notifications_common::{DigestMode, MAX_QUIET_WINDOWS, NotificationPreferences, UserRef};
+use notifications_common::{
+    DigestMode, DigestPreference, MAX_QUIET_WINDOWS, NotificationPreferences, UserRef,
+};
 
 use super::NotificationsService;
+use crate::config::PreferencesConfig;
 use crate::error::Error;
-
-/// The tz database compiled into the binary, named explicitly: `jiff::tz::db()` would read the
-/// host's zoneinfo instead should any crate turn on jiff's `tzdb-zoneinfo`.
-static ZONES: LazyLock<TimeZoneDatabase> = LazyLock::new(TimeZoneDatabase::bundled);
+use crate::schedule::{ZONES, parse_time};
 
 /// The longest time zone text a refusal repeats.
 const SHOWN_ZONE: usize = 64;
 
 impl NotificationsService {
-    /// The user's preferences, the defaults when they saved none.
+    /// The user's preferences; without saved ones, the operator's default digest in UTC.
     pub async fn preferences(&self, user: &UserRef) -> Result<NotificationPreferences, Error> {
         match self.inner.store.preferences_of(user).await? {
-            None => Ok(NotificationPreferences::default()),
+            None => Ok(defaults(&self.inner.preferences)),
             Some(document) => serde_json::from_str(&document)
                 .map_err(|e| Error::internal("the stored preferences do not parse", e)),
         }
@@ -35,10 +32,32 @@ impl NotificationsService {
         new: NotificationPreferences,
     ) -> Result<NotificationPreferences, Error> {
         let new = checked(new)?;
+        if !self.inner.preferences.digests_enabled && new.digest.mode != DigestMode::Immediate {
+            return Err(Error::invalid(
+                "digest.mode: digests are turned off on this server; only immediate is available",
+            ));
+        }
         let document = serde_json::to_string(&new)
             .map_err(|e| Error::internal("the preferences as JSON", e))?;
         self.inner.store.save_preferences(user, document).await?;
         Ok(new)
+    }
+}
+
+/// What a user who saved nothing has: the operator's default digest (immediate when digests
+/// are off), in UTC, without quiet hours.
+fn defaults(config: &PreferencesConfig) -> NotificationPreferences {
+    let mode = if config.digests_enabled {
+        config.default_digest_mode
+    } else {
+        DigestMode::Immediate
+    };
+    NotificationPreferences {
+        digest: DigestPreference {
+            mode,
+            at: (mode == DigestMode::Daily).then(|| config.default_digest_at.clone()),
+        },
+        ..NotificationPreferences::default()
     }
 }
 
@@ -112,21 +131,12 @@ fn local_time(field: &str, text: &str) -> Result<Time, Error> {
             "{field}: expected a time as HH:MM, 00:00 to 23:59; got '{text}'"
         ))
     };
-    let (hours, minutes) = text.split_once(':').ok_or_else(invalid)?;
-    let two_digits = |s: &str| {
-        (s.len() == 2 && s.bytes().all(|b| b.is_ascii_digit()))
-            .then(|| s.parse::<i8>().ok())
-            .flatten()
-    };
-    let (Some(hours), Some(minutes)) = (two_digits(hours), two_digits(minutes)) else {
-        return Err(invalid());
-    };
-    Time::new(hours, minutes, 0, 0).map_err(|_| invalid())
+    parse_time(text).ok_or_else(invalid)
 }
 
 #[cfg(test)]
 mod tests {
-    use notifications_common::{DigestPreference, QuietWindow, Weekday};
+    use notifications_common::{QuietWindow, Weekday};
 
     use super::*;
 

@@ -63,7 +63,7 @@ where
 
 /// The columns a [`DeliveryRow`] is read from.
 const COLUMNS: &str = "id, notification_id, user_ref, channel, notification, options, status, \
-                       attempts, locked_until, last_error, created";
+                       attempts, locked_until, last_error, created, digest_at";
 
 /// A delivery as a worker gets it.
 #[derive(Clone, Debug, QueryableByName)]
@@ -92,6 +92,9 @@ pub struct DeliveryRow {
     pub last_error: Option<String>,
     #[diesel(sql_type = UtcTimestamp)]
     pub created: OffsetDateTime,
+    /// Kept for the user's digest that goes out then.
+    #[diesel(sql_type = Nullable<UtcTimestamp>)]
+    pub digest_at: Option<OffsetDateTime>,
 }
 
 /// Deliveries of one channel in one state (`pending`: waiting for its turn or a retry;
@@ -125,6 +128,11 @@ pub enum Outcome {
     Later {
         at: OffsetDateTime,
         reason: String,
+    },
+    /// Kept for the user's digest that goes out at `due`, without counting the attempt; a
+    /// delivery of the same notification already kept (a re-send) is updated instead.
+    Digest {
+        due: OffsetDateTime,
     },
 }
 
@@ -183,6 +191,33 @@ pub(super) fn queue_deliveries<'a>(
     Ok(())
 }
 
+/// For a delivery being kept for a digest: if one of the same notification and channel is kept
+/// already (a scope re-send), gives that one this one's content; whether it did.
+fn merge_into_kept(
+    conn: &mut DbConnection,
+    id: uuid::Uuid,
+    locked_until: Option<OffsetDateTime>,
+    now: OffsetDateTime,
+) -> diesel::QueryResult<bool> {
+    let mut sql = Sql::new(
+        "UPDATE delivery SET notification = d.notification, options = d.options, updated = ",
+    );
+    sql.bind(Bind::Timestamp(now))
+        .push(
+            " FROM (SELECT notification_id, channel, notification, options FROM delivery \
+             WHERE id = ",
+        )
+        .bind(Bind::Uuid(id))
+        .push(" AND locked_until = ")
+        .bind(Bind::OptTimestamp(locked_until))
+        .push(
+            ") AS d WHERE delivery.status = 'pending' AND delivery.digest_at IS NOT NULL \
+             AND delivery.locked_until IS NULL AND delivery.notification_id = \
+             d.notification_id AND delivery.channel = d.channel",
+        );
+    Ok(sql.execute(conn)? > 0)
+}
+
 impl Store {
     /// Takes up to `limit` due deliveries to `channels` for `lease`: no other worker gets them
     /// until then (after a crash, the lease runs out and another worker takes them). Counts the
@@ -191,6 +226,7 @@ impl Store {
     /// up as failed instead.
     pub async fn claim_deliveries(
         &self,
+        now: OffsetDateTime,
         channels: Vec<String>,
         limit: i64,
         lease: Duration,
@@ -198,7 +234,6 @@ impl Store {
     ) -> StoreResult<Vec<DeliveryRow>> {
         self.db
             .write(move |conn| {
-                let now = OffsetDateTime::now_utc();
                 let mut abandoned = Sql::new(
                     "UPDATE delivery SET status = 'failed', locked_until = NULL, last_error = ",
                 );
@@ -217,7 +252,7 @@ impl Store {
                 sql.bind(Bind::Timestamp(now + lease))
                     .push(
                         ", attempts = attempts + 1 WHERE id IN (SELECT id FROM delivery \
-                         WHERE status = 'pending' AND run_at <= ",
+                         WHERE status = 'pending' AND digest_at IS NULL AND run_at <= ",
                     )
                     .bind(Bind::Timestamp(now))
                     .push(" AND (locked_until IS NULL OR locked_until < ")
@@ -240,7 +275,8 @@ impl Store {
     }
 
     /// Records how an attempt ended and releases the row, if the row is still under the lease
-    /// `locked_until` of its claim (false: the lease ran out and another worker has it).
+    /// `locked_until` of its claim (false: the lease ran out and another worker has it). A
+    /// delivery kept for a digest whose notification has one kept already is merged into it.
     pub async fn finish_delivery(
         &self,
         id: uuid::Uuid,
@@ -250,6 +286,16 @@ impl Store {
         self.db
             .write(move |conn| {
                 let now = OffsetDateTime::now_utc();
+                if matches!(outcome, Outcome::Digest { .. })
+                    && merge_into_kept(conn, id, locked_until, now)?
+                {
+                    let mut merged = Sql::new("DELETE FROM delivery WHERE id = ");
+                    merged
+                        .bind(Bind::Uuid(id))
+                        .push(" AND locked_until = ")
+                        .bind(Bind::OptTimestamp(locked_until));
+                    return Ok(merged.execute(conn)? == 1);
+                }
                 let mut sql = Sql::new("UPDATE delivery SET locked_until = NULL, updated = ");
                 sql.bind(Bind::Timestamp(now)).push(", ");
                 match outcome {
@@ -275,12 +321,64 @@ impl Store {
                             .push(", status = ")
                             .bind(Bind::Text(DeliveryStatus::Failed.as_str().into()));
                     }
+                    Outcome::Digest { due } => {
+                        sql.push("attempts = attempts - 1, last_error = NULL, digest_at = ")
+                            .bind(Bind::Timestamp(due))
+                            .push(", run_at = ")
+                            .bind(Bind::Timestamp(due));
+                    }
                 }
                 sql.push(" WHERE id = ")
                     .bind(Bind::Uuid(id))
                     .push(" AND locked_until = ")
                     .bind(Bind::OptTimestamp(locked_until));
                 Ok::<_, DbError>(sql.execute(conn)? == 1)
+            })
+            .await
+    }
+
+    /// Claims, for up to `users` users, every kept digest delivery whose window has closed by
+    /// `now` (one user's all at once: one statement), for `lease`; grouped by user.
+    pub async fn claim_digests(
+        &self,
+        now: OffsetDateTime,
+        lease: Duration,
+        users: i64,
+    ) -> StoreResult<Vec<Vec<DeliveryRow>>> {
+        self.db
+            .write(move |conn| {
+                let due = |sql: &mut Sql| {
+                    sql.push(" status = 'pending' AND digest_at IS NOT NULL AND run_at <= ")
+                        .bind(Bind::Timestamp(now))
+                        .push(" AND (locked_until IS NULL OR locked_until < ")
+                        .bind(Bind::Timestamp(now))
+                        .push(")");
+                };
+                #[derive(QueryableByName)]
+                struct User {
+                    #[diesel(sql_type = Text)]
+                    user_ref: String,
+                }
+                let mut sql = Sql::new("SELECT DISTINCT user_ref FROM delivery WHERE");
+                due(&mut sql);
+                sql.push(" AND user_ref IS NOT NULL").limit(users);
+                let mut windows = Vec::new();
+                for user in sql.load::<User>(conn)? {
+                    let mut claim = Sql::new("UPDATE delivery SET locked_until = ");
+                    claim
+                        .bind(Bind::Timestamp(now + lease))
+                        .push(", attempts = attempts + 1 WHERE user_ref = ")
+                        .bind(Bind::Text(user.user_ref))
+                        .push(" AND");
+                    due(&mut claim);
+                    claim.push(" RETURNING ").push(COLUMNS);
+                    let mut rows = claim.load::<DeliveryRow>(conn)?;
+                    rows.sort_by_key(|r| (r.created, r.id));
+                    if !rows.is_empty() {
+                        windows.push(rows);
+                    }
+                }
+                Ok::<_, DbError>(windows)
             })
             .await
     }

@@ -111,7 +111,7 @@ impl Sink {
     }
 
     /// Waits for `count` mails, then a little longer to see that no more come.
-    async fn expect(&self, count: usize) -> Vec<Value> {
+    pub(crate) async fn expect(&self, count: usize) -> Vec<Value> {
         let deadline = Instant::now() + Duration::from_secs(20);
         while self.mails().len() < count {
             assert!(

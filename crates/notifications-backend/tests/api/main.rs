@@ -14,6 +14,7 @@ mod client;
 mod contract;
 mod crash;
 mod create;
+mod digests;
 mod email;
 mod end_to_end;
 mod idempotency;

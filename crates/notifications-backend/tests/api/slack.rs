@@ -22,7 +22,7 @@ const CHANNEL: &str = "SlackNotificationProcessor";
 pub(crate) struct Call {
     method: String,
     authorization: String,
-    body: Value,
+    pub(crate) body: Value,
 }
 
 #[derive(Default)]

@@ -71,7 +71,7 @@ struct HookState {
 /// A webhook receiver on 127.0.0.1; it stops when dropped.
 pub(crate) struct Hook {
     state: Arc<Mutex<HookState>>,
-    url: String,
+    pub(crate) url: String,
     _server: FakeHttp,
 }
 

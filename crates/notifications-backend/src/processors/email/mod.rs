@@ -22,7 +22,7 @@ use tokio::time::Instant;
 use url::Url;
 
 pub use address::AddressPolicy;
-pub use render::{Rendered, render};
+pub use render::{DigestEntry, Rendered, render, render_digest};
 pub use transport::Transport;
 
 use crate::config::{BroadcastReceiver, EmailConfig};
@@ -159,11 +159,10 @@ impl EmailProcessor {
 
     fn message(
         &self,
-        notification: &Notification,
+        message_id: String,
         to: &str,
         rendered: &Rendered,
     ) -> Result<Message, String> {
-        let message_id = message_id(notification, to, self.sender.email.domain());
         let to: Mailbox = to.parse().map_err(|e| format!("{to}: {e}"))?;
         let mut builder = Message::builder()
             .message_id(Some(message_id))
@@ -244,13 +243,48 @@ impl EmailProcessor {
     /// Mails `notification` to `address`.
     async fn mail(&self, notification: &Notification, address: &str) -> Result<(), ProcessorError> {
         let rendered = render(notification, &self.app_base_url);
+        let id = message_id(notification, address, self.sender.email.domain());
         let message = self
-            .message(notification, address, &rendered)
+            .message(id, address, &rendered)
             .map_err(|e| ProcessorError::Permanent(format!("mail cannot go to {e}")))?;
         self.throttle.wait().await;
         tracing::debug!(notification = %notification.id, address, "sending e-mail");
         self.transport.send(&message).await
     }
+
+    /// Mails `user` (each of their addresses) one digest of `entries`, the window's deliveries
+    /// `window` names (its `Message-ID` is the same on every attempt, as a single mail's).
+    /// Without an address, nothing is sent.
+    pub async fn mail_digest(
+        &self,
+        user: &str,
+        entries: &[DigestEntry],
+        window: &str,
+    ) -> Result<(), ProcessorError> {
+        let emails = self.policy.filter(self.user_emails(user).await?.to_vec());
+        let rendered = render_digest(entries, &self.app_base_url);
+        for address in &emails {
+            let id = digest_message_id(window, address, self.sender.email.domain());
+            let message = self
+                .message(id, address, &rendered)
+                .map_err(|e| ProcessorError::Permanent(format!("mail cannot go to {e}")))?;
+            self.throttle.wait().await;
+            tracing::debug!(user, address, entries = entries.len(), "sending a digest");
+            self.transport.send(&message).await?;
+        }
+        Ok(())
+    }
+}
+
+/// A digest's `Message-ID`: from what its window holds (the deliveries' ids) and the address.
+fn digest_message_id(window: &str, address: &str, domain: &str) -> String {
+    let digest = Sha256::new()
+        .chain_update(address.to_lowercase())
+        .chain_update([0])
+        .chain_update(window)
+        .finalize();
+    let tag: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    format!("<digest.{tag}@{domain}>")
 }
 
 /// The mail's `Message-ID`: the same for every attempt at one notification's mail to one address
@@ -418,7 +452,7 @@ mod tests {
         assert_ne!(id, message_id(&resent, "a@example.com", "example.com"));
         let message = processor(BroadcastReceiver::None)
             .message(
-                &n,
+                id.clone(),
                 "a@example.com",
                 &render(&n, &Url::parse("http://x").unwrap()),
             )

@@ -44,6 +44,48 @@ pub fn render(notification: &Notification, app_base_url: &Url) -> Rendered {
     }
 }
 
+/// One notification of a digest, with the time it came as its reader tells time.
+#[derive(Clone, Debug)]
+pub struct DigestEntry {
+    pub notification: Notification,
+    pub local_time: String,
+}
+
+/// The mail of a digest: in upstream's style (plain paragraphs, the link spelled out), one
+/// paragraph per notification (title, severity and time, link), oldest first, then the inbox.
+pub fn render_digest(entries: &[DigestEntry], app_base_url: &Url) -> Rendered {
+    let subject = match entries.len() {
+        1 => "1 new notification".to_owned(),
+        n => format!("{n} new notifications"),
+    };
+    let inbox = link(None, app_base_url);
+    let mut text = String::new();
+    let mut html = String::new();
+    for entry in entries {
+        let payload = &entry.notification.payload;
+        let link = link(payload.link.as_deref(), app_base_url);
+        let severity = payload.severity.unwrap_or_default();
+        let about = format!("{severity} · {}", entry.local_time);
+        text.push_str(&format!("{}\n{about}\n{link}\n\n", payload.title));
+        html.push_str(&format!(
+            r#"<p><strong>{}</strong><br/>{}<br/><a href="{2}">{2}</a></p>"#,
+            escape(&payload.title),
+            escape(&about),
+            escape(&link),
+        ));
+    }
+    text.push_str(&format!("All notifications: {inbox}"));
+    html.push_str(&format!(
+        r#"<p><a href="{0}">All notifications</a></p>"#,
+        escape(&inbox)
+    ));
+    Rendered {
+        subject,
+        html,
+        text,
+    }
+}
+
 /// The payload's link made absolute against `app.baseUrl`, or the inbox when there is none.
 fn link(link: Option<&str>, app_base_url: &Url) -> String {
     match link.filter(|l| !l.is_empty()) {

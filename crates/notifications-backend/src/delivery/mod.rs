@@ -4,6 +4,13 @@
 //!
 //! Deliveries are at least once: a worker that dies mid-delivery leaves its rows locked until
 //! their lease runs out, and then any worker takes them again.
+//!
+//! Before a delivery to a user is made, their preferences may hold it ([`hold`]): until their
+//! quiet hours end, or, for e-mail, into their digest, which [`digest`] mails when its window
+//! closes.
+
+mod digest;
+mod hold;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -19,8 +26,31 @@ use time::OffsetDateTime;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
-use crate::config::DeliveryConfig;
+use crate::clock::{Clock, SystemClock};
+use crate::config::{DeliveryConfig, PreferencesConfig};
+use crate::processors::email::EmailProcessor;
 use crate::store::{DeliveryRow, Outcome, Store};
+
+/// What applying users' preferences takes.
+pub struct Preferences {
+    pub config: PreferencesConfig,
+    /// `notifications.defaultSettings`: a digest leaves out what the user's settings exclude.
+    pub defaults: notifications_common::NotificationSettings,
+    /// Mails digests; without it, e-mail goes one mail per notification.
+    pub mailer: Option<Arc<EmailProcessor>>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Default for Preferences {
+    fn default() -> Self {
+        Self {
+            config: PreferencesConfig::default(),
+            defaults: Default::default(),
+            mailer: None,
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
 
 /// A worker at work.
 pub struct RunningWorker {
@@ -48,6 +78,7 @@ pub struct DeliveryWorker {
     processors: HashMap<String, Arc<dyn Processor>>,
     config: DeliveryConfig,
     wake: Arc<Notify>,
+    preferences: Preferences,
 }
 
 impl DeliveryWorker {
@@ -65,7 +96,17 @@ impl DeliveryWorker {
                 .collect(),
             config,
             wake,
+            preferences: Preferences::default(),
         }
+    }
+
+    pub fn with_preferences(mut self, preferences: Preferences) -> Self {
+        self.preferences = preferences;
+        self
+    }
+
+    fn now(&self) -> OffsetDateTime {
+        self.preferences.clock.now()
     }
 
     /// Works the queue until shut down; `None` without processors (nothing to deliver to) or
@@ -93,12 +134,15 @@ impl DeliveryWorker {
         Some(RunningWorker { stop, task, grace })
     }
 
-    /// Delivers one batch of due deliveries; returns how many there were.
+    /// Delivers one batch of due deliveries, and the digests whose windows closed; returns how
+    /// many deliveries there were.
     pub async fn run_once(&self) -> Result<usize, crate::db::DbError> {
+        let digests = self.flush_digests().await?;
         let batch = self.config.concurrency as usize;
         let rows = self
             .store
             .claim_deliveries(
+                self.now(),
                 self.processors.keys().cloned().collect(),
                 batch as i64,
                 self.lease(),
@@ -110,34 +154,22 @@ impl DeliveryWorker {
         futures_util::stream::iter(rows)
             .for_each_concurrent(batch, |row| self.deliver(row))
             .await;
-        Ok(count)
+        Ok(count + digests)
     }
 
     async fn deliver(&self, row: DeliveryRow) {
-        let outcome = match self.attempt(&row).await {
-            Ok(()) => Outcome::Delivered,
-            Err(ProcessorError::Permanent(error)) => Outcome::Failed { error },
-            Err(ProcessorError::Later { after, reason }) => Outcome::Later {
-                at: OffsetDateTime::now_utc() + after,
-                reason,
-            },
-            Err(ProcessorError::Transient(error)) => {
-                if row.attempts >= self.config.max_attempts as i32 {
-                    Outcome::Failed {
-                        error: format!("{error} (gave up after {} attempts)", row.attempts),
-                    }
-                } else {
-                    Outcome::Retry {
-                        at: OffsetDateTime::now_utc() + self.backoff(row.attempts),
-                        error,
-                    }
-                }
+        let outcome = match self.hold(&row).await {
+            Some(held) => held,
+            None => {
+                let result = self.attempt(&row).await;
+                self.outcome(result, row.attempts)
             }
         };
         let label = match &outcome {
             Outcome::Delivered => "delivered",
             Outcome::Retry { .. } => "retry",
             Outcome::Later { .. } => "later",
+            Outcome::Digest { .. } => "digest",
             Outcome::Failed { .. } => "failed",
         };
         metrics::counter!(crate::metrics::DELIVERIES, "channel" => row.channel.clone(), "outcome" => label)
@@ -154,11 +186,39 @@ impl DeliveryWorker {
             Outcome::Later { at, reason } => {
                 tracing::debug!(%id, %notification, channel, retry_at = %at, reason, "delivery put back");
             }
+            Outcome::Digest { due } => {
+                tracing::debug!(%id, %notification, channel, due = %due, "delivery kept for a digest");
+            }
             Outcome::Failed { error } => {
                 tracing::error!(%id, %notification, channel, attempts, error, "delivery failed for good");
             }
         }
         self.record(&row, outcome).await;
+    }
+
+    /// What an attempt's result makes of a delivery that had `attempts` attempts.
+    fn outcome(&self, result: Result<(), ProcessorError>, attempts: i32) -> Outcome {
+        let now = self.now();
+        match result {
+            Ok(()) => Outcome::Delivered,
+            Err(ProcessorError::Permanent(error)) => Outcome::Failed { error },
+            Err(ProcessorError::Later { after, reason }) => Outcome::Later {
+                at: now + after,
+                reason,
+            },
+            Err(ProcessorError::Transient(error)) => {
+                if attempts >= self.config.max_attempts as i32 {
+                    Outcome::Failed {
+                        error: format!("{error} (gave up after {attempts} attempts)"),
+                    }
+                } else {
+                    Outcome::Retry {
+                        at: now + self.backoff(attempts),
+                        error,
+                    }
+                }
+            }
+        }
     }
 
     /// Records the outcome, trying again for a while if the database fails: a row left leased

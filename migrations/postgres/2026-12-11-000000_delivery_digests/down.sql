@@ -1,0 +1,2 @@
+DROP INDEX delivery_digest_due_idx;
+ALTER TABLE delivery DROP COLUMN digest_at;
