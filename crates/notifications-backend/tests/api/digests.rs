@@ -210,6 +210,11 @@ async fn hourly_digest(kind: DbKind) {
     s.clock.set(eleven - time::Duration::seconds(1));
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(s.sink.mails().len(), 1, "nothing before the hour ends");
+    // A second instance's worker races for the window: it is mailed once.
+    let handle = s.clock.clone();
+    let _twin = app
+        .another_instance(&s.config, move |b| b.clock(handle as Arc<dyn Clock>))
+        .await;
     s.clock.set(eleven);
     let mails = s.sink.expect(2).await;
     let digest = &mails[1];
@@ -444,3 +449,98 @@ async fn operator_settings(kind: DbKind) {
     );
 }
 on_both_databases!(operator_settings);
+
+/// Waits until the notification's e-mail delivery, kept for the digest of `window`, is held for
+/// quiet hours ending at `until` (as the user reads it).
+async fn digest_held(app: &TestApp, notification: &str, window: OffsetDateTime, until: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let reason = format!("quiet hours until {until}");
+    loop {
+        let rows = rows_of(app, notification).await;
+        if let [row] = rows.as_slice()
+            && row.locked_until.is_none()
+            && row.last_error.as_deref() == Some(reason.as_str())
+        {
+            assert_eq!(row.digest_at, Some(window));
+            assert_eq!(row.status, DeliveryStatus::Pending);
+            return;
+        }
+        assert!(Instant::now() < deadline, "not held: {rows:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A digest whose window closes in quiet hours waits for them to end, and windows that close
+/// meanwhile join it: one mail in the morning.
+async fn a_digest_closing_in_quiet_hours_waits(kind: DbKind) {
+    let day = next_year(6, 10);
+    let tomorrow = day.tomorrow().unwrap();
+    let Some(s) = start(kind, local("UTC", day, 21, 30)).await else {
+        return;
+    };
+    let app = &s.app;
+    save_preferences(
+        app,
+        ALICE,
+        json!({"digest": {"mode": "hourly"},
+               "quietHours": [{"days": ALL_DAYS, "start": "22:00", "end": "07:00"}]}),
+    )
+    .await;
+    let until = format!("{tomorrow} 07:00 UTC");
+    let evening = app.send_to(ALICE, json!({"title": "evening"})).await;
+    let ten = local("UTC", day, 22, 0);
+    kept_until(app, &evening, ten).await;
+    s.clock.set(ten);
+    digest_held(app, &evening, ten, &until).await;
+    let night = app.send_to(ALICE, json!({"title": "night"})).await;
+    let eleven = local("UTC", day, 23, 0);
+    kept_until(app, &night, eleven).await;
+    s.clock.set(eleven);
+    digest_held(app, &night, eleven, &until).await;
+    s.clock.set(local("UTC", tomorrow, 6, 59));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(s.sink.mails().is_empty());
+    s.clock.set(local("UTC", tomorrow, 7, 0));
+    let mails = s.sink.expect(1).await;
+    assert_eq!(mails[0]["subject"], "2 new notifications");
+    let text = text_of(&mails[0]);
+    assert!(
+        text.starts_with("evening\n") && text.contains("\nnight\n"),
+        "{text}"
+    );
+}
+on_both_databases!(a_digest_closing_in_quiet_hours_waits);
+
+/// Hourly digests across New York's fall-back night: 01:00-02:00 happens twice, and each of
+/// those hours is a window of its own.
+async fn hourly_digests_across_fall_back(kind: DbKind) {
+    let sunday = next_year(11, 1)
+        .nth_weekday_of_month(1, Weekday::Sunday)
+        .unwrap();
+    let zone = "America/New_York";
+    // 01:10 EDT, 05:10 UTC.
+    let Some(s) = start(kind, local("UTC", sunday, 5, 10)).await else {
+        return;
+    };
+    let app = &s.app;
+    save_preferences(
+        app,
+        ALICE,
+        json!({"digest": {"mode": "hourly"}, "timeZone": zone}),
+    )
+    .await;
+    let first = app.send_to(ALICE, json!({"title": "first 01:10"})).await;
+    // The end of the first 01:00 hour: 01:00 EST.
+    kept_until(app, &first, local("UTC", sunday, 6, 0)).await;
+    s.clock.set(local("UTC", sunday, 6, 0));
+    let mails = s.sink.expect(1).await;
+    assert!(text_of(&mails[0]).contains("first 01:10"));
+    // 01:10 EST: the second 01:00 hour, closing at 02:00 EST.
+    s.clock.set(local("UTC", sunday, 6, 10));
+    let second = app.send_to(ALICE, json!({"title": "second 01:10"})).await;
+    kept_until(app, &second, local("UTC", sunday, 7, 0)).await;
+    s.clock.set(local("UTC", sunday, 7, 0));
+    let mails = s.sink.expect(2).await;
+    assert!(text_of(&mails[1]).contains("second 01:10"));
+}
+on_both_databases!(hourly_digests_across_fall_back);
