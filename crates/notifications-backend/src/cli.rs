@@ -297,9 +297,16 @@ async fn deliveries(config: Config, data_dir: PathBuf, args: DeliveriesArgs) -> 
         .map_err(|e| e.to_string())?;
     println!("created\tstatus\tchannel\trecipient\tattempts\tnotification\tdelivery\tlast_error");
     for r in &rows {
-        let note = match (&r.last_error, r.digest_at) {
-            (Some(error), _) => error.clone(),
-            (None, Some(at)) if r.status == DeliveryStatus::Pending => format!(
+        let pending = r.status == DeliveryStatus::Pending;
+        let note = match (&r.last_error, r.quiet_until, r.digest_at) {
+            (Some(error), _, _) => error.clone(),
+            (None, Some(until), _) if pending && until > time::OffsetDateTime::now_utc() => {
+                format!(
+                    "held for quiet hours until {}",
+                    notifications_common::Timestamp::from(until)
+                )
+            }
+            (None, _, Some(at)) if pending => format!(
                 "kept for the digest at {}",
                 notifications_common::Timestamp::from(at)
             ),

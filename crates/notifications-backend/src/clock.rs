@@ -21,17 +21,29 @@ impl Clock for SystemClock {
 }
 
 /// A clock that stands still until set. Deliveries are queued at the system's time, so a
-/// manual clock set before it would find nothing due: `set` refuses that.
+/// manual clock set before it would find nothing due: `set` refuses that. It counts its reads,
+/// so that a test can wait for the worker to have looked at the time it set.
 #[cfg(feature = "testing")]
 #[derive(Debug)]
-pub struct ManualClock(std::sync::Mutex<OffsetDateTime>);
+pub struct ManualClock {
+    at: std::sync::Mutex<OffsetDateTime>,
+    reads: std::sync::atomic::AtomicU64,
+}
 
 #[cfg(feature = "testing")]
 impl ManualClock {
     pub fn new(at: OffsetDateTime) -> Self {
-        let clock = Self(std::sync::Mutex::new(OffsetDateTime::UNIX_EPOCH));
+        let clock = Self {
+            at: std::sync::Mutex::new(OffsetDateTime::UNIX_EPOCH),
+            reads: std::sync::atomic::AtomicU64::new(0),
+        };
         clock.set(at);
         clock
+    }
+
+    /// How many times the time was read.
+    pub fn reads(&self) -> u64 {
+        self.reads.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// # Panics
@@ -42,7 +54,7 @@ impl ManualClock {
             "a manual clock runs ahead of the system's: {at} is past"
         );
         *self
-            .0
+            .at
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = at;
     }
@@ -51,8 +63,9 @@ impl ManualClock {
 #[cfg(feature = "testing")]
 impl Clock for ManualClock {
     fn now(&self) -> OffsetDateTime {
+        self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         *self
-            .0
+            .at
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }

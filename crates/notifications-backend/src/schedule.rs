@@ -4,8 +4,8 @@
 //! Local times that do not exist or exist twice (a DST change) are read as jiff's `Compatible`
 //! rule, RFC 5545's: a time in a gap is taken as after the gap (02:30 on a spring-forward day
 //! in Paris is 03:30), a time in an overlap as its first occurrence. Hourly digests go out at
-//! each local top of the hour (for `Asia/Kolkata`, at :30 UTC), so a DST change gives one hour
-//! of 0 or 2 hours, never a window of no length.
+//! each local top of the hour (for `Asia/Kolkata`, at :30 UTC), each window one real hour: a
+//! local hour that happens twice (fall back) is two windows, one that is skipped none.
 
 use std::sync::LazyLock;
 
@@ -40,20 +40,6 @@ pub enum Digest {
     Daily(Time),
 }
 
-impl Digest {
-    /// The digest of users who saved no preferences.
-    fn default_of(config: &PreferencesConfig) -> Self {
-        match config.default_digest_mode {
-            _ if !config.digests_enabled => Self::Immediate,
-            DigestMode::Hourly => Self::Hourly,
-            DigestMode::Daily => {
-                parse_time(&config.default_digest_at).map_or(Self::Immediate, Self::Daily)
-            }
-            _ => Self::Immediate,
-        }
-    }
-}
-
 /// One user's preferences, ready to answer "now?".
 #[derive(Clone, Debug)]
 pub struct Schedule {
@@ -70,36 +56,54 @@ struct Window {
 }
 
 impl Schedule {
-    /// The schedule of a user who saved `stored` (or nothing: the operator's default digest),
-    /// under the operator's `config` (digests may be off for everyone). Stored documents were
-    /// checked when saved; a part that no longer reads (a zone dropped from the tz database)
-    /// falls back to UTC, or is left out, rather than holding mail forever.
+    /// The schedule of a user who saved `stored` (or nothing: the operator's defaults), under
+    /// the operator's `config` (digests may be off for everyone). Stored documents were checked
+    /// when saved; a part that no longer reads (a zone dropped from the tz database) falls back
+    /// to UTC, or is left out, with a warning, rather than holding mail forever.
     pub fn new(stored: Option<&NotificationPreferences>, config: &PreferencesConfig) -> Self {
-        let Some(p) = stored else {
-            return Self {
-                zone: TimeZone::UTC,
-                digest: Digest::default_of(config),
-                quiet: Vec::new(),
-            };
+        let defaults;
+        let p = match stored {
+            Some(p) => p,
+            None => {
+                defaults = config.default_preferences();
+                &defaults
+            }
         };
-        let zone = ZONES.get(&p.time_zone).unwrap_or(TimeZone::UTC);
+        let zone = ZONES.get(&p.time_zone).unwrap_or_else(|_| {
+            tracing::warn!(zone = %p.time_zone, "a stored time zone is not in the tz database; UTC applies");
+            TimeZone::UTC
+        });
         let digest = match (p.digest.mode, p.digest.at.as_deref().and_then(parse_time)) {
             _ if !config.digests_enabled => Digest::Immediate,
+            (DigestMode::Immediate, _) => Digest::Immediate,
             (DigestMode::Hourly, _) => Digest::Hourly,
             (DigestMode::Daily, Some(at)) => Digest::Daily(at),
-            _ => Digest::Immediate,
+            (mode, _) => {
+                tracing::warn!(?mode, "a stored digest does not read; e-mail goes at once");
+                Digest::Immediate
+            }
         };
+        let quiet = p
+            .quiet_hours
+            .iter()
+            .filter_map(|w| {
+                Window::read(w).or_else(|| {
+                    tracing::warn!(window = ?w, "a stored quiet window does not read; left out");
+                    None
+                })
+            })
+            .collect();
         Self {
             zone,
             digest,
-            quiet: p.quiet_hours.iter().filter_map(Window::read).collect(),
+            quiet,
         }
     }
 
     /// When the digest window open at `now` closes: the next local top of the hour, or the next
     /// daily time, strictly after `now`. `None` when mail goes at once.
     pub fn digest_due(&self, now: OffsetDateTime) -> Option<OffsetDateTime> {
-        let local = to_jiff(now).to_zoned(self.zone.clone());
+        let local = to_jiff(now)?.to_zoned(self.zone.clone());
         let due = match self.digest {
             Digest::Immediate => return None,
             Digest::Hourly => local
@@ -114,27 +118,27 @@ impl Schedule {
                 .ok()?,
             Digest::Daily(at) => {
                 let today = self.instant(local.date(), at)?;
-                if today > to_jiff(now) {
+                if today > to_jiff(now)? {
                     today
                 } else {
                     self.instant(local.date().tomorrow().ok()?, at)?
                 }
             }
         };
-        Some(from_jiff(due))
+        from_jiff(due)
     }
 
     /// When the quiet period `now` falls in ends (windows that meet or overlap are one period);
     /// `None` outside quiet hours.
     pub fn quiet_until(&self, now: OffsetDateTime) -> Option<OffsetDateTime> {
-        let mut until = self.window_end(to_jiff(now))?;
+        let mut until = self.window_end(to_jiff(now)?)?;
         for _ in 0..MAX_CHAINED_WINDOWS {
             match self.window_end(until) {
                 Some(later) if later > until => until = later,
                 _ => break,
             }
         }
-        Some(from_jiff(until))
+        from_jiff(until)
     }
 
     /// The latest end of the windows that hold `at`.
@@ -182,19 +186,24 @@ impl Schedule {
 
     /// `at` as the user reads it: `2027-03-28 09:00 CEST`.
     pub fn local_text(&self, at: OffsetDateTime) -> String {
-        to_jiff(at)
-            .to_zoned(self.zone.clone())
-            .strftime("%Y-%m-%d %H:%M %Z")
-            .to_string()
+        match to_jiff(at) {
+            Some(at) => at
+                .to_zoned(self.zone.clone())
+                .strftime("%Y-%m-%d %H:%M %Z")
+                .to_string(),
+            None => at.to_string(),
+        }
     }
 }
 
 impl Window {
+    /// As `PUT /preferences` checks it: a window that starts and ends at once is none.
     fn read(w: &QuietWindow) -> Option<Self> {
-        Some(Self {
+        let (start, end) = (parse_time(&w.start)?, parse_time(&w.end)?);
+        (start != end).then(|| Self {
             days: w.days.iter().filter_map(|d| civil_weekday(*d)).collect(),
-            start: parse_time(&w.start)?,
-            end: parse_time(&w.end)?,
+            start,
+            end,
         })
     }
 }
@@ -212,14 +221,13 @@ fn civil_weekday(day: Weekday) -> Option<CivilWeekday> {
     })
 }
 
-fn to_jiff(at: OffsetDateTime) -> jiff::Timestamp {
-    // Every OffsetDateTime this service makes is within jiff's range (years -9999 to 9999).
-    jiff::Timestamp::from_nanosecond(at.unix_timestamp_nanos()).unwrap_or(jiff::Timestamp::MAX)
+/// `None` outside jiff's range (years -9999 to 9999), which no clock reaches.
+fn to_jiff(at: OffsetDateTime) -> Option<jiff::Timestamp> {
+    jiff::Timestamp::from_nanosecond(at.unix_timestamp_nanos()).ok()
 }
 
-fn from_jiff(at: jiff::Timestamp) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp_nanos(at.as_nanosecond())
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+fn from_jiff(at: jiff::Timestamp) -> Option<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp_nanos(at.as_nanosecond()).ok()
 }
 
 #[cfg(test)]
@@ -372,7 +380,7 @@ mod tests {
         );
         // Saturday 23:00: no window starts on Saturday.
         assert_eq!(s.quiet_until(at("2027-06-06T03:00:00Z")), None);
-        // Monday 2027-06-07 06:59 EDT: still Sunday's? No: Sunday has no window either.
+        // Monday 2027-06-07 06:59 EDT: Sunday's window would hold it, and Sunday has none.
         assert_eq!(s.quiet_until(at("2027-06-07T10:59:00Z")), None);
         // Tuesday 06:59: Monday's window.
         assert_eq!(

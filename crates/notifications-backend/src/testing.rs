@@ -52,7 +52,7 @@ pub mod signals {
 
 pub mod store {
     pub use crate::store::{
-        Committed, DeliveryRow, DeliveryStatus, ListFilters, Recipient, SendContext, Store,
-        StoredNotification,
+        ClaimPlans, Committed, DeliveryRow, DeliveryStatus, ListFilters, Recipient, SendContext,
+        Store, StoredNotification,
     };
 }

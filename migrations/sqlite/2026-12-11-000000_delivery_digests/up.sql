@@ -1,3 +1,7 @@
--- Mirrors migrations/postgres (see there).
+-- Mirrors migrations/postgres (see there), with `status` first in the indexes: without
+-- statistics (the service never runs ANALYZE), SQLite's planner prefers the index matching the
+-- most equalities, and a due index on run_at alone would lose to delivery_status_idx.
 ALTER TABLE delivery ADD COLUMN digest_at TEXT;
-CREATE INDEX delivery_digest_due_idx ON delivery (run_at) WHERE status = 'pending' AND digest_at IS NOT NULL;
+ALTER TABLE delivery ADD COLUMN quiet_until TEXT;
+CREATE INDEX delivery_digest_due_idx ON delivery (status, run_at) WHERE status = 'pending' AND digest_at IS NOT NULL;
+CREATE INDEX delivery_digest_user_idx ON delivery (status, user_ref, run_at) WHERE status = 'pending' AND digest_at IS NOT NULL;

@@ -1,8 +1,10 @@
 //! `notifications.preferences`: what the operator decides about users' delivery preferences
 //! (beyond upstream): whether digests exist, the digest of users who chose none, and whether
-//! critical notifications wait for quiet hours to end.
+//! critical notifications wait for quiet hours and digests.
 
-use notifications_common::{DigestMode, parse_local_time};
+use notifications_common::{
+    DigestMode, DigestPreference, NotificationPreferences, parse_local_time,
+};
 use serde::Deserialize;
 use serde::de::{self, Deserializer};
 
@@ -29,12 +31,32 @@ pub struct PreferencesConfig {
         deserialize_with = "local_time"
     )]
     pub default_digest_at: String,
-    /// `criticalInQuietHours`: critical notifications go out during quiet hours.
+    /// `criticalPassesThrough`: critical notifications go out at once, past quiet hours and
+    /// digests.
     #[serde(default = "yes", deserialize_with = "via::<Bool, _>")]
-    pub critical_in_quiet_hours: bool,
+    pub critical_passes_through: bool,
 }
 
 default_from_fields!(PreferencesConfig);
+
+impl PreferencesConfig {
+    /// What applies to a user who saved no preferences: the default digest (immediate when
+    /// digests are off), in UTC, without quiet hours.
+    pub fn default_preferences(&self) -> NotificationPreferences {
+        let mode = if self.digests_enabled {
+            self.default_digest_mode
+        } else {
+            DigestMode::Immediate
+        };
+        NotificationPreferences {
+            digest: DigestPreference {
+                mode,
+                at: (mode == DigestMode::Daily).then(|| self.default_digest_at.clone()),
+            },
+            ..NotificationPreferences::default()
+        }
+    }
+}
 
 fn nine() -> String {
     "09:00".to_owned()
@@ -61,16 +83,16 @@ mod tests {
         let read = |yaml: &str| Config::from_yaml_str(yaml).map(|c| c.notifications.preferences);
         let defaults = read("").unwrap();
         assert_eq!(defaults, PreferencesConfig::default());
-        assert!(defaults.digests_enabled && defaults.critical_in_quiet_hours);
+        assert!(defaults.digests_enabled && defaults.critical_passes_through);
         assert_eq!(defaults.default_digest_mode, DigestMode::Immediate);
         assert_eq!(
-            read("notifications: {preferences: {digests: 'false', defaultDigest: daily, defaultDigestAt: '07:30', criticalInQuietHours: false}}")
+            read("notifications: {preferences: {digests: 'false', defaultDigest: daily, defaultDigestAt: '07:30', criticalPassesThrough: false}}")
                 .unwrap(),
             PreferencesConfig {
                 digests_enabled: false,
                 default_digest_mode: DigestMode::Daily,
                 default_digest_at: "07:30".into(),
-                critical_in_quiet_hours: false,
+                critical_passes_through: false,
             }
         );
         let e = read("notifications: {preferences: {defaultDigestAt: '7:30'}}").unwrap_err();

@@ -1,44 +1,55 @@
 //! Mailing digests: when a user's digest window closes, their kept e-mail deliveries are taken
 //! together and become one mail, of what is still unread and still wanted.
 //!
-//! The window's deliveries are claimed as one (one statement per user), so that two workers
-//! never split a digest; the mail is at least once like any delivery, and its `Message-ID` names
-//! the window's deliveries, so a mail made again after a crash is the same message.
+//! One user's closed window is claimed in one statement (two workers never split it), mailed
+//! within the delivery timeout (inside the claim's lease), and recorded in one statement. The
+//! mail is at least once like any delivery: made again after a crash between the SMTP server's
+//! acceptance and the record, it has the same `Message-ID`, named after the window's rows.
 
 use std::collections::{BTreeMap, HashMap};
 
 use notifications_common::{Notification, NotificationId, UserRef};
-use notifications_node::Processor;
+use notifications_node::{Processor, ProcessorError};
 
-use super::DeliveryWorker;
+use super::{DeliveryWorker, count_outcome};
 use crate::processors::email::{self, DigestEntry, EmailProcessor};
 use crate::schedule::Schedule;
 use crate::service::settings;
 use crate::store::{DeliveryRow, Outcome};
 
-/// Users whose digests one round of the worker mails.
-const USERS_PER_ROUND: i64 = 16;
+/// Users whose digests one round of the worker mails, one after the other.
+const USERS_PER_ROUND: usize = 16;
 
 impl DeliveryWorker {
     /// Mails the digests whose windows have closed; returns how many deliveries they took.
-    pub(super) async fn flush_digests(&self) -> Result<usize, crate::db::DbError> {
-        let Some(mailer) = &self.preferences.mailer else {
-            return Ok(0);
+    /// Failures are logged: they do not stop the round's other deliveries.
+    pub(super) async fn flush_digests(&self) -> usize {
+        let Some(mailer) = &self.scheduling.mailer else {
+            return 0;
         };
-        let windows = self
-            .store
-            .claim_digests(self.now(), self.lease(), USERS_PER_ROUND)
-            .await
-            .inspect_err(|e| tracing::warn!(error = %e, "cannot take digests from the queue"))?;
         let mut taken = 0;
-        for rows in windows {
+        for _ in 0..USERS_PER_ROUND {
+            let claimed = self
+                .store
+                .claim_digest(self.now(), self.lease(), self.config.max_attempts)
+                .await;
+            let rows = match claimed {
+                Ok(rows) if rows.is_empty() => break,
+                Ok(rows) => rows,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot take digests from the queue");
+                    break;
+                }
+            };
             taken += rows.len();
             let outcome = self.digest_outcome(mailer, &rows).await;
-            for row in &rows {
-                self.record(row, outcome.clone()).await;
+            count_outcome(email::CHANNEL, &outcome);
+            if let Outcome::Failed { error } | Outcome::Retry { error, .. } = &outcome {
+                tracing::warn!(user = ?rows.first().and_then(|r| r.user_ref.as_deref()), error, "a digest was not mailed");
             }
+            self.record(&rows, outcome).await;
         }
-        Ok(taken)
+        taken
     }
 
     /// Mails one user's closed window (`rows`, all theirs), or holds it on in their quiet hours.
@@ -55,31 +66,23 @@ impl DeliveryWorker {
         };
         let schedule = match self.schedule(&user).await {
             Ok(schedule) => schedule,
-            Err(e) => {
-                return self.outcome(
-                    Err(notifications_node::ProcessorError::Transient(e)),
-                    attempts,
-                );
-            }
+            Err(e) => return self.outcome(Err(ProcessorError::Transient(e)), attempts),
         };
         if let Some(held) = Self::quiet(&schedule, self.now()) {
             return held;
         }
         let entries = match self.entries(mailer, &user, rows, &schedule).await {
             Ok(entries) => entries,
-            Err(e) => {
-                return self.outcome(
-                    Err(notifications_node::ProcessorError::Transient(e)),
-                    attempts,
-                );
-            }
+            Err(e) => return self.outcome(Err(ProcessorError::Transient(e)), attempts),
         };
         if entries.is_empty() {
             tracing::debug!(%user, "nothing left of the digest to mail");
             return Outcome::Delivered;
         }
         let window: String = rows.iter().map(|r| r.id.to_string()).collect();
-        let result = mailer.mail_digest(user.as_str(), &entries, &window).await;
+        let result = self
+            .guarded(mailer.mail_digest(user.as_str(), &entries, &window))
+            .await;
         self.outcome(result, attempts)
     }
 
@@ -113,7 +116,7 @@ impl DeliveryWorker {
             .into_iter()
             .map(|n| (n.id, n))
             .collect();
-        let rows_of_user = self
+        let settings_rows = self
             .store
             .settings_of(user)
             .await
@@ -127,8 +130,8 @@ impl DeliveryWorker {
             .filter(|n| {
                 settings::is_enabled(
                     email::CHANNEL,
-                    &self.preferences.defaults,
-                    &rows_of_user,
+                    &self.scheduling.default_settings,
+                    &settings_rows,
                     &n.origin,
                     n.payload.topic.as_deref(),
                 )

@@ -1,8 +1,12 @@
-//! Whether a user's preferences hold a delivery: e-mail into their digest, and every channel
-//! (e-mail, Slack DMs, webhooks) until their quiet hours end. Deliveries without a user (a
-//! broadcast's, one address of several) go as they come.
+//! Whether a user's preferences hold a delivery: every channel (e-mail, Slack DMs, webhooks)
+//! until their quiet hours end, and e-mail into their digest. Critical notifications pass both
+//! unless the operator says otherwise. Deliveries without a user (a broadcast's, one address of
+//! several) go as they come.
+
+use std::time::Duration;
 
 use notifications_common::{NotificationSeverity, UserRef};
+use notifications_node::ProcessorError;
 use time::OffsetDateTime;
 
 use super::DeliveryWorker;
@@ -10,30 +14,36 @@ use crate::processors::email;
 use crate::schedule::Schedule;
 use crate::store::{DeliveryRow, Outcome};
 
+/// A delivery kept this close to its window's end goes to the next window: the window may be
+/// claimed before the delivery's keeping commits, and it would then be a digest of its own.
+const KEEP_MARGIN: Duration = Duration::from_secs(10);
+
 impl DeliveryWorker {
     /// `None`: deliver now.
     pub(super) async fn hold(&self, row: &DeliveryRow) -> Option<Outcome> {
         let user: UserRef = row.user_ref.as_deref()?.parse().ok()?;
-        let now = self.now();
-        let schedule = match self.schedule(&user).await {
-            Ok(schedule) => schedule,
-            Err(error) => {
-                return Some(Outcome::Retry {
-                    at: now + self.backoff(row.attempts),
-                    error,
-                });
-            }
-        };
-        if row.channel == email::CHANNEL
-            && self.preferences.mailer.is_some()
-            && let Some(due) = schedule.digest_due(now)
-        {
-            return Some(Outcome::Digest { due });
-        }
         let critical = row.notification.pointer("/payload/severity")
             == Some(&NotificationSeverity::Critical.as_str().into());
-        if critical && self.preferences.config.critical_in_quiet_hours {
+        if critical && self.scheduling.config.critical_passes_through {
             return None;
+        }
+        let schedule = match self.schedule(&user).await {
+            Ok(schedule) => schedule,
+            Err(e) => {
+                return Some(self.outcome(Err(ProcessorError::Transient(e)), row.attempts));
+            }
+        };
+        let now = self.now();
+        if row.channel == email::CHANNEL
+            && self.scheduling.mailer.is_some()
+            && let Some(due) = schedule.digest_due(now)
+        {
+            let due = if due - now < KEEP_MARGIN {
+                schedule.digest_due(due).unwrap_or(due)
+            } else {
+                due
+            };
+            return Some(Outcome::Digest { due });
         }
         Self::quiet(&schedule, now)
     }
@@ -51,17 +61,13 @@ impl DeliveryWorker {
                 .inspect_err(|e| tracing::warn!(%user, error = %e, "stored preferences do not read; the defaults apply"))
                 .ok()
         });
-        Ok(Schedule::new(
-            preferences.as_ref(),
-            &self.preferences.config,
-        ))
+        Ok(Schedule::new(preferences.as_ref(), &self.scheduling.config))
     }
 
-    /// Whether `now` is in the user's quiet hours, and until when.
+    /// Held until the quiet period `now` falls in ends; `None` outside quiet hours.
     pub(super) fn quiet(schedule: &Schedule, now: OffsetDateTime) -> Option<Outcome> {
-        schedule.quiet_until(now).map(|until| Outcome::Later {
-            at: until,
-            reason: format!("quiet hours until {}", schedule.local_text(until)),
-        })
+        schedule
+            .quiet_until(now)
+            .map(|until| Outcome::Quiet { until })
     }
 }

@@ -31,25 +31,40 @@ use crate::config::{DeliveryConfig, PreferencesConfig};
 use crate::processors::email::EmailProcessor;
 use crate::store::{DeliveryRow, Outcome, Store};
 
-/// What applying users' preferences takes.
-pub struct Preferences {
+/// What applying users' delivery preferences (quiet hours, digests) takes.
+pub struct Scheduling {
+    /// `notifications.preferences`.
     pub config: PreferencesConfig,
     /// `notifications.defaultSettings`: a digest leaves out what the user's settings exclude.
-    pub defaults: notifications_common::NotificationSettings,
+    pub default_settings: notifications_common::NotificationSettings,
     /// Mails digests; without it, e-mail goes one mail per notification.
     pub mailer: Option<Arc<EmailProcessor>>,
     pub clock: Arc<dyn Clock>,
 }
 
-impl Default for Preferences {
+impl Default for Scheduling {
     fn default() -> Self {
         Self {
             config: PreferencesConfig::default(),
-            defaults: Default::default(),
+            default_settings: Default::default(),
             mailer: None,
             clock: Arc::new(SystemClock),
         }
     }
+}
+
+/// Counts an outcome in the deliveries metric.
+fn count_outcome(channel: &str, outcome: &Outcome) {
+    let label = match outcome {
+        Outcome::Delivered => "delivered",
+        Outcome::Retry { .. } => "retry",
+        Outcome::Later { .. } => "later",
+        Outcome::Quiet { .. } => "quiet",
+        Outcome::Digest { .. } => "digest",
+        Outcome::Failed { .. } => "failed",
+    };
+    metrics::counter!(crate::metrics::DELIVERIES, "channel" => channel.to_owned(), "outcome" => label)
+        .increment(1);
 }
 
 /// A worker at work.
@@ -78,7 +93,7 @@ pub struct DeliveryWorker {
     processors: HashMap<String, Arc<dyn Processor>>,
     config: DeliveryConfig,
     wake: Arc<Notify>,
-    preferences: Preferences,
+    scheduling: Scheduling,
 }
 
 impl DeliveryWorker {
@@ -96,17 +111,17 @@ impl DeliveryWorker {
                 .collect(),
             config,
             wake,
-            preferences: Preferences::default(),
+            scheduling: Scheduling::default(),
         }
     }
 
-    pub fn with_preferences(mut self, preferences: Preferences) -> Self {
-        self.preferences = preferences;
+    pub fn with_scheduling(mut self, scheduling: Scheduling) -> Self {
+        self.scheduling = scheduling;
         self
     }
 
     fn now(&self) -> OffsetDateTime {
-        self.preferences.clock.now()
+        self.scheduling.clock.now()
     }
 
     /// Works the queue until shut down; `None` without processors (nothing to deliver to) or
@@ -134,10 +149,15 @@ impl DeliveryWorker {
         Some(RunningWorker { stop, task, grace })
     }
 
-    /// Delivers one batch of due deliveries, and the digests whose windows closed; returns how
-    /// many deliveries there were.
+    /// Delivers one batch of due deliveries, and beside them the digests whose windows closed;
+    /// returns how many deliveries there were.
     pub async fn run_once(&self) -> Result<usize, crate::db::DbError> {
-        let digests = self.flush_digests().await?;
+        let (digests, due) = tokio::join!(self.flush_digests(), self.deliver_due());
+        Ok(digests + due?)
+    }
+
+    /// Delivers one batch of due deliveries; returns how many there were.
+    async fn deliver_due(&self) -> Result<usize, crate::db::DbError> {
         let batch = self.config.concurrency as usize;
         let rows = self
             .store
@@ -154,7 +174,7 @@ impl DeliveryWorker {
         futures_util::stream::iter(rows)
             .for_each_concurrent(batch, |row| self.deliver(row))
             .await;
-        Ok(count + digests)
+        Ok(count)
     }
 
     async fn deliver(&self, row: DeliveryRow) {
@@ -165,15 +185,7 @@ impl DeliveryWorker {
                 self.outcome(result, row.attempts)
             }
         };
-        let label = match &outcome {
-            Outcome::Delivered => "delivered",
-            Outcome::Retry { .. } => "retry",
-            Outcome::Later { .. } => "later",
-            Outcome::Digest { .. } => "digest",
-            Outcome::Failed { .. } => "failed",
-        };
-        metrics::counter!(crate::metrics::DELIVERIES, "channel" => row.channel.clone(), "outcome" => label)
-            .increment(1);
+        count_outcome(&row.channel, &outcome);
         let (id, channel, attempts) = (row.id, &row.channel, row.attempts);
         let notification = row.notification_id;
         match &outcome {
@@ -189,11 +201,14 @@ impl DeliveryWorker {
             Outcome::Digest { due } => {
                 tracing::debug!(%id, %notification, channel, due = %due, "delivery kept for a digest");
             }
+            Outcome::Quiet { until } => {
+                tracing::debug!(%id, %notification, channel, until = %until, "delivery held for quiet hours");
+            }
             Outcome::Failed { error } => {
                 tracing::error!(%id, %notification, channel, attempts, error, "delivery failed for good");
             }
         }
-        self.record(&row, outcome).await;
+        self.record(&[row], outcome).await;
     }
 
     /// What an attempt's result makes of a delivery that had `attempts` attempts.
@@ -221,31 +236,52 @@ impl DeliveryWorker {
         }
     }
 
-    /// Records the outcome, trying again for a while if the database fails: a row left leased
-    /// is delivered again once the lease runs out (at least once), which an outcome that made it
-    /// avoids.
-    async fn record(&self, row: &DeliveryRow, outcome: Outcome) {
+    /// Records the outcome of `rows` (claimed together: one lease) in one statement, trying
+    /// again for a while if the database fails: rows left leased are delivered again once the
+    /// lease runs out (at least once), which an outcome that made it avoids.
+    async fn record(&self, rows: &[DeliveryRow], outcome: Outcome) {
+        let Some(first) = rows.first() else {
+            return;
+        };
+        let ids: Vec<uuid::Uuid> = rows.iter().map(|r| r.id).collect();
         let mut wait = Duration::from_millis(100);
         for attempt in 1..=5 {
             match self
                 .store
-                .finish_delivery(row.id, row.locked_until, outcome.clone())
+                .finish_deliveries(ids.clone(), first.locked_until, outcome.clone())
                 .await
             {
                 Ok(true) => return,
                 Ok(false) => {
-                    tracing::warn!(id = %row.id, "the delivery's lease ran out before its outcome was recorded; another worker has it");
+                    tracing::warn!(id = %first.id, "the delivery's lease ran out before its outcome was recorded; another worker has it");
                     return;
                 }
                 Err(e) if attempt < 5 => {
-                    tracing::warn!(id = %row.id, error = %e, "cannot record the delivery outcome; trying again");
+                    tracing::warn!(id = %first.id, error = %e, "cannot record the delivery outcome; trying again");
                     tokio::time::sleep(wait).await;
                     wait *= 2;
                 }
                 Err(e) => {
-                    tracing::error!(id = %row.id, error = %e, "cannot record the delivery outcome; it will be made again");
+                    tracing::error!(id = %first.id, error = %e, "cannot record the delivery outcome; it will be made again");
                 }
             }
+        }
+    }
+
+    /// Runs a processor's work for one delivery (or one digest) within the delivery timeout; a
+    /// panic fails it, not the worker (and with it every delivery).
+    async fn guarded(
+        &self,
+        work: impl Future<Output = Result<(), ProcessorError>>,
+    ) -> Result<(), ProcessorError> {
+        let work = AssertUnwindSafe(work).catch_unwind();
+        match tokio::time::timeout(self.config.timeout, work).await {
+            Err(_) => Err(ProcessorError::Transient(format!(
+                "no answer within {:?}",
+                self.config.timeout
+            ))),
+            Ok(Err(_panic)) => Err(ProcessorError::Permanent("the processor panicked".into())),
+            Ok(Ok(result)) => result,
         }
     }
 
@@ -257,17 +293,8 @@ impl DeliveryWorker {
             .map_err(|e| ProcessorError::Permanent(format!("unreadable notification: {e}")))?;
         let options: NotificationSendOptions = serde_json::from_value(row.options.clone())
             .map_err(|e| ProcessorError::Permanent(format!("unreadable send options: {e}")))?;
-        // A panicking processor fails this delivery, not the worker (and with it every delivery).
-        let attempt =
-            AssertUnwindSafe(processor.post_process(&notification, &options)).catch_unwind();
-        match tokio::time::timeout(self.config.timeout, attempt).await {
-            Err(_) => Err(ProcessorError::Transient(format!(
-                "no answer within {:?}",
-                self.config.timeout
-            ))),
-            Ok(Err(_panic)) => Err(ProcessorError::Permanent("the processor panicked".into())),
-            Ok(Ok(result)) => result,
-        }
+        self.guarded(processor.post_process(&notification, &options))
+            .await
     }
 
     /// How long claimed rows stay with this worker: past the attempts' timeout (after which

@@ -21,7 +21,7 @@ use crate::store::{QueueCount, Store};
 /// The least time between two queries of the delivery queue.
 const QUEUE_REFRESH: Duration = Duration::from_secs(15);
 
-const STATES: [&str; 3] = ["pending", "in_flight", "failed"];
+const STATES: [&str; 4] = ["pending", "held", "in_flight", "failed"];
 
 /// What a scrape reads beside the recorder.
 pub struct Scrape {
@@ -85,8 +85,9 @@ impl Scrape {
                 metrics::gauge!(QUEUE, "channel" => channel.clone(), "state" => state)
                     .set(count as f64);
             }
+            // Held deliveries wait on purpose (quiet hours, digests): not a backlog.
             let oldest = of_channel()
-                .filter(|r| r.state != "failed")
+                .filter(|r| r.state == "pending" || r.state == "in_flight")
                 .filter_map(|r| r.oldest)
                 .min();
             let age = oldest.map_or(0.0, |t| (now - t).as_seconds_f64().max(0.0));

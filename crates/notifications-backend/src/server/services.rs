@@ -10,7 +10,7 @@ use super::background::Background;
 use crate::clock::Clock;
 use crate::config::{Config, DatabaseConfig};
 use crate::db::listen::listen;
-use crate::delivery::{DeliveryWorker, Preferences};
+use crate::delivery::{DeliveryWorker, Scheduling};
 use crate::service::janus::JanusService;
 use crate::service::{NotificationsService, ServiceParts};
 use crate::signals::{Limits, Publisher, SignalHub};
@@ -76,9 +76,9 @@ pub(super) async fn build(
         config.notifications.delivery.clone(),
         deliveries_queued.clone(),
     )
-    .with_preferences(Preferences {
+    .with_scheduling(Scheduling {
         config: config.notifications.preferences.clone(),
-        defaults: config.notifications.default_settings.clone(),
+        default_settings: config.notifications.default_settings.clone(),
         mailer: email,
         clock,
     })

@@ -2,12 +2,9 @@
 //! its field, so that what is stored can always be applied.
 
 use jiff::civil::Time;
-use notifications_common::{
-    DigestMode, DigestPreference, MAX_QUIET_WINDOWS, NotificationPreferences, UserRef,
-};
+use notifications_common::{DigestMode, MAX_QUIET_WINDOWS, NotificationPreferences, UserRef};
 
 use super::NotificationsService;
-use crate::config::PreferencesConfig;
 use crate::error::Error;
 use crate::schedule::{ZONES, parse_time};
 
@@ -18,7 +15,7 @@ impl NotificationsService {
     /// The user's preferences; without saved ones, the operator's default digest in UTC.
     pub async fn preferences(&self, user: &UserRef) -> Result<NotificationPreferences, Error> {
         match self.inner.store.preferences_of(user).await? {
-            None => Ok(defaults(&self.inner.preferences)),
+            None => Ok(self.inner.preferences.default_preferences()),
             Some(document) => serde_json::from_str(&document)
                 .map_err(|e| Error::internal("the stored preferences do not parse", e)),
         }
@@ -39,25 +36,11 @@ impl NotificationsService {
         }
         let document = serde_json::to_string(&new)
             .map_err(|e| Error::internal("the preferences as JSON", e))?;
-        self.inner.store.save_preferences(user, document).await?;
+        if self.inner.store.save_preferences(user, document).await? > 0 {
+            // Deliveries put back: the local worker reads them under the new preferences.
+            self.inner.deliveries_queued.notify_one();
+        }
         Ok(new)
-    }
-}
-
-/// What a user who saved nothing has: the operator's default digest (immediate when digests
-/// are off), in UTC, without quiet hours.
-fn defaults(config: &PreferencesConfig) -> NotificationPreferences {
-    let mode = if config.digests_enabled {
-        config.default_digest_mode
-    } else {
-        DigestMode::Immediate
-    };
-    NotificationPreferences {
-        digest: DigestPreference {
-            mode,
-            at: (mode == DigestMode::Daily).then(|| config.default_digest_at.clone()),
-        },
-        ..NotificationPreferences::default()
     }
 }
 
@@ -136,7 +119,7 @@ fn local_time(field: &str, text: &str) -> Result<Time, Error> {
 
 #[cfg(test)]
 mod tests {
-    use notifications_common::{QuietWindow, Weekday};
+    use notifications_common::{DigestPreference, QuietWindow, Weekday};
 
     use super::*;
 

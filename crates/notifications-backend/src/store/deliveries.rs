@@ -7,7 +7,7 @@ use diesel::QueryableByName;
 use diesel::backend::Backend;
 use diesel::deserialize::{self, FromSql};
 use diesel::sql_types::{BigInt, Integer, Nullable, Text};
-use notifications_common::{Notification, NotificationId};
+use notifications_common::{Notification, NotificationId, UserRef};
 use time::OffsetDateTime;
 
 use super::{Store, StoreResult};
@@ -63,7 +63,7 @@ where
 
 /// The columns a [`DeliveryRow`] is read from.
 const COLUMNS: &str = "id, notification_id, user_ref, channel, notification, options, status, \
-                       attempts, locked_until, last_error, created, digest_at";
+                       attempts, locked_until, last_error, created, digest_at, quiet_until";
 
 /// A delivery as a worker gets it.
 #[derive(Clone, Debug, QueryableByName)]
@@ -95,10 +95,14 @@ pub struct DeliveryRow {
     /// Kept for the user's digest that goes out then.
     #[diesel(sql_type = Nullable<UtcTimestamp>)]
     pub digest_at: Option<OffsetDateTime>,
+    /// Held for the user's quiet hours until then.
+    #[diesel(sql_type = Nullable<UtcTimestamp>)]
+    pub quiet_until: Option<OffsetDateTime>,
 }
 
-/// Deliveries of one channel in one state (`pending`: waiting for its turn or a retry;
-/// `in_flight`: claimed by a worker whose lease runs; `failed`), and the oldest one's creation.
+/// Deliveries of one channel in one state (`pending`: waiting for its turn or a retry; `held`:
+/// for a user's quiet hours or digest; `in_flight`: claimed by a worker whose lease runs;
+/// `failed`), and the oldest one's creation.
 #[derive(Clone, Debug, QueryableByName)]
 pub struct QueueCount {
     #[diesel(sql_type = Text)]
@@ -133,6 +137,10 @@ pub enum Outcome {
     /// delivery of the same notification already kept (a re-send) is updated instead.
     Digest {
         due: OffsetDateTime,
+    },
+    /// Held for the user's quiet hours until `until`, without counting the attempt.
+    Quiet {
+        until: OffsetDateTime,
     },
 }
 
@@ -218,6 +226,107 @@ fn merge_into_kept(
     Ok(sql.execute(conn)? > 0)
 }
 
+/// Puts the user's held and kept deliveries (quiet hours, digests) back in the queue, due now,
+/// so that the worker reads their preferences anew for each.
+pub(super) fn release_held_query(user: &UserRef, now: OffsetDateTime) -> Sql {
+    let mut sql = Sql::new("UPDATE delivery SET digest_at = NULL, quiet_until = NULL, run_at = ");
+    sql.bind(Bind::Timestamp(now))
+        .push(", updated = ")
+        .bind(Bind::Timestamp(now))
+        .push(" WHERE user_ref = ")
+        .bind(Bind::Text(user.to_string()))
+        .push(
+            " AND status = 'pending' AND locked_until IS NULL \
+             AND (digest_at IS NOT NULL OR quiet_until > ",
+        )
+        .bind(Bind::Timestamp(now))
+        .push(")");
+    sql
+}
+
+/// Gives up as failed the pending rows whose lease ran out after `max_attempts` attempts.
+fn abandon_query(now: OffsetDateTime, max_attempts: u32) -> Sql {
+    let mut sql =
+        Sql::new("UPDATE delivery SET status = 'failed', locked_until = NULL, last_error = ");
+    sql.bind(Bind::Text(format!(
+        "abandoned: the worker stopped during each of {max_attempts} attempts"
+    )))
+    .push(", updated = ")
+    .bind(Bind::Timestamp(now))
+    .push(" WHERE status = 'pending' AND locked_until < ")
+    .bind(Bind::Timestamp(now))
+    .push(" AND attempts >= ")
+    .bind(Bind::BigInt(max_attempts.into()));
+    sql
+}
+
+/// Takes up to `limit` due deliveries to `channels` (digest ones excepted) for `lease`.
+fn claim_query(
+    conn: &DbConnection,
+    now: OffsetDateTime,
+    channels: Vec<String>,
+    limit: i64,
+    lease: Duration,
+) -> Sql {
+    let mut sql = Sql::new("UPDATE delivery SET locked_until = ");
+    sql.bind(Bind::Timestamp(now + lease))
+        .push(
+            ", attempts = attempts + 1 WHERE id IN (SELECT id FROM delivery \
+             WHERE status = 'pending' AND digest_at IS NULL AND run_at <= ",
+        )
+        .bind(Bind::Timestamp(now))
+        .push(" AND (locked_until IS NULL OR locked_until < ")
+        .bind(Bind::Timestamp(now))
+        .push(") AND channel IN ")
+        .bind_list(channels.into_iter().map(Bind::Text))
+        .push(" ORDER BY run_at")
+        .limit(limit);
+    if let DbConnection::Postgres(_) = conn {
+        // Workers of other instances skip what this one takes, without waiting.
+        sql.push(" FOR UPDATE SKIP LOCKED");
+    }
+    sql.push(") RETURNING ").push(COLUMNS);
+    sql
+}
+
+/// ` status = 'pending' AND ...`: a kept digest delivery whose window has closed by `now`, not
+/// claimed by a worker whose lease runs, with attempts left (the abandoned ones are given up by
+/// [`abandon_query`]).
+fn push_digest_due(sql: &mut Sql, now: OffsetDateTime, max_attempts: u32) {
+    sql.push(" status = 'pending' AND digest_at IS NOT NULL AND run_at <= ")
+        .bind(Bind::Timestamp(now))
+        .push(" AND (locked_until IS NULL OR locked_until < ")
+        .bind(Bind::Timestamp(now))
+        .push(") AND attempts < ")
+        .bind(Bind::BigInt(max_attempts.into()));
+}
+
+/// The user whose digest has waited longest (`user_ref`), if any is due.
+fn digest_user_query(now: OffsetDateTime, max_attempts: u32) -> Sql {
+    let mut sql = Sql::new("SELECT user_ref FROM delivery WHERE");
+    push_digest_due(&mut sql, now, max_attempts);
+    sql.push(" AND user_ref IS NOT NULL ORDER BY run_at")
+        .limit(1);
+    sql
+}
+
+/// Takes every due digest delivery of `user` for `lease`, in one statement.
+fn digest_claim_query(
+    now: OffsetDateTime,
+    lease: Duration,
+    max_attempts: u32,
+    user: String,
+) -> Sql {
+    let mut sql = Sql::new("UPDATE delivery SET locked_until = ");
+    sql.bind(Bind::Timestamp(now + lease))
+        .push(", attempts = attempts + 1 WHERE user_ref = ")
+        .bind(Bind::Text(user))
+        .push(" AND");
+    push_digest_due(&mut sql, now, max_attempts);
+    sql.push(" RETURNING ").push(COLUMNS);
+    sql
+}
+
 impl Store {
     /// Takes up to `limit` due deliveries to `channels` for `lease`: no other worker gets them
     /// until then (after a crash, the lease runs out and another worker takes them). Counts the
@@ -234,68 +343,40 @@ impl Store {
     ) -> StoreResult<Vec<DeliveryRow>> {
         self.db
             .write(move |conn| {
-                let mut abandoned = Sql::new(
-                    "UPDATE delivery SET status = 'failed', locked_until = NULL, last_error = ",
-                );
-                abandoned
-                    .bind(Bind::Text(format!(
-                        "abandoned: the worker stopped during each of {max_attempts} attempts"
-                    )))
-                    .push(", updated = ")
-                    .bind(Bind::Timestamp(now))
-                    .push(" WHERE status = 'pending' AND locked_until < ")
-                    .bind(Bind::Timestamp(now))
-                    .push(" AND attempts >= ")
-                    .bind(Bind::BigInt(max_attempts.into()));
-                abandoned.execute(conn)?;
-                let mut sql = Sql::new("UPDATE delivery SET locked_until = ");
-                sql.bind(Bind::Timestamp(now + lease))
-                    .push(
-                        ", attempts = attempts + 1 WHERE id IN (SELECT id FROM delivery \
-                         WHERE status = 'pending' AND digest_at IS NULL AND run_at <= ",
-                    )
-                    .bind(Bind::Timestamp(now))
-                    .push(" AND (locked_until IS NULL OR locked_until < ")
-                    .bind(Bind::Timestamp(now))
-                    .push(") AND channel IN ")
-                    .bind_list(channels.into_iter().map(Bind::Text))
-                    .push(" ORDER BY run_at")
-                    .limit(limit);
-                if let DbConnection::Postgres(_) = conn {
-                    // Workers of other instances skip what this one takes, without waiting.
-                    sql.push(" FOR UPDATE SKIP LOCKED");
-                }
-                sql.push(") RETURNING ").push(COLUMNS);
+                abandon_query(now, max_attempts).execute(conn)?;
                 // On SQLite the write transaction is the lock: one writer at a time.
-                let mut rows: Vec<DeliveryRow> = sql.load::<DeliveryRow>(conn)?;
+                let mut rows: Vec<DeliveryRow> =
+                    claim_query(conn, now, channels, limit, lease).load::<DeliveryRow>(conn)?;
                 rows.sort_by_key(|r| r.created);
                 Ok::<_, DbError>(rows)
             })
             .await
     }
 
-    /// Records how an attempt ended and releases the row, if the row is still under the lease
-    /// `locked_until` of its claim (false: the lease ran out and another worker has it). A
-    /// delivery kept for a digest whose notification has one kept already is merged into it.
-    pub async fn finish_delivery(
+    /// Records how an attempt ended and releases the rows `ids` (claimed together), if they are
+    /// still under the lease `locked_until` of their claim (false: the lease ran out and another
+    /// worker has them). A delivery kept for a digest whose notification has one kept already is
+    /// merged into it.
+    pub async fn finish_deliveries(
         &self,
-        id: uuid::Uuid,
+        ids: Vec<uuid::Uuid>,
         locked_until: Option<OffsetDateTime>,
         outcome: Outcome,
     ) -> StoreResult<bool> {
         self.db
             .write(move |conn| {
                 let now = OffsetDateTime::now_utc();
-                if matches!(outcome, Outcome::Digest { .. })
-                    && merge_into_kept(conn, id, locked_until, now)?
+                if let (Outcome::Digest { .. }, [id]) = (&outcome, ids.as_slice())
+                    && merge_into_kept(conn, *id, locked_until, now)?
                 {
                     let mut merged = Sql::new("DELETE FROM delivery WHERE id = ");
                     merged
-                        .bind(Bind::Uuid(id))
+                        .bind(Bind::Uuid(*id))
                         .push(" AND locked_until = ")
                         .bind(Bind::OptTimestamp(locked_until));
                     return Ok(merged.execute(conn)? == 1);
                 }
+                let count = ids.len();
                 let mut sql = Sql::new("UPDATE delivery SET locked_until = NULL, updated = ");
                 sql.bind(Bind::Timestamp(now)).push(", ");
                 match outcome {
@@ -327,58 +408,48 @@ impl Store {
                             .push(", run_at = ")
                             .bind(Bind::Timestamp(due));
                     }
+                    Outcome::Quiet { until } => {
+                        sql.push("attempts = attempts - 1, last_error = NULL, quiet_until = ")
+                            .bind(Bind::Timestamp(until))
+                            .push(", run_at = ")
+                            .bind(Bind::Timestamp(until));
+                    }
                 }
-                sql.push(" WHERE id = ")
-                    .bind(Bind::Uuid(id))
+                sql.push(" WHERE id IN ")
+                    .bind_list(ids.into_iter().map(Bind::Uuid))
                     .push(" AND locked_until = ")
                     .bind(Bind::OptTimestamp(locked_until));
-                Ok::<_, DbError>(sql.execute(conn)? == 1)
+                Ok::<_, DbError>(sql.execute(conn)? == count)
             })
             .await
     }
 
-    /// Claims, for up to `users` users, every kept digest delivery whose window has closed by
-    /// `now` (one user's all at once: one statement), for `lease`; grouped by user.
-    pub async fn claim_digests(
+    /// Claims every kept digest delivery of one user whose window has closed by `now` (the user
+    /// who has waited longest), in one statement, for `lease`; none when no window is due.
+    pub async fn claim_digest(
         &self,
         now: OffsetDateTime,
         lease: Duration,
-        users: i64,
-    ) -> StoreResult<Vec<Vec<DeliveryRow>>> {
+        max_attempts: u32,
+    ) -> StoreResult<Vec<DeliveryRow>> {
         self.db
             .write(move |conn| {
-                let due = |sql: &mut Sql| {
-                    sql.push(" status = 'pending' AND digest_at IS NOT NULL AND run_at <= ")
-                        .bind(Bind::Timestamp(now))
-                        .push(" AND (locked_until IS NULL OR locked_until < ")
-                        .bind(Bind::Timestamp(now))
-                        .push(")");
-                };
                 #[derive(QueryableByName)]
                 struct User {
                     #[diesel(sql_type = Text)]
                     user_ref: String,
                 }
-                let mut sql = Sql::new("SELECT DISTINCT user_ref FROM delivery WHERE");
-                due(&mut sql);
-                sql.push(" AND user_ref IS NOT NULL").limit(users);
-                let mut windows = Vec::new();
-                for user in sql.load::<User>(conn)? {
-                    let mut claim = Sql::new("UPDATE delivery SET locked_until = ");
-                    claim
-                        .bind(Bind::Timestamp(now + lease))
-                        .push(", attempts = attempts + 1 WHERE user_ref = ")
-                        .bind(Bind::Text(user.user_ref))
-                        .push(" AND");
-                    due(&mut claim);
-                    claim.push(" RETURNING ").push(COLUMNS);
-                    let mut rows = claim.load::<DeliveryRow>(conn)?;
-                    rows.sort_by_key(|r| (r.created, r.id));
-                    if !rows.is_empty() {
-                        windows.push(rows);
-                    }
-                }
-                Ok::<_, DbError>(windows)
+                let Some(user) = digest_user_query(now, max_attempts)
+                    .load::<User>(conn)?
+                    .into_iter()
+                    .next()
+                else {
+                    return Ok(Vec::new());
+                };
+                let mut rows = digest_claim_query(now, lease, max_attempts, user.user_ref)
+                    .load::<DeliveryRow>(conn)?;
+                rows.sort_by_key(|r| (r.created, r.id));
+                Ok::<_, DbError>(rows)
             })
             .await
     }
@@ -435,15 +506,19 @@ impl Store {
     /// The queue by channel and state, in one grouped statement over the unfinished and failed
     /// rows (delivered ones are not read: `delivery_status_idx` leads to the others).
     pub async fn delivery_queue(&self) -> StoreResult<Vec<QueueCount>> {
+        let now = OffsetDateTime::now_utc();
         let mut sql = Sql::new(
             "SELECT channel, CASE WHEN status = 'failed' THEN 'failed' \
              WHEN locked_until IS NOT NULL AND locked_until > ",
         );
-        sql.bind(Bind::Timestamp(OffsetDateTime::now_utc())).push(
-            " THEN 'in_flight' ELSE 'pending' END AS state, COUNT(*) AS count, \
-             MIN(created) AS oldest FROM delivery WHERE status IN ('pending', 'failed') \
-             GROUP BY channel, state",
-        );
+        sql.bind(Bind::Timestamp(now))
+            .push(" THEN 'in_flight' WHEN digest_at IS NOT NULL OR quiet_until > ")
+            .bind(Bind::Timestamp(now))
+            .push(
+                " THEN 'held' ELSE 'pending' END AS state, COUNT(*) AS count, \
+                 MIN(created) AS oldest FROM delivery WHERE status IN ('pending', 'failed') \
+                 GROUP BY channel, state",
+            );
         self.db
             .run(move |conn| Ok::<_, DbError>(sql.load::<QueueCount>(conn)?))
             .await
@@ -468,6 +543,52 @@ impl Store {
         sql.push(" ORDER BY created DESC, id DESC").limit(limit);
         self.db
             .run(move |conn| Ok::<_, DbError>(sql.load::<DeliveryRow>(conn)?))
+            .await
+    }
+}
+
+#[cfg(any(test, feature = "testing"))]
+/// The plans of the statements that take work from the queue, one line per node (as
+/// [`Store::explain_list`] gives them): for the tests that pin the indexes they use.
+#[derive(Debug)]
+pub struct ClaimPlans {
+    /// [`Store::claim_deliveries`]' giving up of abandoned rows.
+    pub abandon: Vec<String>,
+    /// [`Store::claim_deliveries`]' claim.
+    pub claim: Vec<String>,
+    /// [`Store::claim_digest`]'s choice of a user.
+    pub digest_user: Vec<String>,
+    /// [`Store::claim_digest`]'s claim of the user's window.
+    pub digest_claim: Vec<String>,
+}
+
+#[cfg(any(test, feature = "testing"))]
+impl Store {
+    /// The plans of the statements [`Store::claim_deliveries`] and [`Store::claim_digest`] run
+    /// at `now` (for `channels`, and `user`'s window), without running them.
+    pub async fn explain_delivery_claims(
+        &self,
+        now: OffsetDateTime,
+        channels: Vec<String>,
+        user: String,
+    ) -> StoreResult<ClaimPlans> {
+        use super::plan::explain;
+        // Any values do for these binds: the plans are PostgreSQL's generic ones, and SQLite
+        // plans by rules.
+        let (limit, lease, max_attempts) = (10, Duration::from_secs(60), 5);
+        self.db
+            .run(move |conn| {
+                let claim = claim_query(conn, now, channels, limit, lease);
+                Ok::<_, DbError>(ClaimPlans {
+                    abandon: explain(conn, abandon_query(now, max_attempts))?,
+                    claim: explain(conn, claim)?,
+                    digest_user: explain(conn, digest_user_query(now, max_attempts))?,
+                    digest_claim: explain(
+                        conn,
+                        digest_claim_query(now, lease, max_attempts, user),
+                    )?,
+                })
+            })
             .await
     }
 }

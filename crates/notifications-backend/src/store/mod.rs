@@ -8,6 +8,8 @@ mod inbox_count;
 mod janus;
 mod list;
 mod notifications;
+#[cfg(any(test, feature = "testing"))]
+mod plan;
 mod preferences;
 mod retention;
 mod rows;
@@ -19,6 +21,8 @@ mod slack;
 
 use crate::db::{Backend, Db, DbError};
 
+#[cfg(feature = "testing")]
+pub use deliveries::ClaimPlans;
 pub use deliveries::{DELIVERY_CHANNEL, DeliveryRow, DeliveryStatus, Outcome, QueueCount};
 pub use idempotency::{Answer, IdempotentSend, Recorded, Written};
 pub use inbox_count::FOLD_INTERVAL;

@@ -4,6 +4,9 @@ use diesel::QueryableByName;
 use diesel::sql_types::Text;
 use notifications_common::UserRef;
 
+use time::OffsetDateTime;
+
+use super::deliveries::release_held_query;
 use super::{Store, StoreResult};
 use crate::db::{Bind, DbError, Sql};
 
@@ -26,15 +29,21 @@ impl Store {
             .await
     }
 
-    /// Replaces the user's document.
-    pub async fn save_preferences(&self, user: &UserRef, document: String) -> StoreResult<()> {
+    /// Replaces the user's document, and in the same transaction puts what the old one held
+    /// (quiet hours, digests) back in the delivery queue, to be read again under the new one;
+    /// returns how many deliveries it put back.
+    pub async fn save_preferences(&self, user: &UserRef, document: String) -> StoreResult<usize> {
         let mut sql = Sql::new("INSERT INTO user_preferences (user_ref, preferences) VALUES (");
         sql.bind(Bind::Text(user.to_string()))
             .push(", ")
             .bind(Bind::Text(document))
             .push(") ON CONFLICT (user_ref) DO UPDATE SET preferences = excluded.preferences");
+        let release = release_held_query(user, OffsetDateTime::now_utc());
         self.db
-            .write(move |conn| sql.execute(conn).map(|_| ()).map_err(DbError::from))
+            .write(move |conn| {
+                sql.execute(conn)?;
+                Ok::<_, DbError>(release.execute(conn)?)
+            })
             .await
     }
 }

@@ -95,59 +95,75 @@ async fn rows_of(app: &TestApp, notification: &str) -> Vec<DeliveryRow> {
         .unwrap()
 }
 
-/// Waits until the notification's e-mail delivery is kept for the digest due at `due`.
-async fn kept_until(app: &TestApp, notification: &str, due: OffsetDateTime) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let rows = rows_of(app, notification).await;
-        if rows.len() == 1 && rows[0].digest_at == Some(due) && rows[0].locked_until.is_none() {
-            assert_eq!(rows[0].status, DeliveryStatus::Pending);
-            assert_eq!(rows[0].attempts, 0, "keeping is not an attempt");
-            return;
-        }
-        assert!(Instant::now() < deadline, "not kept for {due}: {rows:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// Waits until the notification's deliveries (of `channel`) are all delivered.
-async fn delivered(app: &TestApp, notification: &str, channel: &str) {
+/// Waits until `check` holds of the notification's deliveries (of `channel`, if given).
+async fn eventually(
+    app: &TestApp,
+    notification: &str,
+    channel: Option<&str>,
+    what: &str,
+    check: impl Fn(&[DeliveryRow]) -> bool,
+) -> Vec<DeliveryRow> {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let rows: Vec<DeliveryRow> = rows_of(app, notification)
             .await
             .into_iter()
-            .filter(|r| r.channel == channel)
+            .filter(|r| channel.is_none_or(|c| r.channel == c))
             .collect();
-        if !rows.is_empty() && rows.iter().all(|r| r.status == DeliveryStatus::Delivered) {
-            return;
+        if !rows.is_empty() && check(&rows) {
+            return rows;
         }
-        assert!(Instant::now() < deadline, "not delivered: {rows:?}");
+        assert!(Instant::now() < deadline, "not {what}: {rows:?}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
+/// Waits until the notification's e-mail delivery is kept for the digest due at `due`: one
+/// row, unclaimed, the keeping not counted as an attempt.
+async fn kept_until(app: &TestApp, notification: &str, due: OffsetDateTime) {
+    eventually(app, notification, None, "kept", |rows| {
+        matches!(rows, [row] if row.digest_at == Some(due) && row.locked_until.is_none()
+            && row.status == DeliveryStatus::Pending && row.attempts == 0)
+    })
+    .await;
+}
+
+/// Waits until the notification's deliveries to `channel` are all delivered.
+async fn delivered(app: &TestApp, notification: &str, channel: &str) {
+    eventually(app, notification, Some(channel), "delivered", |rows| {
+        rows.iter().all(|r| r.status == DeliveryStatus::Delivered)
+    })
+    .await;
+}
+
 /// Waits until the notification's delivery to `channel` is held for quiet hours ending at
-/// `until` (as the user reads it).
-async fn held_until(app: &TestApp, notification: &str, channel: &str, until: &str) {
+/// `until` (kept for the digest of `window`, if given); holding is not an attempt.
+async fn held_until(
+    app: &TestApp,
+    notification: &str,
+    channel: &str,
+    until: OffsetDateTime,
+    window: Option<OffsetDateTime>,
+) {
+    eventually(app, notification, Some(channel), "held", |rows| {
+        matches!(rows, [row] if row.quiet_until == Some(until) && row.locked_until.is_none()
+            && row.digest_at == window && row.status == DeliveryStatus::Pending
+            && row.attempts == 0 && row.last_error.is_none())
+    })
+    .await;
+}
+
+/// Waits until the worker (all workers on this clock) has looked at the time a few times since
+/// now: what it was going to do at the time set, it has done.
+async fn settle(clock: &ManualClock) {
+    let since = clock.reads();
     let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let rows = rows_of(app, notification).await;
-        if let Some(row) = rows.iter().find(|r| r.channel == channel)
-            && row.locked_until.is_none()
-            && row.last_error.is_some()
-        {
-            assert_eq!(
-                row.last_error.as_deref(),
-                Some(format!("quiet hours until {until}").as_str())
-            );
-            assert_eq!(row.status, DeliveryStatus::Pending);
-            assert_eq!(row.digest_at, None, "held, not kept for a digest");
-            assert_eq!(row.attempts, 0, "holding is not an attempt");
-            return;
-        }
-        assert!(Instant::now() < deadline, "not held: {rows:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    while clock.reads() < since + 12 {
+        assert!(
+            Instant::now() < deadline,
+            "the worker does not read the clock"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
@@ -178,16 +194,11 @@ async fn hourly_digest(kind: DbKind) {
     let again = app.send_to(ALICE, scoped("build failed")).await;
     assert_eq!(again, first, "a scope re-send is the same notification");
     // The re-send's delivery is merged into the kept one: still one row, with its content.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let rows = rows_of(app, &first).await;
-        if rows.len() == 1 && rows[0].notification["payload"]["title"] == "build failed" {
-            assert_eq!(rows[0].digest_at, Some(eleven));
-            break;
-        }
-        assert!(Instant::now() < deadline, "not merged: {rows:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually(app, &first, None, "merged", |rows| {
+        matches!(rows, [row] if row.notification["payload"]["title"] == "build failed"
+            && row.digest_at == Some(eleven))
+    })
+    .await;
     // Read before the digest: left out. A topic turned off since: left out.
     let r = app
         .post(
@@ -208,7 +219,7 @@ async fn hourly_digest(kind: DbKind) {
     assert_eq!(mails[0]["subject"], "for bob");
 
     s.clock.set(eleven - time::Duration::seconds(1));
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    settle(&s.clock).await;
     assert_eq!(s.sink.mails().len(), 1, "nothing before the hour ends");
     // A second instance's worker races for the window: it is mailed once.
     let handle = s.clock.clone();
@@ -240,7 +251,7 @@ async fn hourly_digest(kind: DbKind) {
     }
     // The next hour holds nothing: no mail.
     s.clock.set(local("UTC", day, 12, 0));
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    settle(&s.clock).await;
     assert_eq!(s.sink.mails().len(), 2);
     // A notification all read before the hour ends: nothing is mailed either.
     let late = app.send_to(ALICE, json!({"title": "late"})).await;
@@ -253,7 +264,7 @@ async fn hourly_digest(kind: DbKind) {
     .await;
     s.clock.set(local("UTC", day, 13, 0));
     delivered(app, &late, "Email").await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    settle(&s.clock).await;
     assert_eq!(s.sink.mails().len(), 2, "an empty window sends nothing");
 }
 on_both_databases!(hourly_digest);
@@ -288,7 +299,7 @@ async fn daily_digest_across_dst_and_a_restart(kind: DbKind) {
         .await;
     let other_api = Api::new(&other.root());
     s.clock.set(due - time::Duration::minutes(1));
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    settle(&s.clock).await;
     assert!(s.sink.mails().is_empty());
     s.clock.set(due);
     let mails = s.sink.expect(1).await;
@@ -347,9 +358,8 @@ async fn quiet_hours_hold_then_release(kind: DbKind) {
     .await;
     let night = app.send_to(ALICE, json!({"title": "at night"})).await;
     let morning = local(zone, day.tomorrow().unwrap(), 7, 0);
-    let until = format!("{} 07:00 EDT", day.tomorrow().unwrap());
     for channel in ["Email", "SlackNotificationProcessor", "Webhook"] {
-        held_until(app, &night, channel, &until).await;
+        held_until(app, &night, channel, morning, None).await;
     }
     // The inbox is not held.
     assert_eq!(app.list(ALICE, "").await["totalCount"], 1);
@@ -366,7 +376,7 @@ async fn quiet_hours_hold_then_release(kind: DbKind) {
     assert_eq!(hook.delivered().len(), 1);
     // A minute before the end: still held.
     s.clock.set(morning - time::Duration::minutes(1));
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    settle(&s.clock).await;
     assert_eq!(s.sink.mails().len(), 1);
     s.clock.set(morning);
     let mails = s.sink.expect(2).await;
@@ -380,13 +390,14 @@ async fn quiet_hours_hold_then_release(kind: DbKind) {
 }
 on_both_databases!(quiet_hours_hold_then_release);
 
-/// With `criticalInQuietHours: false`, critical notifications wait too; an operator's default
+/// With `criticalPassesThrough: false`, critical notifications wait too, until the user
+/// changes their preferences; an operator's default
 /// digest applies to users who saved nothing, and digests turned off refuse other modes.
 async fn operator_settings(kind: DbKind) {
     let day = next_year(6, 10);
     let Some(s) = start_with(kind, local("UTC", day, 23, 0), |port| {
         format!(
-            "{}  preferences: {{criticalInQuietHours: false, defaultDigest: daily, defaultDigestAt: '06:15'}}\n",
+            "{}  preferences: {{criticalPassesThrough: false, defaultDigest: daily, defaultDigestAt: '06:15'}}\n",
             crate::email::config(port, "")
         )
     })
@@ -413,13 +424,13 @@ async fn operator_settings(kind: DbKind) {
     let fire = app
         .send_to(ALICE, json!({"title": "fire", "severity": "critical"}))
         .await;
-    held_until(
-        app,
-        &fire,
-        "Email",
-        &format!("{} 07:00 UTC", day.tomorrow().unwrap()),
-    )
-    .await;
+    let seven = local("UTC", day.tomorrow().unwrap(), 7, 0);
+    held_until(app, &fire, "Email", seven, None).await;
+    // Preferences saved anew apply to what is held: without quiet hours, it goes at once.
+    save_preferences(app, ALICE, json!({})).await;
+    let mails = s.sink.expect(1).await;
+    assert_eq!(mails[0]["subject"], "fire");
+    delivered(app, &fire, "Email").await;
 
     let Some(off) = start_with(kind, local("UTC", day, 23, 0), |port| {
         format!(
@@ -450,26 +461,6 @@ async fn operator_settings(kind: DbKind) {
 }
 on_both_databases!(operator_settings);
 
-/// Waits until the notification's e-mail delivery, kept for the digest of `window`, is held for
-/// quiet hours ending at `until` (as the user reads it).
-async fn digest_held(app: &TestApp, notification: &str, window: OffsetDateTime, until: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let reason = format!("quiet hours until {until}");
-    loop {
-        let rows = rows_of(app, notification).await;
-        if let [row] = rows.as_slice()
-            && row.locked_until.is_none()
-            && row.last_error.as_deref() == Some(reason.as_str())
-        {
-            assert_eq!(row.digest_at, Some(window));
-            assert_eq!(row.status, DeliveryStatus::Pending);
-            return;
-        }
-        assert!(Instant::now() < deadline, "not held: {rows:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 /// A digest whose window closes in quiet hours waits for them to end, and windows that close
 /// meanwhile join it: one mail in the morning.
 async fn a_digest_closing_in_quiet_hours_waits(kind: DbKind) {
@@ -486,24 +477,31 @@ async fn a_digest_closing_in_quiet_hours_waits(kind: DbKind) {
                "quietHours": [{"days": ALL_DAYS, "start": "22:00", "end": "07:00"}]}),
     )
     .await;
-    let until = format!("{tomorrow} 07:00 UTC");
+    let seven = local("UTC", tomorrow, 7, 0);
+    // Critical passes quiet hours and the digest.
+    let fire = app
+        .send_to(ALICE, json!({"title": "fire", "severity": "critical"}))
+        .await;
+    let mails = s.sink.expect(1).await;
+    assert_eq!(mails[0]["subject"], "fire");
+    delivered(app, &fire, "Email").await;
     let evening = app.send_to(ALICE, json!({"title": "evening"})).await;
     let ten = local("UTC", day, 22, 0);
     kept_until(app, &evening, ten).await;
     s.clock.set(ten);
-    digest_held(app, &evening, ten, &until).await;
+    held_until(app, &evening, "Email", seven, Some(ten)).await;
     let night = app.send_to(ALICE, json!({"title": "night"})).await;
     let eleven = local("UTC", day, 23, 0);
     kept_until(app, &night, eleven).await;
     s.clock.set(eleven);
-    digest_held(app, &night, eleven, &until).await;
-    s.clock.set(local("UTC", tomorrow, 6, 59));
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(s.sink.mails().is_empty());
-    s.clock.set(local("UTC", tomorrow, 7, 0));
-    let mails = s.sink.expect(1).await;
-    assert_eq!(mails[0]["subject"], "2 new notifications");
-    let text = text_of(&mails[0]);
+    held_until(app, &night, "Email", seven, Some(eleven)).await;
+    s.clock.set(seven - time::Duration::minutes(1));
+    settle(&s.clock).await;
+    assert_eq!(s.sink.mails().len(), 1);
+    s.clock.set(seven);
+    let mails = s.sink.expect(2).await;
+    assert_eq!(mails[1]["subject"], "2 new notifications");
+    let text = text_of(&mails[1]);
     assert!(
         text.starts_with("evening\n") && text.contains("\nnight\n"),
         "{text}"
@@ -544,3 +542,41 @@ async fn hourly_digests_across_fall_back(kind: DbKind) {
     assert!(text_of(&mails[1]).contains("second 01:10"));
 }
 on_both_databases!(hourly_digests_across_fall_back);
+
+/// Two workers claiming a closed window at once: one takes it whole, the other nothing.
+async fn one_claim_takes_a_window_whole(kind: DbKind) {
+    let day = next_year(6, 10);
+    let Some(mut s) = start(kind, local("UTC", day, 10, 5)).await else {
+        return;
+    };
+    save_preferences(&s.app, ALICE, json!({"digest": {"mode": "hourly"}})).await;
+    let eleven = local("UTC", day, 11, 0);
+    let mut ids = Vec::new();
+    for title in ["a", "b", "c"] {
+        let id = s.app.send_to(ALICE, json!({"title": title})).await;
+        kept_until(&s.app, &id, eleven).await;
+        ids.push(id);
+    }
+    s.app.stop_backend().await;
+    let claim = |store: notifications_backend::testing::store::Store| {
+        tokio::spawn(async move {
+            store
+                .claim_digest(eleven, Duration::from_secs(60), 8)
+                .await
+                .unwrap()
+        })
+    };
+    let (one, other) = (s.app.db.store(), s.app.db.store());
+    let (one, other) = tokio::join!(claim(one), claim(other));
+    let (one, other) = (one.unwrap(), other.unwrap());
+    let mut claimed: Vec<String> = one
+        .iter()
+        .chain(&other)
+        .map(|r| r.notification_id.0.to_string())
+        .collect();
+    claimed.sort();
+    ids.sort();
+    assert_eq!(claimed, ids);
+    assert!(one.is_empty() || other.is_empty(), "{one:?}\n{other:?}");
+}
+on_both_databases!(one_claim_takes_a_window_whole);

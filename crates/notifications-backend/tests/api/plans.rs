@@ -1,10 +1,12 @@
 //! The plans of the inbox reads real clients send, on both databases: each part of the user's
 //! side walks the index named here and stops after the page, with no sort of the inbox and no
-//! scan of the table. A dropped index or a query that stops matching one fails here.
+//! scan of the table; and those of the delivery worker's claims, each through its due index. A
+//! dropped index or a query that stops matching one fails here.
 //!
-//! PostgreSQL plans by statistics, so the inbox is seeded with thousands of rows and analysed; its
-//! plans are the generic ones the service runs (`Store::explain_list`), searches excepted;
-//! SQLite plans by its rules (the service never runs ANALYZE), the same at any size.
+//! PostgreSQL plans by statistics, so the inbox (or the queue) is seeded with thousands of rows
+//! and analysed; its plans are the generic ones the service runs (`Store::explain_list`),
+//! searches excepted; SQLite plans by its rules (the service never runs ANALYZE), the same at any
+//! size.
 
 use notifications_backend::testing::http::{list_options, read_all_filters, topics_options};
 use notifications_backend::testing::store::ListFilters;
@@ -406,5 +408,132 @@ db_test!(read_all_finds_the_rows_through_an_index, |app| {
                 || l.contains("SEARCH n USING")
         });
         assert!(!scans_table && uses_index, "{query}:\n{shown}");
+    }
+});
+
+/// 20,000 deliveries, as a queue that has run for a while holds them: most delivered, a few
+/// failed, a twentieth pending for their channel (a third of them due, a few claimed by a
+/// worker now) and a twentieth kept for 50 users' digests (a third of their windows closed).
+fn seed_deliveries(app: &TestApp) {
+    let (id, json, minutes, series, end) = match app.db.kind() {
+        DbKind::Postgres => (
+            "gen_random_uuid()",
+            "'{}'::jsonb",
+            "now() + make_interval(mins => ",
+            "SELECT i FROM generate_series(1, 20000) AS g (i)",
+            "ANALYZE delivery;",
+        ),
+        DbKind::Sqlite => (
+            "lower(printf('%s-%s-4%s-a%s-%s', hex(randomblob(4)), hex(randomblob(2)), \
+             substr(hex(randomblob(2)), 2), substr(hex(randomblob(2)), 2), hex(randomblob(6))))",
+            "'{}'",
+            "strftime('%Y-%m-%dT%H:%M:%f000Z', 'now', (",
+            "WITH RECURSIVE g (i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM g WHERE i < 20000) \
+             SELECT i FROM g",
+            "",
+        ),
+    };
+    // Now plus `n` minutes (an SQL expression), as each database writes it.
+    let at = |n: &str| match app.db.kind() {
+        DbKind::Postgres => format!("{minutes}{n})"),
+        DbKind::Sqlite => format!("{minutes}{n}) || ' minutes')"),
+    };
+    let (past, due_or_not, lease) = (
+        at("-i"),
+        at("CASE WHEN i % 3 = 0 THEN -i ELSE i END"),
+        at("5"),
+    );
+    app.db.execute(&format!(
+        "INSERT INTO delivery (id, notification_id, user_ref, channel, notification, options, \
+           status, attempts, run_at, locked_until, created, updated, digest_at) \
+         SELECT {id}, {id}, 'user:default/u' || (i % 50), \
+           CASE WHEN i % 20 = 1 THEN 'email' ELSE CASE i % 3 WHEN 0 THEN 'email' \
+             WHEN 1 THEN 'slack' ELSE 'webhook' END END, \
+           {json}, {json}, \
+           CASE WHEN i % 20 IN (0, 1) THEN 'pending' WHEN i % 100 = 2 THEN 'failed' \
+             ELSE 'delivered' END, \
+           CASE WHEN i % 20 = 1 THEN 0 ELSE 1 END, \
+           CASE WHEN i % 20 IN (0, 1) THEN {due_or_not} ELSE {past} END, \
+           CASE WHEN i % 200 = 0 THEN {lease} END, \
+           {past}, \
+           CASE WHEN i % 20 NOT IN (0, 1) THEN {past} END, \
+           CASE WHEN i % 20 = 1 THEN {due_or_not} END \
+         FROM ({series}) AS numbers; \
+         {end}"
+    ));
+}
+
+/// Whether the plan reads all of `delivery`: the table (PostgreSQL), or the table or a whole index
+/// (SQLite's `SCAN`, where a `SEARCH` would bound it).
+fn scans_deliveries(plan: &[String]) -> bool {
+    plan.iter().any(|l| {
+        let l = l.trim_start().trim_start_matches("->").trim();
+        l.starts_with("Seq Scan on delivery") || l.starts_with("SCAN delivery")
+    })
+}
+
+/// Whether the plan reads `delivery` through `index`.
+fn uses_index(plan: &[String], index: &str) -> bool {
+    plan.iter().any(|l| {
+        l.contains(&format!("using {index} on delivery"))
+            || l.contains(&format!("Bitmap Index Scan on {index} "))
+            || l.contains(&format!("SEARCH delivery USING INDEX {index} "))
+    })
+}
+
+/// Whether something in the plan sorts rows (not a DISTINCT's sort on SQLite).
+fn sorts(plan: &[String]) -> bool {
+    plan.iter().any(|l| {
+        let l = l.trim_start().trim_start_matches("->").trim();
+        l.starts_with("Sort") || l.starts_with("Incremental Sort") || l.ends_with("FOR ORDER BY")
+    })
+}
+
+// The worker's statements find the rows they take through the index made for them, never by
+// reading the queue's whole history or all its pending rows: they run at every poll of every
+// instance. The plain claim walks the due rows oldest first and stops after its batch.
+db_test!(delivery_claims_walk_the_due_indexes, |app| {
+    seed_deliveries(&app);
+    let plans = app
+        .db
+        .store()
+        .explain_delivery_claims(
+            time::OffsetDateTime::now_utc(),
+            vec!["email".to_owned(), "slack".to_owned()],
+            "user:default/u1".to_owned(),
+        )
+        .await
+        .unwrap();
+    // Abandoned rows are pending ones whose lease ran out: any of the pending rows, which the
+    // due index holds on PostgreSQL and delivery_status_idx leads to on SQLite.
+    let abandon: &[&str] = &["delivery_due_idx", "delivery_status_idx"];
+    for (statement, plan, indexes) in [
+        ("abandon", &plans.abandon, abandon),
+        ("claim", &plans.claim, &["delivery_due_idx"]),
+        (
+            "digest user",
+            &plans.digest_user,
+            &["delivery_digest_due_idx"],
+        ),
+        (
+            "digest claim",
+            &plans.digest_claim,
+            &["delivery_digest_user_idx"],
+        ),
+    ] {
+        let shown = plan.join("\n");
+        assert!(!scans_deliveries(plan), "{statement} scans:\n{shown}");
+        assert!(
+            indexes.iter().any(|index| uses_index(plan, index)),
+            "{statement}: not through {indexes:?}\n{shown}"
+        );
+    }
+    for plan in [&plans.claim, &plans.digest_user] {
+        assert!(!sorts(plan), "{}", plan.join("\n"));
+    }
+    // On PostgreSQL these are the generic plans the service runs.
+    if app.db.kind() == DbKind::Postgres {
+        let shown = plans.claim.join("\n");
+        assert!(shown.contains("$2"), "not the generic plan:\n{shown}");
     }
 });

@@ -276,17 +276,6 @@ impl EmailProcessor {
     }
 }
 
-/// A digest's `Message-ID`: from what its window holds (the deliveries' ids) and the address.
-fn digest_message_id(window: &str, address: &str, domain: &str) -> String {
-    let digest = Sha256::new()
-        .chain_update(address.to_lowercase())
-        .chain_update([0])
-        .chain_update(window)
-        .finalize();
-    let tag: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
-    format!("<digest.{tag}@{domain}>")
-}
-
 /// The mail's `Message-ID`: the same for every attempt at one notification's mail to one address
 /// (its id, its version, the address), so that a mail made again, after a crash between the SMTP
 /// server's acceptance and the delivery's commit, is the same message to the receiver, which
@@ -294,13 +283,27 @@ fn digest_message_id(window: &str, address: &str, domain: &str) -> String {
 /// and a new message.
 fn message_id(notification: &Notification, address: &str, domain: &str) -> String {
     let version = notification.updated.unwrap_or(notification.created);
+    let tag = tag(address, &version.to_string(), 8);
+    format!("<{}.{tag}@{domain}>", notification.id)
+}
+
+/// A digest's `Message-ID`: from what its window holds (the deliveries' ids) and the address.
+fn digest_message_id(window: &str, address: &str, domain: &str) -> String {
+    format!("<digest.{}@{domain}>", tag(address, window, 16))
+}
+
+/// `bytes` bytes of SHA-256 over the (case-folded) address and `what`, in hex.
+fn tag(address: &str, what: &str, bytes: usize) -> String {
     let digest = Sha256::new()
         .chain_update(address.to_lowercase())
         .chain_update([0])
-        .chain_update(version.to_string())
+        .chain_update(what)
         .finalize();
-    let tag: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
-    format!("<{}.{tag}@{domain}>", notification.id)
+    digest
+        .iter()
+        .take(bytes)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Upstream's `p-throttle`: at most `limit` mails start in any `interval`, here shared by all the

@@ -93,7 +93,7 @@ impl Store {
             ..ListFilters::from(filters)
         };
         self.read_inbox(filters, move |conn, filters| {
-            super::explain(
+            crate::store::plan::explain(
                 conn,
                 mark_own_read(&user, filters, OffsetDateTime::now_utc()),
             )
