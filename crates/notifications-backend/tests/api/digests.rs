@@ -343,7 +343,10 @@ async fn quiet_hours_hold_then_release(kind: DbKind) {
     );
     // The Slack tests' catalog: alice has an address and a Slack id.
     let Some(s) = start_with(kind, local(zone, day, 23, 30), |port| {
-        crate::email::config(port, &processors).replace("email-org.yaml", "slack.yaml")
+        format!(
+            "{}  metrics: {{enabled: true}}\n",
+            crate::email::config(port, &processors).replace("email-org.yaml", "slack.yaml")
+        )
     })
     .await
     else {
@@ -363,6 +366,26 @@ async fn quiet_hours_hold_then_release(kind: DbKind) {
     }
     // The inbox is not held.
     assert_eq!(app.list(ALICE, "").await["totalCount"], 1);
+    // Held is not a backlog: its own state of the queue, left out of the oldest age.
+    let text = crate::metrics::scrape(&app.root).await;
+    for channel in ["Email", "SlackNotificationProcessor", "Webhook"] {
+        let series = |state: &str| {
+            format!(r#"notifications_delivery_queue{{channel="{channel}",state="{state}"}}"#)
+        };
+        assert_eq!(
+            crate::metrics::value(&text, &series("held")),
+            Some(1.0),
+            "{text}"
+        );
+        assert_eq!(
+            crate::metrics::value(&text, &series("pending")),
+            Some(0.0),
+            "{text}"
+        );
+        let age =
+            format!(r#"notifications_delivery_queue_oldest_age_seconds{{channel="{channel}"}}"#);
+        assert_eq!(crate::metrics::value(&text, &age), Some(0.0), "{text}");
+    }
     // Critical goes through on every channel.
     let fire = app
         .send_to(ALICE, json!({"title": "fire", "severity": "critical"}))

@@ -73,14 +73,14 @@ fn exposed(text: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
-async fn scrape(root: &str) -> String {
+pub(crate) async fn scrape(root: &str) -> String {
     let res = reqwest::get(format!("{root}/metrics")).await.unwrap();
     assert_eq!(res.status(), 200);
     res.text().await.unwrap()
 }
 
 /// The value of the sample `series` (name and labels exactly as rendered).
-fn value(text: &str, series: &str) -> Option<f64> {
+pub(crate) fn value(text: &str, series: &str) -> Option<f64> {
     text.lines()
         .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
         .map(|v| v.parse().unwrap())
