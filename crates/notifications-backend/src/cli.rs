@@ -22,7 +22,8 @@ use crate::store::DeliveryStatus;
     version,
     about = "A Backstage-compatible notifications server (SQLite by default, PostgreSQL for scale).",
     after_help = "Examples:\n  notifications-backend serve\n  notifications-backend --config app-config.yaml serve\n  \
-                  notifications-backend token --user user:default/jane\n  notifications-backend token --service my-ci\n  \
+                  notifications-backend token --user user:default/jane\n  notifications-backend token --user jane --link\n  \
+                  notifications-backend token --service my-ci\n  \
                   notifications-backend deliveries --status failed\n  notifications-backend deliveries --retry\n  \
                   NOTIFICATIONS_TOKEN=... notifications-backend send --entity user:default/jane --title 'Build failed'"
 )]
@@ -157,9 +158,13 @@ pub struct TokenArgs {
     /// An ownership ref of the user (a group), repeatable.
     #[arg(long = "ent", value_name = "ENTITY_REF", requires = "user")]
     ownership: Vec<String>,
-    /// How long the token is valid, e.g. 1h, 30d, P7D.
-    #[arg(long, default_value = "1h")]
-    ttl: String,
+    /// How long the token is valid, e.g. 1h, 30d, P7D (a link: notifications.web.signInLinkTtl,
+    /// 15m by default).
+    #[arg(long)]
+    ttl: Option<String>,
+    /// Print a one-time sign-in link to the web inbox for the user instead of a token.
+    #[arg(long, requires = "user", conflicts_with = "ownership")]
+    link: bool,
 }
 
 /// Logs to stderr in `format`, filtered by `level` (`--log-level`, already checked), else by
@@ -335,11 +340,17 @@ async fn deliveries(config: Config, data_dir: PathBuf, args: DeliveriesArgs) -> 
     Ok(())
 }
 
+/// The longest a sign-in link may be valid.
+const MAX_LINK_TTL: Duration = Duration::from_secs(24 * 3600);
+
 // Printing the token is the command's output.
 #[allow(clippy::print_stdout)]
 fn token(config: &Config, data_dir: &std::path::Path, args: TokenArgs) -> Result<(), String> {
-    let ttl: Duration =
-        crate::config::parse_duration(&args.ttl).map_err(|e| format!("--ttl: {e}"))?;
+    let ttl: Duration = match &args.ttl {
+        Some(ttl) => crate::config::parse_duration(ttl).map_err(|e| format!("--ttl: {e}"))?,
+        None if args.link => config.notifications.web.sign_in_link_ttl,
+        None => Duration::from_secs(3600),
+    };
     let kind = match (args.who.user, args.who.service) {
         (Some(user), _) => {
             let user_ref = EntityRef::parse_with_default_kind(&user, Some("user"))
@@ -365,6 +376,28 @@ fn token(config: &Config, data_dir: &std::path::Path, args: TokenArgs) -> Result
         _ => return Err("--service needs a subject".into()),
     };
     let keys = auth::SigningKeys::load(config, data_dir).map_err(|e| e.to_string())?;
+    if args.link {
+        let TokenKind::User { user_ref, .. } = &kind else {
+            return Err("--link needs --user".into());
+        };
+        let user = user_ref
+            .parse::<notifications_common::UserRef>()
+            .map_err(|e| format!("--user: {e}"))?;
+        // A link is a bearer secret until used: a day at most.
+        if ttl > MAX_LINK_TTL {
+            return Err("--ttl: a sign-in link is valid for a day at most".into());
+        }
+        let sessions = crate::inbox::Sessions::new(&keys.user, ttl);
+        let token = sessions.mint_link(&user, ttl)?;
+        let mut url = config
+            .backend
+            .base_url
+            .join("/signin")
+            .map_err(|e| e.to_string())?;
+        url.query_pairs_mut().append_pair("token", &token);
+        println!("{url}");
+        return Ok(());
+    }
     // Each role has its own key: senders hold the service key, only this command the user key.
     let key = match kind {
         TokenKind::User { .. } => keys.user.first(),

@@ -12,8 +12,10 @@ mod error;
 #[cfg(feature = "testing")]
 #[doc(hidden)]
 pub mod fuzzing;
+mod html;
 mod http;
 mod import;
+mod inbox;
 mod metrics;
 mod outbound_http;
 mod private_files;

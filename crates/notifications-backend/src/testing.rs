@@ -19,6 +19,10 @@ pub mod clock {
     pub use crate::clock::{Clock, ManualClock};
 }
 
+pub mod inbox {
+    pub use crate::inbox::Sessions;
+}
+
 pub mod db {
     pub use crate::db::{Db, DbConnection, DbError, PgSession, PoolOptions, Target, migrations};
 }

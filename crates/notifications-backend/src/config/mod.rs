@@ -34,6 +34,7 @@ mod signals;
 mod slack;
 pub(crate) mod source;
 mod unknown;
+mod web;
 mod webhook;
 
 use std::fmt;
@@ -63,6 +64,7 @@ pub use secret::{Secret, loggable_url};
 pub use signals::SignalsConfig;
 pub use slack::{BroadcastRoute, SLACK_CHANNEL, SlackConfig, slack_configs};
 pub use unknown::UnknownKey;
+pub use web::{TrustedProxy, WebConfig};
 pub use webhook::{WebhookConfig, webhooks};
 
 use auth::RawAuth;

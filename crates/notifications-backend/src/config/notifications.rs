@@ -17,6 +17,7 @@ use super::janus::JanusConfig;
 use super::preferences::PreferencesConfig;
 use super::secret::Secret;
 use super::signals::SignalsConfig;
+use super::web::WebConfig;
 
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", expecting = "a map")]
@@ -45,6 +46,8 @@ pub struct NotificationsConfig {
     pub signals: SignalsConfig,
     #[serde(default)]
     pub preferences: PreferencesConfig,
+    #[serde(default)]
+    pub web: WebConfig,
     /// `notifications.metrics.enabled`: serve `GET /metrics`.
     #[serde(default, deserialize_with = "metrics_enabled")]
     pub metrics: bool,

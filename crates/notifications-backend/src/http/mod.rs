@@ -37,6 +37,7 @@ use crate::auth::Authenticator;
 use crate::config::{JanusConfig, SignalsConfig};
 use crate::db::Db;
 use crate::error::Error;
+use crate::inbox::{self, WebAuth};
 use crate::service::NotificationsService;
 
 /// Where the notifications plugin is mounted, as in Backstage.
@@ -174,9 +175,29 @@ async fn plugin_boundary(
         .and_then(|v| v.to_str().ok());
     // The rate limiter may have authenticated the request already.
     let known = req.extensions_mut().remove::<rate_limit::Authenticated>();
-    let outcome = match known {
-        Some(rate_limit::Authenticated(principal)) => Ok(principal),
-        None => state.auth.authenticate_header(header).await,
+    // Without a bearer token: the web inbox's session cookie, or a trusted proxy's header.
+    let web_auth = req.app_data::<web::Data<WebAuth>>().cloned();
+    let ambient = match (&known, &web_auth) {
+        (None, Some(web)) if !inbox::has_bearer(req.request()) => {
+            inbox::ambient_principal(req.request(), web)
+                .map(|principal| (principal, inbox::request_allowed(req.request(), web)))
+        }
+        _ => None,
+    };
+    let by_browser = ambient.is_some();
+    let outcome = match (known, ambient) {
+        (Some(rate_limit::Authenticated(principal)), _) => Ok(principal),
+        (None, Some((principal, true))) => Ok(principal),
+        (None, Some((_, false))) => {
+            let refusal = Error::NotAllowed(
+                "A request signed in by cookie or proxy must come from this service's own pages \
+                 (Origin, Sec-Fetch-Site)"
+                    .into(),
+            );
+            let response = error_response(&refusal, RequestDetail::of(req.request()));
+            return Ok(req.into_response(response));
+        }
+        (None, None) => state.auth.authenticate_header(header).await,
     };
     match outcome {
         Ok(principal) => {
@@ -190,6 +211,15 @@ async fn plugin_boundary(
             return Ok(req.into_response(response));
         }
     }
-    let res = next.call(req).await?;
+    let mut res = next.call(req).await?;
+    if by_browser {
+        // An answer for whoever holds the cookie or passes the proxy: no shared cache keeps it.
+        let headers = res.headers_mut();
+        headers.insert(
+            header::CACHE_CONTROL,
+            header::HeaderValue::from_static("private, no-store"),
+        );
+        headers.append(header::VARY, header::HeaderValue::from_static("Cookie"));
+    }
     Ok(with_request_details(res.map_into_boxed_body()))
 }

@@ -20,6 +20,7 @@ use super::{AppState, PLUGIN_MOUNT};
 use crate::auth::Principal;
 use crate::config::{RateLimitConfig, RateLimitRule};
 use crate::error::Error;
+use crate::inbox::{self, WebAuth};
 
 /// Callers remembered per rule. Past it the least used are forgotten (and start afresh), so a
 /// flood of addresses cannot grow memory without bound.
@@ -145,7 +146,15 @@ async fn caller(req: &ServiceRequest, peer: Option<IpAddr>) -> Arc<str> {
         (Some(header), Some(state)) => state.auth.authenticate_header(Some(header)).await.ok(),
         _ => None,
     };
-    let caller = match (&principal, peer) {
+    // A browser signed in by cookie or proxy counts as its user, not as the proxy's address
+    // that all its users share (the plugin's boundary checks the request itself).
+    let signed_in = match (&principal, req.app_data::<web::Data<WebAuth>>()) {
+        (None, Some(web)) if !inbox::has_bearer(req.request()) => {
+            inbox::ambient_principal(req.request(), web)
+        }
+        _ => None,
+    };
+    let caller = match (principal.as_ref().or(signed_in.as_ref()), peer) {
         (Some(Principal::User { user_ref, .. }), _) => format!("user {user_ref}"),
         (Some(Principal::Service { subject }), _) => format!("service {subject}"),
         (None, Some(ip)) => format!("address {}", network(ip)),

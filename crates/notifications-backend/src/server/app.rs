@@ -11,6 +11,7 @@ use actix_web::{App, HttpServer, web};
 use super::StartError;
 use crate::config::Config;
 use crate::http::{self, AppState};
+use crate::inbox::{self, WebAuth};
 use crate::service::janus::JanusService;
 
 /// How the HTTP server runs, as the builder set it.
@@ -28,8 +29,10 @@ pub(super) fn bind(
     config: &Config,
     state: web::Data<AppState>,
     janus: web::Data<JanusService>,
+    web_auth: std::sync::Arc<WebAuth>,
     options: Options,
 ) -> Result<(Server, SocketAddr), StartError> {
+    let web_auth = web::Data::from(web_auth);
     let address = format!(
         "{}:{}",
         config.backend.listen.host, config.backend.listen.port
@@ -54,7 +57,8 @@ pub(super) fn bind(
             .wrap(http::cors_layer(cors.as_ref()))
             .wrap(from_fn(http::log_request))
             .app_data(state.clone())
-            .app_data(janus.clone());
+            .app_data(janus.clone())
+            .app_data(web_auth.clone());
         let app = match &rate_limits {
             Some(limits) => app.app_data(limits.clone()),
             None => app,
@@ -66,6 +70,7 @@ pub(super) fn bind(
         };
         app.configure(|cfg| http::janus::configure(cfg, &janus_config))
             .configure(http::configure)
+            .configure(inbox::configure)
     });
     if let Some(workers) = options.workers {
         server = server.workers(workers);

@@ -6,16 +6,21 @@ use std::sync::Arc;
 use super::StartError;
 use crate::auth::{self, Authenticator};
 use crate::config::Config;
-use crate::db::{Backend, Db};
+use crate::db::Backend;
+use crate::inbox::WebAuth;
+use crate::store::Store;
 
 /// The authenticator for this configuration, with keys generated into `data_dir` where none
-/// are configured (which is said, and warned about where instances share a database).
+/// are configured (which is said, and warned about where instances share a database); and the
+/// web inbox's sign-in, under the user-token keys.
 pub(super) fn authenticator(
     config: &Config,
     data_dir: &Path,
-    db: &Db,
-) -> Result<Arc<Authenticator>, StartError> {
+    store: &Store,
+) -> Result<(Arc<Authenticator>, Arc<WebAuth>), StartError> {
+    let db = store.db();
     let keys = auth::SigningKeys::load(config, data_dir)?;
+    let web = WebAuth::new(config, &keys.user, store.clone());
     for (configured, which) in [
         (!config.backend.auth.keys.is_empty(), auth::KeyFile::Service),
         (
@@ -39,7 +44,8 @@ pub(super) fn authenticator(
             );
         }
     }
-    Authenticator::new(keys, &config.backend.auth, &config.discovery)
+    let authenticator = Authenticator::new(keys, &config.backend.auth, &config.discovery)
         .map(Arc::new)
-        .map_err(StartError::HttpClient)
+        .map_err(StartError::HttpClient)?;
+    Ok((authenticator, web))
 }

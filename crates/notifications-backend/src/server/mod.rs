@@ -154,8 +154,8 @@ impl BackendBuilder {
         let mut config = config;
         config.backend.database = with_tls_files(&config.backend.database, &data_dir)?;
         let (db, what) = storage::open_storage(&config.backend.database, &data_dir).await?;
-        let authenticator = credentials::authenticator(&config, &data_dir, &db)?;
         let store = Store::new(db.clone());
+        let (authenticator, web_auth) = credentials::authenticator(&config, &data_dir, &store)?;
         let mut background = Background::default();
         let services = services::build(
             &config,
@@ -182,8 +182,13 @@ impl BackendBuilder {
                 .map(Certificates::server_config)
                 .transpose()?,
         };
-        let (server, local_addr) =
-            app::bind(&config, state, web::Data::new(services.janus), options)?;
+        let (server, local_addr) = app::bind(
+            &config,
+            state,
+            web::Data::new(services.janus),
+            web_auth,
+            options,
+        )?;
         if handle_signals {
             background.close_live_connections_on_sigterm(services.signals.clone());
             let hangup = match &certificates {

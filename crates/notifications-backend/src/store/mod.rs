@@ -16,6 +16,7 @@ mod rows;
 mod send;
 mod send_batch;
 mod settings;
+mod sign_in;
 mod signal_events;
 mod slack;
 

@@ -201,6 +201,13 @@ const MATRIX: &[Row] = &[
     row("GET", "/.backstage/health/v1/liveness", PUBLIC),
     row("GET", "/.backstage/health/v1/readiness", PUBLIC),
     row("GET", "/metrics", PUBLIC),
+    // The web inbox's pages take no bearer token: the page says who is signed in (by cookie or
+    // proxy) or how to sign in; a link's page without a link is a 400; signing in and out
+    // without an Origin of this service is refused before anything else.
+    row("GET", "/", PUBLIC),
+    row("GET", "/signin", [400; 8]),
+    row("POST", "/signin", [403; 8]),
+    row("POST", "/signout", [403; 8]),
     // An unknown route under the plugin asks for credentials before saying it is unknown.
     row(
         "GET",
@@ -210,12 +217,15 @@ const MATRIX: &[Row] = &[
 ];
 
 /// The rows outside the OpenAPI document.
-const UNDOCUMENTED: [&str; 6] = [
+const UNDOCUMENTED: [&str; 9] = [
     "/api/signals",
     "/api/signals/health",
     "/.backstage/health/v1/liveness",
     "/.backstage/health/v1/readiness",
     "/metrics",
+    "/",
+    "/signin",
+    "/signout",
     "/api/notifications/no/such/route",
 ];
 

@@ -71,6 +71,43 @@ async fn serve_with_no_configuration_uses_embedded_sqlite_and_stops_on_sigterm()
     let list = api.get("/notifications", &user).await.body;
     assert_eq!(list["totalCount"], 1);
     assert_eq!(list["notifications"][0]["origin"], "cli-test");
+    // A sign-in link for the web inbox, under backend.baseUrl, signs Jane in once.
+    let link = token(dir.path(), &["--user", "jane", "--link"]).await;
+    let token_part = link
+        .strip_prefix("http://localhost:7007/signin?token=")
+        .unwrap_or_else(|| panic!("a link under backend.baseUrl: {link}"));
+    let web = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let root = format!("http://{address}");
+    let page = web
+        .get(format!("{root}/signin?token={token_part}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("user:default/jane"));
+    let signed_in = web
+        .post(format!("{root}/signin"))
+        .header("Origin", &root)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(format!("token={token_part}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), 303);
+    let cookie = signed_in.headers()["set-cookie"].to_str().unwrap();
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+    let list = web
+        .get(format!("{root}/api/notifications/notifications"))
+        .header("Cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(list.status(), 200);
+    let list: serde_json::Value = list.json().await.unwrap();
+    assert_eq!(list["totalCount"], 1);
     // The generated service key, which senders are given, does not sign user tokens.
     let service_key = std::fs::read_to_string(dir.path().join("data/auth-key")).unwrap();
     let service_key = base64::Engine::decode(
@@ -299,6 +336,15 @@ async fn token_command_validates_its_input() {
         &["token", "--user", "group:default/team"],
         &["token", "--user", "x", "--service", "y"],
         &["token", "--service", "s", "--ttl", "soon"],
+        &["token", "--service", "s", "--link"],
+        &[
+            "token",
+            "--user",
+            "jane",
+            "--ent",
+            "group:default/team",
+            "--link",
+        ],
     ] {
         let out = output(dir.path(), args).await;
         assert!(!out.status.success(), "{args:?} should fail");

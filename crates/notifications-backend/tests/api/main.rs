@@ -45,4 +45,5 @@ mod slack;
 mod store;
 mod tls;
 mod update;
+mod web_signin;
 mod webhook;

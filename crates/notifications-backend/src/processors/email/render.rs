@@ -5,6 +5,7 @@ use notifications_common::Notification;
 use pulldown_cmark::{CowStr, Event, Options, Parser, Tag};
 use url::Url;
 
+use crate::html::escape;
 use crate::service::link::resolve_link;
 
 /// `payload.metadata` key of a Markdown body that replaces the description in the mail.
@@ -145,21 +146,6 @@ fn markdown_to_html(markdown: &str, app_base_url: &Url) -> String {
     let mut html = String::new();
     pulldown_cmark::html::push_html(&mut html, events);
     html
-}
-
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]
