@@ -86,7 +86,7 @@ pub(crate) async fn next_frame(socket: &mut Socket, wait: Duration) -> Option<Va
     }
 }
 
-async fn frame(socket: &mut Socket) -> Value {
+pub(crate) async fn frame(socket: &mut Socket) -> Value {
     next_frame(socket, Duration::from_secs(10))
         .await
         .expect("a signal")

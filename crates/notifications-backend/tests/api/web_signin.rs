@@ -378,3 +378,57 @@ async fn a_trusted_proxy_names_the_user(kind: DbKind) {
     assert!(home.text.contains("You are not signed in"), "{}", home.text);
 }
 on_both_databases!(a_trusted_proxy_names_the_user);
+
+/// The signals WebSocket takes the session cookie from this service's pages; from another
+/// site's, the connection is the guest's.
+async fn the_signals_websocket_takes_the_cookie(kind: DbKind) {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    let Some(app) = TestApp::start(kind, "").await else {
+        return;
+    };
+    let root = app.root.clone();
+    let token = link(JANE);
+    let r = send(
+        client()
+            .post(format!("{root}/signin"))
+            .header("Origin", &root)
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(format!("token={token}")),
+    )
+    .await;
+    let cookie = header(&r, "set-cookie")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let open = |origin: String| {
+        let mut request = format!("{}/api/signals", root.replacen("http", "ws", 1))
+            .into_client_request()
+            .unwrap();
+        request
+            .headers_mut()
+            .insert("Cookie", cookie.parse().unwrap());
+        request
+            .headers_mut()
+            .insert("Origin", origin.parse().unwrap());
+        async move {
+            let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+            crate::signals::command(&mut socket, "subscribe", "notifications").await;
+            socket
+        }
+    };
+    let mut jane = open(root.clone()).await;
+    let mut elsewhere = open("http://evil.example".to_owned()).await;
+    let id = app.send_to(JANE, json!({"title": "for jane"})).await;
+    assert_eq!(
+        crate::signals::frame(&mut jane).await["message"]["notification_id"],
+        id.as_str()
+    );
+    assert_eq!(
+        crate::signals::next_frame(&mut elsewhere, Duration::from_millis(300)).await,
+        None,
+        "another site's page listens as the guest"
+    );
+}
+on_both_databases!(the_signals_websocket_takes_the_cookie);

@@ -1,6 +1,7 @@
 //! `/api/signals`: Backstage's signals WebSocket, so that its frontend connects unmodified. The
-//! user token comes as the subprotocol and is echoed back; no token is the guest (everyone's
-//! signals only); clients subscribe to channels with JSON frames and get `{channel, message}`.
+//! user token comes as the subprotocol and is echoed back; without one, the web inbox's
+//! sign-in (from its own pages), else the guest (everyone's signals only); clients subscribe to
+//! channels with JSON frames and get `{channel, message}`.
 
 mod wire;
 
@@ -18,6 +19,7 @@ use super::AppState;
 use crate::auth::Principal;
 use crate::config::SignalsConfig;
 use crate::error::Error;
+use crate::inbox::{self, WebAuth};
 use crate::signals::{FrameBudget, Membership, Peer, Transport};
 use wire::{Inbound, Outbound};
 
@@ -67,7 +69,12 @@ pub async fn connect(
         .filter(|v| !v.is_empty())
         .map(str::to_owned);
     let principal = match &offered {
-        None => None,
+        // The web inbox's session cookie or a trusted proxy's header, from this service's own
+        // pages only (else another site's page could listen as the user): else the guest.
+        None => req
+            .app_data::<web::Data<WebAuth>>()
+            .filter(|web| inbox::request_allowed(&req, web))
+            .and_then(|web| inbox::ambient_principal(&req, web)),
         Some(token) => match state.auth.authenticate_token(token).await {
             Ok(principal) => Some(principal),
             Err(_) => return Ok(HttpResponse::Unauthorized().finish()),
