@@ -1,19 +1,27 @@
 //! The web inbox the binary serves (beyond upstream): how people sign in (`session.rs`: links
 //! and session cookies; `ambient.rs`: those cookies and a trusted proxy's header as credentials
-//! of the API, with the checks they need), and its pages (`pages.rs`).
+//! of the API, with the checks they need), its pages (`pages.rs`), and the inbox page with its
+//! assets (`app.rs`).
 
 mod ambient;
+mod app;
 mod pages;
 mod session;
 
 use std::sync::Arc;
 
+use actix_web::web;
 pub use ambient::{ambient_principal, has_bearer, request_allowed};
-pub use pages::configure;
 pub use session::Sessions;
 
 use crate::config::{Config, TrustedProxy};
 use crate::store::Store;
+
+/// The pages, the inbox's assets and its Markdown bodies.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    pages::configure(cfg);
+    app::configure(cfg);
+}
 
 /// What signing in to the web inbox takes; shared by the pages and the API's authentication.
 #[derive(Debug)]
@@ -28,6 +36,8 @@ pub struct WebAuth {
     base_origin: String,
     /// The scheme this server serves: a request's own origin is `{scheme}://{Host}`.
     scheme: &'static str,
+    /// Where notifications' relative links lead: the Backstage app (`app.baseUrl`).
+    app_base_url: url::Url,
     store: Store,
 }
 
@@ -41,6 +51,7 @@ impl WebAuth {
             secure: tls || config.backend.base_url.scheme() == "https",
             base_origin: config.backend.base_url.origin().ascii_serialization(),
             scheme: if tls { "https" } else { "http" },
+            app_base_url: config.app.base_url.clone(),
             store,
         })
     }

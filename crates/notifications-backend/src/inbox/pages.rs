@@ -1,15 +1,16 @@
-//! The pages: `/` (who is signed in, or how to sign in), `/signin` (a one-time link's page,
-//! which asks before it signs in: mail scanners and link previews open links too), and
-//! `/signout`. Plain HTML without script, under a Content-Security-Policy that allows none.
+//! The pages: `/`, `/inbox` and `/settings` (the inbox, or how to sign in), `/signin` (a
+//! one-time link's page, which asks before it signs in: mail scanners and link previews open
+//! links too), and `/signout`. All but the inbox are plain HTML without script, under a
+//! Content-Security-Policy that allows none.
 
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
+use super::app::{shell, user_of};
 use super::session::LinkError;
-use super::{WebAuth, ambient_principal, request_allowed};
-use crate::auth::Principal;
+use super::{WebAuth, request_allowed};
 use crate::html::escape;
 
 /// Nothing but the page itself: no script, no style, forms to this service only, not framed.
@@ -24,6 +25,8 @@ const ASK_FOR_A_LINK: &str = "<code>notifications-backend token --user \
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(home))
+        .route("/inbox", web::get().to(home))
+        .route("/settings", web::get().to(home))
         .route("/signin", web::get().to(link_page))
         .service(
             web::resource("/signin")
@@ -55,26 +58,23 @@ fn page(status: StatusCode, title: &str, body: &str) -> HttpResponse {
 
 /// The user signed in by cookie or proxy.
 fn signed_in(req: &HttpRequest, web: &WebAuth) -> Option<String> {
-    match ambient_principal(req, web) {
-        Some(Principal::User { user_ref, .. }) => Some(user_ref.to_string()),
-        _ => None,
-    }
+    user_of(req, web).map(|user| user.to_string())
 }
 
+/// The inbox (its script shows the list or the settings, by the path), or how to sign in.
 async fn home(req: HttpRequest, web: web::Data<WebAuth>) -> HttpResponse {
-    let body = match signed_in(&req, &web) {
-        Some(user) => format!(
-            "<p>Signed in as <strong>{}</strong>.</p>\n<form method=\"post\" \
-             action=\"/signout\"><button type=\"submit\">Sign out</button></form>",
-            escape(&user)
-        ),
-        None => format!(
+    if let Some(user) = user_of(&req, &web) {
+        return shell(&user, &web);
+    }
+    page(
+        StatusCode::OK,
+        "Notifications",
+        &format!(
             "<p>You are not signed in.</p>\n<p>Ask an operator for a sign-in link: \
              {ASK_FOR_A_LINK} prints one, valid once. Where the service sits behind an \
              authenticating proxy, open it through the proxy.</p>"
         ),
-    };
-    page(StatusCode::OK, "Notifications", &body)
+    )
 }
 
 fn refused(why: &str) -> HttpResponse {

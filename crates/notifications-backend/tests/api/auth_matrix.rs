@@ -205,6 +205,14 @@ const MATRIX: &[Row] = &[
     // proxy) or how to sign in; a link's page without a link is a 400; signing in and out
     // without an Origin of this service is refused before anything else.
     row("GET", "/", PUBLIC),
+    row("GET", "/inbox", PUBLIC),
+    row("GET", "/settings", PUBLIC),
+    row("GET", "/assets/inbox.js", PUBLIC),
+    row("GET", "/assets/inbox.css", PUBLIC),
+    row("GET", "/assets/icon.svg", PUBLIC),
+    // The inbox's Markdown bodies: for the signed-in browser only (cookie or proxy), never for
+    // a bearer token, whoever's.
+    row("GET", "/inbox/body/{id}", [401; 8]),
     row("GET", "/signin", [400; 8]),
     row("POST", "/signin", [403; 8]),
     row("POST", "/signout", [403; 8]),
@@ -217,13 +225,19 @@ const MATRIX: &[Row] = &[
 ];
 
 /// The rows outside the OpenAPI document.
-const UNDOCUMENTED: [&str; 9] = [
+const UNDOCUMENTED: [&str; 15] = [
     "/api/signals",
     "/api/signals/health",
     "/.backstage/health/v1/liveness",
     "/.backstage/health/v1/readiness",
     "/metrics",
     "/",
+    "/inbox",
+    "/settings",
+    "/assets/inbox.js",
+    "/assets/inbox.css",
+    "/assets/icon.svg",
+    "/inbox/body/{id}",
     "/signin",
     "/signout",
     "/api/notifications/no/such/route",

@@ -45,5 +45,6 @@ mod slack;
 mod store;
 mod tls;
 mod update;
+mod web_browser;
 mod web_signin;
 mod webhook;

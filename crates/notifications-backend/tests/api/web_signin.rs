@@ -432,3 +432,89 @@ async fn the_signals_websocket_takes_the_cookie(kind: DbKind) {
     );
 }
 on_both_databases!(the_signals_websocket_takes_the_cookie);
+
+/// The inbox page and its Markdown bodies: the page under its policy for the signed-in
+/// browser; a body for its reader only (own notifications and broadcasts), rendered safe, and
+/// never to another site's page nor to a bearer token.
+async fn the_inbox_and_its_bodies(kind: DbKind) {
+    let Some(app) = TestApp::start(kind, "").await else {
+        return;
+    };
+    let root = app.root.clone();
+    let c = client();
+    let markdown = "**hi** <script>x()</script> [no](javascript:x()) [rel](/catalog)";
+    let own = app
+        .send_to(
+            JANE,
+            json!({"title": "t", "metadata": {"backstage.io/body.markdown": markdown}}),
+        )
+        .await;
+    let plain = app.send_to(JANE, json!({"title": "plain"})).await;
+    let broadcast = app
+        .broadcast(json!({"title": "b", "metadata": {"backstage.io/body.markdown": "# All"}}))
+        .await;
+    let bobs = app
+        .send_to(
+            "user:default/bob",
+            json!({"title": "b", "metadata": {"backstage.io/body.markdown": "secret"}}),
+        )
+        .await;
+    let session = Sessions::new(&[USER_KEY.to_vec()], Duration::from_secs(3600))
+        .mint_session(&JANE.parse().unwrap())
+        .unwrap();
+    let cookie = format!("notifications_session={session}");
+    let get = |path: String| c.get(format!("{root}{path}")).header("Cookie", &cookie);
+
+    let page = send(get("/inbox".into())).await;
+    assert_eq!(page.status, 200);
+    assert!(
+        header(&page, "content-security-policy").contains("script-src 'self';"),
+        "{:?}",
+        page.headers
+    );
+    assert!(!header(&page, "content-security-policy").contains("unsafe"));
+    assert!(
+        page.text
+            .contains(r#"<meta name="app-base-url" content="http://localhost/">"#)
+    );
+    let script = send(c.get(format!("{root}/assets/inbox.js"))).await;
+    assert_eq!(script.status, 200);
+    assert!(header(&script, "content-type").starts_with("text/javascript"));
+
+    let body = send(get(format!("/inbox/body/{own}"))).await;
+    assert_eq!(body.status, 200, "{}", body.text);
+    assert_eq!(
+        body.text.trim(),
+        "<p><strong>hi</strong> &lt;script&gt;x()&lt;/script&gt; no \
+         <a href=\"http://localhost/catalog\">rel</a></p>"
+    );
+    assert_eq!(header(&body, "cache-control"), "private, no-store");
+    let all = send(get(format!("/inbox/body/{broadcast}"))).await;
+    assert_eq!((all.status, all.text.trim()), (200, "<h1>All</h1>"));
+    let none = send(get(format!("/inbox/body/{plain}"))).await;
+    assert_eq!((none.status, none.text.as_str()), (200, ""));
+    for id in [
+        bobs.as_str(),
+        "not-an-id",
+        "00000000-0000-0000-0000-000000000000",
+    ] {
+        let r = send(get(format!("/inbox/body/{id}"))).await;
+        assert_eq!(r.status, 404, "{id}: {}", r.text);
+        assert!(!r.text.contains("secret"));
+    }
+    let cross =
+        send(get(format!("/inbox/body/{own}")).header("Sec-Fetch-Site", "cross-site")).await;
+    assert_eq!(cross.status, 403);
+    let bearer = send(
+        c.get(format!("{root}/inbox/body/{own}"))
+            .bearer_auth(app.user_token(JANE)),
+    )
+    .await;
+    assert_eq!(bearer.status, 401, "{}", bearer.text);
+    assert!(
+        bearer.text.contains("AuthenticationError"),
+        "{}",
+        bearer.text
+    );
+}
+on_both_databases!(the_inbox_and_its_bodies);

@@ -2,14 +2,10 @@
 //! and the link), with an optional Markdown body.
 
 use notifications_common::Notification;
-use pulldown_cmark::{CowStr, Event, Options, Parser, Tag};
 use url::Url;
 
-use crate::html::escape;
+use crate::html::{MARKDOWN_BODY_KEY, escape, markdown_to_html};
 use crate::service::link::resolve_link;
-
-/// `payload.metadata` key of a Markdown body that replaces the description in the mail.
-pub const MARKDOWN_BODY_KEY: &str = "backstage.io/body.markdown";
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rendered {
@@ -98,54 +94,6 @@ fn link(link: Option<&str>, app_base_url: &Url) -> String {
             app_base_url.as_str().trim_end_matches('/')
         ),
     }
-}
-
-/// CommonMark (with tables and strikethrough) to HTML. Raw HTML is shown as text, relative
-/// links and images are made absolute, and links of other schemes than http(s) and mailto are
-/// dropped (mail readers have no base URL, and `javascript:` links have no place in mail).
-fn markdown_to_html(markdown: &str, app_base_url: &Url) -> String {
-    let safe_url = |url: CowStr<'_>| -> CowStr<'static> {
-        let absolute = resolve_link(&url, app_base_url).ok();
-        match absolute {
-            Some(u) if matches!(u.scheme(), "http" | "https" | "mailto") => {
-                CowStr::from(String::from(u))
-            }
-            _ => CowStr::from(""),
-        }
-    };
-    let events = Parser::new_ext(
-        markdown,
-        Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH,
-    )
-    .map(|event| match event {
-        Event::Html(html) | Event::InlineHtml(html) => Event::Text(html),
-        Event::Start(Tag::Link {
-            link_type,
-            dest_url,
-            title,
-            id,
-        }) => Event::Start(Tag::Link {
-            link_type,
-            dest_url: safe_url(dest_url),
-            title,
-            id,
-        }),
-        Event::Start(Tag::Image {
-            link_type,
-            dest_url,
-            title,
-            id,
-        }) => Event::Start(Tag::Image {
-            link_type,
-            dest_url: safe_url(dest_url),
-            title,
-            id,
-        }),
-        other => other,
-    });
-    let mut html = String::new();
-    pulldown_cmark::html::push_html(&mut html, events);
-    html
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! `cargo xtask test` starts). Without that variable PostgreSQL tests are skipped, unless
 //! `CI=true`, where they fail.
 
+pub mod browser;
 mod db;
 pub mod fake_http;
 pub mod flaky;

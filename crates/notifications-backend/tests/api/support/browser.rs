@@ -1,0 +1,378 @@
+//! A headless Chromium driven over WebDriver (Debian's `chromium` and `chromium-driver`), for the
+//! web pages' tests. Without them a test is skipped, unless `CI=true`, where it fails.
+//!
+//! Each [`Browser`] has a chromedriver, a Chromium and a profile of its own: tests run in
+//! parallel. Accessibility is checked with axe-core (`axe.min.js`, 4.14.1 from npm, MPL-2.0: see
+//! `axe.LICENSE`; to update, `npm pack axe-core@4` and copy its `axe.min.js` and licences).
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use fantoccini::elements::Element;
+use fantoccini::wd::WebDriverCompatibleCommand;
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, BufReader, Lines};
+use tokio::process::{Child, Command};
+
+use super::in_ci;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// How long an element may take to appear (a CI machine is slow, and runs tests in parallel).
+const WAIT: Duration = Duration::from_secs(20);
+
+const AXE: &str = include_str!("axe.min.js");
+
+/// The viewport a page is laid out in.
+#[derive(Clone, Copy, Debug)]
+pub enum Screen {
+    /// 1280×900.
+    Desktop,
+    /// 390×844 as a phone's: the page's `<meta name="viewport">` is honoured (without it, the
+    /// page is laid out 980 pixels wide, as phones do).
+    Phone,
+}
+
+/// What `prefers-color-scheme` says.
+#[derive(Clone, Copy, Debug)]
+pub enum ColorScheme {
+    Light,
+    Dark,
+}
+
+/// A browser with one window. Dropping it ends Chromium and its chromedriver.
+pub struct Browser {
+    client: Client,
+    driver: Child,
+    port: u16,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    /// A desktop browser in light mode. `None` when Chromium is not installed (and not
+    /// required).
+    pub async fn start() -> Option<Self> {
+        Self::start_with(Screen::Desktop, ColorScheme::Light).await
+    }
+
+    pub async fn start_with(screen: Screen, scheme: ColorScheme) -> Option<Self> {
+        if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
+            assert!(
+                !in_ci(),
+                "{CHROMIUM} or {CHROMEDRIVER} is missing: in CI the browser tests must run \
+                 (install Debian's chromium and chromium-driver, as .ci/run does)"
+            );
+            eprintln!(
+                "SKIPPED: chromium not installed ({CHROMIUM} and {CHROMEDRIVER}, Debian's \
+                 chromium and chromium-driver)"
+            );
+            return None;
+        }
+        let (driver, port) = start_driver().await;
+        let profile = tempfile::tempdir().expect("temp dir");
+        let (width, height, mobile) = match screen {
+            Screen::Desktop => (1280, 900, false),
+            Screen::Phone => (390, 844, true),
+        };
+        let mut args = [
+            "--headless=new",
+            // Root in a container: Chromium's sandbox needs user namespaces it may not have.
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            // A container's /dev/shm is often 64 MB, too small for Chromium.
+            "--disable-dev-shm-usage",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        args.push(format!("--user-data-dir={}", profile.path().display()));
+        args.push(format!("--window-size={width},{height}"));
+        let mut capabilities = fantoccini::wd::Capabilities::new();
+        capabilities.insert("browserName".into(), json!("chrome"));
+        capabilities.insert(
+            "goog:chromeOptions".into(),
+            json!({"binary": CHROMIUM, "args": args}),
+        );
+        // The console's messages, for `console_errors`.
+        capabilities.insert("goog:loggingPrefs".into(), json!({"browser": "ALL"}));
+        let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(capabilities)
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+            .expect("chromedriver starts a Chromium session");
+        let browser = Self {
+            client,
+            driver,
+            port,
+            _profile: profile,
+        };
+        // Headless Chromium keeps windows at least 500 pixels wide, and its viewport is shorter
+        // than the window: the exact size, and the colour scheme, are emulated (for this tab,
+        // across navigations).
+        browser
+            .cdp(
+                "Emulation.setDeviceMetricsOverride",
+                json!({"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile}),
+            )
+            .await;
+        let scheme = match scheme {
+            ColorScheme::Light => "light",
+            ColorScheme::Dark => "dark",
+        };
+        browser
+            .cdp(
+                "Emulation.setEmulatedMedia",
+                json!({"features": [{"name": "prefers-color-scheme", "value": scheme}]}),
+            )
+            .await;
+        Some(browser)
+    }
+
+    pub async fn goto(&self, url: &str) {
+        self.client
+            .goto(url)
+            .await
+            .unwrap_or_else(|e| panic!("open {url}: {e}"));
+    }
+
+    /// The first element matching `css`, once there is one (at most [`WAIT`]).
+    pub async fn wait_for(&self, css: &str) -> Element {
+        match self
+            .client
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css(css))
+            .await
+        {
+            Ok(element) => element,
+            Err(e) => {
+                let url = self.client.current_url().await.map(String::from);
+                let page = self.client.source().await.unwrap_or_default();
+                panic!("no {css} on {url:?} after {WAIT:?} ({e}); the page:\n{page}")
+            }
+        }
+    }
+
+    /// The rendered text of the first element matching `css`.
+    pub async fn text(&self, css: &str) -> String {
+        self.wait_for(css).await.text().await.expect("element text")
+    }
+
+    /// The rendered text of the first element matching `css`, once it contains `needle` (at most
+    /// [`WAIT`]): after a click that navigates, or while a script renders.
+    pub async fn wait_for_text(&self, css: &str, needle: &str) -> String {
+        let deadline = Instant::now() + WAIT;
+        let mut last = None;
+        while Instant::now() < deadline {
+            // An element of the page being left goes stale: found again on the next round.
+            if let Ok(element) = self.client.find(Locator::Css(css)).await {
+                last = element.text().await.ok();
+                if let Some(text) = last.as_ref().filter(|t| t.contains(needle)) {
+                    return text.clone();
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("{css} has no {needle:?} after {WAIT:?}; its text: {last:?}")
+    }
+
+    pub async fn click(&self, css: &str) {
+        self.wait_for(css)
+            .await
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("click {css}: {e}"));
+    }
+
+    /// Types `text` into the input matching `css`, as keystrokes.
+    pub async fn type_into(&self, css: &str, text: &str) {
+        self.wait_for(css)
+            .await
+            .send_keys(text)
+            .await
+            .unwrap_or_else(|e| panic!("type into {css}: {e}"));
+    }
+
+    /// Sets a cookie of the current page's origin (WebDriver sets cookies only there: open a page
+    /// of it first), host-only and with the other attributes of the service's session cookie.
+    pub async fn set_cookie(&self, name: &str, value: &str) {
+        // Not fantoccini's `add_cookie`: it sends `"domain": null`, which chromedriver refuses.
+        let cookie = json!({
+            "name": name, "value": value, "path": "/", "httpOnly": true, "sameSite": "Strict",
+        });
+        self.command("cookie", json!({"cookie": cookie}))
+            .await
+            .unwrap_or_else(|e| panic!("set cookie {name}: {e}"));
+    }
+
+    /// The viewport as a PNG.
+    pub async fn screenshot(&self) -> Vec<u8> {
+        self.client.screenshot().await.expect("screenshot")
+    }
+
+    /// Runs `script` (a function body: `arguments` are `args`, `return` gives the result) in the
+    /// page. WebDriver's scripts are not the page's: its Content-Security-Policy does not apply.
+    pub async fn execute(&self, script: &str, args: Vec<Value>) -> Value {
+        self.client
+            .execute(script, args)
+            .await
+            .unwrap_or_else(|e| panic!("script failed: {e}"))
+    }
+
+    /// The console's errors since the last call (or the start): script errors, failed loads,
+    /// Content-Security-Policy violations.
+    pub async fn console_errors(&self) -> Vec<String> {
+        let entries = self
+            .command("se/log", json!({"type": "browser"}))
+            .await
+            .expect("the browser's log");
+        entries
+            .as_array()
+            .expect("log entries")
+            .iter()
+            .filter(|e| e["level"] == "SEVERE")
+            .map(|e| e["message"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    /// Sends `name: value` with every request from now on, as a proxy in front of the service
+    /// would add it.
+    pub async fn send_header(&self, name: &str, value: &str) {
+        self.cdp("Network.enable", json!({})).await;
+        self.cdp(
+            "Network.setExtraHTTPHeaders",
+            json!({"headers": {name: value}}),
+        )
+        .await;
+    }
+
+    /// A Chrome DevTools Protocol command, through chromedriver.
+    async fn cdp(&self, cmd: &str, params: Value) -> Value {
+        self.command("goog/cdp/execute", json!({"cmd": cmd, "params": params}))
+            .await
+            .unwrap_or_else(|e| panic!("{cmd}: {e}"))
+    }
+
+    /// A chromedriver command of the session that fantoccini has no method for.
+    async fn command(&self, path: &'static str, body: Value) -> Result<Value, String> {
+        self.client
+            .issue_cmd(ChromeCommand { path, body })
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
+
+impl Drop for Browser {
+    /// chromedriver's `/shutdown` quits its Chromium, then itself: killed, it would leave
+    /// Chromium running. Blocking here takes well under a second.
+    fn drop(&mut self) {
+        let shut_down = TcpStream::connect(("127.0.0.1", self.port)).and_then(|mut stream| {
+            stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+            stream.write_all(
+                b"GET /shutdown HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+            )?;
+            stream.read_to_end(&mut Vec::new())
+        });
+        if shut_down.is_ok() {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while matches!(self.driver.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        // Otherwise (or still running) the driver is killed on drop.
+    }
+}
+
+/// Starts chromedriver on a port of its choosing, and returns it once it listens there.
+async fn start_driver() -> (Child, u16) {
+    let mut driver = Command::new(CHROMEDRIVER)
+        .arg("--port=0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("chromedriver starts");
+    let mut stdout = BufReader::new(driver.stdout.take().expect("piped")).lines();
+    let port = tokio::time::timeout(WAIT, async {
+        while let Some(line) = stdout.next_line().await.expect("chromedriver's output") {
+            if let Some(port) = line
+                .strip_prefix("ChromeDriver was started successfully on port ")
+                .and_then(|rest| rest.trim_end_matches('.').parse().ok())
+            {
+                return port;
+            }
+        }
+        panic!("chromedriver exited without saying its port")
+    })
+    .await
+    .expect("chromedriver says its port");
+    // What it says later goes with the test's output (and a full pipe would block it).
+    forward(stdout);
+    forward(BufReader::new(driver.stderr.take().expect("piped")).lines());
+    (driver, port)
+}
+
+fn forward(mut lines: Lines<impl AsyncBufRead + Unpin + Send + 'static>) {
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            eprintln!("chromedriver: {line}");
+        }
+    });
+}
+
+/// A POST to `/session/{id}/{path}` with `body`.
+#[derive(Debug)]
+struct ChromeCommand {
+    path: &'static str,
+    body: Value,
+}
+
+impl WebDriverCompatibleCommand for ChromeCommand {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        let session = session_id.expect("commands are sent in a session");
+        base_url.join(&format!("session/{session}/{}", self.path))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (reqwest::Method, Option<String>) {
+        (reqwest::Method::POST, Some(self.body.to_string()))
+    }
+}
+
+/// axe-core's violations on the current page: each with its rule's `id`, `impact`, `help` and
+/// `helpUrl`, and the CSS selector (`target`) and `summary` of each offending node.
+pub async fn axe_violations(browser: &Browser) -> Vec<Value> {
+    // Injected as WebDriver's script, which the page's `script-src` does not restrict.
+    browser.execute(AXE, vec![]).await;
+    let result = browser
+        .client
+        .execute_async(
+            r"const done = arguments[arguments.length - 1];
+            axe.run(document).then(
+              (r) => done(r.violations.map((v) => ({
+                id: v.id, impact: v.impact, help: v.help, helpUrl: v.helpUrl,
+                nodes: v.nodes.map((n) => ({target: n.target, summary: n.failureSummary})),
+              }))),
+              (e) => done({error: String(e)}),
+            );",
+            vec![],
+        )
+        .await
+        .expect("axe runs");
+    match result {
+        Value::Array(violations) => violations,
+        other => panic!("axe failed: {other}"),
+    }
+}
