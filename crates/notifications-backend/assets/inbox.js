@@ -270,7 +270,9 @@
     }
     state.total = page.totalCount;
     state.unread = status.unread;
+    const focus = focusedItem();
     list.replaceChildren(...page.notifications.map(renderItem));
+    restoreFocus(focus);
     list.setAttribute('aria-busy', 'false');
     $('empty').hidden = page.notifications.length > 0;
     const first = page.notifications.length ? state.offset + 1 : 0;
@@ -282,6 +284,29 @@
     // The first list drawn, for timing (`cargo xtask bench`, or anyone's performance tools).
     if (!performance.getEntriesByName('inbox-shown').length) performance.mark('inbox-shown');
     return page;
+  }
+
+  // The list is drawn anew on every change: keyboard focus stays on the same button of the
+  // same notification, or, when that one left the view, moves to the one in its place.
+  function focusedItem() {
+    const active = document.activeElement;
+    const li = active && active.closest('#list li');
+    if (!li) return null;
+    const items = [...$('list').children];
+    const button = active.tagName === 'BUTTON' ? active.className : '';
+    return { id: li.dataset.id, index: items.indexOf(li), button };
+  }
+
+  function restoreFocus(focus) {
+    if (!focus) return;
+    const items = [...$('list').children];
+    const same = items.find((li) => li.dataset.id === focus.id);
+    const target = same || items[Math.min(focus.index, items.length - 1)];
+    const button = target
+      && ((focus.button && target.querySelector(`button.${focus.button}`))
+        || target.querySelector('button'));
+    if (button) button.focus();
+    else $('list').focus();
   }
 
   function showUnread() {

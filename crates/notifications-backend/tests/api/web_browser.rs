@@ -342,6 +342,14 @@ async fn the_inbox_lists_filters_and_marks(kind: DbKind) {
     )
     .await;
     expect_page_title(&browser, "(3) Notifications").await;
+    // The focus moved to the same button of the notification that took its place.
+    let focused = script(
+        &browser,
+        "const a = document.activeElement;
+        return [a.className, a.closest('li') && a.closest('li').dataset.id]",
+    )
+    .await;
+    assert_eq!(focused, json!(["toggle-read", disk]));
     browser.click("input[name=view][value=all]").await;
     expect_titles(&browser, &all).await;
     // The list is drawn anew on each change: wait for the text rather than read an element.
