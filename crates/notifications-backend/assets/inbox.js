@@ -6,9 +6,13 @@
 (() => {
   const API = '/api/notifications';
   const PAGE_SIZE = 20;
+  /** Far past any inbox; keeps a hand-made address from asking for an absurd offset. */
+  const MAX_PAGE = 100000;
   const SEVERITIES = ['critical', 'high', 'normal', 'low'];
   const MARKDOWN_KEY = 'backstage.io/body.markdown';
+  // The Backstage app's base URL with its trailing '/', as the server resolves links.
   const appBase = document.querySelector('meta[name="app-base-url"]').content;
+  const icon = document.querySelector('link[rel="icon"]').href;
   const $ = (id) => document.getElementById(id);
 
   const state = {
@@ -38,11 +42,6 @@
       init.body = JSON.stringify(init.body);
     }
     const res = await fetch(API + path, init);
-    if (res.status === 401) {
-      // The session ended: the page at / says how to sign in again.
-      window.location.assign('/');
-      throw new HttpError(401, 'Signed out');
-    }
     const text = await res.text();
     let body;
     try {
@@ -59,13 +58,33 @@
 
   function showError(error) {
     const alert = $('alert');
-    alert.textContent = error instanceof Error ? error.message : String(error);
+    if (error instanceof HttpError && error.status === 401) {
+      // The session ended (or the proxy no longer names anyone): the page at / says how to
+      // sign in. Not a redirect, which would go round if / still shows this page.
+      alert.replaceChildren(
+        'You are signed out. ',
+        el('a', { href: '/', text: 'Sign in again' }),
+        '.',
+      );
+    } else {
+      alert.textContent = error instanceof Error ? error.message : String(error);
+    }
     alert.hidden = false;
   }
 
   function clearError() {
     $('alert').hidden = true;
     $('alert').textContent = '';
+  }
+
+  /** Says `text` to screen readers (a polite live region). */
+  function announce(text) {
+    const region = $('announce');
+    region.textContent = '';
+    // A change of content is what is announced, even of the same words.
+    window.setTimeout(() => {
+      region.textContent = text;
+    }, 50);
   }
 
   // The query of the list, and of "mark all read" (which takes the same filters but `read`).
@@ -101,7 +120,7 @@
     state.after = /^\d{4}-\d{2}-\d{2}$/.test(p.get('after') || '') ? p.get('after') : '';
     state.q = p.get('q') || '';
     const page = Number.parseInt(p.get('page') || '1', 10);
-    state.offset = Number.isFinite(page) && page > 1 ? (page - 1) * PAGE_SIZE : 0;
+    state.offset = Number.isFinite(page) && page > 1 ? (Math.min(page, MAX_PAGE) - 1) * PAGE_SIZE : 0;
   }
 
   function writeAddress() {
@@ -116,6 +135,10 @@
     window.history.replaceState(null, '', `/inbox${query ? `?${query}` : ''}`);
   }
 
+  function filtered() {
+    return Boolean(state.view === 'saved' || state.severity || state.topic || state.after || state.q);
+  }
+
   function showFilters() {
     const form = $('filters');
     form.elements.view.value = state.view;
@@ -124,8 +147,7 @@
     $('f-search').value = state.q;
     ensureTopicOption(state.topic);
     $('f-topic').value = state.topic;
-    const filtered = state.view === 'saved' || state.severity || state.topic || state.after || state.q;
-    $('mark-all').textContent = filtered ? 'Mark all matching read' : 'Mark all read';
+    $('mark-all').textContent = filtered() ? 'Mark all matching read' : 'Mark all read';
   }
 
   function ensureTopicOption(topic) {
@@ -153,8 +175,9 @@
     ['minute', 60],
   ];
 
+  // How long ago; a time ahead of this browser's clock (which may be behind) is "now".
   function ago(date) {
-    const seconds = (date.getTime() - Date.now()) / 1000;
+    const seconds = Math.min(0, (date.getTime() - Date.now()) / 1000);
     for (const [unit, size] of UNITS) {
       if (Math.abs(seconds) >= size) return relative.format(Math.round(seconds / size), unit);
     }
@@ -172,11 +195,12 @@
     return node;
   }
 
-  // A notification's link, resolved against the Backstage app; only http(s) is followed.
-  function safeLink(link) {
+  // A notification's link as the server resolves it (upstream's rule: one leading '/' is
+  // dropped and the rest taken relative to the app's base URL); only http(s) is followed.
+  function resolveLink(link) {
     if (!link) return null;
     try {
-      const url = new URL(link, appBase);
+      const url = new URL(link.startsWith('/') ? link.slice(1) : link, appBase);
       return url.protocol === 'http:' || url.protocol === 'https:' ? url.href : null;
     } catch {
       return null;
@@ -186,7 +210,7 @@
   function renderItem(n) {
     const p = n.payload || {};
     const titleId = `title-${n.id}`;
-    const href = safeLink(p.link);
+    const href = resolveLink(p.link);
     const title = el('h3', { id: titleId }, [
       href
         ? el('a', { href, target: '_blank', rel: 'noopener noreferrer', text: p.title || '' })
@@ -218,34 +242,59 @@
       'aria-describedby': titleId,
       text: n.read ? 'Mark unread' : 'Mark read',
     });
-    read.addEventListener('click', () => mark([n.id], { read: !n.read }));
+    read.addEventListener('click', () => mark([n.id], { read: !n.read }, n.read ? 'Marked unread' : 'Marked read'));
     const save = el('button', {
       type: 'button',
       class: 'toggle-saved',
       'aria-pressed': n.saved ? 'true' : 'false',
       'aria-describedby': titleId,
-      text: n.saved ? 'Saved' : 'Save',
+      text: 'Save',
     });
-    save.addEventListener('click', () => mark([n.id], { saved: !n.saved }));
+    save.addEventListener('click', () => mark([n.id], { saved: !n.saved }, n.saved ? 'Removed from saved' : 'Saved'));
     item.append(el('div', { class: 'buttons' }, [read, save]));
     return item;
   }
 
+  // Open Markdown bodies, by notification id: the HTML once loaded (null until then). The list
+  // is drawn anew on every change; what was open stays open.
+  const openBodies = new Map();
+
   // The Markdown body, fetched when opened: the server renders it and keeps no raw HTML, no
-  // script and no link of another scheme than http(s) and mailto; the page's policy would
-  // not run a script anyway.
+  // script, no image and no link of another scheme than http(s) and mailto; the page's policy
+  // would not run a script anyway.
   function markdownDetails(id) {
     const body = el('div', { class: 'markdown', text: 'Loading…' });
     const details = el('details', {}, [el('summary', { text: 'Details' }), body]);
+    const show = (html) => {
+      body.innerHTML = html;
+      for (const a of body.querySelectorAll('a')) {
+        a.target = '_blank';
+        a.rel = 'noopener noreferrer';
+      }
+      details.dataset.loaded = 'true';
+    };
+    if (openBodies.has(id)) {
+      if (openBodies.get(id) !== null) show(openBodies.get(id));
+      details.open = true;
+    }
     details.addEventListener('toggle', async () => {
-      if (!details.open || details.dataset.loaded) return;
+      if (!details.open) {
+        openBodies.delete(id);
+        return;
+      }
+      if (!openBodies.has(id)) openBodies.set(id, null);
+      if (details.dataset.loaded) return;
       try {
         const res = await fetch(`/inbox/body/${encodeURIComponent(id)}`, {
           credentials: 'same-origin',
         });
-        if (!res.ok) throw new HttpError(res.status, `The service answered ${res.status}`);
-        body.innerHTML = await res.text();
-        details.dataset.loaded = 'true';
+        if (!res.ok) {
+          throw new HttpError(res.status, res.status === 401
+            ? 'You are signed out.' : `The service answered ${res.status}`);
+        }
+        const html = await res.text();
+        if (openBodies.has(id)) openBodies.set(id, html);
+        show(html);
       } catch (error) {
         body.textContent = `Could not load the details: ${error.message}`;
       }
@@ -253,60 +302,65 @@
     return details;
   }
 
-  let loading = null;
-
-  async function loadList() {
+  async function loadList(retried = false) {
     const list = $('list');
     list.setAttribute('aria-busy', 'true');
-    const [page, status] = await Promise.all([
-      api(`/notifications?${listParams()}`),
-      api('/status'),
-    ]);
-    // Past the end (marks moved items out of this view): go back to the last page.
-    if (page.notifications.length === 0 && state.offset > 0 && page.totalCount > 0) {
-      state.offset = Math.floor((page.totalCount - 1) / PAGE_SIZE) * PAGE_SIZE;
-      writeAddress();
-      return loadList();
+    const before = document.activeElement;
+    try {
+      const [page, status] = await Promise.all([
+        api(`/notifications?${listParams()}`),
+        api('/status'),
+      ]);
+      // Past the end (marks moved items out of this view): go back to the last page, once.
+      if (page.notifications.length === 0 && state.offset > 0 && !retried) {
+        state.offset = Math.max(0, Math.floor((page.totalCount - 1) / PAGE_SIZE) * PAGE_SIZE);
+        writeAddress();
+        return await loadList(true);
+      }
+      state.total = page.totalCount;
+      state.unread = status.unread;
+      const focus = focusedItem();
+      list.replaceChildren(...page.notifications.map(renderItem));
+      $('empty').hidden = page.notifications.length > 0;
+      const first = page.notifications.length ? state.offset + 1 : 0;
+      const last = state.offset + page.notifications.length;
+      $('range').textContent = `${first}–${last} of ${state.total}`;
+      $('newer').disabled = state.offset === 0;
+      $('older').disabled = last >= state.total;
+      restoreFocus(focus, before);
+      showUnread();
+      // The first list drawn, for timing (`cargo xtask bench`, or anyone's performance tools).
+      if (!performance.getEntriesByName('inbox-shown').length) performance.mark('inbox-shown');
+      return page;
+    } finally {
+      list.setAttribute('aria-busy', 'false');
     }
-    state.total = page.totalCount;
-    state.unread = status.unread;
-    const focus = focusedItem();
-    list.replaceChildren(...page.notifications.map(renderItem));
-    restoreFocus(focus);
-    list.setAttribute('aria-busy', 'false');
-    $('empty').hidden = page.notifications.length > 0;
-    const first = page.notifications.length ? state.offset + 1 : 0;
-    const last = state.offset + page.notifications.length;
-    $('range').textContent = `${first}–${last} of ${state.total}`;
-    $('newer').disabled = state.offset === 0;
-    $('older').disabled = last >= state.total;
-    showUnread();
-    // The first list drawn, for timing (`cargo xtask bench`, or anyone's performance tools).
-    if (!performance.getEntriesByName('inbox-shown').length) performance.mark('inbox-shown');
-    return page;
   }
 
-  // The list is drawn anew on every change: keyboard focus stays on the same button of the
-  // same notification, or, when that one left the view, moves to the one in its place.
+  // Keyboard focus stays on the same control of the same notification, or, when that one left
+  // the view, on the one in its place; a pager button that turned disabled hands it to the list.
   function focusedItem() {
     const active = document.activeElement;
     const li = active && active.closest('#list li');
     if (!li) return null;
-    const items = [...$('list').children];
-    const button = active.tagName === 'BUTTON' ? active.className : '';
-    return { id: li.dataset.id, index: items.indexOf(li), button };
+    let control = 'button';
+    if (active.tagName === 'SUMMARY') control = 'summary';
+    else if (active.tagName === 'A' && active.closest('h3')) control = 'h3 a';
+    else if (active.tagName === 'BUTTON' && active.className) control = `button.${active.className}`;
+    return { id: li.dataset.id, index: [...$('list').children].indexOf(li), control };
   }
 
-  function restoreFocus(focus) {
-    if (!focus) return;
+  function restoreFocus(focus, before) {
     const items = [...$('list').children];
-    const same = items.find((li) => li.dataset.id === focus.id);
-    const target = same || items[Math.min(focus.index, items.length - 1)];
-    const button = target
-      && ((focus.button && target.querySelector(`button.${focus.button}`))
-        || target.querySelector('button'));
-    if (button) button.focus();
-    else $('list').focus();
+    if (focus) {
+      const target = items.find((li) => li.dataset.id === focus.id)
+        || items[Math.min(focus.index, items.length - 1)];
+      const control = target && (target.querySelector(focus.control) || target.querySelector('button'));
+      if (control) control.focus();
+      else $('list').focus();
+    } else if (before && before !== document.body && (before.disabled || !before.isConnected)) {
+      $('list').focus();
+    }
   }
 
   function showUnread() {
@@ -314,68 +368,92 @@
     document.title = state.unread ? `(${state.unread}) Notifications` : 'Notifications';
   }
 
-  // One reload at a time; a request for another while one runs makes one more afterwards.
-  let again = false;
-  function refresh() {
-    if (loading) {
-      again = true;
-      return loading;
-    }
+  // One reload at a time. The promise a call gets settles once a reload that started after
+  // the call has drawn the list, so a mark's caller sees its change.
+  let loading = null;
+  let queued = null;
+  function reload() {
     loading = loadList()
       .then(() => clearError())
       .catch(showError)
       .finally(() => {
         loading = null;
-        if (again) {
-          again = false;
-          refresh();
-        }
       });
     return loading;
   }
+  function refresh() {
+    if (!loading) return reload();
+    if (!queued) {
+      queued = loading.then(() => {
+        queued = null;
+        return reload();
+      });
+    }
+    return queued;
+  }
 
-  async function mark(ids, change) {
+  async function mark(ids, change, done) {
     try {
       await api('/notifications/update', { method: 'POST', body: { ids, ...change } });
       await refresh();
+      announce(done);
     } catch (error) {
       showError(error);
     }
   }
 
+  // Not disabled while it runs: a disabled button drops the keyboard focus.
+  let markingAll = false;
   async function markAll() {
-    const button = $('mark-all');
-    button.disabled = true;
+    if (markingAll) return;
+    markingAll = true;
+    $('mark-all').setAttribute('aria-disabled', 'true');
     try {
-      await api(`/notifications/read-all?${filterParams()}`, { method: 'POST' });
+      const { updated } = await api(`/notifications/read-all?${filterParams()}`, { method: 'POST' });
       await refresh();
+      announce(updated === 1 ? 'Marked 1 notification read' : `Marked ${updated} notifications read`);
     } catch (error) {
       showError(error);
     } finally {
-      button.disabled = false;
+      markingAll = false;
+      $('mark-all').removeAttribute('aria-disabled');
     }
   }
 
-  // --- live: the event stream, resumed by the browser with Last-Event-ID -------------------
+  // --- live: the event stream, resumed from the last event seen -----------------------------
 
+  let lastEventId = '';
   function connectLive() {
     const live = $('live');
-    const source = new EventSource(`${API}/stream`);
+    // The browser resumes by itself (Last-Event-ID) while the stream retries; a new stream,
+    // after one was refused, says where it left off in the query.
+    const resume = lastEventId ? `?lastEventId=${encodeURIComponent(lastEventId)}` : '';
+    const source = new EventSource(`${API}/stream${resume}`);
+    let opened = false;
     source.addEventListener('open', () => {
       live.textContent = 'Live';
+      // What came while the stream was down is replayed, but not what the list missed before
+      // this page had any event: after a first open, draw it again.
+      if (opened) refresh();
+      opened = true;
     });
     source.addEventListener('error', () => {
       if (source.readyState === EventSource.CLOSED) {
-        // Refused (signed out, or too many connections): try again a little later.
+        // Refused (signed out, too many connections, a restart): the list tells which.
         live.textContent = 'Offline: retrying';
+        refresh();
         window.setTimeout(connectLive, 5000);
       } else {
         live.textContent = 'Reconnecting…';
       }
     });
     // Events were missed beyond what the server keeps: reload.
-    source.addEventListener('reset', () => refresh());
+    source.addEventListener('reset', (event) => {
+      if (event.lastEventId) lastEventId = event.lastEventId;
+      refresh();
+    });
     source.addEventListener('message', (event) => {
+      if (event.lastEventId) lastEventId = event.lastEventId;
       let data;
       try {
         data = JSON.parse(event.data);
@@ -383,7 +461,11 @@
         return;
       }
       const message = (data && data.message) || {};
-      if (message.action === 'new_notification') notifyDesktop(message.notification_id);
+      if (message.action === 'new_notification') {
+        notifyDesktop(message.notification_id);
+        announce('New notification');
+        loadTopics().catch(() => {});
+      }
       refresh();
     });
   }
@@ -396,7 +478,10 @@
     button.hidden = false;
     button.addEventListener('click', async () => {
       await Notification.requestPermission();
-      button.hidden = Notification.permission !== 'default';
+      if (Notification.permission !== 'default') {
+        button.hidden = true;
+        $('mark-all').focus();
+      }
     });
   }
 
@@ -408,7 +493,7 @@
       const shown = new Notification(n.payload.title, {
         body: n.payload.description || '',
         tag: n.id,
-        icon: '/assets/icon.svg',
+        icon,
       });
       shown.addEventListener('click', () => window.focus());
     } catch {
@@ -427,6 +512,29 @@
     return el('label', {}, [input, document.createTextNode(` ${label}`)]);
   }
 
+  function renderOrigin(channel, origin) {
+    const group = el('fieldset', { class: 'origin-setting' }, [
+      el('legend', { text: `From ${origin.id}` }),
+    ]);
+    const topicBoxes = [];
+    group.append(checkbox('All of it', origin.enabled, (on) => {
+      origin.enabled = on;
+      for (const box of topicBoxes) box.disabled = !on;
+    }, { 'data-channel': channel.id, 'data-origin': origin.id }));
+    const topics = el('ul', { class: 'topics' });
+    for (const topic of origin.topics || []) {
+      const label = checkbox(`Topic: ${topic.id}`, topic.enabled, (on) => {
+        topic.enabled = on;
+      }, { 'data-channel': channel.id, 'data-origin': origin.id, 'data-topic': topic.id });
+      const box = label.querySelector('input');
+      box.disabled = !origin.enabled;
+      topicBoxes.push(box);
+      topics.append(el('li', {}, [label]));
+    }
+    if (topicBoxes.length) group.append(topics);
+    return group;
+  }
+
   function renderSettings() {
     const root = $('settings-channels');
     if (!settings.channels.length) {
@@ -440,26 +548,7 @@
       if (!channel.origins.length) {
         fieldset.append(el('p', { text: 'No notifications have reached you on this channel yet.' }));
       }
-      for (const origin of channel.origins) {
-        const block = el('div', { class: 'origin-setting' });
-        const topics = el('ul', { class: 'topics' });
-        const topicBoxes = [];
-        block.append(checkbox(`${origin.id}`, origin.enabled, (on) => {
-          origin.enabled = on;
-          for (const box of topicBoxes) box.disabled = !on;
-        }, { 'data-channel': channel.id, 'data-origin': origin.id }));
-        for (const topic of origin.topics || []) {
-          const label = checkbox(`Topic: ${topic.id}`, topic.enabled, (on) => {
-            topic.enabled = on;
-          }, { 'data-channel': channel.id, 'data-origin': origin.id, 'data-topic': topic.id });
-          const box = label.querySelector('input');
-          box.disabled = !origin.enabled;
-          topicBoxes.push(box);
-          topics.append(el('li', {}, [label]));
-        }
-        if (topicBoxes.length) block.append(topics);
-        fieldset.append(block);
-      }
+      for (const origin of channel.origins) fieldset.append(renderOrigin(channel, origin));
       return fieldset;
     }));
   }
@@ -494,6 +583,14 @@
     }
   }
 
+  // After a change of filters or page: draw, then say how many there are.
+  async function showPage() {
+    writeAddress();
+    showFilters();
+    await refresh();
+    announce($('range').textContent);
+  }
+
   function startInbox() {
     showView('inbox');
     readAddress();
@@ -507,9 +604,7 @@
       state.after = $('f-after').value;
       state.q = $('f-search').value.trim();
       state.offset = 0;
-      writeAddress();
-      showFilters();
-      refresh();
+      showPage();
     });
     // The view buttons apply at once; the other filters with Apply (or Enter).
     for (const radio of $('filters').elements.view) {
@@ -517,13 +612,11 @@
     }
     $('newer').addEventListener('click', () => {
       state.offset = Math.max(0, state.offset - PAGE_SIZE);
-      writeAddress();
-      refresh();
+      showPage();
     });
     $('older').addEventListener('click', () => {
       state.offset += PAGE_SIZE;
-      writeAddress();
-      refresh();
+      showPage();
     });
     $('mark-all').addEventListener('click', markAll);
     setUpDesktop();

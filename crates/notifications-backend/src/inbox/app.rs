@@ -7,10 +7,12 @@ use std::sync::LazyLock;
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use notifications_common::{NotificationId, UserRef};
+use serde::Deserialize;
 
-use super::{WebAuth, ambient_principal, request_allowed};
+use super::{WebAuth, ambient_principal, has_bearer, request_allowed};
 use crate::auth::Principal;
-use crate::html::{MARKDOWN_BODY_KEY, escape, markdown_to_html};
+use crate::html::{MARKDOWN_BODY_KEY, Reader, escape, markdown_to_html};
+use crate::service::link::resolve_link;
 
 const SHELL: &str = include_str!("../../assets/inbox.html");
 const SCRIPT: &str = include_str!("../../assets/inbox.js");
@@ -38,8 +40,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/inbox/body/{id}", web::get().to(body));
 }
 
-/// The signed-in user.
+/// The signed-in user. A request with a bearer token is that token's alone, as on the API
+/// (the page would show an inbox its API calls then refuse).
 pub(super) fn user_of(req: &HttpRequest, web: &WebAuth) -> Option<UserRef> {
+    if has_bearer(req) {
+        return None;
+    }
     match ambient_principal(req, web) {
         Some(Principal::User { user_ref, .. }) => Some(user_ref),
         _ => None,
@@ -47,12 +53,14 @@ pub(super) fn user_of(req: &HttpRequest, web: &WebAuth) -> Option<UserRef> {
 }
 
 /// The page, for `user`. The links its notifications carry are relative to the Backstage app
-/// (`app.baseUrl`), as in mail.
+/// (`app.baseUrl`), as in mail: the script resolves them as `resolve_link` does, against this
+/// base with its trailing `/`.
 pub(super) fn shell(user: &UserRef, web: &WebAuth) -> HttpResponse {
+    let base = resolve_link("", &web.app_base_url).unwrap_or_else(|_| web.app_base_url.clone());
     let html = SHELL
         .replace("{{version}}", &VERSION)
         .replace("{{user}}", &escape(user.as_str()))
-        .replace("{{appBaseUrl}}", &escape(web.app_base_url.as_str()));
+        .replace("{{appBaseUrl}}", &escape(base.as_str()));
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
         .insert_header((header::CONTENT_SECURITY_POLICY, CSP))
@@ -62,24 +70,36 @@ pub(super) fn shell(user: &UserRef, web: &WebAuth) -> HttpResponse {
         .body(html)
 }
 
-fn asset(content_type: &'static str, body: &'static str) -> HttpResponse {
+#[derive(Deserialize)]
+struct Version {
+    v: Option<String>,
+}
+
+/// Kept for good under the URL of this version only: during a rolling upgrade, an instance
+/// asked for another version's URL answers what it has, which must not stay in caches.
+fn asset(version: &Version, content_type: &'static str, body: &'static str) -> HttpResponse {
+    let cache = if version.v.as_deref() == Some(VERSION.as_str()) {
+        "public, max-age=31536000, immutable"
+    } else {
+        "no-cache"
+    };
     HttpResponse::Ok()
         .content_type(content_type)
         .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .insert_header((header::CACHE_CONTROL, "public, max-age=31536000, immutable"))
+        .insert_header((header::CACHE_CONTROL, cache))
         .body(body)
 }
 
-async fn script() -> HttpResponse {
-    asset("text/javascript; charset=utf-8", SCRIPT)
+async fn script(version: web::Query<Version>) -> HttpResponse {
+    asset(&version, "text/javascript; charset=utf-8", SCRIPT)
 }
 
-async fn style() -> HttpResponse {
-    asset("text/css; charset=utf-8", STYLE)
+async fn style(version: web::Query<Version>) -> HttpResponse {
+    asset(&version, "text/css; charset=utf-8", STYLE)
 }
 
-async fn icon() -> HttpResponse {
-    asset("image/svg+xml", ICON)
+async fn icon(version: web::Query<Version>) -> HttpResponse {
+    asset(&version, "image/svg+xml", ICON)
 }
 
 fn refusal(status: StatusCode, name: &str, message: &str) -> HttpResponse {
@@ -130,7 +150,7 @@ async fn body(req: HttpRequest, web: web::Data<WebAuth>, id: web::Path<String>) 
         .as_ref()
         .and_then(|m| m.get(MARKDOWN_BODY_KEY))
         .and_then(|v| v.as_str())
-        .map(|md| markdown_to_html(md, &web.app_base_url))
+        .map(|md| markdown_to_html(md, &web.app_base_url, Reader::Page))
         .unwrap_or_default();
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")

@@ -477,9 +477,32 @@ async fn the_inbox_and_its_bodies(kind: DbKind) {
         page.text
             .contains(r#"<meta name="app-base-url" content="http://localhost/">"#)
     );
-    let script = send(c.get(format!("{root}/assets/inbox.js"))).await;
+    // The assets are kept for good under the URL of this version only.
+    let at = page.text.find("/assets/inbox.js?v=").unwrap();
+    let versioned = &page.text[at..at + "/assets/inbox.js?v=".len() + 16];
+    let script = send(c.get(format!("{root}{versioned}"))).await;
     assert_eq!(script.status, 200);
     assert!(header(&script, "content-type").starts_with("text/javascript"));
+    assert_eq!(
+        header(&script, "cache-control"),
+        "public, max-age=31536000, immutable"
+    );
+    for other in ["/assets/inbox.js", "/assets/inbox.js?v=0000000000000000"] {
+        let r = send(c.get(format!("{root}{other}"))).await;
+        assert_eq!(
+            (r.status, header(&r, "cache-control")),
+            (200, "no-cache"),
+            "{other}"
+        );
+    }
+    // A bearer token is read alone, on the page as on the API: with one beside the cookie,
+    // the page is not the inbox (whose API calls would be refused).
+    let bearer_page = send(get("/inbox".into()).bearer_auth("not-a-token")).await;
+    assert!(
+        bearer_page.text.contains("You are not signed in"),
+        "{}",
+        bearer_page.text
+    );
 
     let body = send(get(format!("/inbox/body/{own}"))).await;
     assert_eq!(body.status, 200, "{}", body.text);

@@ -4,7 +4,7 @@
 use notifications_common::Notification;
 use url::Url;
 
-use crate::html::{MARKDOWN_BODY_KEY, escape, markdown_to_html};
+use crate::html::{MARKDOWN_BODY_KEY, Reader, escape, markdown_to_html};
 use crate::service::link::resolve_link;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,7 +26,10 @@ pub fn render(notification: &Notification, app_base_url: &Url) -> Rendered {
     let description = payload.description.as_deref().filter(|d| !d.is_empty());
     let link_html = format!(r#"<a href="{0}">{0}</a>"#, escape(&link));
     let html = match (markdown, description) {
-        (Some(md), _) => format!("{}<p>{link_html}</p>", markdown_to_html(md, app_base_url)),
+        (Some(md), _) => format!(
+            "{}<p>{link_html}</p>",
+            markdown_to_html(md, app_base_url, Reader::Mail)
+        ),
         (None, Some(description)) => format!("<p>{}<br/>{link_html}</p>", escape(description)),
         (None, None) => format!("<p>{link_html}</p>"),
     };
@@ -163,7 +166,7 @@ mod tests {
             ),
             &base(),
         );
-        assert!(r.html.starts_with("<h1>Deploy</h1>\n<p><strong>done</strong> in <a href=\"https://backstage.example.com/logs\">logs</a> and <a href=\"\">bad</a></p>\n&lt;script&gt;x&lt;/script&gt;"), "{}", r.html);
+        assert!(r.html.starts_with("<h1>Deploy</h1>\n<p><strong>done</strong> in <a href=\"https://backstage.example.com/logs\">logs</a> and bad</p>\n&lt;script&gt;x&lt;/script&gt;"), "{}", r.html);
         assert!(!r.html.contains("plain"));
         assert!(!r.html.contains("<script>"));
         assert!(r.html.ends_with("</p>"));

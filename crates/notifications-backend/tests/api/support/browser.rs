@@ -12,6 +12,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use fantoccini::elements::Element;
+use fantoccini::error::{CmdError, ErrorStatus};
 use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
@@ -185,12 +186,27 @@ impl Browser {
         panic!("{css} has no {needle:?} after {WAIT:?}; its text: {last:?}")
     }
 
+    /// Clicks the first element matching `css`. A page that draws that element anew between
+    /// finding and clicking it (a list redrawn on a live event) is given another try.
     pub async fn click(&self, css: &str) {
-        self.wait_for(css)
+        let deadline = Instant::now() + WAIT;
+        loop {
+            match self.wait_for(css).await.click().await {
+                Ok(()) => return,
+                Err(CmdError::Standard(e))
+                    if e.error == ErrorStatus::StaleElementReference
+                        && Instant::now() < deadline => {}
+                Err(e) => panic!("click {css}: {e}"),
+            }
+        }
+    }
+
+    /// Forgets every cookie of the current page's site, as an expired session would.
+    pub async fn delete_cookies(&self) {
+        self.client
+            .delete_all_cookies()
             .await
-            .click()
-            .await
-            .unwrap_or_else(|e| panic!("click {css}: {e}"));
+            .expect("delete cookies");
     }
 
     /// Types `text` into the input matching `css`, as keystrokes.
