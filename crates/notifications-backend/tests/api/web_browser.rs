@@ -42,23 +42,23 @@ async fn script(browser: &Browser, js: &str) -> Value {
     browser.execute(js, vec![]).await
 }
 
-/// The titles the list shows, top to bottom.
-async fn titles(browser: &Browser) -> Vec<String> {
+/// The titles the list shows, top to bottom; none while it loads.
+async fn titles(browser: &Browser) -> Option<Vec<String>> {
     let v = script(
         browser,
         "return document.getElementById('list').getAttribute('aria-busy') === 'false'
             ? [...document.querySelectorAll('#list li h3')].map(h => h.textContent) : null",
     )
     .await;
-    serde_json::from_value(v).unwrap_or_default()
+    serde_json::from_value(v).unwrap()
 }
 
-/// Waits until the list shows exactly `want`, in order.
+/// Waits until the list, drawn, shows exactly `want`, in order.
 async fn expect_titles(browser: &Browser, want: &[&str]) {
     let deadline = Instant::now() + WAIT;
     loop {
         let got = titles(browser).await;
-        if got == want {
+        if got.as_deref().is_some_and(|got| got == want) {
             return;
         }
         assert!(
