@@ -7,6 +7,7 @@
 //! the server is that scenario's.
 
 mod backend;
+mod browser;
 mod import;
 mod load;
 mod read_all;
@@ -17,6 +18,7 @@ mod shapes;
 mod signals;
 mod throughput;
 mod tokens;
+mod web_inbox;
 
 use std::env;
 use std::ffi::OsString;
@@ -31,7 +33,7 @@ use serde_json::{Value, json};
 use self::backend::Backend;
 use self::report::Record;
 use self::scenario::{Ctx, Scenario};
-use crate::commands::workspace_root;
+use crate::commands::{in_ci, workspace_root};
 use crate::interrupt;
 use crate::pg::TempPostgres;
 
@@ -236,6 +238,24 @@ fn run(options: &Options, scenarios: &[Box<dyn Scenario>]) -> Result<bool, Strin
                 );
                 continue;
             }
+            if let Some(missing) = scenario.missing() {
+                if in_ci() {
+                    eprintln!(
+                        "xtask: bench: {} on {} failed: {missing} (CI is set: every scenario \
+                         must run)",
+                        scenario.name(),
+                        db.name()
+                    );
+                    all_ok = false;
+                } else {
+                    eprintln!(
+                        "xtask: bench: {} on {}: SKIPPED: {missing}",
+                        scenario.name(),
+                        db.name()
+                    );
+                }
+                continue;
+            }
             eprintln!("xtask: bench: {} on {}", scenario.name(), db.name());
             let run = RunOne {
                 rt: &rt,
@@ -297,11 +317,13 @@ impl RunOne<'_> {
         write_json(&base, &self.base_config(port, scenario.name(), dir.path()))?;
         let extra = dir.path().join("scenario-config.json");
         write_json(&extra, &scenario.prepare(dir.path())?)?;
+        let configs = [base, extra];
+        let data_dir = dir.path().join("data");
 
         let mut server = Backend::spawn(
             self.binary,
-            &[base, extra],
-            &dir.path().join("data"),
+            &configs,
+            &data_dir,
             dir.path().join("backend.log"),
         )?;
         let base_url = format!("http://127.0.0.1:{port}");
@@ -318,6 +340,8 @@ impl RunOne<'_> {
             server_pid: server.pid(),
             cluster: self.cluster,
             binary: self.binary,
+            configs: &configs,
+            data_dir: &data_dir,
         };
         let results = scenario.run(&ctx).map_err(|e| server.with_log_tail(e))?;
         let peak_rss_kb = server.peak_rss_kb();

@@ -140,7 +140,7 @@ fn selects_packages(args: &[OsString]) -> bool {
 
 /// `CI=true` is what CI systems (ours included) set; "1" and "yes" are
 /// accepted too, as some set those.
-fn in_ci() -> bool {
+pub fn in_ci() -> bool {
     env::var("CI").is_ok_and(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "1" | "yes"))
 }
 

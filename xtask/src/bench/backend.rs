@@ -43,26 +43,14 @@ impl Backend {
         let err = out
             .try_clone()
             .map_err(|e| format!("{}: {e}", log.display()))?;
-        let mut cmd = Command::new(binary);
-        for config in configs {
-            cmd.arg("--config").arg(config);
-        }
-        cmd.arg("--data-dir")
-            .arg(data_dir)
-            .arg("serve")
+        let mut cmd = command(binary, configs, data_dir);
+        cmd.arg("serve")
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
             // Its own process group: a Ctrl-C in the terminal reaches xtask
             // only, which then stops the server itself, before the database.
-            .process_group(0)
-            .env_remove("NOTIFICATIONS_DATA_DIR");
-        // `APP_CONFIG_*` variables would override the generated configuration.
-        for (key, _) in env::vars_os() {
-            if key.to_string_lossy().starts_with("APP_CONFIG_") {
-                cmd.env_remove(key);
-            }
-        }
+            .process_group(0);
         let child = cmd
             .spawn()
             .map_err(|e| format!("could not start {}: {e}", binary.display()))?;
@@ -209,6 +197,26 @@ impl Drop for Backend {
             eprintln!("xtask: warning: stopping the backend: {e}");
         }
     }
+}
+
+/// `binary --config <each> --data-dir <data_dir>`, ready for its command
+/// (`serve`, `token`, …), without the variables that would change its
+/// configuration behind the bench's back.
+pub fn command(binary: &Path, configs: &[PathBuf], data_dir: &Path) -> Command {
+    let mut cmd = Command::new(binary);
+    for config in configs {
+        cmd.arg("--config").arg(config);
+    }
+    cmd.arg("--data-dir")
+        .arg(data_dir)
+        .env_remove("NOTIFICATIONS_DATA_DIR");
+    // `APP_CONFIG_*` variables would override the generated configuration.
+    for (key, _) in env::vars_os() {
+        if key.to_string_lossy().starts_with("APP_CONFIG_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd
 }
 
 /// A loopback port nobody listens on right now (see `pg::free_port` for the

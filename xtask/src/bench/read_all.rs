@@ -23,7 +23,7 @@ pub struct ReadAll;
 
 impl ReadAll {
     /// The reader's own notifications, and the broadcasts (as many).
-    fn half(quick: bool) -> u64 {
+    pub(super) fn half(quick: bool) -> u64 {
         if quick { 500 } else { 5_000 }
     }
 }
@@ -46,8 +46,7 @@ impl Scenario for ReadAll {
     fn run(&self, ctx: &Ctx<'_>) -> Result<Vec<Measured>, String> {
         let token = user_token(READER)?;
         let half = Self::half(ctx.quick);
-        let mut ids = ctx.rt.block_on(create_varied(ctx, half))?;
-        ids.extend(ctx.rt.block_on(broadcasts(ctx, half))?);
+        let ids = ctx.rt.block_on(own_and_broadcasts(ctx, half))?;
         let rounds = if ctx.quick { ROUNDS_QUICK } else { ROUNDS };
         let mut samples = Samples::default();
         let start = Instant::now();
@@ -87,6 +86,14 @@ impl Scenario for ReadAll {
         }
         Ok(vec![Measured::new(self.name(), samples)])
     }
+}
+
+/// The reader's inbox of this scenario (and `web-inbox-10k`'s): `half` notifications of their
+/// own (varied as `list-shapes-10k`'s) and `half` broadcasts, all unread; returns their ids.
+pub(super) async fn own_and_broadcasts(ctx: &Ctx<'_>, half: u64) -> Result<Vec<String>, String> {
+    let mut ids = create_varied(ctx, half).await?;
+    ids.extend(broadcasts(ctx, half).await?);
+    Ok(ids)
 }
 
 /// Sends `count` broadcasts, `CONNECTIONS` at a time; returns their ids.

@@ -24,6 +24,21 @@ pub struct Samples {
     /// The server's CPU time (user + system) over the measured part, where
     /// the scenario measures it.
     pub server_cpu: Option<Duration>,
+    /// Page scenarios: what one load of the page transferred.
+    pub page: Option<PageBytes>,
+}
+
+/// What one load of a page transferred (`web-inbox-10k`), from the browser's resource timing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PageBytes {
+    /// The page's own files (the document, its script, stylesheet and icon): their responses'
+    /// bytes on the wire, headers included (`transferSize`); 0 for a file from the cache.
+    pub page: u64,
+    /// The bodies of those files, each gzipped (as a compressing proxy would send them), where
+    /// measured.
+    pub page_gzip: Option<u64>,
+    /// The API's answers the page asked for to show its first list (data, not the page).
+    pub data: u64,
 }
 
 impl Samples {
@@ -89,6 +104,16 @@ pub struct Record {
     /// measured part / successful samples (deliveries, for signals), in µs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cpu_us_per_op: Option<f64>,
+    /// Page scenarios only: the nearest-rank 95th percentile, and what one load transferred
+    /// (`PageBytes`), in bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub p95_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub page_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub page_gzip_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_bytes: Option<u64>,
 }
 
 impl Record {
@@ -125,6 +150,10 @@ impl Record {
             cpu_us_per_op: samples
                 .server_cpu
                 .and_then(|cpu| per_op_us(cpu, samples.latencies.len())),
+            p95_ms: samples.page.and_then(|_| percentile(&sorted, 95.0)).map(ms),
+            page_bytes: samples.page.map(|p| p.page),
+            page_gzip_bytes: samples.page.and_then(|p| p.page_gzip),
+            data_bytes: samples.page.map(|p| p.data),
         }
     }
 }
@@ -207,9 +236,10 @@ pub fn table(records: &[Record]) -> String {
         "peak RSS MB",
         "KB/conn",
         "CPU µs/op",
+        "load kB",
     ];
     let opt = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.1}"));
-    let rows: Vec<[String; 12]> = records
+    let rows: Vec<[String; 13]> = records
         .iter()
         .map(|r| {
             [
@@ -225,6 +255,11 @@ pub fn table(records: &[Record]) -> String {
                 opt(r.peak_rss_mb),
                 opt(r.rss_per_connection_kb),
                 opt(r.cpu_us_per_op),
+                // What a page scenario's load transferred, page and data, in kB (1,000 bytes).
+                opt(r
+                    .page_bytes
+                    .zip(r.data_bytes)
+                    .map(|(page, data)| (page + data) as f64 / 1000.0)),
             ]
         })
         .collect();
@@ -304,6 +339,10 @@ mod tests {
                 connections: None,
                 rss_per_connection_kb: None,
                 cpu_us_per_op: None,
+                p95_ms: None,
+                page_bytes: None,
+                page_gzip_bytes: None,
+                data_bytes: None,
             }
         );
     }
@@ -325,6 +364,10 @@ mod tests {
                 connections: None,
                 rss_per_connection_kb: None,
                 cpu_us_per_op: None,
+                p95_ms: None,
+                page_bytes: None,
+                page_gzip_bytes: None,
+                data_bytes: None,
             },
             Record {
                 name: "fanout-10k".into(),
@@ -340,6 +383,10 @@ mod tests {
                 connections: None,
                 rss_per_connection_kb: None,
                 cpu_us_per_op: None,
+                p95_ms: None,
+                page_bytes: None,
+                page_gzip_bytes: None,
+                data_bytes: None,
             },
             Record {
                 name: "signals-fanout".into(),
@@ -355,6 +402,10 @@ mod tests {
                 connections: Some(10_000),
                 rss_per_connection_kb: Some(10.24),
                 cpu_us_per_op: Some(2.5),
+                p95_ms: None,
+                page_bytes: None,
+                page_gzip_bytes: None,
+                data_bytes: None,
             },
         ];
         let value: serde_json::Value = serde_json::from_str(&to_json(&records)).unwrap();
@@ -435,6 +486,41 @@ mod tests {
     }
 
     #[test]
+    fn page_records_add_p95_and_what_a_load_received() {
+        let mut samples = Samples::default();
+        for ms in 1..=20 {
+            samples.success(Duration::from_millis(ms * 10));
+        }
+        samples.elapsed = Duration::from_secs(4);
+        let plain = Record::new("web-inbox-10k/repeat", "sqlite", &samples, None, None);
+        assert_eq!(
+            (plain.p95_ms, plain.page_bytes, plain.data_bytes),
+            (None, None, None)
+        );
+        samples.page = Some(PageBytes {
+            page: 29_000,
+            page_gzip: Some(9_100),
+            data: 6_600,
+        });
+        let record = Record::new("web-inbox-10k/first-load", "sqlite", &samples, None, None);
+        assert_eq!(record.p50_ms, Some(100.0));
+        assert_eq!(record.p95_ms, Some(190.0));
+        assert_eq!(record.max_ms, Some(200.0));
+        assert_eq!(record.page_bytes, Some(29_000));
+        assert_eq!(record.page_gzip_bytes, Some(9_100));
+        assert_eq!(record.data_bytes, Some(6_600));
+        let value: serde_json::Value =
+            serde_json::from_str(&to_json(std::slice::from_ref(&record))).unwrap();
+        assert_eq!(value[0]["p95_ms"], 190.0);
+        assert_eq!(value[0]["page_bytes"], 29_000);
+        assert_eq!(value[0]["page_gzip_bytes"], 9_100);
+        assert_eq!(value[0]["data_bytes"], 6_600);
+        // The table's last column: page and data, in kB.
+        let table = table(&[record]);
+        assert!(table.lines().nth(1).unwrap().ends_with(" 35.6"), "{table}");
+    }
+
+    #[test]
     fn results_of_one_scenario_are_rows_of_their_own() {
         let mut samples = Samples::default();
         samples.success(Duration::from_millis(2));
@@ -468,6 +554,10 @@ mod tests {
             connections: None,
             rss_per_connection_kb: None,
             cpu_us_per_op: None,
+            p95_ms: None,
+            page_bytes: None,
+            page_gzip_bytes: None,
+            data_bytes: None,
         };
         let table = table(&[record]);
         let lines: Vec<&str> = table.lines().collect();

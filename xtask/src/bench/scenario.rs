@@ -6,11 +6,13 @@
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use super::backend;
 use super::import::Import;
 use super::read_all::ReadAll;
 use super::recovery::PgRecovery;
@@ -18,6 +20,7 @@ use super::report::{Measured, Samples};
 use super::shapes::Shapes;
 use super::signals::SignalsFanOut;
 use super::throughput::{Create, Read};
+use super::web_inbox::WebInbox;
 use crate::interrupt;
 use crate::pg::TempPostgres;
 
@@ -32,6 +35,13 @@ pub trait Scenario {
     /// Whether it measures PostgreSQL itself (and is skipped on SQLite).
     fn postgres_only(&self) -> bool {
         false
+    }
+
+    /// What this machine lacks to run it (a program it drives), checked before the server
+    /// starts; `None`: nothing. Such a scenario is skipped, with this said, except in CI
+    /// (`CI=true`), where that fails the run.
+    fn missing(&self) -> Option<String> {
+        None
     }
 
     /// Writes the files the scenario needs into `dir` and returns the
@@ -56,6 +66,7 @@ pub fn all() -> Vec<Box<dyn Scenario>> {
         Box::new(Shapes::orders_1m()),
         Box::new(FanOut),
         Box::new(ReadAll),
+        Box::new(WebInbox),
         Box::new(SignalsFanOut::default()),
         Box::new(Import),
         // Last: it crashes the cluster every PostgreSQL scenario shares.
@@ -81,6 +92,10 @@ pub struct Ctx<'a> {
     pub cluster: Option<&'a TempPostgres>,
     /// The server's binary, for scenarios that run its other commands.
     pub binary: &'a Path,
+    /// The server's configuration files and data directory, for those commands (see
+    /// `server_command`).
+    pub configs: &'a [PathBuf],
+    pub data_dir: &'a Path,
 }
 
 /// A finished HTTP exchange.
@@ -92,6 +107,12 @@ pub struct Answer {
 }
 
 impl Ctx<'_> {
+    /// The server's binary with the server's own configuration and data directory: add one of
+    /// its commands (`token`, …) and run it.
+    pub fn server_command(&self) -> Command {
+        backend::command(self.binary, self.configs, self.data_dir)
+    }
+
     /// POSTs `body` as the sender and reads the whole answer.
     pub fn post_as_sender(&self, path: &str, body: &Value) -> Result<Answer, String> {
         self.rt.block_on(self.post_as_sender_async(path, body))
@@ -262,6 +283,7 @@ mod tests {
         assert!(names.contains(&"list-shapes-10k"));
         assert!(names.contains(&"list-orders-1m"));
         assert!(names.contains(&"pg-recovery"));
+        assert!(names.contains(&"web-inbox-10k"));
     }
 
     #[test]

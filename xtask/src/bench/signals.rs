@@ -461,6 +461,9 @@ fn publish_on_schedule(
         server_pid: 0,
         cluster: None,
         binary,
+        // The publisher runs no command of the server's.
+        configs: &[],
+        data_dir: std::path::Path::new(""),
     };
     rt.block_on(async {
         let first = tokio::time::Instant::now();
