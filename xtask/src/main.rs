@@ -17,7 +17,7 @@ mod commands;
 mod fuzz;
 mod msrv;
 
-use xtask::{interrupt, pg};
+use xtask::{chromium, interrupt, pg};
 
 use std::ffi::OsString;
 use std::process::ExitCode;

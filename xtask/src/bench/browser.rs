@@ -1,39 +1,31 @@
 //! A headless Chromium driven over WebDriver, for the page scenarios: Debian's `chromium` and
-//! `chromium-driver`, started as the backend's browser tests start them
-//! (`crates/notifications-backend/tests/api/support/browser.rs`: the same flags; keep the two
-//! alike). Each [`Browser`] has a chromedriver, a Chromium and a fresh profile of its own.
+//! `chromium-driver`, started as the backend's browser tests start them (the paths, flags,
+//! capabilities and shutdown they share are in [`crate::chromium`]). Each [`Browser`] has a
+//! chromedriver, a Chromium and a fresh profile of its own.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder, Locator};
-use hyper::Method;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-const CHROMIUM: &str = "/usr/bin/chromium";
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+use crate::chromium::{self, CHROMEDRIVER, CHROMIUM, ChromeCommand, Log};
 
 /// How long chromedriver may take to start, and an element to appear.
 const WAIT: Duration = Duration::from_secs(20);
 
 /// What this machine lacks to run a browser; `None`: nothing.
 pub fn missing() -> Option<String> {
-    [CHROMIUM, CHROMEDRIVER]
-        .iter()
-        .any(|program| !Path::new(program).exists())
-        .then(|| {
-            format!(
-                "{CHROMIUM} or {CHROMEDRIVER} is missing (Debian's chromium and chromium-driver, \
-                 as .ci/run installs them)"
-            )
-        })
+    (!chromium::installed()).then(|| {
+        format!(
+            "{CHROMIUM} or {CHROMEDRIVER} is missing (Debian's chromium and chromium-driver, as \
+             .ci/run installs them)"
+        )
+    })
 }
 
 /// A browser with one window, 1280×900. Dropping it ends Chromium and its chromedriver.
@@ -51,35 +43,8 @@ impl Browser {
             .prefix("notifications-bench-chromium-")
             .tempdir()
             .map_err(|e| format!("could not create a temporary directory: {e}"))?;
-        let mut args = [
-            "--headless=new",
-            // Root in a container: Chromium's sandbox needs user namespaces it may not have.
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            // A container's /dev/shm is often 64 MB, too small for Chromium.
-            "--disable-dev-shm-usage",
-            "--window-size=1280,900",
-        ]
-        .map(str::to_owned)
-        .to_vec();
-        args.push(format!("--user-data-dir={}", profile.path().display()));
-        let mut capabilities = fantoccini::wd::Capabilities::new();
-        capabilities.insert("browserName".into(), json!("chrome"));
         // The DevTools network events of every request (`network_log`): what each one received.
-        capabilities.insert(
-            "goog:chromeOptions".into(),
-            json!({
-                "binary": CHROMIUM,
-                "args": args,
-                "perfLoggingPrefs": {"enableNetwork": true, "enablePage": false},
-            }),
-        );
-        capabilities.insert("goog:loggingPrefs".into(), json!({"performance": "ALL"}));
+        let capabilities = chromium::capabilities(profile.path(), 1280, 900, Log::Network);
         let client =
             match ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
                 .capabilities(capabilities)
@@ -151,10 +116,7 @@ impl Browser {
     /// A Chrome DevTools Protocol command (for this tab, across navigations).
     pub async fn cdp(&self, cmd: &str, params: Value) -> Result<Value, String> {
         self.client
-            .issue_cmd(ChromeCommand {
-                path: "goog/cdp/execute",
-                body: json!({"cmd": cmd, "params": params}),
-            })
+            .issue_cmd(ChromeCommand::cdp(cmd, params))
             .await
             .map_err(|e| format!("{cmd}: {e}"))
     }
@@ -164,10 +126,7 @@ impl Browser {
     pub async fn network_log(&self) -> Result<Vec<Value>, String> {
         let log = self
             .client
-            .issue_cmd(ChromeCommand {
-                path: "se/log",
-                body: json!({"type": "performance"}),
-            })
+            .issue_cmd(ChromeCommand::log(Log::Network))
             .await
             .map_err(|e| format!("the performance log: {e}"))?;
         match log {
@@ -186,19 +145,7 @@ impl Drop for Browser {
 /// chromedriver's `/shutdown` quits its Chromium, then itself: killed, it would leave Chromium
 /// running. Killed all the same if it is still running 5 s later.
 fn stop_driver(driver: &mut Child, port: u16) {
-    let asked = TcpStream::connect(("127.0.0.1", port)).and_then(|mut stream| {
-        stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-        stream
-            .write_all(b"GET /shutdown HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")?;
-        stream.read_to_end(&mut Vec::new())
-    });
-    if asked.is_ok() {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while matches!(driver.try_wait(), Ok(None)) && Instant::now() < deadline {
-            thread::sleep(Duration::from_millis(20));
-        }
-    }
-    if matches!(driver.try_wait(), Ok(None)) {
+    if !chromium::shut_down(port, || matches!(driver.try_wait(), Ok(None))) {
         eprintln!("xtask: bench: warning: chromedriver did not stop; killed");
         let _ = driver.kill();
     }
@@ -226,10 +173,7 @@ fn start_driver() -> Result<(Child, u16), String> {
     thread::spawn(move || {
         let mut port_tx = Some(port_tx);
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let port = line
-                .strip_prefix("ChromeDriver was started successfully on port ")
-                .and_then(|rest| rest.trim_end_matches('.').parse::<u16>().ok());
-            match (port, port_tx.take()) {
+            match (chromium::started_on_port(&line), port_tx.take()) {
                 (Some(port), Some(tx)) => {
                     let _ = tx.send(port);
                 }
@@ -252,29 +196,5 @@ fn start_driver() -> Result<(Child, u16), String> {
             let _ = driver.wait();
             Err(format!("chromedriver did not say its port within {WAIT:?}"))
         }
-    }
-}
-
-/// A POST to `/session/{id}/{path}` with `body`: chromedriver's commands fantoccini has no
-/// method for.
-#[derive(Debug)]
-struct ChromeCommand {
-    path: &'static str,
-    body: Value,
-}
-
-impl WebDriverCompatibleCommand for ChromeCommand {
-    fn endpoint(
-        &self,
-        base_url: &url::Url,
-        session_id: Option<&str>,
-    ) -> Result<url::Url, url::ParseError> {
-        // Only sent in a session: without one the path is chromedriver's 404.
-        let session = session_id.unwrap_or_default();
-        base_url.join(&format!("session/{session}/{}", self.path))
-    }
-
-    fn method_and_body(&self, _: &url::Url) -> (Method, Option<String>) {
-        (Method::POST, Some(self.body.to_string()))
     }
 }

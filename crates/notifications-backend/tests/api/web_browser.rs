@@ -786,3 +786,60 @@ async fn the_inbox_fits_every_screen_light_and_dark() {
         assert_eq!(browser.console_errors().await, Vec::<String>::new());
     }
 }
+
+/// Desktop notifications are opt-in: the page offers them while the browser's permission is
+/// undecided, and, once granted, shows a notification that arrives while the tab is hidden
+/// (and none while it is in view).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn desktop_notifications_once_permitted_while_hidden() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let app = TestApp::start(DbKind::Sqlite, "").await.unwrap();
+    open_as(&browser, &app, JANE, "/inbox").await;
+    expect_titles(&browser, &[]).await;
+    assert!(
+        browser
+            .wait_for("#desktop")
+            .await
+            .is_displayed()
+            .await
+            .unwrap()
+    );
+
+    browser.grant_permission("notifications").await;
+    browser.goto(&format!("{}/inbox", app.root)).await;
+    browser.wait_for_text("#live", "Live").await;
+    let offered = script(&browser, "return document.getElementById('desktop').hidden").await;
+    assert_eq!(offered, true, "no offer once decided");
+    // The system's notifications, recorded; and whether the tab is hidden, chosen.
+    script(
+        &browser,
+        "window.shown = [];
+        window.Notification = class { static permission = 'granted';
+            constructor(title, options) { window.shown.push([title, options.body]); }
+            addEventListener() {} };
+        window.tabHidden = false;
+        Object.defineProperty(document, 'hidden', { get: () => window.tabHidden });",
+    )
+    .await;
+    app.send_to(JANE, json!({"title": "In view"})).await;
+    expect_titles(&browser, &["In view"]).await;
+    script(&browser, "window.tabHidden = true").await;
+    app.send_to(
+        JANE,
+        json!({"title": "While away", "description": "a body"}),
+    )
+    .await;
+    expect_titles(&browser, &["While away", "In view"]).await;
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let shown = script(&browser, "return window.shown").await;
+        if shown == json!([["While away", "a body"]]) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "shown: {shown}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(browser.console_errors().await, Vec::<String>::new());
+}

@@ -2,27 +2,24 @@
 //! web pages' tests. Without them a test is skipped, unless `CI=true`, where it fails.
 //!
 //! Each [`Browser`] has a chromedriver, a Chromium and a profile of its own: tests run in
-//! parallel. Accessibility is checked with axe-core (`axe.min.js`, 4.14.1 from npm, MPL-2.0: see
+//! parallel. The paths, flags, capabilities and shutdown are `bench`'s page scenario's too
+//! (`xtask::chromium`).
+//!
+//! Accessibility is checked with axe-core (`axe.min.js`, 4.14.1 from npm, MPL-2.0: see
 //! `axe.LICENSE`; to update, `npm pack axe-core@4` and copy its `axe.min.js` and licences).
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use fantoccini::elements::Element;
 use fantoccini::error::{CmdError, ErrorStatus};
-use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, BufReader, Lines};
 use tokio::process::{Child, Command};
+use xtask::chromium::{self, CHROMEDRIVER, CHROMIUM, ChromeCommand, Log};
 
 use super::in_ci;
-
-const CHROMIUM: &str = "/usr/bin/chromium";
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
 /// How long an element may take to appear (a CI machine is slow, and runs tests in parallel).
 const WAIT: Duration = Duration::from_secs(20);
@@ -62,7 +59,7 @@ impl Browser {
     }
 
     pub async fn start_with(screen: Screen, scheme: ColorScheme) -> Option<Self> {
-        if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
+        if !chromium::installed() {
             assert!(
                 !in_ci(),
                 "{CHROMIUM} or {CHROMEDRIVER} is missing: in CI the browser tests must run \
@@ -80,31 +77,8 @@ impl Browser {
             Screen::Desktop => (1280, 900, false),
             Screen::Phone => (390, 844, true),
         };
-        let mut args = [
-            "--headless=new",
-            // Root in a container: Chromium's sandbox needs user namespaces it may not have.
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            // A container's /dev/shm is often 64 MB, too small for Chromium.
-            "--disable-dev-shm-usage",
-        ]
-        .map(str::to_owned)
-        .to_vec();
-        args.push(format!("--user-data-dir={}", profile.path().display()));
-        args.push(format!("--window-size={width},{height}"));
-        let mut capabilities = fantoccini::wd::Capabilities::new();
-        capabilities.insert("browserName".into(), json!("chrome"));
-        capabilities.insert(
-            "goog:chromeOptions".into(),
-            json!({"binary": CHROMIUM, "args": args}),
-        );
         // The console's messages, for `console_errors`.
-        capabilities.insert("goog:loggingPrefs".into(), json!({"browser": "ALL"}));
+        let capabilities = chromium::capabilities(profile.path(), width, height, Log::Console);
         let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
             .capabilities(capabilities)
             .connect(&format!("http://127.0.0.1:{port}"))
@@ -225,7 +199,11 @@ impl Browser {
         let cookie = json!({
             "name": name, "value": value, "path": "/", "httpOnly": true, "sameSite": "Strict",
         });
-        self.command("cookie", json!({"cookie": cookie}))
+        let command = ChromeCommand {
+            path: "cookie",
+            body: json!({"cookie": cookie}),
+        };
+        self.command(command)
             .await
             .unwrap_or_else(|e| panic!("set cookie {name}: {e}"));
     }
@@ -248,7 +226,7 @@ impl Browser {
     /// Content-Security-Policy violations.
     pub async fn console_errors(&self) -> Vec<String> {
         let entries = self
-            .command("se/log", json!({"type": "browser"}))
+            .command(ChromeCommand::log(Log::Console))
             .await
             .expect("the browser's log");
         entries
@@ -271,17 +249,28 @@ impl Browser {
         .await;
     }
 
+    /// Grants the current page's site a permission (`notifications`, say), as a person
+    /// answering the browser's prompt would.
+    pub async fn grant_permission(&self, permission: &str) {
+        let url = self.client.current_url().await.expect("the current URL");
+        self.cdp(
+            "Browser.grantPermissions",
+            json!({"origin": url.origin().ascii_serialization(), "permissions": [permission]}),
+        )
+        .await;
+    }
+
     /// A Chrome DevTools Protocol command, through chromedriver.
     async fn cdp(&self, cmd: &str, params: Value) -> Value {
-        self.command("goog/cdp/execute", json!({"cmd": cmd, "params": params}))
+        self.command(ChromeCommand::cdp(cmd, params))
             .await
             .unwrap_or_else(|e| panic!("{cmd}: {e}"))
     }
 
     /// A chromedriver command of the session that fantoccini has no method for.
-    async fn command(&self, path: &'static str, body: Value) -> Result<Value, String> {
+    async fn command(&self, command: ChromeCommand) -> Result<Value, String> {
         self.client
-            .issue_cmd(ChromeCommand { path, body })
+            .issue_cmd(command)
             .await
             .map_err(|e| e.to_string())
     }
@@ -291,19 +280,8 @@ impl Drop for Browser {
     /// chromedriver's `/shutdown` quits its Chromium, then itself: killed, it would leave
     /// Chromium running. Blocking here takes well under a second.
     fn drop(&mut self) {
-        let shut_down = TcpStream::connect(("127.0.0.1", self.port)).and_then(|mut stream| {
-            stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-            stream.write_all(
-                b"GET /shutdown HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
-            )?;
-            stream.read_to_end(&mut Vec::new())
-        });
-        if shut_down.is_ok() {
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while matches!(self.driver.try_wait(), Ok(None)) && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
+        let driver = &mut self.driver;
+        chromium::shut_down(self.port, || matches!(driver.try_wait(), Ok(None)));
         // Otherwise (or still running) the driver is killed on drop.
     }
 }
@@ -320,10 +298,7 @@ async fn start_driver() -> (Child, u16) {
     let mut stdout = BufReader::new(driver.stdout.take().expect("piped")).lines();
     let port = tokio::time::timeout(WAIT, async {
         while let Some(line) = stdout.next_line().await.expect("chromedriver's output") {
-            if let Some(port) = line
-                .strip_prefix("ChromeDriver was started successfully on port ")
-                .and_then(|rest| rest.trim_end_matches('.').parse().ok())
-            {
+            if let Some(port) = chromium::started_on_port(&line) {
                 return port;
             }
         }
@@ -343,28 +318,6 @@ fn forward(mut lines: Lines<impl AsyncBufRead + Unpin + Send + 'static>) {
             eprintln!("chromedriver: {line}");
         }
     });
-}
-
-/// A POST to `/session/{id}/{path}` with `body`.
-#[derive(Debug)]
-struct ChromeCommand {
-    path: &'static str,
-    body: Value,
-}
-
-impl WebDriverCompatibleCommand for ChromeCommand {
-    fn endpoint(
-        &self,
-        base_url: &url::Url,
-        session_id: Option<&str>,
-    ) -> Result<url::Url, url::ParseError> {
-        let session = session_id.expect("commands are sent in a session");
-        base_url.join(&format!("session/{session}/{}", self.path))
-    }
-
-    fn method_and_body(&self, _: &url::Url) -> (reqwest::Method, Option<String>) {
-        (reqwest::Method::POST, Some(self.body.to_string()))
-    }
 }
 
 /// axe-core's violations on the current page: each with its rule's `id`, `impact`, `help` and
