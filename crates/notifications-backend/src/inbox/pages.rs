@@ -40,6 +40,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// while the page's own forms still carry their `Origin` (under `no-referrer` browsers send
 /// `Origin: null`, which is refused).
 fn page(status: StatusCode, title: &str, body: &str) -> HttpResponse {
+    page_with_head(status, title, "", body)
+}
+
+/// A page with more in its `<head>` (trusted markup, not text).
+fn page_with_head(status: StatusCode, title: &str, head: &str, body: &str) -> HttpResponse {
     HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")
         .insert_header((header::CONTENT_SECURITY_POLICY, CSP))
@@ -49,7 +54,7 @@ fn page(status: StatusCode, title: &str, body: &str) -> HttpResponse {
         .body(format!(
             "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
              <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-             <meta name=\"color-scheme\" content=\"light dark\">\
+             <meta name=\"color-scheme\" content=\"light dark\">{head}\
              <title>{0}</title></head>\n<body>\n<main>\n<h1>{0}</h1>\n{body}\n\
              </main>\n</body></html>\n",
             escape(title)
@@ -66,9 +71,22 @@ async fn home(req: HttpRequest, web: web::Data<WebAuth>) -> HttpResponse {
     if let Some(user) = user_of(&req, &web) {
         return shell(&user, &web);
     }
-    page(
+    // Opened from another site (a link in webmail or chat), the browser kept the
+    // `SameSite=Strict` session cookie to itself: the page loads itself once more, a navigation
+    // of this site, which carries it. Signed out, that second load says so (it is no longer
+    // from another site, so there is no third).
+    let from_elsewhere = req
+        .headers()
+        .get("sec-fetch-site")
+        .is_some_and(|site| site == "cross-site" || site == "same-site");
+    page_with_head(
         StatusCode::OK,
         "Notifications",
+        if from_elsewhere {
+            "<meta http-equiv=\"refresh\" content=\"0\">"
+        } else {
+            ""
+        },
         &format!(
             "<p>You are not signed in.</p>\n<p>Ask an operator for a sign-in link: \
              {ASK_FOR_A_LINK} prints one, valid once. Where the service sits behind an \

@@ -149,12 +149,23 @@ async fn a_link_signs_in_to_the_inbox(kind: DbKind) {
     browser.wait_for_text("header", "Signed in as").await;
     assert_eq!(browser.text("header strong").await, JANE);
     expect_titles(&browser, &["Welcome"]).await;
+    // Opened from another site (a link in webmail), where the browser keeps the `Strict` cookie
+    // to itself: the inbox opens signed in all the same.
+    browser
+        .goto(&format!(
+            "data:text/html,%3Ca%20id=go%20href=%22{}/inbox%22%3Einbox%3C/a%3E",
+            app.root
+        ))
+        .await;
+    browser.click("#go").await;
+    browser.wait_for_text("header", "Signed in as").await;
+    expect_titles(&browser, &["Welcome"]).await;
 
     // The session gone (expired, say): the page says so, and goes nowhere by itself.
     browser.delete_cookies().await;
     browser.click("#list li .toggle-read").await;
     browser.wait_for_text("#alert", "You are signed out").await;
-    assert_eq!(script(&browser, "return location.pathname").await, "/");
+    assert_eq!(script(&browser, "return location.pathname").await, "/inbox");
     let errors = browser.console_errors().await;
     assert!(
         errors.iter().all(|e| e.contains("401")),

@@ -539,5 +539,25 @@ async fn the_inbox_and_its_bodies(kind: DbKind) {
         "{}",
         bearer.text
     );
+    // Signed out (or the `Strict` cookie kept back), a navigation from another site loads the
+    // page once more, as this site; from this site it does not.
+    for (site, refresh) in [
+        ("cross-site", true),
+        ("same-origin", false),
+        ("none", false),
+    ] {
+        let r = send(
+            c.get(format!("{root}/inbox"))
+                .header("Sec-Fetch-Site", site),
+        )
+        .await;
+        assert!(r.text.contains("You are not signed in"), "{}", r.text);
+        assert_eq!(
+            r.text
+                .contains(r#"<meta http-equiv="refresh" content="0">"#),
+            refresh,
+            "{site}"
+        );
+    }
 }
 on_both_databases!(the_inbox_and_its_bodies);
