@@ -112,6 +112,22 @@ async fn signed_out_the_page_says_how_to_sign_in() {
     assert_eq!(media, json!([1280, false]));
     assert_accessible(&browser).await;
     assert_eq!(browser.console_errors().await, Vec::<String>::new());
+    // From another site, the page loads itself once more (for a cookie kept back), then stays.
+    browser
+        .goto(&format!(
+            "data:text/html,%3Ca%20id=go%20href=%22{}/inbox%22%3Einbox%3C/a%3E",
+            app.root
+        ))
+        .await;
+    browser.click("#go").await;
+    browser.wait_for_text("main", "You are not signed in").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let loaded = script(&browser, "return performance.timeOrigin").await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(
+        script(&browser, "return performance.timeOrigin").await,
+        loaded
+    );
     // The page's Content-Security-Policy holds in the browser, and its violations are seen.
     let ran = script(
         &browser,
