@@ -7,7 +7,6 @@ use std::sync::LazyLock;
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use notifications_common::{NotificationId, UserRef};
-use serde::Deserialize;
 
 use super::{WebAuth, ambient_principal, has_bearer, request_allowed};
 use crate::auth::Principal;
@@ -70,15 +69,13 @@ pub(super) fn shell(user: &UserRef, web: &WebAuth) -> HttpResponse {
         .body(html)
 }
 
-#[derive(Deserialize)]
-struct Version {
-    v: Option<String>,
-}
-
 /// Kept for good under the URL of this version only: during a rolling upgrade, an instance
-/// asked for another version's URL answers what it has, which must not stay in caches.
-fn asset(version: &Version, content_type: &'static str, body: &'static str) -> HttpResponse {
-    let cache = if version.v.as_deref() == Some(VERSION.as_str()) {
+/// asked for another version's URL answers what it has, which must not stay in caches. Any
+/// other query is no error: the file is the same.
+fn asset(req: &HttpRequest, content_type: &'static str, body: &'static str) -> HttpResponse {
+    let this_version = url::form_urlencoded::parse(req.query_string().as_bytes())
+        .any(|(key, value)| key == "v" && value == VERSION.as_str());
+    let cache = if this_version {
         "public, max-age=31536000, immutable"
     } else {
         "no-cache"
@@ -90,16 +87,16 @@ fn asset(version: &Version, content_type: &'static str, body: &'static str) -> H
         .body(body)
 }
 
-async fn script(version: web::Query<Version>) -> HttpResponse {
-    asset(&version, "text/javascript; charset=utf-8", SCRIPT)
+async fn script(req: HttpRequest) -> HttpResponse {
+    asset(&req, "text/javascript; charset=utf-8", SCRIPT)
 }
 
-async fn style(version: web::Query<Version>) -> HttpResponse {
-    asset(&version, "text/css; charset=utf-8", STYLE)
+async fn style(req: HttpRequest) -> HttpResponse {
+    asset(&req, "text/css; charset=utf-8", STYLE)
 }
 
-async fn icon(version: web::Query<Version>) -> HttpResponse {
-    asset(&version, "image/svg+xml", ICON)
+async fn icon(req: HttpRequest) -> HttpResponse {
+    asset(&req, "image/svg+xml", ICON)
 }
 
 fn refusal(status: StatusCode, name: &str, message: &str) -> HttpResponse {

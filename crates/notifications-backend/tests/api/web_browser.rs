@@ -89,6 +89,17 @@ fn item(id: &str) -> String {
     format!("#list li[data-id='{id}']")
 }
 
+/// Follows a link to `url` from a page of another site (as from webmail): a navigation for
+/// which the browser keeps `SameSite=Strict` cookies back.
+async fn follow_link_from_elsewhere(browser: &Browser, url: &str) {
+    browser
+        .goto(&format!(
+            "data:text/html,%3Ca%20id=go%20href=%22{url}%22%3Eopen%3C/a%3E"
+        ))
+        .await;
+    browser.click("#go").await;
+}
+
 async fn apply_filters(browser: &Browser) {
     browser.click("#filters button[type=submit]").await;
 }
@@ -113,13 +124,7 @@ async fn signed_out_the_page_says_how_to_sign_in() {
     assert_accessible(&browser).await;
     assert_eq!(browser.console_errors().await, Vec::<String>::new());
     // From another site, the page loads itself once more (for a cookie kept back), then stays.
-    browser
-        .goto(&format!(
-            "data:text/html,%3Ca%20id=go%20href=%22{}/inbox%22%3Einbox%3C/a%3E",
-            app.root
-        ))
-        .await;
-    browser.click("#go").await;
+    follow_link_from_elsewhere(&browser, &format!("{}/inbox", app.root)).await;
     browser.wait_for_text("main", "You are not signed in").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let loaded = script(&browser, "return performance.timeOrigin").await;
@@ -167,13 +172,7 @@ async fn a_link_signs_in_to_the_inbox(kind: DbKind) {
     expect_titles(&browser, &["Welcome"]).await;
     // Opened from another site (a link in webmail), where the browser keeps the `Strict` cookie
     // to itself: the inbox opens signed in all the same.
-    browser
-        .goto(&format!(
-            "data:text/html,%3Ca%20id=go%20href=%22{}/inbox%22%3Einbox%3C/a%3E",
-            app.root
-        ))
-        .await;
-    browser.click("#go").await;
+    follow_link_from_elsewhere(&browser, &format!("{}/inbox", app.root)).await;
     browser.wait_for_text("header", "Signed in as").await;
     expect_titles(&browser, &["Welcome"]).await;
 

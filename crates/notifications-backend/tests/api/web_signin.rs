@@ -487,7 +487,11 @@ async fn the_inbox_and_its_bodies(kind: DbKind) {
         header(&script, "cache-control"),
         "public, max-age=31536000, immutable"
     );
-    for other in ["/assets/inbox.js", "/assets/inbox.js?v=0000000000000000"] {
+    for other in [
+        "/assets/inbox.js",
+        "/assets/inbox.js?v=0000000000000000",
+        "/assets/inbox.js?v=%ZZ&v",
+    ] {
         let r = send(c.get(format!("{root}{other}"))).await;
         assert_eq!(
             (r.status, header(&r, "cache-control")),
